@@ -1,0 +1,368 @@
+// Package switchboard holds Switchboard's domain types and the interfaces
+// its adapters implement. It imports nothing but the standard library; every
+// other package depends inward on it.
+package switchboard
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"time"
+)
+
+// Channel names a way a customer reaches the business (DESIGN §4.1).
+type Channel string
+
+const (
+	ChannelEmail     Channel = "email"
+	ChannelSMS       Channel = "sms"
+	ChannelWhatsApp  Channel = "whatsapp"
+	ChannelWebform   Channel = "webform"
+	ChannelMessenger Channel = "messenger"
+	ChannelInstagram Channel = "instagram"
+	ChannelVoice     Channel = "voice"
+	ChannelLivechat  Channel = "livechat"
+)
+
+// Channels lists every channel in a fixed order; queues use it to visit
+// channel streams fairly.
+var Channels = []Channel{
+	ChannelEmail, ChannelSMS, ChannelWhatsApp, ChannelWebform,
+	ChannelMessenger, ChannelInstagram, ChannelVoice, ChannelLivechat,
+}
+
+// Valid reports whether c is one of the known channels.
+func (c Channel) Valid() bool {
+	for _, k := range Channels {
+		if c == k {
+			return true
+		}
+	}
+	return false
+}
+
+// ChannelClass groups channels by how agents work them: chat-like channels
+// expect quick back-and-forth, email-like ones do not. Concurrency caps are
+// per class.
+type ChannelClass string
+
+const (
+	ClassChat  ChannelClass = "chat"
+	ClassEmail ChannelClass = "email"
+)
+
+// Class returns the channel's class.
+func (c Channel) Class() ChannelClass {
+	switch c {
+	case ChannelEmail, ChannelWebform, ChannelVoice:
+		return ClassEmail
+	default:
+		return ClassChat
+	}
+}
+
+// IdentityKind names how a customer is recognised (DESIGN §3).
+type IdentityKind string
+
+const (
+	IdentityEmail         IdentityKind = "email"          // lower-cased address
+	IdentityPhone         IdentityKind = "phone"          // E.164; shared by SMS, WhatsApp and voice
+	IdentityMessengerPSID IdentityKind = "messenger_psid" // page-scoped id
+	IdentityInstagramID   IdentityKind = "instagram_id"   // Instagram-scoped id
+	IdentityChatVisitor   IdentityKind = "chat_visitor"
+	IdentityExternalID    IdentityKind = "external_id"    // the host app's verified user id
+	IdentityWhatsAppBSUID IdentityKind = "whatsapp_bsuid" // business-scoped user id without a phone
+)
+
+// IdentityRef is a normalised (kind, value) pair.
+type IdentityRef struct {
+	Kind  IdentityKind `json:"kind"`
+	Value string       `json:"value"`
+}
+
+// Customer is one person, however many channels they use.
+type Customer struct {
+	ID         string
+	Name       string
+	CreatedAt  time.Time
+	MergedInto string // set when this customer was merged into another
+	Identities []IdentityRef
+}
+
+// Conversation statuses. Every status but resolved counts as open: a
+// customer has at most one conversation that is not resolved.
+const (
+	StatusOpen     = "open"
+	StatusPending  = "pending"
+	StatusSnoozed  = "snoozed"
+	StatusResolved = "resolved"
+)
+
+// ValidStatus reports whether s is a conversation status.
+func ValidStatus(s string) bool {
+	switch s {
+	case StatusOpen, StatusPending, StatusSnoozed, StatusResolved:
+		return true
+	}
+	return false
+}
+
+// Conversation is the single thread an agent works for a customer.
+type Conversation struct {
+	ID              string
+	CustomerID      string
+	CustomerName    string
+	Status          string
+	AssigneeID      string
+	AssigneeName    string
+	Team            string
+	Topic           string
+	Priority        int
+	LastChannel     Channel
+	Channels        []Channel
+	LastMessageAt   time.Time
+	LastInboundAt   time.Time
+	FirstResponseAt time.Time
+	ResolvedAt      time.Time
+	CreatedAt       time.Time
+}
+
+// Message directions.
+const (
+	DirectionIn   = "in"
+	DirectionOut  = "out"
+	DirectionNote = "note"
+)
+
+// Content types of a message.
+const (
+	ContentText  = "text"
+	ContentImage = "image"
+	ContentAudio = "audio"
+	ContentFile  = "file"
+)
+
+// Delivery statuses of a message.
+const (
+	DeliveryReceived  = "received"
+	DeliveryQueued    = "queued"
+	DeliverySent      = "sent"
+	DeliveryDelivered = "delivered"
+	DeliveryRead      = "read"
+	DeliveryFailed    = "failed"
+)
+
+// Message is one inbound, outbound or internal message in a conversation.
+type Message struct {
+	ID             string
+	ConversationID string
+	Direction      string
+	Channel        Channel
+	ProviderID     string
+	Sender         string
+	ContentType    string
+	Text           string
+	HTML           string
+	Status         string
+	Error          string
+	Metadata       json.RawMessage
+	Attachments    []Attachment
+	CreatedAt      time.Time
+}
+
+// Attachment is a file held in the object store and referenced by key.
+type Attachment struct {
+	ID          string `json:"id,omitempty"`
+	Key         string `json:"key"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+	Name        string `json:"name"`
+	Transcript  string `json:"transcript,omitempty"`
+}
+
+// Roles of an agent.
+const (
+	RoleAgent      = "agent"
+	RoleSupervisor = "supervisor"
+	RoleAdmin      = "admin"
+)
+
+// ValidRole reports whether r is an agent role.
+func ValidRole(r string) bool { return r == RoleAgent || r == RoleSupervisor || r == RoleAdmin }
+
+// Agent availability.
+const (
+	AgentOnline  = "online"
+	AgentAway    = "away"
+	AgentOffline = "offline"
+)
+
+// Agent is a person who answers customers.
+type Agent struct {
+	ID        string
+	Name      string
+	Email     string
+	Role      string
+	Status    string
+	Skills    []string
+	Teams     []string
+	CapChat   int
+	CapEmail  int
+	CreatedAt time.Time
+}
+
+// Team groups agents for routing and business hours.
+type Team struct {
+	ID   string
+	Name string
+}
+
+// Event types written to a conversation's append-only log.
+const (
+	EventCreated       = "created"
+	EventMessage       = "message"
+	EventReopened      = "reopened"
+	EventAssigned      = "assigned"
+	EventUnassigned    = "unassigned"
+	EventStatus        = "status"
+	EventFirstResponse = "first_response"
+	EventChannelSwitch = "channel_switch"
+	EventMerged        = "merged"
+)
+
+// Event is one entry in a conversation's log.
+type Event struct {
+	ID             string
+	ConversationID string
+	Type           string
+	AgentID        string
+	Data           json.RawMessage
+	CreatedAt      time.Time
+}
+
+// Inbound is a message as a channel adapter hands it to the inbound queue:
+// verified, parsed and normalised, but not yet threaded. It is the queue's
+// payload, so its JSON form is a stored format: add fields, never rename.
+type Inbound struct {
+	Channel     Channel         `json:"channel"`
+	ProviderID  string          `json:"provider_id"`
+	SenderName  string          `json:"sender_name,omitempty"`
+	Identities  []IdentityRef   `json:"identities"`
+	ContentType string          `json:"content_type"`
+	Subject     string          `json:"subject,omitempty"`
+	Text        string          `json:"text"`
+	HTML        string          `json:"html,omitempty"`
+	Attachments []Attachment    `json:"attachments,omitempty"`
+	Metadata    json.RawMessage `json:"metadata,omitempty"`
+	ReceivedAt  time.Time       `json:"received_at"`
+	// AcceptedAt is when the webhook made the message durable; the ingest
+	// pipeline measures accepted-to-published latency from it.
+	AcceptedAt time.Time `json:"accepted_at"`
+}
+
+// Validate checks the fields every adapter must fill.
+func (in *Inbound) Validate() error {
+	switch {
+	case !in.Channel.Valid():
+		return Errorf(EINVALID, "unknown channel %q", in.Channel)
+	case in.ProviderID == "":
+		return Errorf(EINVALID, "provider id is required")
+	case len(in.Identities) == 0:
+		return Errorf(EINVALID, "at least one sender identity is required")
+	}
+	for _, id := range in.Identities {
+		if id.Kind == "" || id.Value == "" {
+			return Errorf(EINVALID, "identity kind and value are required")
+		}
+	}
+	return nil
+}
+
+// Delivery is one queue entry handed to a consumer. ID is opaque to the
+// consumer and is passed back to Ack.
+type Delivery struct {
+	ID      string
+	Channel Channel
+	Payload []byte
+}
+
+// Queue is the durable inbound queue between webhooks and the ingest
+// pipeline. Delivery is at least once: a consumer acks what it has made
+// durable, and entries held by a consumer that died are delivered again.
+type Queue interface {
+	// Enqueue returns once the payload is durable.
+	Enqueue(ctx context.Context, ch Channel, payload []byte) error
+	// Receive blocks until at least one entry is available (or ctx ends) and
+	// returns at most max entries, taken fairly across channels.
+	Receive(ctx context.Context, max int) ([]Delivery, error)
+	// Ack removes delivered entries for good.
+	Ack(ctx context.Context, ds []Delivery) error
+	// Depth is the number of entries not yet acknowledged.
+	Depth(ctx context.Context) (int64, error)
+	Close() error
+}
+
+// Bus carries real-time events between instances.
+type Bus interface {
+	Publish(ctx context.Context, ev BusEvent) error
+	// Subscribe delivers events until ctx ends; the channel is then closed.
+	Subscribe(ctx context.Context) (<-chan BusEvent, error)
+	Close() error
+}
+
+// Bus event types (DESIGN §6).
+const (
+	BusMessageCreated      = "message.created"
+	BusConversationUpdated = "conversation.updated"
+)
+
+// BusEvent is a small JSON object pushed to agents' sockets.
+type BusEvent struct {
+	Type         string          `json:"type"`
+	Conversation string          `json:"conversation,omitempty"`
+	Agent        string          `json:"agent,omitempty"`
+	At           time.Time       `json:"at"`
+	Data         json.RawMessage `json:"data,omitempty"`
+}
+
+// BlobStore keeps files (inbound media, uploads) and hands out URLs to them.
+type BlobStore interface {
+	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
+	Get(ctx context.Context, key string) (io.ReadCloser, BlobInfo, error)
+	Delete(ctx context.Context, key string) error
+	// URL returns a URL that serves the object until ttl has passed.
+	URL(ctx context.Context, key string, ttl time.Duration) (string, error)
+}
+
+// BlobInfo describes a stored object.
+type BlobInfo struct {
+	Size        int64
+	ContentType string
+}
+
+// Outbound is what the outbox hands a channel's sender.
+type Outbound struct {
+	MessageID      string
+	ConversationID string
+	Channel        Channel
+	To             []IdentityRef // the customer's identities
+	Text           string
+	HTML           string
+	Attachments    []Attachment
+	Metadata       json.RawMessage
+}
+
+// Sender delivers an outbound message through one channel's provider.
+// An error wrapped with Permanent is not retried.
+type Sender interface {
+	Send(ctx context.Context, m *Outbound) (providerID string, err error)
+}
+
+// Clock lets tests control time.
+type Clock interface{ Now() time.Time }
+
+// SystemClock is the wall clock in UTC.
+type SystemClock struct{}
+
+// Now returns the current time in UTC.
+func (SystemClock) Now() time.Time { return time.Now().UTC() }
