@@ -254,7 +254,10 @@ type Inbound struct {
 	HTML        string          `json:"html,omitempty"`
 	Attachments []Attachment    `json:"attachments,omitempty"`
 	Metadata    json.RawMessage `json:"metadata,omitempty"`
-	ReceivedAt  time.Time       `json:"received_at"`
+	// Original is the message exactly as the provider sent it (raw MIME,
+	// the webhook's body), served back by /api/v1/messages/{id}/original.
+	Original   []byte    `json:"original,omitempty"`
+	ReceivedAt time.Time `json:"received_at"`
 	// AcceptedAt is when the webhook made the message durable; the ingest
 	// pipeline measures accepted-to-published latency from it.
 	AcceptedAt time.Time `json:"accepted_at"`

@@ -1,0 +1,325 @@
+// Package bustest is the behaviour every bus implementation must share,
+// run by each implementation's tests against a real instance.
+package bustest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	switchboard "github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/bus"
+)
+
+// Bus is what the suite needs of an implementation.
+type Bus interface {
+	switchboard.Bus
+	Dropped() uint64
+}
+
+// Config describes the implementation under test.
+type Config struct {
+	// New returns a fresh bus, isolated from those of other tests, whose
+	// subscribers buffer Buffer events. The suite closes it.
+	New    func(t *testing.T) Bus
+	Buffer int
+}
+
+// wait bounds every blocking step so that a broken bus fails instead of
+// hanging the test binary.
+const wait = 10 * time.Second
+
+// Run runs the shared suite.
+func Run(t *testing.T, cfg Config) {
+	if cfg.Buffer < 8 {
+		t.Fatalf("bustest: Buffer must be at least 8, got %d", cfg.Buffer)
+	}
+	newBus := func(t *testing.T) Bus {
+		b := cfg.New(t)
+		t.Cleanup(func() { _ = b.Close() })
+		return b
+	}
+	t.Run("RoundTrip", func(t *testing.T) { testRoundTrip(t, newBus(t)) })
+	t.Run("OrderOnePublisher", func(t *testing.T) { testOrder(t, newBus(t), cfg.Buffer/2) })
+	t.Run("EverySubscriberGetsEveryEvent", func(t *testing.T) { testFanOut(t, newBus(t), cfg.Buffer/2) })
+	t.Run("ConcurrentPublishers", func(t *testing.T) { testConcurrentPublishers(t, newBus(t), cfg.Buffer/2) })
+	t.Run("CancelClosesChannel", func(t *testing.T) { testCancel(t, newBus(t)) })
+	t.Run("CanceledContext", func(t *testing.T) { testCanceledContext(t, newBus(t)) })
+	t.Run("SlowSubscriberDoesNotBlock", func(t *testing.T) { testSlow(t, newBus(t), cfg.Buffer) })
+	t.Run("Close", func(t *testing.T) { testClose(t, cfg.New(t)) })
+}
+
+// Event returns the n-th test event from publisher p.
+func Event(p, n int) switchboard.BusEvent {
+	return switchboard.BusEvent{
+		Type:         switchboard.BusMessageCreated,
+		Conversation: fmt.Sprintf("conv-%d", p),
+		At:           time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Data:         json.RawMessage(fmt.Sprintf(`{"p":%d,"n":%d}`, p, n)),
+	}
+}
+
+// Seq decodes the publisher and sequence number of an Event.
+func Seq(t testing.TB, ev switchboard.BusEvent) (p, n int) {
+	t.Helper()
+	var d struct{ P, N int }
+	if err := json.Unmarshal(ev.Data, &d); err != nil {
+		t.Fatalf("event data %q: %v", ev.Data, err)
+	}
+	return d.P, d.N
+}
+
+// Subscribe subscribes with a context the test cancels at cleanup.
+func Subscribe(t testing.TB, b switchboard.Bus) <-chan switchboard.BusEvent {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ch, err := b.Subscribe(ctx)
+	if err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	return ch
+}
+
+// Publish publishes or fails the test, and fails it if Publish blocks.
+func Publish(t testing.TB, b switchboard.Bus, ev switchboard.BusEvent) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := b.Publish(ctx, ev); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+}
+
+// Receive returns the next event or fails the test.
+func Receive(t testing.TB, ch <-chan switchboard.BusEvent) switchboard.BusEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-ch:
+		if !ok {
+			t.Fatal("subscription closed while an event was expected")
+		}
+		return ev
+	case <-time.After(wait):
+		t.Fatal("timed out waiting for an event")
+	}
+	panic("unreachable")
+}
+
+// ExpectClosed fails the test unless ch closes (after any buffered events).
+func ExpectClosed(t testing.TB, ch <-chan switchboard.BusEvent) {
+	t.Helper()
+	deadline := time.After(wait)
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+		case <-deadline:
+			t.Fatal("subscription channel not closed")
+		}
+	}
+}
+
+// ExpectQuiet fails the test if ch yields anything within d.
+func ExpectQuiet(t testing.TB, ch <-chan switchboard.BusEvent, d time.Duration) {
+	t.Helper()
+	select {
+	case ev, ok := <-ch:
+		if ok {
+			t.Fatalf("unexpected event %+v", ev)
+		}
+		t.Fatal("unexpected close")
+	case <-time.After(d):
+	}
+}
+
+func testRoundTrip(t *testing.T, b Bus) {
+	ch := Subscribe(t, b)
+	want := switchboard.BusEvent{
+		Type:         switchboard.BusConversationUpdated,
+		Conversation: "c1",
+		Agent:        "a1",
+		At:           time.Date(2026, 3, 4, 5, 6, 7, 890_000_000, time.UTC),
+		Data:         json.RawMessage(`{"status":"resolved"}`),
+	}
+	Publish(t, b, want)
+	got := Receive(t, ch)
+	if got.Type != want.Type || got.Conversation != want.Conversation || got.Agent != want.Agent ||
+		!got.At.Equal(want.At) || string(got.Data) != string(want.Data) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}
+
+func testOrder(t *testing.T, b Bus, n int) {
+	// Publishing right after Subscribe returns is the point: nothing may be
+	// missed however soon the first event follows.
+	ch := Subscribe(t, b)
+	for i := range n {
+		Publish(t, b, Event(0, i))
+	}
+	for i := range n {
+		if _, got := Seq(t, Receive(t, ch)); got != i {
+			t.Fatalf("event %d arrived as number %d", got, i)
+		}
+	}
+	ExpectQuiet(t, ch, 50*time.Millisecond)
+	if d := b.Dropped(); d != 0 {
+		t.Fatalf("Dropped = %d, want 0", d)
+	}
+}
+
+func testFanOut(t *testing.T, b Bus, n int) {
+	subs := make([]<-chan switchboard.BusEvent, 3)
+	for i := range subs {
+		subs[i] = Subscribe(t, b)
+	}
+	for i := range n {
+		Publish(t, b, Event(0, i))
+	}
+	for s, ch := range subs {
+		for i := range n {
+			if _, got := Seq(t, Receive(t, ch)); got != i {
+				t.Fatalf("subscriber %d: got event %d, want %d", s, got, i)
+			}
+		}
+	}
+}
+
+func testConcurrentPublishers(t *testing.T, b Bus, total int) {
+	const pubs = 4
+	per := total / pubs
+	subs := []<-chan switchboard.BusEvent{Subscribe(t, b), Subscribe(t, b)}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, pubs)
+	for p := range pubs {
+		wg.Go(func() {
+			for i := range per {
+				if err := b.Publish(context.Background(), Event(p, i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("Publish: %v", err)
+	}
+	for s, ch := range subs {
+		next := make([]int, pubs)
+		for range pubs * per {
+			p, n := Seq(t, Receive(t, ch))
+			if n != next[p] {
+				t.Fatalf("subscriber %d: publisher %d's event %d arrived when %d was due", s, p, n, next[p])
+			}
+			next[p]++
+		}
+	}
+}
+
+func testCancel(t *testing.T, b Bus) {
+	ctx, cancel := context.WithCancel(context.Background())
+	gone, err := b.Subscribe(ctx)
+	if err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	stays := Subscribe(t, b)
+
+	Publish(t, b, Event(0, 0))
+	if _, n := Seq(t, Receive(t, gone)); n != 0 {
+		t.Fatalf("got event %d, want 0", n)
+	}
+	Receive(t, stays)
+
+	cancel()
+	ExpectClosed(t, gone)
+
+	// The bus and its other subscribers carry on.
+	Publish(t, b, Event(0, 1))
+	if _, n := Seq(t, Receive(t, stays)); n != 1 {
+		t.Fatalf("got event %d, want 1", n)
+	}
+}
+
+func testCanceledContext(t *testing.T, b Bus) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ch, err := b.Subscribe(ctx)
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Subscribe with canceled ctx: %v, want context.Canceled", err)
+		}
+		return
+	}
+	// Returning a channel is also fine, as long as it closes.
+	ExpectClosed(t, ch)
+}
+
+// testSlow has one subscriber that never reads while another keeps up:
+// publishing must go on, the idle one keeps the oldest buffer events and
+// loses the rest, counted.
+func testSlow(t *testing.T, b Bus, buffer int) {
+	idle := Subscribe(t, b)
+	live := Subscribe(t, b)
+	batch := buffer / 2
+	total := 4 * buffer
+	for start := 0; start < total; start += batch {
+		for i := start; i < start+batch; i++ {
+			Publish(t, b, Event(0, i))
+		}
+		// Pace the publisher by the live subscriber, so that only the idle
+		// one can overflow.
+		for i := start; i < start+batch; i++ {
+			if _, n := Seq(t, Receive(t, live)); n != i {
+				t.Fatalf("live subscriber: got %d, want %d", n, i)
+			}
+		}
+	}
+
+	want := uint64(total - buffer)
+	deadline := time.Now().Add(wait)
+	for b.Dropped() < want && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := b.Dropped(); got != want {
+		t.Fatalf("Dropped = %d, want %d", got, want)
+	}
+	for i := range buffer {
+		if _, n := Seq(t, Receive(t, idle)); n != i {
+			t.Fatalf("idle subscriber: got %d, want %d", n, i)
+		}
+	}
+	ExpectQuiet(t, idle, 50*time.Millisecond)
+
+	// Once drained, the idle subscriber gets new events again.
+	Publish(t, b, Event(0, total))
+	if _, n := Seq(t, Receive(t, idle)); n != total {
+		t.Fatalf("idle subscriber after draining: got %d, want %d", n, total)
+	}
+}
+
+func testClose(t *testing.T, b Bus) {
+	a, c := Subscribe(t, b), Subscribe(t, b)
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	ExpectClosed(t, a)
+	ExpectClosed(t, c)
+	if err := b.Publish(context.Background(), Event(0, 0)); !errors.Is(err, bus.ErrClosed) {
+		t.Fatalf("Publish after Close: %v, want bus.ErrClosed", err)
+	}
+	if _, err := b.Subscribe(context.Background()); !errors.Is(err, bus.ErrClosed) {
+		t.Fatalf("Subscribe after Close: %v, want bus.ErrClosed", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}

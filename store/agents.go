@@ -1,0 +1,263 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/switchboard-inbox/switchboard"
+)
+
+// Default concurrency caps per channel class.
+const (
+	DefaultCapChat  = 6
+	DefaultCapEmail = 15
+)
+
+const agentColumns = `id, name, email, role, status, skills, teams, cap_chat, cap_email, created_at`
+
+func scanAgent(row interface{ Scan(...any) error }) (switchboard.Agent, error) {
+	var a switchboard.Agent
+	var skills, teams string
+	var created sql.NullInt64
+	if err := row.Scan(&a.ID, &a.Name, &a.Email, &a.Role, &a.Status, &skills, &teams, &a.CapChat, &a.CapEmail, &created); err != nil {
+		return a, err
+	}
+	a.CreatedAt = fromMicros(created)
+	if err := json.Unmarshal([]byte(skills), &a.Skills); err != nil {
+		return a, fmt.Errorf("agent %s skills: %w", a.ID, err)
+	}
+	if err := json.Unmarshal([]byte(teams), &a.Teams); err != nil {
+		return a, fmt.Errorf("agent %s teams: %w", a.ID, err)
+	}
+	return a, nil
+}
+
+// CreateAgent adds an agent. passwordHash may be empty for API-only agents.
+func (db *DB) CreateAgent(ctx context.Context, a switchboard.Agent, passwordHash string) (switchboard.Agent, error) {
+	a.Email = strings.ToLower(strings.TrimSpace(a.Email))
+	a.Name = strings.TrimSpace(a.Name)
+	switch {
+	case a.Email == "" || !strings.Contains(a.Email, "@"):
+		return a, switchboard.Errorf(switchboard.EINVALID, "a valid email is required")
+	case a.Name == "":
+		return a, switchboard.Errorf(switchboard.EINVALID, "a name is required")
+	}
+	if a.Role == "" {
+		a.Role = switchboard.RoleAgent
+	}
+	if !switchboard.ValidRole(a.Role) {
+		return a, switchboard.Errorf(switchboard.EINVALID, "unknown role %q", a.Role)
+	}
+	if a.Status == "" {
+		a.Status = switchboard.AgentOffline
+	}
+	if a.CapChat <= 0 {
+		a.CapChat = DefaultCapChat
+	}
+	if a.CapEmail <= 0 {
+		a.CapEmail = DefaultCapEmail
+	}
+	if a.Skills == nil {
+		a.Skills = []string{}
+	}
+	if a.Teams == nil {
+		a.Teams = []string{}
+	}
+	skills, _ := json.Marshal(a.Skills)
+	teams, _ := json.Marshal(a.Teams)
+	a.CreatedAt = db.clock.Now()
+	a.ID = newID(a.CreatedAt)
+	err := db.inTx(ctx, func(tx *Tx) error {
+		return tx.exec(ctx, `INSERT INTO agents (id, name, email, password_hash, role, status, skills, teams, cap_chat, cap_email, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			a.ID, a.Name, a.Email, passwordHash, a.Role, a.Status, string(skills), string(teams), a.CapChat, a.CapEmail, micros(a.CreatedAt))
+	})
+	if db.dialect.isUniqueViolation(err) {
+		return a, switchboard.Errorf(switchboard.ECONFLICT, "an agent with email %s exists", a.Email)
+	}
+	return a, wrap("create agent", err)
+}
+
+// GetAgent returns one agent.
+func (db *DB) GetAgent(ctx context.Context, id string) (switchboard.Agent, error) {
+	a, err := scanAgent(db.queryRow(ctx, `SELECT `+agentColumns+` FROM agents WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, switchboard.Errorf(switchboard.ENOTFOUND, "agent %s not found", id)
+	}
+	return a, wrap("get agent", err)
+}
+
+// ListAgents returns every agent by name.
+func (db *DB) ListAgents(ctx context.Context) ([]switchboard.Agent, error) {
+	rows, err := db.query(ctx, `SELECT `+agentColumns+` FROM agents ORDER BY name, id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list agents: %w", err)
+	}
+	defer rows.Close()
+	var out []switchboard.Agent
+	for rows.Next() {
+		a, err := scanAgent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: scan agent: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// ActiveCounts returns, per agent, the number of conversations not
+// resolved that are assigned to them, split by channel class of their
+// last channel.
+func (db *DB) ActiveCounts(ctx context.Context) (map[string]map[switchboard.ChannelClass]int, error) {
+	rows, err := db.query(ctx, `SELECT assignee_id, last_channel, COUNT(*) FROM conversations WHERE assignee_id IS NOT NULL AND status <> 'resolved' GROUP BY assignee_id, last_channel`)
+	if err != nil {
+		return nil, fmt.Errorf("store: active counts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]map[switchboard.ChannelClass]int{}
+	for rows.Next() {
+		var id string
+		var ch switchboard.Channel
+		var n int
+		if err := rows.Scan(&id, &ch, &n); err != nil {
+			return nil, fmt.Errorf("store: scan count: %w", err)
+		}
+		if out[id] == nil {
+			out[id] = map[switchboard.ChannelClass]int{}
+		}
+		out[id][ch.Class()] += n
+	}
+	return out, rows.Err()
+}
+
+// SetAgentStatus changes an agent's availability.
+func (db *DB) SetAgentStatus(ctx context.Context, id, status string) (switchboard.Agent, error) {
+	switch status {
+	case switchboard.AgentOnline, switchboard.AgentAway, switchboard.AgentOffline:
+	default:
+		return switchboard.Agent{}, switchboard.Errorf(switchboard.EINVALID, "unknown agent status %q", status)
+	}
+	err := db.inTx(ctx, func(tx *Tx) error {
+		res, err := tx.execResult(ctx, `UPDATE agents SET status = ? WHERE id = ?`, status, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return switchboard.Errorf(switchboard.ENOTFOUND, "agent %s not found", id)
+		}
+		now := micros(db.clock.Now())
+		// Online intervals feed utilisation: close any open interval, and
+		// open one when the agent comes online.
+		if err := tx.exec(ctx, `UPDATE agent_sessions SET ended_at = ? WHERE agent_id = ? AND ended_at IS NULL`, now, id); err != nil {
+			return err
+		}
+		if status == switchboard.AgentOnline {
+			return tx.exec(ctx, `INSERT INTO agent_sessions (agent_id, started_at) VALUES (?, ?)`, id, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return switchboard.Agent{}, wrap("set agent status", err)
+	}
+	return db.GetAgent(ctx, id)
+}
+
+// AgentUpdate holds the fields an admin may change; nil means unchanged.
+type AgentUpdate struct {
+	Role     *string
+	Skills   *[]string
+	Teams    *[]string
+	CapChat  *int
+	CapEmail *int
+}
+
+// UpdateAgent applies an admin's changes.
+func (db *DB) UpdateAgent(ctx context.Context, id string, u AgentUpdate) (switchboard.Agent, error) {
+	a, err := db.GetAgent(ctx, id)
+	if err != nil {
+		return a, err
+	}
+	if u.Role != nil {
+		if !switchboard.ValidRole(*u.Role) {
+			return a, switchboard.Errorf(switchboard.EINVALID, "unknown role %q", *u.Role)
+		}
+		a.Role = *u.Role
+	}
+	if u.Skills != nil {
+		a.Skills = *u.Skills
+	}
+	if u.Teams != nil {
+		a.Teams = *u.Teams
+	}
+	for _, c := range []*int{u.CapChat, u.CapEmail} {
+		if c != nil && (*c < 0 || *c > 1000) {
+			return a, switchboard.Errorf(switchboard.EINVALID, "caps must be between 0 and 1000")
+		}
+	}
+	if u.CapChat != nil {
+		a.CapChat = *u.CapChat
+	}
+	if u.CapEmail != nil {
+		a.CapEmail = *u.CapEmail
+	}
+	skills, _ := json.Marshal(nonNil(a.Skills))
+	teams, _ := json.Marshal(nonNil(a.Teams))
+	err = db.inTx(ctx, func(tx *Tx) error {
+		return tx.exec(ctx, `UPDATE agents SET role = ?, skills = ?, teams = ?, cap_chat = ?, cap_email = ? WHERE id = ?`,
+			a.Role, string(skills), string(teams), a.CapChat, a.CapEmail, id)
+	})
+	if err != nil {
+		return a, wrap("update agent", err)
+	}
+	return db.GetAgent(ctx, id)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// CreateToken issues an API token for an agent. Only its hash is stored;
+// the token is returned once.
+func (db *DB) CreateToken(ctx context.Context, agentID string) (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("store: token: %w", err)
+	}
+	token := "sb_" + base64.RawURLEncoding.EncodeToString(b[:])
+	err := db.inTx(ctx, func(tx *Tx) error {
+		return tx.exec(ctx, `INSERT INTO agent_tokens (token_hash, agent_id, created_at) VALUES (?, ?, ?)`, hashToken(token), agentID, micros(db.clock.Now()))
+	})
+	return token, wrap("create token", err)
+}
+
+// AgentByToken returns the agent an API token belongs to.
+func (db *DB) AgentByToken(ctx context.Context, token string) (switchboard.Agent, error) {
+	a, err := scanAgent(db.queryRow(ctx, `SELECT `+prefixed("a.", agentColumns)+` FROM agent_tokens t JOIN agents a ON a.id = t.agent_id WHERE t.token_hash = ?`, hashToken(token)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, switchboard.Errorf(switchboard.EUNAUTHORIZED, "invalid API token")
+	}
+	return a, wrap("agent by token", err)
+}
+
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+func prefixed(p, columns string) string {
+	cols := strings.Split(columns, ", ")
+	for i, c := range cols {
+		cols[i] = p + c
+	}
+	return strings.Join(cols, ", ")
+}

@@ -1,0 +1,302 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/switchboard-inbox/switchboard"
+)
+
+// ConversationFilter selects conversations for the agent's list.
+type ConversationFilter struct {
+	Status     string
+	AssigneeID string // an agent id, or "none" for unassigned
+	Channel    switchboard.Channel
+	Topic      string
+	Query      string // full text over message text
+	Limit      int
+	Cursor     string
+}
+
+const conversationColumns = `c.id, c.customer_id, COALESCE(cu.name, ''), c.status, COALESCE(c.assignee_id, ''), COALESCE(a.name, ''),
+	COALESCE(t.name, ''), c.topic, c.priority, c.last_channel, c.last_message_at, c.last_inbound_at, c.first_response_at, c.resolved_at, c.created_at`
+
+const conversationFrom = ` FROM conversations c
+	JOIN customers cu ON cu.id = c.customer_id
+	LEFT JOIN agents a ON a.id = c.assignee_id
+	LEFT JOIN teams t ON t.id = c.team_id`
+
+func scanConversation(row interface{ Scan(...any) error }) (switchboard.Conversation, error) {
+	var c switchboard.Conversation
+	var last, inbound, first, resolved, created sql.NullInt64
+	err := row.Scan(&c.ID, &c.CustomerID, &c.CustomerName, &c.Status, &c.AssigneeID, &c.AssigneeName,
+		&c.Team, &c.Topic, &c.Priority, &c.LastChannel, &last, &inbound, &first, &resolved, &created)
+	c.LastMessageAt, c.LastInboundAt, c.FirstResponseAt = fromMicros(last), fromMicros(inbound), fromMicros(first)
+	c.ResolvedAt, c.CreatedAt = fromMicros(resolved), fromMicros(created)
+	return c, err
+}
+
+// ListConversations returns conversations newest last_message_at first, and
+// the cursor of the next page ("" on the last page).
+func (db *DB) ListConversations(ctx context.Context, f ConversationFilter) ([]switchboard.Conversation, string, error) {
+	if f.Limit <= 0 || f.Limit > 200 {
+		f.Limit = 50
+	}
+	var where []string
+	var args []any
+	if f.Status != "" {
+		where, args = append(where, "c.status = ?"), append(args, f.Status)
+	}
+	switch f.AssigneeID {
+	case "":
+	case "none":
+		where = append(where, "c.assignee_id IS NULL")
+	default:
+		where, args = append(where, "c.assignee_id = ?"), append(args, f.AssigneeID)
+	}
+	if f.Channel != "" {
+		where = append(where, "EXISTS (SELECT 1 FROM conversation_channels cc WHERE cc.conversation_id = c.id AND cc.channel = ?)")
+		args = append(args, f.Channel)
+	}
+	if f.Topic != "" {
+		where, args = append(where, "c.topic = ?"), append(args, f.Topic)
+	}
+	if q := strings.TrimSpace(f.Query); q != "" {
+		from, pred := db.dialect.searchJoin()
+		where = append(where, "EXISTS (SELECT 1 FROM messages m"+from+" WHERE m.conversation_id = c.id AND "+pred+")")
+		args = append(args, ftsQuery(db.dialect, q))
+	}
+	if f.Cursor != "" {
+		at, id, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		where = append(where, "(c.last_message_at < ? OR (c.last_message_at = ? AND c.id < ?))")
+		args = append(args, at, at, id)
+	}
+	q := "SELECT " + conversationColumns + conversationFrom
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY c.last_message_at DESC, c.id DESC LIMIT ?"
+	args = append(args, f.Limit+1)
+	rows, err := db.query(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list conversations: %w", err)
+	}
+	defer rows.Close()
+	var out []switchboard.Conversation
+	for rows.Next() {
+		c, err := scanConversation(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("store: scan conversation: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("store: list conversations: %w", err)
+	}
+	var next string
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+		last := out[len(out)-1]
+		next = encodeCursor(micros(last.LastMessageAt), last.ID)
+	}
+	if err := db.fillChannels(ctx, out); err != nil {
+		return nil, "", err
+	}
+	return out, next, nil
+}
+
+func encodeCursor(at int64, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at, 10) + ":" + id))
+}
+
+func decodeCursor(s string) (int64, string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		at, id, ok := strings.Cut(string(b), ":")
+		if n, err := strconv.ParseInt(at, 10, 64); ok && err == nil && id != "" {
+			return n, id, nil
+		}
+	}
+	return 0, "", switchboard.Errorf(switchboard.EINVALID, "malformed cursor")
+}
+
+// fillChannels sets Channels on each conversation with one query.
+func (db *DB) fillChannels(ctx context.Context, convs []switchboard.Conversation) error {
+	if len(convs) == 0 {
+		return nil
+	}
+	idx := make(map[string]int, len(convs))
+	args := make([]any, len(convs))
+	for i, c := range convs {
+		idx[c.ID] = i
+		args[i] = c.ID
+	}
+	rows, err := db.query(ctx, `SELECT conversation_id, channel FROM conversation_channels WHERE conversation_id IN (`+placeholders(len(convs))+`) ORDER BY channel`, args...)
+	if err != nil {
+		return fmt.Errorf("store: conversation channels: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var ch switchboard.Channel
+		if err := rows.Scan(&id, &ch); err != nil {
+			return fmt.Errorf("store: scan channel: %w", err)
+		}
+		c := &convs[idx[id]]
+		c.Channels = append(c.Channels, ch)
+	}
+	return rows.Err()
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+// GetConversation returns one conversation.
+func (db *DB) GetConversation(ctx context.Context, id string) (switchboard.Conversation, error) {
+	c, err := scanConversation(db.queryRow(ctx, "SELECT "+conversationColumns+conversationFrom+" WHERE c.id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, switchboard.Errorf(switchboard.ENOTFOUND, "conversation %s not found", id)
+	}
+	if err != nil {
+		return c, fmt.Errorf("store: get conversation: %w", err)
+	}
+	convs := []switchboard.Conversation{c}
+	if err := db.fillChannels(ctx, convs); err != nil {
+		return c, err
+	}
+	return convs[0], nil
+}
+
+// Timeline returns every message of the customer's conversations, oldest
+// first, so the agent sees the whole story whichever thread they open.
+func (db *DB) Timeline(ctx context.Context, customerID string) ([]switchboard.Message, error) {
+	rows, err := db.query(ctx, `SELECT `+messageColumns+` FROM messages m JOIN conversations c ON c.id = m.conversation_id
+		WHERE c.customer_id = ? ORDER BY m.created_at, m.id`, customerID)
+	if err != nil {
+		return nil, fmt.Errorf("store: timeline: %w", err)
+	}
+	msgs, err := scanMessages(rows)
+	if err != nil {
+		return nil, err
+	}
+	return msgs, db.fillAttachments(ctx, msgs)
+}
+
+// Events returns a conversation's event log, oldest first.
+func (db *DB) Events(ctx context.Context, conversationID string) ([]switchboard.Event, error) {
+	rows, err := db.query(ctx, `SELECT id, conversation_id, type, COALESCE(agent_id, ''), data, created_at FROM events WHERE conversation_id = ? ORDER BY created_at, id`, conversationID)
+	if err != nil {
+		return nil, fmt.Errorf("store: events: %w", err)
+	}
+	defer rows.Close()
+	var out []switchboard.Event
+	for rows.Next() {
+		var e switchboard.Event
+		var data string
+		var at sql.NullInt64
+		if err := rows.Scan(&e.ID, &e.ConversationID, &e.Type, &e.AgentID, &data, &at); err != nil {
+			return nil, fmt.Errorf("store: scan event: %w", err)
+		}
+		e.Data, e.CreatedAt = []byte(data), fromMicros(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// SetStatus changes a conversation's status, recording who did it.
+func (db *DB) SetStatus(ctx context.Context, id, status, agentID string) (switchboard.Conversation, error) {
+	if !switchboard.ValidStatus(status) {
+		return switchboard.Conversation{}, switchboard.Errorf(switchboard.EINVALID, "unknown status %q", status)
+	}
+	err := db.inTx(ctx, func(tx *Tx) error {
+		var from, customerID string
+		err := tx.queryRow(ctx, `SELECT status, customer_id FROM conversations WHERE id = ?`+db.dialect.lockRow(), id).Scan(&from, &customerID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return switchboard.Errorf(switchboard.ENOTFOUND, "conversation %s not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		if from == status {
+			return nil
+		}
+		if from == switchboard.StatusResolved {
+			// Reopening by hand must respect one open conversation per
+			// customer: lock the customer and check.
+			if _, _, err := tx.lockCustomer(ctx, customerID); err != nil {
+				return err
+			}
+			var other string
+			err := tx.queryRow(ctx, `SELECT id FROM conversations WHERE customer_id = ? AND status <> 'resolved'`, customerID).Scan(&other)
+			if err == nil {
+				return switchboard.Errorf(switchboard.ECONFLICT, "customer already has open conversation %s", other)
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		return tx.setStatus(ctx, id, from, status, agentID, db.clock.Now())
+	})
+	if err != nil {
+		return switchboard.Conversation{}, wrap("set status", err)
+	}
+	return db.GetConversation(ctx, id)
+}
+
+// Assign gives a conversation to an agent, or unassigns it when agentID is
+// empty. by is the agent who made the change ("" for the system), and
+// reason says why, for the event log.
+func (db *DB) Assign(ctx context.Context, id, agentID, by, rule, reason string) (switchboard.Conversation, error) {
+	err := db.inTx(ctx, func(tx *Tx) error {
+		var current sql.NullString
+		err := tx.queryRow(ctx, `SELECT assignee_id FROM conversations WHERE id = ?`+db.dialect.lockRow(), id).Scan(&current)
+		if errors.Is(err, sql.ErrNoRows) {
+			return switchboard.Errorf(switchboard.ENOTFOUND, "conversation %s not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		if agentID != "" {
+			var n int
+			if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM agents WHERE id = ?`, agentID).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				return switchboard.Errorf(switchboard.ENOTFOUND, "agent %s not found", agentID)
+			}
+		}
+		if current.String == agentID {
+			return nil
+		}
+		if err := tx.exec(ctx, `UPDATE conversations SET assignee_id = ? WHERE id = ?`, nullString(agentID), id); err != nil {
+			return err
+		}
+		typ, data := switchboard.EventAssigned, map[string]any{"agent_id": agentID, "from": current.String, "by": by, "rule": rule, "reason": reason}
+		if agentID == "" {
+			typ = switchboard.EventUnassigned
+		}
+		return tx.addEvent(ctx, id, typ, by, data, db.clock.Now())
+	})
+	if err != nil {
+		return switchboard.Conversation{}, wrap("assign", err)
+	}
+	return db.GetConversation(ctx, id)
+}
+
+// wrap adds the store's context to err, leaving *switchboard.Error
+// messages for the caller to show.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}

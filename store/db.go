@@ -1,0 +1,378 @@
+// Package store is Switchboard's one database/sql implementation, serving
+// both SQLite (the embedded default) and PostgreSQL. Every dialect
+// difference lives in dialect.go.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+
+	"github.com/switchboard-inbox/switchboard"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// DB is an open store.
+type DB struct {
+	// write takes every transaction that writes. On SQLite it is a single
+	// connection, so writers queue in Go instead of spinning on SQLITE_BUSY.
+	write *sql.DB
+	// read serves queries; on PostgreSQL it is the same pool as write.
+	read    *sql.DB
+	dialect dialect
+	clock   switchboard.Clock
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // prepared on write, SQLite only
+}
+
+// Options tune Open.
+type Options struct {
+	Clock switchboard.Clock // defaults to the system clock
+	// MaxOpenConns caps PostgreSQL connections (default 16).
+	MaxOpenConns int
+}
+
+// Open connects to the database named by rawURL ("sqlite:PATH",
+// "postgres://..." or "postgresql://...") and applies pending migrations.
+func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
+	if opts.Clock == nil {
+		opts.Clock = switchboard.SystemClock{}
+	}
+	db := &DB{clock: opts.Clock, stmts: map[string]*sql.Stmt{}}
+	switch {
+	case strings.HasPrefix(rawURL, "sqlite:"):
+		path := strings.TrimPrefix(rawURL, "sqlite:")
+		path = strings.TrimPrefix(path, "//")
+		if path == "" {
+			return nil, fmt.Errorf("store: sqlite URL %q names no file", rawURL)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("store: create data directory: %w", err)
+		}
+		if err := db.openSQLite(path); err != nil {
+			return nil, err
+		}
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		pool, err := sql.Open("pgx", rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("store: open postgres: %w", err)
+		}
+		n := opts.MaxOpenConns
+		if n <= 0 {
+			n = 16
+		}
+		pool.SetMaxOpenConns(n)
+		pool.SetMaxIdleConns(n)
+		pool.SetConnMaxIdleTime(5 * time.Minute)
+		db.write, db.read, db.dialect = pool, pool, postgresDialect{}
+	default:
+		return nil, fmt.Errorf("store: unsupported database URL %q: want sqlite:PATH or postgres://", redactURL(rawURL))
+	}
+	if err := db.read.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: connect to %s: %w", db.dialect.name(), err)
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (db *DB) openSQLite(path string) error {
+	// WAL lets readers run beside the writer; synchronous=NORMAL in WAL mode
+	// loses nothing when the process dies (only on power loss may the last
+	// commits roll back); _txlock=immediate takes the write lock at BEGIN so
+	// a transaction never fails halfway on an upgrade from reader to writer.
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	dsn := "file:" + path + "?" + q.Encode()
+	write, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	if err != nil {
+		return fmt.Errorf("store: open sqlite: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	read, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		write.Close()
+		return fmt.Errorf("store: open sqlite: %w", err)
+	}
+	read.SetMaxOpenConns(4)
+	db.write, db.read, db.dialect = write, read, sqliteDialect{}
+	return nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	db.stmtMu.Lock()
+	for _, s := range db.stmts {
+		s.Close()
+	}
+	db.stmts = map[string]*sql.Stmt{}
+	db.stmtMu.Unlock()
+	err := db.write.Close()
+	if db.read != db.write {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
+
+// Dialect names the database: "sqlite" or "postgres".
+func (db *DB) Dialect() string { return db.dialect.name() }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) }
+
+// migrate applies the embedded migrations of the dialect that have not been
+// applied yet, each in its own transaction, recording them as it goes.
+func (db *DB) migrate(ctx context.Context) error {
+	const create = `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`
+	if _, err := db.write.ExecContext(ctx, create); err != nil {
+		return fmt.Errorf("store: create schema_migrations: %w", err)
+	}
+	dir := "migrations/" + db.dialect.name()
+	names, err := fs.Glob(migrations, dir+"/*.sql")
+	if err != nil {
+		return fmt.Errorf("store: list migrations: %w", err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		version := strings.TrimSuffix(filepath.Base(name), ".sql")
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("store: read migration %s: %w", name, err)
+		}
+		err = db.inTx(ctx, func(tx *Tx) error {
+			// Several instances may start at once on PostgreSQL: the lock
+			// makes the first apply the migrations and the rest wait.
+			if db.dialect.name() == "postgres" {
+				if _, err := tx.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7324001)`); err != nil {
+					return err
+				}
+			}
+			var n int
+			if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.tx.ExecContext(ctx, string(body)); err != nil {
+				return fmt.Errorf("apply %s: %w", name, err)
+			}
+			return tx.exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, micros(db.clock.Now()))
+		})
+		if err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+	}
+	return nil
+}
+
+// Tx is a write transaction.
+type Tx struct {
+	db     *DB
+	tx     *sql.Tx
+	misses []string // statements to prepare once the transaction is over
+}
+
+// inTx runs fn in a write transaction, committing when it returns nil and
+// running it again (a bounded number of times) after a deadlock or a busy
+// database, so fn must be free of side effects outside the transaction.
+func (db *DB) inTx(ctx context.Context, fn func(*Tx) error) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(attempt*attempt) * 10 * time.Millisecond):
+			}
+		}
+		err = db.tryTx(ctx, fn)
+		if err == nil || !db.dialect.isRetryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+func (db *DB) tryTx(ctx context.Context, fn func(*Tx) error) (err error) {
+	sqlTx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx := &Tx{db: db, tx: sqlTx}
+	defer func() {
+		if len(tx.misses) > 0 {
+			defer db.prepare(ctx, tx.misses)
+		}
+		if p := recover(); p != nil {
+			sqlTx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			sqlTx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// stmt returns q prepared on the SQLite writer, so that hot statements are
+// compiled once rather than once per call; nil means "not prepared yet, run
+// it directly". The writer has a single connection, which this transaction
+// holds, so a statement cannot be prepared on it now: it is noted and
+// prepared once the transaction has let the connection go. PostgreSQL's
+// driver caches prepared statements itself.
+func (tx *Tx) stmt(ctx context.Context, q string) *sql.Stmt {
+	if tx.db.dialect.name() != "sqlite" {
+		return nil
+	}
+	tx.db.stmtMu.Lock()
+	s, ok := tx.db.stmts[q]
+	tx.db.stmtMu.Unlock()
+	if ok {
+		return tx.tx.StmtContext(ctx, s)
+	}
+	tx.misses = append(tx.misses, q)
+	return nil
+}
+
+// prepare prepares statements noted by a finished transaction.
+func (db *DB) prepare(ctx context.Context, qs []string) {
+	for _, q := range qs {
+		db.stmtMu.Lock()
+		_, ok := db.stmts[q]
+		db.stmtMu.Unlock()
+		if ok {
+			continue
+		}
+		s, err := db.write.PrepareContext(ctx, q)
+		if err != nil {
+			continue // it runs unprepared, as before
+		}
+		db.stmtMu.Lock()
+		if _, ok := db.stmts[q]; ok {
+			s.Close()
+		} else {
+			db.stmts[q] = s
+		}
+		db.stmtMu.Unlock()
+	}
+}
+
+func (tx *Tx) exec(ctx context.Context, q string, args ...any) error {
+	_, err := tx.execResult(ctx, q, args...)
+	return err
+}
+
+func (tx *Tx) execResult(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	q = tx.db.dialect.rebind(q)
+	if s := tx.stmt(ctx, q); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
+	return tx.tx.ExecContext(ctx, q, args...)
+}
+
+func (tx *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	q = tx.db.dialect.rebind(q)
+	if s := tx.stmt(ctx, q); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return tx.tx.QueryContext(ctx, q, args...)
+}
+
+func (tx *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	q = tx.db.dialect.rebind(q)
+	if s := tx.stmt(ctx, q); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return tx.tx.QueryRowContext(ctx, q, args...)
+}
+
+func (db *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return db.read.QueryContext(ctx, db.dialect.rebind(q), args...)
+}
+
+func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return db.read.QueryRowContext(ctx, db.dialect.rebind(q), args...)
+}
+
+// newID returns a 32-character id that sorts by creation time, which keeps
+// inserts at the end of primary-key indexes.
+func newID(t time.Time) string {
+	var b [16]byte
+	ns := uint64(t.UnixNano())
+	for i := 7; i >= 0; i-- {
+		b[i] = byte(ns)
+		ns >>= 8
+	}
+	if _, err := rand.Read(b[8:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// micros and fromMicros convert between times and the stored integers.
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v sql.NullInt64) time.Time {
+	if !v.Valid || v.Int64 == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v.Int64).UTC()
+}
+
+func nullMicros(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}

@@ -1,0 +1,353 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/switchboard-inbox/switchboard"
+)
+
+// IngestOptions tune how inbound messages are threaded.
+type IngestOptions struct {
+	// ReopenWindow is how long after resolution a new message reopens the
+	// resolved conversation instead of starting a new one (default 7 days).
+	ReopenWindow time.Duration
+}
+
+// IngestResult says what became of one inbound message.
+type IngestResult struct {
+	MessageID       string
+	ConversationID  string
+	CustomerID      string
+	Duplicate       bool // the (channel, provider id) was already stored
+	NewConversation bool
+	Reopened        bool
+	// Err is set when this message could not be stored; it was written to
+	// dead_letters and the rest of the batch went on.
+	Err error
+}
+
+// errIdentityTaken means another transaction claimed an identity between
+// our lookup and our insert; the message is threaded again from scratch.
+var errIdentityTaken = errors.New("identity claimed concurrently")
+
+// Ingest threads a batch of inbound messages into their customers'
+// conversations in one transaction: one commit for the whole batch is what
+// lets the embedded default keep up with thousands of messages a second.
+// It is idempotent: a (channel, provider id) already stored is reported as
+// a duplicate and changes nothing. Results are in the order of items.
+func (db *DB) Ingest(ctx context.Context, items []switchboard.Inbound, opts IngestOptions) ([]IngestResult, error) {
+	if opts.ReopenWindow <= 0 {
+		opts.ReopenWindow = 7 * 24 * time.Hour
+	}
+	// Take customers in a stable order so that concurrent batches on
+	// PostgreSQL lock rows in the same order and rarely deadlock.
+	order := make([]int, len(items))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		return identityKey(items[order[a]]) < identityKey(items[order[b]])
+	})
+	var results []IngestResult
+	err := db.inTx(ctx, func(tx *Tx) error {
+		results = make([]IngestResult, len(items))
+		now := db.clock.Now()
+		for _, i := range order {
+			r, err := tx.ingestOne(ctx, &items[i], now, opts)
+			if err != nil {
+				if db.dialect.isRetryable(err) || ctx.Err() != nil {
+					return err
+				}
+				if err := tx.deadLetter(ctx, &items[i], err, now); err != nil {
+					return err
+				}
+				r = IngestResult{Err: err}
+			}
+			results[i] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: ingest: %w", err)
+	}
+	return results, nil
+}
+
+func identityKey(in switchboard.Inbound) string {
+	if len(in.Identities) == 0 {
+		return ""
+	}
+	return string(in.Identities[0].Kind) + ":" + in.Identities[0].Value
+}
+
+// ingestOne stores one message inside a savepoint, so that a message that
+// fails (or turns out to be a duplicate) leaves no trace in the batch.
+func (tx *Tx) ingestOne(ctx context.Context, in *switchboard.Inbound, now time.Time, opts IngestOptions) (IngestResult, error) {
+	if err := in.Validate(); err != nil {
+		return IngestResult{}, err
+	}
+	for attempt := 0; ; attempt++ {
+		if err := tx.exec(ctx, `SAVEPOINT ingest_one`); err != nil {
+			return IngestResult{}, err
+		}
+		r, err := tx.thread(ctx, in, now, opts)
+		if err == nil && !r.Duplicate {
+			return r, tx.exec(ctx, `RELEASE SAVEPOINT ingest_one`)
+		}
+		if rbErr := tx.exec(ctx, `ROLLBACK TO SAVEPOINT ingest_one`); rbErr != nil {
+			return IngestResult{}, errors.Join(err, rbErr)
+		}
+		if err := tx.exec(ctx, `RELEASE SAVEPOINT ingest_one`); err != nil {
+			return IngestResult{}, err
+		}
+		if errors.Is(err, errIdentityTaken) && attempt < 3 {
+			continue
+		}
+		return r, err
+	}
+}
+
+func (tx *Tx) thread(ctx context.Context, in *switchboard.Inbound, now time.Time, opts IngestOptions) (IngestResult, error) {
+	var existing string
+	err := tx.queryRow(ctx, `SELECT id FROM messages WHERE channel = ? AND provider_id = ?`, in.Channel, in.ProviderID).Scan(&existing)
+	switch {
+	case err == nil:
+		return IngestResult{MessageID: existing, Duplicate: true}, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return IngestResult{}, fmt.Errorf("look up provider id: %w", err)
+	}
+
+	customerID, err := tx.resolveCustomer(ctx, in, now)
+	if err != nil {
+		return IngestResult{}, err
+	}
+	created := now
+	if !in.ReceivedAt.IsZero() && in.ReceivedAt.Before(now) {
+		created = in.ReceivedAt.UTC()
+	}
+	r := IngestResult{CustomerID: customerID}
+	conv, err := tx.openConversation(ctx, customerID, in.Channel, created, now, opts, &r)
+	if err != nil {
+		return IngestResult{}, err
+	}
+	r.ConversationID = conv.id
+
+	r.MessageID = newID(now)
+	meta := string(in.Metadata)
+	if meta == "" {
+		meta = "{}"
+	}
+	contentType := in.ContentType
+	if contentType == "" {
+		contentType = switchboard.ContentText
+	}
+	var inserted string
+	err = tx.queryRow(ctx, `INSERT INTO messages (id, conversation_id, direction, channel, provider_id, sender, content_type, subject, text, html, status, metadata, created_at)
+		VALUES (?, ?, 'in', ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?)
+		ON CONFLICT (channel, provider_id) DO NOTHING RETURNING id`,
+		r.MessageID, conv.id, in.Channel, in.ProviderID, in.Identities[0].Value, contentType,
+		in.Subject, in.Text, in.HTML, meta, micros(created)).Scan(&inserted)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Another transaction stored it between our look-up and now.
+		return IngestResult{Duplicate: true}, nil
+	}
+	if err != nil {
+		return IngestResult{}, fmt.Errorf("insert message: %w", err)
+	}
+	for _, a := range in.Attachments {
+		if err := tx.exec(ctx, `INSERT INTO attachments (id, message_id, object_key, content_type, size, name, transcript) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			newID(now), r.MessageID, a.Key, a.ContentType, a.Size, a.Name, a.Transcript); err != nil {
+			return IngestResult{}, fmt.Errorf("insert attachment: %w", err)
+		}
+	}
+	if len(in.Original) > 0 {
+		if err := tx.exec(ctx, `INSERT INTO message_originals (message_id, body) VALUES (?, ?)`, r.MessageID, in.Original); err != nil {
+			return IngestResult{}, fmt.Errorf("insert original: %w", err)
+		}
+	}
+	if err := tx.touchConversation(ctx, conv, in.Channel, created, true); err != nil {
+		return IngestResult{}, err
+	}
+	if err := tx.addEvent(ctx, conv.id, switchboard.EventMessage, "", map[string]any{
+		"message_id": r.MessageID, "direction": switchboard.DirectionIn, "channel": in.Channel,
+	}, now); err != nil {
+		return IngestResult{}, err
+	}
+	return r, nil
+}
+
+// resolveCustomer finds the customer behind the sender's identities,
+// creating the customer when none is known, attaching identities not yet
+// known to them, and locking the customer row for the rest of the
+// transaction so that one customer's messages are threaded one at a time.
+func (tx *Tx) resolveCustomer(ctx context.Context, in *switchboard.Inbound, now time.Time) (string, error) {
+	var customerID string
+	var unknown []switchboard.IdentityRef
+	for _, id := range in.Identities {
+		var cid string
+		err := tx.queryRow(ctx, `SELECT customer_id FROM identities WHERE kind = ? AND value = ?`, id.Kind, id.Value).Scan(&cid)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			unknown = append(unknown, id)
+		case err != nil:
+			return "", fmt.Errorf("look up identity: %w", err)
+		case customerID == "":
+			// The first identity the sender gave decides; identities that
+			// belong to someone else are left for an agent to merge.
+			customerID = cid
+		}
+	}
+	if customerID == "" {
+		customerID = newID(now)
+		if err := tx.exec(ctx, `INSERT INTO customers (id, name, created_at) VALUES (?, ?, ?)`, customerID, in.SenderName, micros(now)); err != nil {
+			return "", fmt.Errorf("insert customer: %w", err)
+		}
+	}
+	customerID, name, err := tx.lockCustomer(ctx, customerID)
+	if err != nil {
+		return "", err
+	}
+	for _, id := range unknown {
+		res, err := tx.execResult(ctx, `INSERT INTO identities (kind, value, customer_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (kind, value) DO NOTHING`,
+			id.Kind, id.Value, customerID, micros(now))
+		if err != nil {
+			return "", fmt.Errorf("insert identity: %w", err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			return "", errIdentityTaken
+		}
+	}
+	if name == "" && in.SenderName != "" {
+		if err := tx.exec(ctx, `UPDATE customers SET name = ? WHERE id = ?`, in.SenderName, customerID); err != nil {
+			return "", fmt.Errorf("name customer: %w", err)
+		}
+	}
+	return customerID, nil
+}
+
+// lockCustomer follows merge redirects to the surviving customer and locks
+// its row.
+func (tx *Tx) lockCustomer(ctx context.Context, id string) (string, string, error) {
+	for hops := 0; hops < 16; hops++ {
+		var name string
+		var mergedInto sql.NullString
+		err := tx.queryRow(ctx, `SELECT name, merged_into FROM customers WHERE id = ?`+tx.db.dialect.lockRow(), id).Scan(&name, &mergedInto)
+		if err != nil {
+			return "", "", fmt.Errorf("lock customer %s: %w", id, err)
+		}
+		if !mergedInto.Valid {
+			return id, name, nil
+		}
+		id = mergedInto.String
+	}
+	return "", "", fmt.Errorf("customer %s: merge redirects loop", id)
+}
+
+type convRef struct {
+	id          string
+	lastChannel switchboard.Channel
+	status      string
+}
+
+// openConversation returns the customer's conversation that is not
+// resolved, reopens the last resolved one inside the window, or starts one.
+func (tx *Tx) openConversation(ctx context.Context, customerID string, ch switchboard.Channel, created, now time.Time, opts IngestOptions, r *IngestResult) (convRef, error) {
+	var c convRef
+	err := tx.queryRow(ctx, `SELECT id, last_channel, status FROM conversations WHERE customer_id = ? AND status <> 'resolved'`, customerID).
+		Scan(&c.id, &c.lastChannel, &c.status)
+	switch {
+	case err == nil:
+		if c.status != switchboard.StatusOpen {
+			// A customer writing again wakes a pending or snoozed conversation.
+			if err := tx.setStatus(ctx, c.id, c.status, switchboard.StatusOpen, "", now); err != nil {
+				return c, err
+			}
+		}
+		return c, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return c, fmt.Errorf("find open conversation: %w", err)
+	}
+	var resolvedAt sql.NullInt64
+	err = tx.queryRow(ctx, `SELECT id, last_channel, resolved_at FROM conversations WHERE customer_id = ? AND status = 'resolved' ORDER BY resolved_at DESC LIMIT 1`, customerID).
+		Scan(&c.id, &c.lastChannel, &resolvedAt)
+	switch {
+	case err == nil && fromMicros(resolvedAt).After(now.Add(-opts.ReopenWindow)):
+		if err := tx.exec(ctx, `UPDATE conversations SET status = 'open', resolved_at = NULL WHERE id = ?`, c.id); err != nil {
+			return c, fmt.Errorf("reopen conversation: %w", err)
+		}
+		r.Reopened = true
+		c.status = switchboard.StatusOpen
+		return c, tx.addEvent(ctx, c.id, switchboard.EventReopened, "", map[string]any{"channel": ch}, now)
+	case err != nil && !errors.Is(err, sql.ErrNoRows):
+		return c, fmt.Errorf("find resolved conversation: %w", err)
+	}
+	c = convRef{id: newID(now), lastChannel: ch, status: switchboard.StatusOpen}
+	if err := tx.exec(ctx, `INSERT INTO conversations (id, customer_id, status, last_channel, last_message_at, created_at) VALUES (?, ?, 'open', ?, ?, ?)`,
+		c.id, customerID, ch, micros(created), micros(now)); err != nil {
+		return c, fmt.Errorf("insert conversation: %w", err)
+	}
+	r.NewConversation = true
+	return c, tx.addEvent(ctx, c.id, switchboard.EventCreated, "", map[string]any{"channel": ch, "customer_id": customerID}, now)
+}
+
+// touchConversation records a new message on the conversation: its time,
+// the channel it came by, and a channel switch when that changed.
+func (tx *Tx) touchConversation(ctx context.Context, c convRef, ch switchboard.Channel, at time.Time, inbound bool) error {
+	q := `UPDATE conversations SET last_channel = ?, last_message_at = CASE WHEN last_message_at > ? THEN last_message_at ELSE ? END WHERE id = ?`
+	args := []any{ch, micros(at), micros(at), c.id}
+	if inbound {
+		q = `UPDATE conversations SET last_channel = ?, last_message_at = CASE WHEN last_message_at > ? THEN last_message_at ELSE ? END, last_inbound_at = ? WHERE id = ?`
+		args = []any{ch, micros(at), micros(at), micros(at), c.id}
+	}
+	if err := tx.exec(ctx, q, args...); err != nil {
+		return fmt.Errorf("update conversation: %w", err)
+	}
+	if err := tx.exec(ctx, `INSERT INTO conversation_channels (conversation_id, channel) VALUES (?, ?) ON CONFLICT DO NOTHING`, c.id, ch); err != nil {
+		return fmt.Errorf("record channel: %w", err)
+	}
+	if inbound && c.lastChannel != "" && c.lastChannel != ch {
+		return tx.addEvent(ctx, c.id, switchboard.EventChannelSwitch, "", map[string]any{"from": c.lastChannel, "to": ch}, at)
+	}
+	return nil
+}
+
+func (tx *Tx) addEvent(ctx context.Context, conversationID, typ, agentID string, data any, at time.Time) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	if err := tx.exec(ctx, `INSERT INTO events (id, conversation_id, type, agent_id, data, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		newID(at), conversationID, typ, nullString(agentID), string(b), micros(at)); err != nil {
+		return fmt.Errorf("insert %s event: %w", typ, err)
+	}
+	return nil
+}
+
+func (tx *Tx) setStatus(ctx context.Context, conversationID, from, to, agentID string, now time.Time) error {
+	resolved := sql.NullInt64{}
+	if to == switchboard.StatusResolved {
+		resolved = nullMicros(now)
+	}
+	if err := tx.exec(ctx, `UPDATE conversations SET status = ?, resolved_at = ? WHERE id = ?`, to, resolved, conversationID); err != nil {
+		return fmt.Errorf("set status: %w", err)
+	}
+	return tx.addEvent(ctx, conversationID, switchboard.EventStatus, agentID, map[string]any{"from": from, "to": to}, now)
+}
+
+func (tx *Tx) deadLetter(ctx context.Context, in *switchboard.Inbound, cause error, now time.Time) error {
+	payload, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("encode dead letter: %w", err)
+	}
+	if err := tx.exec(ctx, `INSERT INTO dead_letters (id, channel, payload, error, created_at) VALUES (?, ?, ?, ?, ?)`,
+		newID(now), string(in.Channel), payload, cause.Error(), micros(now)); err != nil {
+		return fmt.Errorf("insert dead letter: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,505 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/internal/testenv"
+	"github.com/switchboard-inbox/switchboard/store"
+	"github.com/switchboard-inbox/switchboard/store/storetest"
+)
+
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+func inbound(ch switchboard.Channel, providerID, text string, ids ...switchboard.IdentityRef) switchboard.Inbound {
+	return switchboard.Inbound{Channel: ch, ProviderID: providerID, Identities: ids, ContentType: switchboard.ContentText, Text: text, SenderName: "Ana"}
+}
+
+func email(v string) switchboard.IdentityRef {
+	return switchboard.IdentityRef{Kind: switchboard.IdentityEmail, Value: v}
+}
+
+func phone(v string) switchboard.IdentityRef {
+	return switchboard.IdentityRef{Kind: switchboard.IdentityPhone, Value: v}
+}
+
+func mustIngest(t *testing.T, db *store.DB, items ...switchboard.Inbound) []store.IngestResult {
+	t.Helper()
+	res, err := db.Ingest(context.Background(), items, store.IngestOptions{})
+	if err != nil {
+		t.Fatalf("ingest: %v", err)
+	}
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatalf("ingest item %d: %v", i, r.Err)
+		}
+	}
+	return res
+}
+
+func mustAgent(t *testing.T, db *store.DB, name string) switchboard.Agent {
+	t.Helper()
+	a, err := db.CreateAgent(context.Background(), switchboard.Agent{Name: name, Email: name + "@team.example"}, "")
+	if err != nil {
+		t.Fatalf("create agent: %v", err)
+	}
+	return a
+}
+
+func TestThreadingAndReopenWindow(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		clock := testenv.NewClock(t0)
+		db := storetest.Open(t, backend, clock)
+
+		r1 := mustIngest(t, db, inbound(switchboard.ChannelWebform, "f1", "first", email("ana@example.com")))[0]
+		clock.Advance(time.Minute)
+		r2 := mustIngest(t, db, inbound(switchboard.ChannelWebform, "f2", "second", email("ana@example.com")))[0]
+		if !r1.NewConversation || r2.NewConversation || r1.ConversationID != r2.ConversationID || r1.CustomerID != r2.CustomerID {
+			t.Fatalf("two messages from one address: got %+v and %+v, want one customer and one conversation", r1, r2)
+		}
+		msgs, err := db.Timeline(ctx, r1.CustomerID)
+		if err != nil || len(msgs) != 2 || msgs[0].Text != "first" || msgs[1].Text != "second" {
+			t.Fatalf("timeline = %+v, %v; want first, second", msgs, err)
+		}
+
+		if _, err := db.SetStatus(ctx, r1.ConversationID, switchboard.StatusResolved, ""); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(6 * 24 * time.Hour)
+		r3 := mustIngest(t, db, inbound(switchboard.ChannelWebform, "f3", "third", email("ana@example.com")))[0]
+		if !r3.Reopened || r3.ConversationID != r1.ConversationID {
+			t.Fatalf("message 6 days after resolution: %+v, want the conversation reopened", r3)
+		}
+		c, err := db.GetConversation(ctx, r1.ConversationID)
+		if err != nil || c.Status != switchboard.StatusOpen || !c.ResolvedAt.IsZero() {
+			t.Fatalf("reopened conversation = %+v, %v", c, err)
+		}
+
+		if _, err := db.SetStatus(ctx, r1.ConversationID, switchboard.StatusResolved, ""); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(8 * 24 * time.Hour)
+		r4 := mustIngest(t, db, inbound(switchboard.ChannelWebform, "f4", "fourth", email("ana@example.com")))[0]
+		if !r4.NewConversation || r4.ConversationID == r1.ConversationID || r4.CustomerID != r1.CustomerID {
+			t.Fatalf("message 8 days after resolution: %+v, want a new conversation for the same customer", r4)
+		}
+		convs, err := db.CustomerConversations(ctx, r1.CustomerID)
+		if err != nil || len(convs) != 2 {
+			t.Fatalf("customer conversations = %d, %v; want 2", len(convs), err)
+		}
+		msgs, _ = db.Timeline(ctx, r1.CustomerID)
+		if len(msgs) != 4 {
+			t.Fatalf("timeline has %d messages, want all 4 across both conversations", len(msgs))
+		}
+		evs, err := db.Events(ctx, r1.ConversationID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var reopened int
+		for _, e := range evs {
+			if e.Type == switchboard.EventReopened {
+				reopened++
+			}
+		}
+		if reopened != 1 {
+			t.Fatalf("reopened events = %d, want 1", reopened)
+		}
+	})
+}
+
+func TestOneCustomerAcrossChannels(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		db := storetest.Open(t, backend, testenv.NewClock(t0))
+		a := mustIngest(t, db, inbound(switchboard.ChannelWebform, "w1", "form", email("bo@example.com"), phone("+14155550123")))[0]
+		b := mustIngest(t, db, inbound(switchboard.ChannelSMS, "SM1", "text", phone("+14155550123")))[0]
+		c := mustIngest(t, db, inbound(switchboard.ChannelEmail, "<m1@x>", "mail", email("bo@example.com")))[0]
+		if a.ConversationID != b.ConversationID || b.ConversationID != c.ConversationID {
+			t.Fatalf("one person on three channels: conversations %s %s %s", a.ConversationID, b.ConversationID, c.ConversationID)
+		}
+		conv, err := db.GetConversation(ctx, a.ConversationID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if conv.LastChannel != switchboard.ChannelEmail || len(conv.Channels) != 3 {
+			t.Fatalf("conversation channels = %v last %s, want 3 channels and email last", conv.Channels, conv.LastChannel)
+		}
+		cust, err := db.GetCustomer(ctx, a.CustomerID)
+		if err != nil || len(cust.Identities) != 2 {
+			t.Fatalf("customer = %+v, %v; want two identities", cust, err)
+		}
+		evs, _ := db.Events(ctx, a.ConversationID)
+		var switches int
+		for _, e := range evs {
+			if e.Type == switchboard.EventChannelSwitch {
+				switches++
+			}
+		}
+		if switches != 2 {
+			t.Fatalf("channel_switch events = %d, want 2", switches)
+		}
+	})
+}
+
+func TestIngestIdempotentUnderConcurrency(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		db := storetest.Open(t, backend, testenv.NewClock(t0))
+		in := inbound(switchboard.ChannelSMS, "SMdup", "hello", phone("+14155550199"))
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		stored := 0
+		errs := make(chan error, 50)
+		for i := 0; i < 50; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := db.Ingest(ctx, []switchboard.Inbound{in}, store.IngestOptions{})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if res[0].Err != nil {
+					errs <- res[0].Err
+					return
+				}
+				if !res[0].Duplicate {
+					mu.Lock()
+					stored++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("concurrent ingest: %v", err)
+		}
+		if stored != 1 {
+			t.Fatalf("50 concurrent deliveries stored %d times, want 1", stored)
+		}
+		// A batch that repeats itself is stored once too.
+		res := mustIngest(t, db, inbound(switchboard.ChannelSMS, "SMb", "x", phone("+14155550100")), inbound(switchboard.ChannelSMS, "SMb", "x", phone("+14155550100")))
+		if res[0].Duplicate || !res[1].Duplicate {
+			t.Fatalf("in-batch duplicate: %+v", res)
+		}
+		convs, _, err := db.ListConversations(ctx, store.ConversationFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range convs {
+			msgs, _ := db.Timeline(ctx, c.CustomerID)
+			if len(msgs) != 1 {
+				t.Fatalf("customer %s has %d messages, want 1", c.CustomerID, len(msgs))
+			}
+		}
+		if len(convs) != 2 {
+			t.Fatalf("%d conversations, want 2", len(convs))
+		}
+	})
+}
+
+func TestConcurrentNewCustomerIsOne(t *testing.T) {
+	// Different provider ids from one unknown sender, ingested at once:
+	// one customer, one open conversation.
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		db := storetest.Open(t, backend, testenv.NewClock(t0))
+		var wg sync.WaitGroup
+		for i := 0; i < 20; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ch := switchboard.ChannelSMS
+				if i%2 == 1 {
+					ch = switchboard.ChannelWhatsApp
+				}
+				if _, err := db.Ingest(ctx, []switchboard.Inbound{inbound(ch, fmt.Sprintf("p%d", i), "hi", phone("+14155550142"))}, store.IngestOptions{}); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		convs, _, err := db.ListConversations(ctx, store.ConversationFilter{})
+		if err != nil || len(convs) != 1 {
+			t.Fatalf("conversations = %d, %v; want 1", len(convs), err)
+		}
+		msgs, _ := db.Timeline(ctx, convs[0].CustomerID)
+		if len(msgs) != 20 {
+			t.Fatalf("%d messages, want 20", len(msgs))
+		}
+	})
+}
+
+func TestListConversations(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		clock := testenv.NewClock(t0)
+		db := storetest.Open(t, backend, clock)
+		sarah := mustAgent(t, db, "sarah")
+		var ids []string
+		for i := 0; i < 7; i++ {
+			clock.Advance(time.Minute)
+			ch := switchboard.ChannelWebform
+			text := fmt.Sprintf("order %d arrived", i)
+			if i == 3 {
+				ch = switchboard.ChannelSMS
+				text = "my parcel is damaged"
+			}
+			r := mustIngest(t, db, inbound(ch, fmt.Sprintf("l%d", i), text, email(fmt.Sprintf("c%d@example.com", i))))[0]
+			ids = append(ids, r.ConversationID)
+		}
+		if _, err := db.Assign(ctx, ids[2], sarah.ID, "", "manual", "test"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.SetStatus(ctx, ids[4], switchboard.StatusResolved, sarah.ID); err != nil {
+			t.Fatal(err)
+		}
+
+		var got []string
+		cursor := ""
+		for pages := 0; ; pages++ {
+			page, next, err := db.ListConversations(ctx, store.ConversationFilter{Limit: 3, Cursor: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range page {
+				got = append(got, c.ID)
+			}
+			if next == "" {
+				break
+			}
+			if pages > 5 {
+				t.Fatal("pagination does not end")
+			}
+			cursor = next
+		}
+		if len(got) != 7 {
+			t.Fatalf("paged through %d conversations, want 7", len(got))
+		}
+		for i := range got {
+			if got[i] != ids[len(ids)-1-i] {
+				t.Fatalf("order = %v, want newest last_message_at first %v", got, ids)
+			}
+		}
+
+		check := func(f store.ConversationFilter, want ...string) {
+			t.Helper()
+			page, _, err := db.ListConversations(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotIDs []string
+			for _, c := range page {
+				gotIDs = append(gotIDs, c.ID)
+			}
+			if fmt.Sprint(gotIDs) != fmt.Sprint(want) {
+				t.Fatalf("filter %+v = %v, want %v", f, gotIDs, want)
+			}
+		}
+		check(store.ConversationFilter{AssigneeID: sarah.ID}, ids[2])
+		check(store.ConversationFilter{Status: switchboard.StatusResolved}, ids[4])
+		check(store.ConversationFilter{Channel: switchboard.ChannelSMS}, ids[3])
+		check(store.ConversationFilter{Query: "parcel damaged"}, ids[3])
+		check(store.ConversationFilter{Query: `"; DROP TABLE x --`})
+		if _, _, err := db.ListConversations(ctx, store.ConversationFilter{Cursor: "!!"}); switchboard.ErrorCode(err) != switchboard.EINVALID {
+			t.Fatalf("bad cursor: %v, want EINVALID", err)
+		}
+		msgs, err := db.Search(ctx, "PARCEL", 10)
+		if err != nil || len(msgs) != 1 || msgs[0].Text != "my parcel is damaged" {
+			t.Fatalf("search = %+v, %v", msgs, err)
+		}
+	})
+}
+
+func TestReplyAndOutbox(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		clock := testenv.NewClock(t0)
+		db := storetest.Open(t, backend, clock)
+		agent := mustAgent(t, db, "sam")
+		r := mustIngest(t, db, inbound(switchboard.ChannelSMS, "SMx", "help", phone("+14155550111")))[0]
+
+		if _, err := db.CreateReply(ctx, store.Reply{ConversationID: r.ConversationID, AgentID: agent.ID, Text: "  "}); switchboard.ErrorCode(err) != switchboard.EINVALID {
+			t.Fatalf("empty reply: %v, want EINVALID", err)
+		}
+		m, err := db.CreateReply(ctx, store.Reply{ConversationID: r.ConversationID, AgentID: agent.ID, Text: "on it"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Status != switchboard.DeliveryQueued || m.Channel != switchboard.ChannelSMS || m.Direction != switchboard.DirectionOut {
+			t.Fatalf("reply = %+v, want queued out on sms (the last channel)", m)
+		}
+		c, _ := db.GetConversation(ctx, r.ConversationID)
+		if c.FirstResponseAt.IsZero() {
+			t.Fatal("first_response_at not set by the first reply")
+		}
+
+		items, err := db.ClaimOutbox(ctx, 10, time.Minute)
+		if err != nil || len(items) != 1 {
+			t.Fatalf("claim = %d, %v; want 1", len(items), err)
+		}
+		if got := items[0].Message; got.Text != "on it" || len(got.To) != 1 || got.To[0].Value != "+14155550111" {
+			t.Fatalf("claimed message = %+v", got)
+		}
+		if again, _ := db.ClaimOutbox(ctx, 10, time.Minute); len(again) != 0 {
+			t.Fatalf("a leased row was claimed again: %+v", again)
+		}
+		if err := db.FailOutbox(ctx, items[0].ID, "timeout", clock.Now().Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if early, _ := db.ClaimOutbox(ctx, 10, time.Minute); len(early) != 0 {
+			t.Fatal("a row was claimed before its next attempt time")
+		}
+		clock.Advance(2 * time.Second)
+		items, _ = db.ClaimOutbox(ctx, 10, time.Minute)
+		if len(items) != 1 || items[0].Attempts != 2 {
+			t.Fatalf("retry claim = %+v, want attempt 2", items)
+		}
+		if err := db.CompleteOutbox(ctx, items[0].ID, "SMout1"); err != nil {
+			t.Fatal(err)
+		}
+		m, _ = db.GetMessage(ctx, m.ID)
+		if m.Status != switchboard.DeliverySent || m.ProviderID != "SMout1" {
+			t.Fatalf("after send: %+v", m)
+		}
+
+		m2, _ := db.CreateReply(ctx, store.Reply{ConversationID: r.ConversationID, AgentID: agent.ID, Text: "again"})
+		items, _ = db.ClaimOutbox(ctx, 10, time.Minute)
+		if err := db.FailOutbox(ctx, items[0].ID, "rejected by provider", time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		m2, _ = db.GetMessage(ctx, m2.ID)
+		state, _, _, _ := db.OutboxState(ctx, m2.ID)
+		if m2.Status != switchboard.DeliveryFailed || m2.Error != "rejected by provider" || state != "dead" {
+			t.Fatalf("dead letter: message %+v outbox %s", m2, state)
+		}
+	})
+}
+
+func TestOutboxClaimsAreExclusive(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		db := storetest.Open(t, backend, testenv.NewClock(t0))
+		agent := mustAgent(t, db, "sam")
+		r := mustIngest(t, db, inbound(switchboard.ChannelSMS, "SMx", "help", phone("+14155550111")))[0]
+		const n = 60
+		for i := 0; i < n; i++ {
+			if _, err := db.CreateReply(ctx, store.Reply{ConversationID: r.ConversationID, AgentID: agent.ID, Text: fmt.Sprint(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var mu sync.Mutex
+		seen := map[string]int{}
+		var wg sync.WaitGroup
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					items, err := db.ClaimOutbox(ctx, 7, time.Minute)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if len(items) == 0 {
+						return
+					}
+					mu.Lock()
+					for _, it := range items {
+						seen[it.ID]++
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if len(seen) != n {
+			t.Fatalf("claimed %d rows, want %d", len(seen), n)
+		}
+		for id, k := range seen {
+			if k != 1 {
+				t.Fatalf("row %s claimed %d times", id, k)
+			}
+		}
+	})
+}
+
+func TestMergeCustomers(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		clock := testenv.NewClock(t0)
+		db := storetest.Open(t, backend, clock)
+		a := mustIngest(t, db, inbound(switchboard.ChannelWebform, "a1", "from email", email("dee@example.com")))[0]
+		clock.Advance(time.Minute)
+		b := mustIngest(t, db, inbound(switchboard.ChannelSMS, "b1", "from phone", phone("+14155550177")))[0]
+		if a.CustomerID == b.CustomerID {
+			t.Fatal("different identities should start as different customers")
+		}
+		open, err := db.MergeCustomers(ctx, a.CustomerID, b.CustomerID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if open != a.ConversationID {
+			t.Fatalf("open conversation after merge = %s, want %s", open, a.ConversationID)
+		}
+		cust, _ := db.GetCustomer(ctx, a.CustomerID)
+		if len(cust.Identities) != 2 {
+			t.Fatalf("merged customer identities = %v", cust.Identities)
+		}
+		gone, _ := db.GetCustomer(ctx, b.CustomerID)
+		if gone.MergedInto != a.CustomerID {
+			t.Fatalf("merged-away customer redirect = %q", gone.MergedInto)
+		}
+		msgs, _ := db.Timeline(ctx, a.CustomerID)
+		if len(msgs) != 2 {
+			t.Fatalf("timeline after merge has %d messages", len(msgs))
+		}
+		for _, m := range msgs {
+			if m.ConversationID != a.ConversationID {
+				t.Fatalf("message %s left in conversation %s", m.ID, m.ConversationID)
+			}
+		}
+		// A new SMS from the merged phone joins the surviving open conversation.
+		c := mustIngest(t, db, inbound(switchboard.ChannelSMS, "b2", "again", phone("+14155550177")))[0]
+		if c.ConversationID != a.ConversationID || c.CustomerID != a.CustomerID {
+			t.Fatalf("after merge: %+v", c)
+		}
+		if _, err := db.MergeCustomers(ctx, a.CustomerID, b.CustomerID, ""); switchboard.ErrorCode(err) != switchboard.ECONFLICT {
+			t.Fatalf("merging twice: %v, want ECONFLICT", err)
+		}
+	})
+}
+
+func TestAgentsAndTokens(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		db := storetest.Open(t, backend, testenv.NewClock(t0))
+		a, err := db.CreateAgent(ctx, switchboard.Agent{Name: "Sarah", Email: "Sarah@Team.example", Skills: []string{"billing"}}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.CreateAgent(ctx, switchboard.Agent{Name: "Other", Email: "sarah@team.example"}, ""); switchboard.ErrorCode(err) != switchboard.ECONFLICT {
+			t.Fatalf("duplicate email: %v, want ECONFLICT", err)
+		}
+		tok, err := db.CreateToken(ctx, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.AgentByToken(ctx, tok)
+		if err != nil || got.ID != a.ID || got.Email != "sarah@team.example" || len(got.Skills) != 1 {
+			t.Fatalf("agent by token = %+v, %v", got, err)
+		}
+		if _, err := db.AgentByToken(ctx, tok+"x"); switchboard.ErrorCode(err) != switchboard.EUNAUTHORIZED {
+			t.Fatalf("wrong token: %v", err)
+		}
+		if got, err := db.SetAgentStatus(ctx, a.ID, switchboard.AgentOnline); err != nil || got.Status != switchboard.AgentOnline {
+			t.Fatalf("set status: %+v %v", got, err)
+		}
+	})
+}
