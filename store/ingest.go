@@ -345,9 +345,28 @@ func (tx *Tx) deadLetter(ctx context.Context, in *switchboard.Inbound, cause err
 	if err != nil {
 		return fmt.Errorf("encode dead letter: %w", err)
 	}
+	return tx.insertDeadLetter(ctx, in.Channel, payload, cause.Error(), now)
+}
+
+func (tx *Tx) insertDeadLetter(ctx context.Context, ch switchboard.Channel, payload []byte, cause string, now time.Time) error {
 	if err := tx.exec(ctx, `INSERT INTO dead_letters (id, channel, payload, error, created_at) VALUES (?, ?, ?, ?, ?)`,
-		newID(now), string(in.Channel), payload, cause.Error(), micros(now)); err != nil {
+		newID(now), string(ch), payload, cause, micros(now)); err != nil {
 		return fmt.Errorf("insert dead letter: %w", err)
 	}
 	return nil
+}
+
+// DeadLetter keeps a queue entry that cannot be processed (it does not
+// decode, say) for an operator to inspect, so it is never silently lost.
+func (db *DB) DeadLetter(ctx context.Context, ch switchboard.Channel, payload []byte, cause string) error {
+	return wrap("dead letter", db.inTx(ctx, func(tx *Tx) error {
+		return tx.insertDeadLetter(ctx, ch, payload, cause, db.clock.Now())
+	}))
+}
+
+// CountDeadLetters returns how many entries were dead-lettered.
+func (db *DB) CountDeadLetters(ctx context.Context) (int, error) {
+	var n int
+	err := db.queryRow(ctx, `SELECT COUNT(*) FROM dead_letters`).Scan(&n)
+	return n, wrap("count dead letters", err)
 }

@@ -1,0 +1,186 @@
+// Package ingest is the consumer side of the inbound queue: it takes
+// batches of normalised messages, threads them into conversations through
+// the store (deduplicated, one transaction per batch), acknowledges them
+// and announces what was stored on the event bus.
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/metrics"
+	"github.com/switchboard-inbox/switchboard/store"
+)
+
+// Pipeline consumes the inbound queue.
+type Pipeline struct {
+	Queue   switchboard.Queue
+	Store   *store.DB
+	Bus     switchboard.Bus
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	Clock   switchboard.Clock
+
+	// BatchSize is the most entries taken per transaction (default 256).
+	BatchSize int
+	// Workers is how many batches are processed at once (default 1; more
+	// helps on PostgreSQL, where writers do not exclude each other).
+	Workers int
+	// ReopenWindow: see store.IngestOptions.
+	ReopenWindow time.Duration
+	// OnStored, when set, is called after each batch is stored and
+	// published; tests and the demo use it.
+	OnStored func([]store.IngestResult)
+}
+
+func (p *Pipeline) defaults() {
+	if p.BatchSize <= 0 {
+		p.BatchSize = 256
+	}
+	if p.Workers <= 0 {
+		p.Workers = 1
+	}
+	if p.Logger == nil {
+		p.Logger = slog.Default()
+	}
+	if p.Clock == nil {
+		p.Clock = switchboard.SystemClock{}
+	}
+	if p.Metrics == nil {
+		p.Metrics = metrics.New()
+	}
+}
+
+// Run consumes until ctx ends.
+func (p *Pipeline) Run(ctx context.Context) error {
+	p.defaults()
+	var wg sync.WaitGroup
+	for i := 0; i < p.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.work(ctx)
+		}()
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+func (p *Pipeline) work(ctx context.Context) {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		ds, err := p.Queue.Receive(ctx, p.BatchSize)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			p.Logger.Error("ingest: receive", "err", err)
+			sleep(ctx, backoff)
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		// A batch that cannot be stored (the database is down) is retried
+		// here rather than left to the queue's redelivery, which would wait
+		// out a whole visibility timeout.
+		for ctx.Err() == nil {
+			err := p.Process(ctx, ds)
+			if err == nil {
+				break
+			}
+			p.Logger.Error("ingest: process batch", "entries", len(ds), "err", err)
+			sleep(ctx, backoff)
+			backoff = min(backoff*2, 5*time.Second)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// Process stores one batch of deliveries, acknowledges them and publishes
+// the results. It is safe to call again with deliveries already processed:
+// they are recognised as duplicates.
+func (p *Pipeline) Process(ctx context.Context, ds []switchboard.Delivery) error {
+	p.defaults()
+	start := time.Now()
+	items := make([]switchboard.Inbound, 0, len(ds))
+	for _, d := range ds {
+		var in switchboard.Inbound
+		err := json.Unmarshal(d.Payload, &in)
+		if err == nil {
+			err = in.Validate()
+		}
+		if err != nil {
+			// Nothing can make this entry valid later: keep it for an
+			// operator and let the rest of the batch through.
+			if err := p.Store.DeadLetter(ctx, d.Channel, d.Payload, "decode: "+err.Error()); err != nil {
+				return err
+			}
+			p.Metrics.DeadLetters.Add(string(d.Channel), 1)
+			p.Logger.Warn("ingest: undecodable entry dead-lettered", "channel", d.Channel, "id", d.ID, "err", err)
+			continue
+		}
+		items = append(items, in)
+	}
+	results, err := p.Store.Ingest(ctx, items, store.IngestOptions{ReopenWindow: p.ReopenWindow})
+	if err != nil {
+		return err
+	}
+	if err := p.Queue.Ack(ctx, ds); err != nil {
+		// The batch is stored; redelivery will find duplicates.
+		return fmt.Errorf("ingest: ack: %w", err)
+	}
+	p.Metrics.Batch.Observe(time.Since(start))
+	now := p.Clock.Now()
+	for i, r := range results {
+		in := &items[i]
+		switch {
+		case r.Err != nil:
+			p.Metrics.DeadLetters.Add(string(in.Channel), 1)
+			p.Logger.Warn("ingest: message dead-lettered", "channel", in.Channel, "provider_id", in.ProviderID, "err", r.Err)
+		case r.Duplicate:
+			p.Metrics.Deduplicated.Add(string(in.Channel), 1)
+		default:
+			p.Metrics.Ingested.Add(string(in.Channel), 1)
+			p.publish(ctx, in, r, now)
+			if !in.AcceptedAt.IsZero() {
+				p.Metrics.Processing.Observe(now.Sub(in.AcceptedAt))
+			}
+		}
+	}
+	if p.OnStored != nil {
+		p.OnStored(results)
+	}
+	return nil
+}
+
+func (p *Pipeline) publish(ctx context.Context, in *switchboard.Inbound, r store.IngestResult, now time.Time) {
+	if p.Bus == nil {
+		return
+	}
+	data, _ := json.Marshal(map[string]any{
+		"message_id": r.MessageID, "customer_id": r.CustomerID, "channel": in.Channel,
+		"new_conversation": r.NewConversation, "reopened": r.Reopened,
+	})
+	// The store is the truth and already has the message: a lost real-time
+	// event only delays what agents see until their next fetch.
+	for _, typ := range []string{switchboard.BusMessageCreated, switchboard.BusConversationUpdated} {
+		err := p.Bus.Publish(ctx, switchboard.BusEvent{Type: typ, Conversation: r.ConversationID, At: now, Data: data})
+		if err != nil && !errors.Is(err, context.Canceled) {
+			p.Logger.Warn("ingest: publish", "type", typ, "conversation", r.ConversationID, "err", err)
+		}
+	}
+}
