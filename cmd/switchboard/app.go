@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/blob"
+	"github.com/switchboard-inbox/switchboard/bus"
+	"github.com/switchboard-inbox/switchboard/channel/webform"
+	"github.com/switchboard-inbox/switchboard/ingest"
+	"github.com/switchboard-inbox/switchboard/metrics"
+	"github.com/switchboard-inbox/switchboard/outbox"
+	"github.com/switchboard-inbox/switchboard/queue"
+	"github.com/switchboard-inbox/switchboard/server"
+	"github.com/switchboard-inbox/switchboard/store"
+)
+
+// Main is one running Switchboard: it opens every part the configuration
+// names, wires them together and runs them until Close.
+type Main struct {
+	Config  Config
+	Logger  *slog.Logger
+	Senders map[switchboard.Channel]switchboard.Sender
+	// OnStored is passed to the ingest pipeline (bench and tests use it).
+	OnStored func([]switchboard.Inbound, []store.IngestResult)
+
+	DB       *store.DB
+	Queue    switchboard.Queue
+	Bus      switchboard.Bus
+	Blobs    switchboard.BlobStore
+	Metrics  *metrics.Metrics
+	Pipeline *ingest.Pipeline
+	Outbox   *outbox.Worker
+
+	redis    *redis.Client
+	listener net.Listener
+	http     *http.Server
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// NewLogger builds the process logger from the configuration.
+func NewLogger(c Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Open opens the store, queue, bus and object store, starts the ingest
+// pipeline and outbox worker, and starts listening. On error everything
+// opened so far is closed.
+func (m *Main) Open(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	if err := m.Config.Validate(); err != nil {
+		return err
+	}
+	c := &m.Config
+	if m.Logger == nil {
+		m.Logger = NewLogger(*c, os.Stderr)
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	m.Metrics = metrics.New()
+	if m.DB, err = store.Open(ctx, c.DatabaseURL, store.Options{}); err != nil {
+		return err
+	}
+	if c.RedisURL != "" {
+		opts, err := redis.ParseURL(c.RedisURL)
+		if err != nil {
+			return fmt.Errorf("config: SWITCHBOARD_REDIS_URL: %w", err)
+		}
+		m.redis = redis.NewClient(opts)
+		if err := m.redis.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("connect to redis: %w", err)
+		}
+		m.Queue = queue.NewRedis(m.redis, queue.RedisOptions{Prefix: c.RedisPrefix + "inbound:", Consumer: queue.ConsumerName()})
+		m.Bus = bus.NewRedis(m.redis, c.RedisPrefix+"events")
+	} else {
+		if m.DB.Dialect() != "sqlite" {
+			m.Logger.Warn("no SWITCHBOARD_REDIS_URL: the inbound queue is a file in the data directory, so run only one instance")
+		}
+		if m.Queue, err = queue.OpenSQLite(ctx, filepath.Join(c.DataDir, "queue.db")); err != nil {
+			return err
+		}
+		m.Bus = bus.NewMemory()
+	}
+	key, err := blobKey(c.DataDir)
+	if err != nil {
+		return err
+	}
+	if m.Blobs, err = blob.Open(ctx, c.BlobURL, c.PublicURL, key); err != nil {
+		return err
+	}
+	m.Metrics.Registry.NewGaugeFunc("switchboard_queue_depth", "Inbound entries not yet stored.", func(ctx context.Context) (float64, error) {
+		n, err := m.Queue.Depth(ctx)
+		return float64(n), err
+	})
+
+	m.Pipeline = &ingest.Pipeline{
+		Queue: m.Queue, Store: m.DB, Bus: m.Bus, Metrics: m.Metrics, Logger: m.Logger,
+		BatchSize: c.IngestBatch, Workers: c.IngestWorkers, ReopenWindow: c.ReopenWindow, OnStored: m.OnStored,
+	}
+	m.Outbox = &outbox.Worker{Store: m.DB, Senders: m.Senders, Bus: m.Bus, Metrics: m.Metrics, Logger: m.Logger, MaxAttempts: c.OutboxMaxAttempts}
+
+	srv := &server.Server{
+		Store: m.DB, Queue: m.Queue, Bus: m.Bus, Blobs: m.Blobs, Metrics: m.Metrics, Logger: m.Logger,
+		Webhooks:     map[string]http.Handler{},
+		OutboxNotify: m.Outbox.Notify,
+	}
+	if h, ok := m.Blobs.(interface{ Handler() http.Handler }); ok {
+		srv.BlobHandler = h.Handler()
+	}
+	form := m.formHandler()
+	srv.Webhooks["POST /forms/{form}"] = form
+	srv.Webhooks["OPTIONS /forms/{form}"] = form
+
+	if m.listener, err = net.Listen("tcp", c.Addr); err != nil {
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	m.http = &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancel = cancel
+	m.goRun(func() { m.Pipeline.Run(runCtx) })
+	m.goRun(func() { m.Outbox.Run(runCtx) })
+	m.goRun(func() {
+		if err := m.http.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error("http serve", "err", err)
+		}
+	})
+	m.Logger.Info("switchboard listening", "addr", m.listener.Addr().String(), "database", m.DB.Dialect(),
+		"queue", fmt.Sprintf("%T", m.Queue), "blobs", fmt.Sprintf("%T", m.Blobs))
+	return nil
+}
+
+func (m *Main) goRun(fn func()) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		fn()
+	}()
+}
+
+func (m *Main) formHandler() *webform.Handler {
+	c := m.Config
+	f := webform.Form{ThankYouURL: c.FormThanksURL}
+	for _, o := range strings.Split(c.FormOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			f.AllowedOrigins = append(f.AllowedOrigins, o)
+		}
+	}
+	rl := webform.RateLimit{Disabled: c.FormRatePerMinute == 0}
+	if c.FormRatePerMinute > 0 {
+		rl.Interval = time.Minute / time.Duration(c.FormRatePerMinute)
+		rl.Burst = min(5, c.FormRatePerMinute)
+	}
+	return webform.New(webform.Config{
+		Queue:     m.Queue,
+		Forms:     map[string]webform.Form{webform.DefaultFormID: f},
+		Logger:    m.Logger,
+		RateLimit: rl,
+		OnAccepted: func(string, string) {
+			m.Metrics.Accepted.Add(string(switchboard.ChannelWebform), 1)
+		},
+		OnRejected: func(_ string, code string) { m.Metrics.Rejected.Add("webform_"+code, 1) },
+	})
+}
+
+// URL is the address the server listens on, as an http URL.
+func (m *Main) URL() string { return "http://" + m.listener.Addr().String() }
+
+// Close stops accepting requests, lets in-flight ones finish, stops the
+// workers and closes everything. Entries a worker held when it stopped are
+// delivered again later: nothing accepted is lost.
+func (m *Main) Close() error {
+	var errs []error
+	if m.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+		errs = append(errs, m.http.Shutdown(ctx))
+		cancel()
+	} else if m.listener != nil {
+		m.listener.Close()
+	}
+	if m.cancel != nil {
+		m.cancel()
+	}
+	m.wg.Wait()
+	if m.Queue != nil {
+		errs = append(errs, m.Queue.Close())
+	}
+	if m.Bus != nil {
+		errs = append(errs, m.Bus.Close())
+	}
+	if c, ok := m.Blobs.(io.Closer); ok {
+		errs = append(errs, c.Close())
+	}
+	if m.redis != nil {
+		errs = append(errs, m.redis.Close())
+	}
+	if m.DB != nil {
+		errs = append(errs, m.DB.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// blobKey returns the key that signs local file URLs: SWITCHBOARD_BLOB_KEY
+// when set, else one generated once and kept in the data directory.
+func blobKey(dataDir string) ([]byte, error) {
+	if k := os.Getenv("SWITCHBOARD_BLOB_KEY"); k != "" {
+		if len(k) < 32 {
+			return nil, fmt.Errorf("config: SWITCHBOARD_BLOB_KEY must be at least 32 characters")
+		}
+		return []byte(k), nil
+	}
+	path := filepath.Join(dataDir, "blob.key")
+	if k, err := os.ReadFile(path); err == nil && len(k) >= 32 {
+		return k, nil
+	}
+	k := make([]byte, 32)
+	rand.Read(k)
+	if err := os.WriteFile(path, k, 0o600); err != nil {
+		return nil, fmt.Errorf("write blob signing key: %w", err)
+	}
+	return k, nil
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything serve needs. Each field has a flag and a
+// SWITCHBOARD_* environment variable (DESIGN §4.2); flags win.
+type Config struct {
+	Addr         string
+	PublicURL    string
+	DataDir      string
+	DatabaseURL  string
+	RedisURL     string
+	BlobURL      string
+	ReopenWindow time.Duration
+	LogLevel     string
+	LogFormat    string
+
+	FormThanksURL      string
+	FormOrigins        string
+	FormRatePerMinute  int
+	IngestWorkers      int
+	IngestBatch        int
+	OutboxMaxAttempts  int
+	ShutdownTimeout    time.Duration
+	// RedisPrefix namespaces every Redis key and channel, so that several
+	// deployments (or test runs) can share one Redis.
+	RedisPrefix string
+}
+
+// env returns the SWITCHBOARD_ variable for name, or def.
+func env(name, def string) string {
+	if v, ok := os.LookupEnv("SWITCHBOARD_" + name); ok {
+		return v
+	}
+	return def
+}
+
+func envInt(name string, def int) int {
+	if v, ok := os.LookupEnv("SWITCHBOARD_" + name); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, ok := os.LookupEnv("SWITCHBOARD_" + name); ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}
+
+// Bind registers the configuration's flags on fs, with defaults from the
+// environment.
+func (c *Config) Bind(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", env("ADDR", "127.0.0.1:8080"), "listen address (SWITCHBOARD_ADDR)")
+	fs.StringVar(&c.PublicURL, "public-url", env("PUBLIC_URL", ""), "base URL providers and browsers use to reach this server (SWITCHBOARD_PUBLIC_URL); default http://ADDR")
+	fs.StringVar(&c.DataDir, "data-dir", env("DATA_DIR", "switchboard-data"), "directory for the embedded database, queue and files (SWITCHBOARD_DATA_DIR)")
+	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "sqlite:PATH or postgres://... (SWITCHBOARD_DATABASE_URL); default sqlite in the data directory")
+	fs.StringVar(&c.RedisURL, "redis-url", env("REDIS_URL", ""), "redis://... for the inbound queue and event bus of several instances (SWITCHBOARD_REDIS_URL)")
+	fs.StringVar(&c.BlobURL, "blob-url", env("BLOB_URL", ""), "file:DIR or s3://bucket?endpoint=... (SWITCHBOARD_BLOB_URL); default files in the data directory")
+	fs.DurationVar(&c.ReopenWindow, "reopen-window", envDuration("REOPEN_WINDOW", 7*24*time.Hour), "a message this soon after resolution reopens the conversation (SWITCHBOARD_REOPEN_WINDOW)")
+	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (SWITCHBOARD_LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", env("LOG_FORMAT", "text"), "text or json (SWITCHBOARD_LOG_FORMAT)")
+	fs.StringVar(&c.FormThanksURL, "form-thanks-url", env("FORM_THANKS_URL", ""), "where browser form posts are redirected after success (SWITCHBOARD_FORM_THANKS_URL)")
+	fs.StringVar(&c.FormOrigins, "form-origins", env("FORM_ORIGINS", ""), "comma-separated origins allowed to post forms; empty allows any (SWITCHBOARD_FORM_ORIGINS)")
+	fs.IntVar(&c.FormRatePerMinute, "form-rate-limit", envInt("FORM_RATE_LIMIT", 10), "form posts per minute per client address; 0 disables (SWITCHBOARD_FORM_RATE_LIMIT)")
+	fs.IntVar(&c.IngestWorkers, "ingest-workers", envInt("INGEST_WORKERS", 0), "ingest batches processed at once; default 1 on SQLite, 4 on PostgreSQL (SWITCHBOARD_INGEST_WORKERS)")
+	fs.IntVar(&c.IngestBatch, "ingest-batch", envInt("INGEST_BATCH", 256), "most messages stored per transaction (SWITCHBOARD_INGEST_BATCH)")
+	fs.IntVar(&c.OutboxMaxAttempts, "outbox-max-attempts", envInt("OUTBOX_MAX_ATTEMPTS", 8), "send attempts before a reply fails for good (SWITCHBOARD_OUTBOX_MAX_ATTEMPTS)")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", env("REDIS_PREFIX", "switchboard:"), "prefix of every Redis key and Pub/Sub channel (SWITCHBOARD_REDIS_PREFIX)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", 10*time.Second), "grace period for in-flight requests on shutdown (SWITCHBOARD_SHUTDOWN_TIMEOUT)")
+}
+
+// Validate fills derived defaults and checks the configuration, with
+// messages that say what to fix.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return fmt.Errorf("config: the data directory must not be empty")
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "switchboard.db")
+	}
+	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		return fmt.Errorf("config: SWITCHBOARD_DATABASE_URL must start with sqlite: or postgres://")
+	}
+	if c.BlobURL == "" {
+		c.BlobURL = "file:" + filepath.Join(c.DataDir, "files")
+	}
+	if c.RedisURL != "" {
+		if _, err := url.Parse(c.RedisURL); err != nil || !strings.HasPrefix(c.RedisURL, "redis") {
+			return fmt.Errorf("config: SWITCHBOARD_REDIS_URL must be a redis:// or rediss:// URL")
+		}
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Addr
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("config: SWITCHBOARD_PUBLIC_URL %q must be an absolute http(s) URL", c.PublicURL)
+	}
+	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config: log level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("config: log format %q: want text or json", c.LogFormat)
+	}
+	if c.FormRatePerMinute < 0 || c.IngestWorkers < 0 || c.IngestBatch <= 0 || c.OutboxMaxAttempts <= 0 {
+		return fmt.Errorf("config: rate limit and worker counts must not be negative, batch and attempts must be positive")
+	}
+	if c.ReopenWindow < 0 {
+		return fmt.Errorf("config: the reopen window must not be negative")
+	}
+	if c.IngestWorkers == 0 {
+		c.IngestWorkers = 1
+		if !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
+			c.IngestWorkers = 4
+		}
+	}
+	return nil
+}

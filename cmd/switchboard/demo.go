@@ -1,0 +1,261 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/switchboard-inbox/switchboard"
+)
+
+// demoCustomer is one simulated person; a few write often, so the demo
+// shows repeat customers landing in their existing conversation.
+type demoCustomer struct {
+	Name, Email, Phone string
+}
+
+var demoCustomers = []demoCustomer{
+	{"Ana Souza", "Ana.Souza@example.com", "+14155550101"},
+	{"Ben Okafor", "ben.okafor@example.org", ""},
+	{"Chloé Martin", "chloe.martin@example.fr", "+33612345678"},
+	{"Dmitri Ivanov", "dmitri@example.net", ""},
+	{"Elif Yılmaz", "elif.yilmaz@example.com", "+905321234567"},
+	{"Farah Haddad", "farah@example.com", ""},
+	{"Gustavo Lima", "gustavo.lima@example.com.br", "+5511912345678"},
+	{"Hana Sato", "hana.sato@example.jp", ""},
+	{"Isaac Cohen", "isaac.cohen@example.com", "+14155550109"},
+	{"Julia Novak", "julia.novak@example.cz", ""},
+	{"Kwame Mensah", "kwame@example.com", "+14155550111"},
+	{"Lena Fischer", "lena.fischer@example.de", ""},
+}
+
+var demoTopics = []struct{ Subject, Message string }{
+	{"Where is my parcel?", "Hi, my order #%d was due yesterday and tracking hasn't moved since Monday. Can you check?"},
+	{"Damaged delivery", "The box for order #%d arrived crushed and the lid is broken. I'd like a replacement."},
+	{"Invoice question", "I was charged twice for order #%d. Could you refund the duplicate payment?"},
+	{"Change delivery address", "Can I still change the delivery address for order #%d? I'm moving this week."},
+	{"Return request", "I'd like to return order #%d, it doesn't fit. How do I get a label?"},
+	{"Follow-up", "Any news on my message about order #%d? Thanks!"},
+	{"Business account", "We ship about 200 parcels a month (ref #%d). Do you offer volume pricing?"},
+}
+
+// demoSender stands in for the outbound providers in the demo: it logs
+// the reply and reports it sent. The real channel adapters replace it.
+type demoSender struct{ log *slog.Logger }
+
+func (s demoSender) Send(ctx context.Context, m *switchboard.Outbound) (string, error) {
+	to := ""
+	if len(m.To) > 0 {
+		to = m.To[0].Value
+	}
+	s.log.Info("demo: reply delivered by the local stand-in", "channel", m.Channel, "to", to, "message", m.MessageID)
+	return "demo-" + m.MessageID, nil
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", env("ADDR", "127.0.0.1:8080"), "listen address; use 127.0.0.1:0 for any free port")
+	every := fs.Duration("every", 2*time.Second, "mean time between simulated customer messages")
+	keep := fs.Bool("keep", false, "keep the demo's data directory when it stops")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "switchboard-demo-")
+	if err != nil {
+		return err
+	}
+	if !*keep {
+		defer os.RemoveAll(dir)
+	}
+	m := &Main{Config: Config{
+		Addr: *addr, DataDir: dir, ReopenWindow: 7 * 24 * time.Hour, LogLevel: "info", LogFormat: "text",
+		IngestBatch: 256, OutboxMaxAttempts: 8, ShutdownTimeout: 5 * time.Second,
+		// The simulator posts from this machine: a per-address limit
+		// would throttle it.
+		FormRatePerMinute: 0,
+	}}
+	m.Logger = NewLogger(m.Config, stderr)
+	m.Senders = map[switchboard.Channel]switchboard.Sender{}
+	for _, ch := range switchboard.Channels {
+		m.Senders[ch] = demoSender{m.Logger}
+	}
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	defer m.Close()
+
+	token, agents, err := seedDemo(ctx, m)
+	if err != nil {
+		return err
+	}
+	url := m.URL()
+	fmt.Fprintf(stdout, `
+Switchboard demo is running (embedded SQLite in %s).
+
+  URL:        %s
+  API token:  %s   (Alex Admin, admin)
+
+Try:
+  curl -s -H 'Authorization: Bearer %s' '%s/api/v1/conversations?limit=5'
+  curl -s -X POST %s/forms/contact -H 'Content-Type: application/json' \
+       -d '{"name":"You","email":"you@example.com","message":"Hello from curl"}'
+  curl -s %s/metrics | grep switchboard_
+
+A simulator posts contact-form messages into the real endpoint every ~%s
+(repeat customers included) and an agent answers some of them. Ctrl-C stops it.
+`, dir, url, token, token, url, url, url, *every)
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		simulate(ctx, m.Logger, url, agents, *every)
+	}()
+	<-ctx.Done()
+	wg.Wait()
+	fmt.Fprintln(stdout, "demo stopped")
+	return nil
+}
+
+type demoAgent struct{ ID, Token string }
+
+// seedDemo creates the demo team and returns the admin's token and the
+// other agents.
+func seedDemo(ctx context.Context, m *Main) (string, []demoAgent, error) {
+	team := []switchboard.Agent{
+		{Name: "Alex Admin", Email: "alex@switchboard.demo", Role: switchboard.RoleAdmin},
+		{Name: "Sarah Lee", Email: "sarah@switchboard.demo", Role: switchboard.RoleSupervisor, Skills: []string{"billing"}},
+		{Name: "Sam Patel", Email: "sam@switchboard.demo", Skills: []string{"shipping"}},
+		{Name: "Priya Nair", Email: "priya@switchboard.demo", Skills: []string{"returns", "shipping"}},
+	}
+	var admin string
+	var others []demoAgent
+	for i, a := range team {
+		a.Status = switchboard.AgentOnline
+		created, err := m.DB.CreateAgent(ctx, a, "")
+		if err != nil {
+			return "", nil, fmt.Errorf("seed agent: %w", err)
+		}
+		token, err := m.DB.CreateToken(ctx, created.ID)
+		if err != nil {
+			return "", nil, err
+		}
+		if i == 0 {
+			admin = token
+		} else {
+			others = append(others, demoAgent{created.ID, token})
+		}
+	}
+	return admin, others, nil
+}
+
+// simulate posts realistic contact-form traffic into the real endpoint and
+// has agents take and answer some of it through the real API.
+func simulate(ctx context.Context, log *slog.Logger, base string, agents []demoAgent, every time.Duration) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
+	post := func(method, path, token string, body any) (*http.Response, error) {
+		b, _ := json.Marshal(body)
+		req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(b))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		return client.Do(req)
+	}
+	for n := 0; ; n++ {
+		wait := time.Duration(float64(every) * (0.5 + rng.Float64()))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		// A small set of regulars write most of the messages.
+		c := demoCustomers[min(int(rng.ExpFloat64()*3), len(demoCustomers)-1)]
+		topic := demoTopics[rng.IntN(len(demoTopics))]
+		email := c.Email
+		if rng.IntN(4) == 0 {
+			email = strings.ToUpper(email[:1]) + email[1:] // the same person, typed differently
+		}
+		resp, err := post(http.MethodPost, "/forms/contact", "", map[string]string{
+			"name": c.Name, "email": email, "phone": c.Phone, "subject": topic.Subject,
+			"message": fmt.Sprintf(topic.Message, 1000+rng.IntN(9000)),
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("demo: post form", "err", err)
+			}
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			log.Warn("demo: form post refused", "status", resp.StatusCode)
+		}
+		if n%3 == 2 && len(agents) > 0 {
+			answerOne(ctx, log, post, agents[rng.IntN(len(agents))], rng)
+		}
+	}
+}
+
+// answerOne has an agent take the newest unassigned conversation, reply,
+// and sometimes resolve it, all through the agent API.
+func answerOne(ctx context.Context, log *slog.Logger, post func(string, string, string, any) (*http.Response, error), a demoAgent, rng *rand.Rand) {
+	resp, err := post(http.MethodGet, "/api/v1/conversations?assignee=none&status=open&limit=1", a.Token, nil)
+	if err != nil {
+		return
+	}
+	var list struct {
+		Conversations []struct {
+			ID string `json:"id"`
+		} `json:"conversations"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil || len(list.Conversations) == 0 {
+		return
+	}
+	id := list.Conversations[0].ID
+	replies := []string{
+		"Thanks for reaching out! I'm looking into this now and will update you shortly.",
+		"Sorry about that. I've opened a claim with the carrier and a replacement is on its way.",
+		"I've refunded the duplicate charge; it will show on your statement in 3-5 days.",
+	}
+	steps := []struct {
+		path string
+		body any
+	}{
+		{"/api/v1/conversations/" + id + "/assign", map[string]string{"agent_id": a.ID}},
+		{"/api/v1/conversations/" + id + "/messages", map[string]string{"text": replies[rng.IntN(len(replies))]}},
+	}
+	if rng.IntN(2) == 0 {
+		steps = append(steps, struct {
+			path string
+			body any
+		}{"/api/v1/conversations/" + id + "/status", map[string]string{"status": "resolved"}})
+	}
+	for _, step := range steps {
+		r, err := post(http.MethodPost, step.path, a.Token, step.body)
+		if err != nil {
+			return
+		}
+		r.Body.Close()
+		if r.StatusCode >= 300 {
+			log.Warn("demo: agent action refused", "path", step.path, "status", r.StatusCode)
+			return
+		}
+	}
+}

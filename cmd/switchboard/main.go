@@ -1,0 +1,160 @@
+// Command switchboard runs the Switchboard unified inbox.
+//
+//	switchboard serve            run the server (flags and SWITCHBOARD_* variables)
+//	switchboard demo             run a live demo on the embedded default
+//	switchboard migrate          apply database migrations and exit
+//	switchboard agent add ...    create an agent and print an API token
+//	switchboard bench ...        drive load at an instance and report rates
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/store"
+)
+
+const usage = `usage: switchboard <command> [flags]
+
+commands:
+  serve       run the server
+  demo        run a live demo on the embedded default, with simulated traffic
+  migrate     apply database migrations and exit
+  agent add   create an agent and print its API token (--email, --name, --role, --skills)
+  bench       load-test an instance and report ingestion rate and latency
+
+Run 'switchboard <command> -h' for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "switchboard:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], stderr)
+	case "demo":
+		return runDemo(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], stdout, stderr)
+	case "agent":
+		if len(args) < 2 || args[1] != "add" {
+			return errors.New("usage: switchboard agent add --email E --name N [--role R] [--skills a,b]")
+		}
+		return runAgentAdd(ctx, args[2:], stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	m := &Main{}
+	m.Config.Bind(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	m.Logger.Info("shutting down")
+	return m.Close()
+}
+
+// openStore opens only the database, for the commands that need no server.
+func openStore(ctx context.Context, name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*store.DB, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c Config
+	c.Bind(fs)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	return store.Open(ctx, c.DatabaseURL, store.Options{})
+}
+
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	db, err := openStore(ctx, "migrate", args, stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	fmt.Fprintf(stdout, "database (%s) is up to date\n", db.Dialect())
+	return nil
+}
+
+func runAgentAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var email, name, role, skills, teams string
+	db, err := openStore(ctx, "agent add", args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&email, "email", "", "the agent's e-mail address (required)")
+		fs.StringVar(&name, "name", "", "the agent's name (required)")
+		fs.StringVar(&role, "role", switchboard.RoleAgent, "agent, supervisor or admin")
+		fs.StringVar(&skills, "skills", "", "comma-separated skills (topics)")
+		fs.StringVar(&teams, "teams", "", "comma-separated teams")
+	})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	a, err := db.CreateAgent(ctx, switchboard.Agent{Name: name, Email: email, Role: role, Skills: splitList(skills), Teams: splitList(teams)}, "")
+	if err != nil {
+		if switchboard.ErrorCode(err) == switchboard.EINTERNAL {
+			return fmt.Errorf("add agent: %w", err)
+		}
+		return fmt.Errorf("add agent: %s", switchboard.ErrorMessage(err))
+	}
+	token, err := db.CreateToken(ctx, a.ID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created %s %s <%s> with id %s; API token:\n%s\n", a.Role, a.Name, a.Email, a.ID, token)
+	return nil
+}
+
+func splitList(s string) []string {
+	out := []string{}
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}

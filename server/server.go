@@ -1,0 +1,207 @@
+// Package server wires HTTP: webhooks and forms, the agent API, health and
+// metrics, with the middleware every request goes through. It is the only
+// place error codes become HTTP statuses.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/metrics"
+	"github.com/switchboard-inbox/switchboard/store"
+)
+
+// Server serves Switchboard's HTTP endpoints.
+type Server struct {
+	Store   *store.DB
+	Queue   switchboard.Queue
+	Bus     switchboard.Bus
+	Blobs   switchboard.BlobStore
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+
+	// Webhooks maps "METHOD /path" patterns to channel handlers
+	// (POST /forms/{form}, POST /webhooks/twilio/sms, ...).
+	Webhooks map[string]http.Handler
+	// BlobHandler serves local blob URLs under /blobs/ when set.
+	BlobHandler http.Handler
+	// OutboxNotify is called after a reply is queued.
+	OutboxNotify func()
+	// AttachmentURLTTL is how long attachment URLs in API answers live.
+	AttachmentURLTTL time.Duration
+}
+
+// Handler returns the root handler.
+func (s *Server) Handler() http.Handler {
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	if s.Metrics == nil {
+		s.Metrics = metrics.New()
+	}
+	if s.AttachmentURLTTL <= 0 {
+		s.AttachmentURLTTL = time.Hour
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		s.Metrics.Registry.Write(w)
+	})
+	for pattern, h := range s.Webhooks {
+		mux.Handle(pattern, h)
+	}
+	if s.BlobHandler != nil {
+		mux.Handle("GET /blobs/", s.BlobHandler)
+	}
+	s.routeAPI(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" && r.Method == http.MethodGet {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Write([]byte("Switchboard is running. The agent API is under /api/v1; see the README.\n"))
+			return
+		}
+		writeError(w, r, s.Logger, switchboard.Errorf(switchboard.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
+	})
+	return s.middleware(mux)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	status, code := map[string]any{"status": "ok"}, http.StatusOK
+	if err := s.Store.Ping(ctx); err != nil {
+		status["status"], status["database"], code = "unavailable", err.Error(), http.StatusServiceUnavailable
+	}
+	if depth, err := s.Queue.Depth(ctx); err != nil {
+		status["status"], status["queue"], code = "unavailable", err.Error(), http.StatusServiceUnavailable
+	} else {
+		status["queue_depth"] = depth
+	}
+	writeJSON(w, code, status)
+}
+
+type ctxKey int
+
+const (
+	keyRequestID ctxKey = iota
+	keyAgent
+)
+
+// statusRecorder remembers the status code for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// middleware adds a request id, recovers panics into 500s, and logs
+// requests that failed or were slow (logging every 2xx would cost more
+// than serving it at webhook rates).
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 64 {
+			var b [8]byte
+			rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", id)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		rec := &statusRecorder{ResponseWriter: w}
+		ctx := context.WithValue(r.Context(), keyRequestID, id)
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.Logger.Error("http: panic", "request_id", id, "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+				if rec.status == 0 {
+					writeError(rec, r, s.Logger, errors.New("panic"))
+				}
+			}
+			d := time.Since(start)
+			if rec.status >= 400 || d > time.Second {
+				level := slog.LevelInfo
+				if rec.status >= 500 {
+					level = slog.LevelError
+				}
+				s.Logger.Log(ctx, level, "http", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", d)
+			}
+		}()
+		next.ServeHTTP(rec, r.WithContext(ctx))
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// httpStatus maps an error code to its HTTP status.
+func httpStatus(code string) int {
+	switch code {
+	case switchboard.EINVALID:
+		return http.StatusBadRequest
+	case switchboard.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case switchboard.EFORBIDDEN:
+		return http.StatusForbidden
+	case switchboard.ENOTFOUND:
+		return http.StatusNotFound
+	case switchboard.ECONFLICT:
+		return http.StatusConflict
+	case switchboard.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case switchboard.EPOLICY:
+		return http.StatusUnprocessableEntity
+	case switchboard.ERATELIMIT:
+		return http.StatusTooManyRequests
+	}
+	return http.StatusInternalServerError
+}
+
+// writeError answers {"error": {"code", "message"[, "details"]}}. Internal
+// errors are logged and their text is not shown to the caller.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	code := switchboard.ErrorCode(err)
+	status := httpStatus(code)
+	if status == http.StatusInternalServerError {
+		id, _ := r.Context().Value(keyRequestID).(string)
+		log.Error("http: internal error", "request_id", id, "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	body := map[string]any{"code": code, "message": switchboard.ErrorMessage(err)}
+	var e *switchboard.Error
+	if errors.As(err, &e) && e.Details != nil {
+		body["details"] = e.Details
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
+	}
+	writeJSON(w, status, map[string]any{"error": body})
+}
