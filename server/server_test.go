@@ -1,0 +1,360 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/bus"
+	"github.com/switchboard-inbox/switchboard/channel/webform"
+	"github.com/switchboard-inbox/switchboard/ingest"
+	"github.com/switchboard-inbox/switchboard/metrics"
+	"github.com/switchboard-inbox/switchboard/queue"
+	"github.com/switchboard-inbox/switchboard/server"
+	"github.com/switchboard-inbox/switchboard/store"
+	"github.com/switchboard-inbox/switchboard/store/storetest"
+)
+
+type env struct {
+	t       *testing.T
+	url     string
+	db      *store.DB
+	admin   string // tokens
+	agent   string
+	agentID string
+	stored  chan struct{}
+}
+
+func newEnv(t *testing.T, backend string) *env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	db := storetest.Open(t, backend, switchboard.SystemClock{})
+	q, err := queue.OpenSQLite(ctx, filepath.Join(t.TempDir(), "queue.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m := metrics.New()
+	e := &env{t: t, db: db, stored: make(chan struct{}, 1000)}
+	p := &ingest.Pipeline{Queue: q, Store: db, Bus: bus.NewMemory(), Metrics: m, Logger: log,
+		OnStored: func([]switchboard.Inbound, []store.IngestResult) { e.stored <- struct{}{} }}
+	go p.Run(ctx)
+	form := webform.New(webform.Config{Queue: q, Logger: log, RateLimit: webform.RateLimit{Disabled: true}})
+	srv := &server.Server{Store: db, Queue: q, Metrics: m, Logger: log, Webhooks: map[string]http.Handler{"POST /forms/{form}": form}}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	e.url = ts.URL
+
+	admin, _ := db.CreateAgent(ctx, switchboard.Agent{Name: "Alex", Email: "alex@team.example", Role: switchboard.RoleAdmin}, "")
+	agent, _ := db.CreateAgent(ctx, switchboard.Agent{Name: "Sam", Email: "sam@team.example"}, "")
+	e.admin, _ = db.CreateToken(ctx, admin.ID)
+	e.agent, _ = db.CreateToken(ctx, agent.ID)
+	e.agentID = agent.ID
+	return e
+}
+
+// do sends a request and decodes a JSON answer into out (when non-nil),
+// returning the status.
+func (e *env) do(method, path, token, contentType string, body []byte, out any) int {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.url+path, bytes.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Accept", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			e.t.Fatalf("%s %s: decode %q: %v", method, path, b, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func (e *env) api(method, path, token string, body any, out any) int {
+	e.t.Helper()
+	var b []byte
+	if body != nil {
+		b, _ = json.Marshal(body)
+	}
+	return e.do(method, path, token, "application/json", b, out)
+}
+
+// postForm posts a contact form and waits until the pipeline stored it.
+func (e *env) postForm(fields map[string]string) {
+	e.t.Helper()
+	b, _ := json.Marshal(fields)
+	if code := e.do("POST", "/forms/contact", "", "application/json", b, nil); code != http.StatusAccepted {
+		e.t.Fatalf("form post: status %d", code)
+	}
+	select {
+	case <-e.stored:
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("form post was not stored within 10s")
+	}
+}
+
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+type conv struct {
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	Customer struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	} `json:"customer"`
+	Assignee *struct {
+		ID string `json:"id"`
+	} `json:"assignee"`
+	LastChannel string   `json:"last_channel"`
+	Channels    []string `json:"channels"`
+	Messages    []struct {
+		ID        string `json:"id"`
+		Direction string `json:"direction"`
+		Text      string `json:"text"`
+		Status    string `json:"status"`
+		Channel   string `json:"channel"`
+	} `json:"messages"`
+	Events []struct {
+		Type string `json:"type"`
+	} `json:"events"`
+}
+
+func TestAgentAPI(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		e.postForm(map[string]string{"name": "Ana", "email": "Ana@Example.com", "subject": "Parcel", "message": "Where is my parcel?"})
+		e.postForm(map[string]string{"name": "Ana", "email": "ana@example.com", "message": "Any news?"})
+		e.postForm(map[string]string{"name": "Bo", "email": "bo@example.com", "message": "Invoice question"})
+
+		var list struct {
+			Conversations []conv `json:"conversations"`
+			NextCursor    string `json:"next_cursor"`
+		}
+		if code := e.api("GET", "/api/v1/conversations", e.agent, nil, &list); code != 200 || len(list.Conversations) != 2 {
+			t.Fatalf("list: %d %+v", code, list)
+		}
+		if list.Conversations[0].Customer.Name != "Bo" {
+			t.Fatalf("newest first: got %+v", list.Conversations[0])
+		}
+		var page struct {
+			Conversations []conv `json:"conversations"`
+			NextCursor    string `json:"next_cursor"`
+		}
+		e.api("GET", "/api/v1/conversations?limit=1", e.agent, nil, &page)
+		if len(page.Conversations) != 1 || page.NextCursor == "" {
+			t.Fatalf("limit=1: %+v", page)
+		}
+		e.api("GET", "/api/v1/conversations?limit=1&cursor="+page.NextCursor, e.agent, nil, &page)
+		if len(page.Conversations) != 1 || page.Conversations[0].Customer.Name != "Ana" || page.NextCursor != "" {
+			t.Fatalf("second page: %+v", page)
+		}
+		ana := page.Conversations[0]
+
+		var shown conv
+		if code := e.api("GET", "/api/v1/conversations/"+ana.ID, e.agent, nil, &shown); code != 200 || len(shown.Messages) != 2 {
+			t.Fatalf("show: %d %+v", code, shown)
+		}
+		if shown.Messages[0].Text != "Where is my parcel?" || shown.Messages[1].Text != "Any news?" || shown.Messages[0].Channel != "webform" {
+			t.Fatalf("messages oldest first: %+v", shown.Messages)
+		}
+
+		var cust struct {
+			ID         string `json:"id"`
+			Identities []struct{ Kind, Value string }
+		}
+		if code := e.api("GET", "/api/v1/customers/"+ana.Customer.ID, e.agent, nil, &cust); code != 200 || len(cust.Identities) != 1 || cust.Identities[0].Value != "ana@example.com" {
+			t.Fatalf("customer: %d %+v", code, cust)
+		}
+
+		var msg struct {
+			ID, Status, Channel, Direction string
+		}
+		if code := e.api("POST", "/api/v1/conversations/"+ana.ID+"/messages", e.agent, map[string]string{"text": "It ships today."}, &msg); code != 202 {
+			t.Fatalf("reply: %d", code)
+		}
+		if msg.Status != "queued" || msg.Channel != "webform" || msg.Direction != "out" {
+			t.Fatalf("reply = %+v, want queued out on the last channel", msg)
+		}
+
+		if code := e.api("GET", "/api/v1/search?q=parcel", e.agent, nil, &struct{}{}); code != 200 {
+			t.Fatalf("search: %d", code)
+		}
+		var qlist struct{ Conversations []conv }
+		e.api("GET", "/api/v1/conversations?q=invoice", e.agent, nil, &qlist)
+		if len(qlist.Conversations) != 1 || qlist.Conversations[0].Customer.Name != "Bo" {
+			t.Fatalf("q=invoice: %+v", qlist)
+		}
+
+		// Assignment: an agent takes it; moving it to someone else needs a supervisor.
+		var c conv
+		if code := e.api("POST", "/api/v1/conversations/"+ana.ID+"/assign", e.agent, map[string]any{"agent_id": e.agentID}, &c); code != 200 || c.Assignee == nil || c.Assignee.ID != e.agentID {
+			t.Fatalf("self-assign: %d %+v", code, c)
+		}
+		var ae apiError
+		if code := e.api("POST", "/api/v1/conversations/"+ana.ID+"/assign", e.agent, map[string]any{"agent_id": nil}, &c); code != 200 || c.Assignee != nil {
+			t.Fatalf("hand back: %d %+v", code, c)
+		}
+		if code := e.api("POST", "/api/v1/conversations/"+list.Conversations[0].ID+"/assign", e.agent, map[string]any{"agent_id": "someone-else"}, &ae); code != 403 || ae.Error.Code != "forbidden" {
+			t.Fatalf("agent assigning others: %d %+v", code, ae)
+		}
+		if code := e.api("POST", "/api/v1/conversations/"+ana.ID+"/assign", e.admin, map[string]any{"agent_id": "nobody"}, &ae); code != 404 {
+			t.Fatalf("assign to unknown agent: %d", code)
+		}
+
+		if code := e.api("POST", "/api/v1/conversations/"+ana.ID+"/status", e.agent, map[string]string{"status": "resolved"}, &c); code != 200 || c.Status != "resolved" {
+			t.Fatalf("resolve: %d %+v", code, c)
+		}
+		var filtered struct{ Conversations []conv }
+		e.api("GET", "/api/v1/conversations?status=resolved", e.agent, nil, &filtered)
+		if len(filtered.Conversations) != 1 || filtered.Conversations[0].ID != ana.ID {
+			t.Fatalf("status filter: %+v", filtered)
+		}
+
+		// Merge Bo into Ana; Bo's id then redirects.
+		var merged struct {
+			ID         string
+			Identities []struct{ Kind, Value string }
+		}
+		if code := e.api("POST", "/api/v1/customers/"+ana.Customer.ID+"/merge", e.agent, map[string]string{"other_id": list.Conversations[0].Customer.ID}, &merged); code != 200 || len(merged.Identities) != 2 {
+			t.Fatalf("merge: %d %+v", code, merged)
+		}
+		if code := e.api("GET", "/api/v1/customers/"+list.Conversations[0].Customer.ID, e.agent, nil, nil); code != http.StatusPermanentRedirect {
+			t.Fatalf("merged customer: status %d, want 308", code)
+		}
+
+		var agents struct {
+			Agents []struct {
+				Name string
+				Caps struct{ Chat, Email int }
+			}
+		}
+		if code := e.api("GET", "/api/v1/agents", e.agent, nil, &agents); code != 200 || len(agents.Agents) != 2 || agents.Agents[0].Caps.Chat != 6 {
+			t.Fatalf("agents: %d %+v", code, agents)
+		}
+		if code := e.api("PATCH", "/api/v1/agents/"+e.agentID, e.agent, map[string]any{"skills": []string{"billing"}}, &ae); code != 403 {
+			t.Fatalf("agent patching: %d", code)
+		}
+		var patched struct{ Skills []string }
+		if code := e.api("PATCH", "/api/v1/agents/"+e.agentID, e.admin, map[string]any{"skills": []string{"billing"}}, &patched); code != 200 || len(patched.Skills) != 1 {
+			t.Fatalf("admin patch: %d %+v", code, patched)
+		}
+
+		var health map[string]any
+		if code := e.api("GET", "/healthz", "", nil, &health); code != 200 || health["status"] != "ok" {
+			t.Fatalf("healthz: %d %v", code, health)
+		}
+	})
+}
+
+func TestAPIErrors(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	e.postForm(map[string]string{"name": "Ana", "email": "ana@example.com", "message": "hi"})
+	var list struct{ Conversations []conv }
+	e.api("GET", "/api/v1/conversations", e.agent, nil, &list)
+	id := list.Conversations[0].ID
+	cases := []struct {
+		name, method, path, token, body string
+		status                          int
+		code                            string
+	}{
+		{"no token", "GET", "/api/v1/conversations", "", "", 401, "unauthorized"},
+		{"bad token", "GET", "/api/v1/conversations", "sb_nope", "", 401, "unauthorized"},
+		{"bad limit", "GET", "/api/v1/conversations?limit=abc", e.agent, "", 400, "invalid"},
+		{"bad status filter", "GET", "/api/v1/conversations?status=closed", e.agent, "", 400, "invalid"},
+		{"bad channel filter", "GET", "/api/v1/conversations?channel=pigeon", e.agent, "", 400, "invalid"},
+		{"bad cursor", "GET", "/api/v1/conversations?cursor=zzz", e.agent, "", 400, "invalid"},
+		{"unknown conversation", "GET", "/api/v1/conversations/nope", e.agent, "", 404, "not_found"},
+		{"malformed JSON", "POST", "/api/v1/conversations/" + id + "/messages", e.agent, `{"text":`, 400, "invalid"},
+		{"unknown field", "POST", "/api/v1/conversations/" + id + "/messages", e.agent, `{"txt":"hi"}`, 400, "invalid"},
+		{"empty body", "POST", "/api/v1/conversations/" + id + "/messages", e.agent, ``, 400, "invalid"},
+		{"empty text", "POST", "/api/v1/conversations/" + id + "/messages", e.agent, `{"text":"  "}`, 400, "invalid"},
+		{"unknown channel", "POST", "/api/v1/conversations/" + id + "/messages", e.agent, `{"text":"hi","channel":"fax"}`, 400, "invalid"},
+		{"reply to unknown", "POST", "/api/v1/conversations/nope/messages", e.agent, `{"text":"hi"}`, 404, "not_found"},
+		{"template without channel", "POST", "/api/v1/conversations/" + id + "/messages", e.agent, `{"text":"hi","template":{"name":"x"}}`, 422, "channel_policy"},
+		{"bad status", "POST", "/api/v1/conversations/" + id + "/status", e.agent, `{"status":"closed"}`, 400, "invalid"},
+		{"merge self", "POST", "/api/v1/customers/" + list.Conversations[0].Customer.ID + "/merge", e.agent, `{"other_id":"` + list.Conversations[0].Customer.ID + `"}`, 400, "invalid"},
+		{"merge missing other", "POST", "/api/v1/customers/" + list.Conversations[0].Customer.ID + "/merge", e.agent, `{}`, 400, "invalid"},
+		{"search without q", "GET", "/api/v1/search", e.agent, "", 400, "invalid"},
+		{"huge body", "POST", "/api/v1/conversations/" + id + "/messages", e.agent, `{"text":"` + strings.Repeat("a", 2<<20) + `"}`, 413, "too_large"},
+		{"no route", "GET", "/api/v1/nothing", e.agent, "", 404, "not_found"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var ae apiError
+			code := e.do(c.method, c.path, c.token, "application/json", []byte(c.body), &ae)
+			if code != c.status || ae.Error.Code != c.code || ae.Error.Message == "" {
+				t.Fatalf("status %d %+v, want %d %s with a message", code, ae, c.status, c.code)
+			}
+		})
+	}
+	var shown conv
+	e.api("GET", "/api/v1/conversations/"+id, e.agent, nil, &shown)
+	if len(shown.Messages) != 1 {
+		t.Fatalf("refused requests stored messages: %+v", shown.Messages)
+	}
+}
+
+func TestBadFormPostsStoreNothing(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	cases := []struct {
+		name, path, contentType string
+		body                    []byte
+		status                  int
+	}{
+		{"malformed JSON", "/forms/contact", "application/json", []byte(`{"email":`), 400},
+		{"missing fields", "/forms/contact", "application/json", []byte(`{"name":"x"}`), 400},
+		{"bad email", "/forms/contact", "application/json", []byte(`{"email":"not-an-email","message":"hi"}`), 400},
+		{"10 MB", "/forms/contact", "application/x-www-form-urlencoded", append([]byte("email=a%40example.com&message="), bytes.Repeat([]byte("a"), 10<<20)...), 413},
+		{"invalid UTF-8", "/forms/contact", "application/json", []byte("{\"email\":\"a@example.com\",\"message\":\"\xff\xfe\"}"), 400},
+		{"unknown form", "/forms/nope", "application/json", []byte(`{"email":"a@example.com","message":"hi"}`), 404},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var ae apiError
+			if code := e.do("POST", c.path, "", c.contentType, c.body, &ae); code != c.status || ae.Error.Code == "" {
+				t.Fatalf("status %d %+v, want %d with a JSON error", code, ae, c.status)
+			}
+		})
+	}
+	var list struct{ Conversations []conv }
+	e.api("GET", "/api/v1/conversations", e.agent, nil, &list)
+	if len(list.Conversations) != 0 {
+		t.Fatalf("bad posts stored %d conversations", len(list.Conversations))
+	}
+	var metrics bytes.Buffer
+	resp, err := http.Get(e.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(&metrics, resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(metrics.String(), "switchboard_processing_seconds_bucket") {
+		t.Fatalf("metrics lack the processing histogram:\n%s", metrics.String())
+	}
+}
