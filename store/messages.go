@@ -317,3 +317,24 @@ func (db *DB) OutboxState(ctx context.Context, messageID string) (state string, 
 	}
 	return state, attempts, lastError, wrap("outbox state", err)
 }
+
+// CountMessagesByText counts stored messages per text among those whose
+// text is LIKE pattern; operators and the crash tests use it to check that
+// nothing was stored twice.
+func (db *DB) CountMessagesByText(ctx context.Context, pattern string) (map[string]int, error) {
+	rows, err := db.query(ctx, `SELECT text, COUNT(*) FROM messages WHERE text LIKE ? GROUP BY text`, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("store: count messages: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var text string
+		var n int
+		if err := rows.Scan(&text, &n); err != nil {
+			return nil, fmt.Errorf("store: count messages: %w", err)
+		}
+		out[text] = n
+	}
+	return out, rows.Err()
+}

@@ -96,13 +96,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if err := m.redis.Ping(ctx).Err(); err != nil {
 			return fmt.Errorf("connect to redis: %w", err)
 		}
-		m.Queue = queue.NewRedis(m.redis, queue.RedisOptions{Prefix: c.RedisPrefix + "inbound:", Consumer: queue.ConsumerName()})
+		m.Queue = queue.NewRedis(m.redis, queue.RedisOptions{Prefix: c.RedisPrefix + "inbound:", Consumer: queue.ConsumerName(), MinIdle: c.QueueReclaimAfter})
 		m.Bus = bus.NewRedis(m.redis, c.RedisPrefix+"events")
 	} else {
 		if m.DB.Dialect() != "sqlite" {
 			m.Logger.Warn("no SWITCHBOARD_REDIS_URL: the inbound queue is a file in the data directory, so run only one instance")
 		}
-		if m.Queue, err = queue.OpenSQLite(ctx, filepath.Join(c.DataDir, "queue.db")); err != nil {
+		if m.Queue, err = queue.OpenSQLite(ctx, filepath.Join(c.DataDir, "queue.db"), queue.WithVisibility(c.QueueReclaimAfter)); err != nil {
 			return err
 		}
 		m.Bus = bus.NewMemory()

@@ -34,6 +34,9 @@ type Config struct {
 	// RedisPrefix namespaces every Redis key and channel, so that several
 	// deployments (or test runs) can share one Redis.
 	RedisPrefix string
+	// QueueReclaimAfter is how long an inbound entry may stay unacknowledged
+	// with a consumer before another takes it, assuming the first died.
+	QueueReclaimAfter time.Duration
 }
 
 // env returns the SWITCHBOARD_ variable for name, or def.
@@ -81,6 +84,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.IngestBatch, "ingest-batch", envInt("INGEST_BATCH", 256), "most messages stored per transaction (SWITCHBOARD_INGEST_BATCH)")
 	fs.IntVar(&c.OutboxMaxAttempts, "outbox-max-attempts", envInt("OUTBOX_MAX_ATTEMPTS", 8), "send attempts before a reply fails for good (SWITCHBOARD_OUTBOX_MAX_ATTEMPTS)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", env("REDIS_PREFIX", "switchboard:"), "prefix of every Redis key and Pub/Sub channel (SWITCHBOARD_REDIS_PREFIX)")
+	fs.DurationVar(&c.QueueReclaimAfter, "queue-reclaim-after", envDuration("QUEUE_RECLAIM_AFTER", 30*time.Second), "redeliver inbound entries a consumer has held this long without acknowledging (SWITCHBOARD_QUEUE_RECLAIM_AFTER)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", 10*time.Second), "grace period for in-flight requests on shutdown (SWITCHBOARD_SHUTDOWN_TIMEOUT)")
 }
 
@@ -121,6 +125,12 @@ func (c *Config) Validate() error {
 	}
 	if c.FormRatePerMinute < 0 || c.IngestWorkers < 0 || c.IngestBatch <= 0 || c.OutboxMaxAttempts <= 0 {
 		return fmt.Errorf("config: rate limit and worker counts must not be negative, batch and attempts must be positive")
+	}
+	if c.QueueReclaimAfter <= 0 {
+		c.QueueReclaimAfter = 30 * time.Second
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 10 * time.Second
 	}
 	if c.ReopenWindow < 0 {
 		return fmt.Errorf("config: the reopen window must not be negative")
