@@ -310,9 +310,11 @@ func (l *Local) verify(key, exp, sig string) bool {
 	return hmac.Equal(got, l.sign(key, exp))
 }
 
-// Handler serves GET /blobs/{key...} for URLs made by URL: 403 unless the
-// signature is valid and unexpired (checked before existence, so unsigned
-// requests learn nothing), 404 if the object is missing.
+// Handler serves GET (and HEAD) /blobs/{key...} for URLs made by URL: 403
+// unless the signature is valid and unexpired (checked before existence, so
+// unsigned requests learn nothing), 404 if the object is missing. It
+// expects the path as seen at baseURL's root: if baseURL has a path, strip
+// it first (http.StripPrefix).
 func (l *Local) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /blobs/{key...}", l.serveBlob)

@@ -186,16 +186,16 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, conte
 	} else {
 		opts.PartSize = unknownSizePart
 	}
-	info, err := s.client.PutObject(ctx, s.bucket, s.object(key), body, size, opts)
+	_, err = s.client.PutObject(ctx, s.bucket, s.object(key), body, size, opts)
 	switch {
-	case exact != nil && exact.tooLong:
+	case err != nil && exact != nil && exact.tooLong:
 		// Checked by flag: the client need not wrap the reader's error.
 		return sizeMismatch(key, size+1, size)
 	case err != nil:
 		return fmt.Errorf("blob: put %q: %w", key, err)
-	case exact != nil && info.Size == size && !exact.atEOF():
-		// The client did not read to the end (it may skip the read for an
-		// empty object), so it could not see the excess: undo the upload.
+	case exact != nil && (exact.tooLong || !exact.atEOF()):
+		// The upload went through without the client seeing the excess (it
+		// may skip reading an empty object): undo it.
 		if err := s.client.RemoveObject(ctx, s.bucket, s.object(key), minio.RemoveObjectOptions{}); err != nil {
 			return fmt.Errorf("blob: put %q: removing mis-sized object: %w", key, err)
 		}
@@ -256,17 +256,14 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, switchboard.Bl
 	if err := ValidateKey(key); err != nil {
 		return nil, switchboard.BlobInfo{}, err
 	}
-	obj, err := s.client.GetObject(ctx, s.bucket, s.object(key), minio.GetObjectOptions{})
+	// Core's GetObject is one GET whose error carries S3's code; the
+	// high-level Object would HEAD first, and a HEAD's 404 says NoSuchKey
+	// even when the bucket is what is missing.
+	body, st, _, err := minio.Core{Client: s.client}.GetObject(ctx, s.bucket, s.object(key), minio.GetObjectOptions{})
 	if err != nil {
 		return nil, switchboard.BlobInfo{}, fmt.Errorf("blob: get %q: %w", key, notFound(err))
 	}
-	// GetObject is lazy; Stat sends the request, so a missing key shows here.
-	st, err := obj.Stat()
-	if err != nil {
-		_ = obj.Close()
-		return nil, switchboard.BlobInfo{}, fmt.Errorf("blob: get %q: %w", key, notFound(err))
-	}
-	return obj, switchboard.BlobInfo{Size: st.Size, ContentType: st.ContentType}, nil
+	return body, switchboard.BlobInfo{Size: st.Size, ContentType: st.ContentType}, nil
 }
 
 // notFound turns S3's missing-key answer into ErrNotFound. A missing bucket

@@ -13,6 +13,9 @@ import (
 // "whatsapp:" prefix while keeping pasted essays away from the parser.
 const maxRawPhoneLen = 64
 
+// maxE164Digits is ITU-T E.164's limit, country code included.
+const maxE164Digits = 15
+
 // whatsAppPrefix is how Twilio addresses WhatsApp users ("whatsapp:+1415…").
 const whatsAppPrefix = "whatsapp:"
 
@@ -62,7 +65,14 @@ func Phone(raw, defaultRegion string) (string, error) {
 	if !phonenumbers.IsValidNumber(num) {
 		return "", validityError(num)
 	}
-	return phonenumbers.Format(num, phonenumbers.E164), nil
+	e164 := phonenumbers.Format(num, phonenumbers.E164)
+	// libphonenumber accepts some national plans' longest numbers (German
+	// extensions, for one) beyond E.164's 15 digits; SMS and WhatsApp
+	// providers do not.
+	if len(e164)-1 > maxE164Digits {
+		return "", invalid("phone number has more than %d digits", maxE164Digits)
+	}
+	return e164, nil
 }
 
 // ValidRegion reports whether region (case-insensitive) is an ISO 3166-1
@@ -82,8 +92,8 @@ func PhoneFromWAID(waID string) (string, error) {
 	switch {
 	case s == "":
 		return "", invalid("WhatsApp id is empty")
-	case len(s) > 15:
-		return "", invalid("WhatsApp id is longer than 15 digits")
+	case len(s) > maxE164Digits:
+		return "", invalid("WhatsApp id is longer than %d digits", maxE164Digits)
 	case s[0] == '0':
 		return "", invalid("WhatsApp id must start with a country code, not 0")
 	}

@@ -43,6 +43,7 @@ func TestPhone(t *testing.T) {
 		{name: "not a number", in: "call me maybe", region: "US", errHas: "not a number"},
 		{name: "too short", in: "+1 415", region: "", errHas: "short"},
 		{name: "too long", in: "+1 415 555 0123 4567 8901", region: "", errHas: "long"},
+		{name: "valid for libphonenumber but over 15 digits", in: "+49 201 0000 2200 200", region: "", errHas: "more than 15 digits"},
 		{name: "unknown country code", in: "+999 123456789", region: "", errHas: "country code"},
 		{name: "invalid US area code", in: "+1 099 555 0123", region: "", errHas: "not a valid number"},
 		{name: "extension", in: "+1 415 555 0123 ext. 12", region: "", errHas: "extension"},

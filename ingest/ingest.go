@@ -35,8 +35,9 @@ type Pipeline struct {
 	// ReopenWindow: see store.IngestOptions.
 	ReopenWindow time.Duration
 	// OnStored, when set, is called after each batch is stored and
-	// published; tests and the demo use it.
-	OnStored func([]store.IngestResult)
+	// published, with the messages and what became of each; the benchmark
+	// and tests use it.
+	OnStored func([]switchboard.Inbound, []store.IngestResult)
 }
 
 func (p *Pipeline) defaults() {
@@ -162,7 +163,7 @@ func (p *Pipeline) Process(ctx context.Context, ds []switchboard.Delivery) error
 		}
 	}
 	if p.OnStored != nil {
-		p.OnStored(results)
+		p.OnStored(items, results)
 	}
 	return nil
 }

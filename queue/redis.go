@@ -184,6 +184,9 @@ func (q *Redis) Receive(ctx context.Context, max int) ([]switchboard.Delivery, e
 	if q.opts.Consumer == "" {
 		return nil, fmt.Errorf("queue: receive: %w", switchboard.Errorf(switchboard.EINVALID, "RedisOptions.Consumer is required to receive"))
 	}
+	if q.closed() {
+		return nil, ErrClosed
+	}
 	if out := q.takeCarry(max); len(out) > 0 {
 		return out, nil
 	}
@@ -566,8 +569,8 @@ func (q *Redis) Depth(ctx context.Context) (int64, error) {
 }
 
 // Close makes further calls fail with ErrClosed; a Receive in progress
-// returns within Block. Entries this consumer holds unacked are reclaimed by
-// others after MinIdle.
+// returns within Block. Entries this consumer holds unacked (including any
+// carried over) are reclaimed by other consumers after MinIdle.
 func (q *Redis) Close() error {
 	q.closeOnce.Do(func() { close(q.closing) })
 	return nil

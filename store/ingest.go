@@ -41,6 +41,12 @@ var errIdentityTaken = errors.New("identity claimed concurrently")
 // lets the embedded default keep up with thousands of messages a second.
 // It is idempotent: a (channel, provider id) already stored is reported as
 // a duplicate and changes nothing. Results are in the order of items.
+//
+// The batch first runs on a fast path with no per-message savepoints. If
+// any message fails there (a constraint, a concurrent insert of the same
+// identity or provider id on PostgreSQL), the transaction is rolled back
+// and the batch runs again message by message inside savepoints, so that
+// one bad message is dead-lettered without holding back the rest.
 func (db *DB) Ingest(ctx context.Context, items []switchboard.Inbound, opts IngestOptions) ([]IngestResult, error) {
 	if opts.ReopenWindow <= 0 {
 		opts.ReopenWindow = 7 * 24 * time.Hour
@@ -56,27 +62,102 @@ func (db *DB) Ingest(ctx context.Context, items []switchboard.Inbound, opts Inge
 	})
 	var results []IngestResult
 	err := db.inTx(ctx, func(tx *Tx) error {
-		results = make([]IngestResult, len(items))
-		now := db.clock.Now()
-		for _, i := range order {
-			r, err := tx.ingestOne(ctx, &items[i], now, opts)
-			if err != nil {
-				if db.dialect.isRetryable(err) || ctx.Err() != nil {
-					return err
-				}
-				if err := tx.deadLetter(ctx, &items[i], err, now); err != nil {
-					return err
-				}
-				r = IngestResult{Err: err}
-			}
-			results[i] = r
-		}
-		return nil
+		var err error
+		results, err = tx.ingestBatch(ctx, items, order, opts, false)
+		return err
 	})
+	if errors.Is(err, errSlowPath) {
+		err = db.inTx(ctx, func(tx *Tx) error {
+			var err error
+			results, err = tx.ingestBatch(ctx, items, order, opts, true)
+			return err
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: ingest: %w", err)
 	}
 	return results, nil
+}
+
+// errSlowPath asks Ingest to run the batch again message by message.
+var errSlowPath = errors.New("a message failed on the fast path")
+
+func (tx *Tx) ingestBatch(ctx context.Context, items []switchboard.Inbound, order []int, opts IngestOptions, careful bool) ([]IngestResult, error) {
+	now := tx.db.clock.Now()
+	results := make([]IngestResult, len(items))
+	known, err := tx.storedProviderIDs(ctx, items)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(items))
+	for _, i := range order {
+		in := &items[i]
+		key := string(in.Channel) + "\x00" + in.ProviderID
+		if id, ok := known[key]; ok {
+			results[i] = IngestResult{MessageID: id, Duplicate: true}
+			continue
+		}
+		if seen[key] {
+			results[i] = IngestResult{Duplicate: true}
+			continue
+		}
+		seen[key] = true
+		var r IngestResult
+		if careful {
+			r, err = tx.ingestOne(ctx, in, now, opts)
+		} else if err = in.Validate(); err == nil {
+			r, err = tx.thread(ctx, in, now, opts)
+			if err == nil && r.Duplicate {
+				// Stored by a concurrent transaction after our look-up; the
+				// fast path cannot take back what thread already wrote.
+				err = errIdentityTaken
+			}
+		}
+		if err != nil {
+			if tx.db.dialect.isRetryable(err) || ctx.Err() != nil {
+				return nil, err
+			}
+			if !careful {
+				return nil, fmt.Errorf("%w: %w", errSlowPath, err)
+			}
+			if err := tx.deadLetter(ctx, in, err, now); err != nil {
+				return nil, err
+			}
+			r = IngestResult{Err: err}
+		}
+		results[i] = r
+	}
+	return results, nil
+}
+
+// storedProviderIDs returns, keyed by channel and provider id, the
+// messages of the batch that are already stored, in one query per channel.
+func (tx *Tx) storedProviderIDs(ctx context.Context, items []switchboard.Inbound) (map[string]string, error) {
+	byChannel := map[switchboard.Channel][]any{}
+	for _, in := range items {
+		byChannel[in.Channel] = append(byChannel[in.Channel], in.ProviderID)
+	}
+	known := map[string]string{}
+	for ch, ids := range byChannel {
+		rows, err := tx.tx.QueryContext(ctx, tx.db.dialect.rebind(`SELECT provider_id, id FROM messages WHERE channel = ? AND provider_id IN (`+placeholders(len(ids))+`)`),
+			append([]any{ch}, ids...)...)
+		if err != nil {
+			return nil, fmt.Errorf("look up provider ids: %w", err)
+		}
+		for rows.Next() {
+			var pid, id string
+			if err := rows.Scan(&pid, &id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			known[string(ch)+"\x00"+pid] = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return known, nil
 }
 
 func identityKey(in switchboard.Inbound) string {
@@ -113,17 +194,11 @@ func (tx *Tx) ingestOne(ctx context.Context, in *switchboard.Inbound, now time.T
 	}
 }
 
+// thread stores one message: it finds or creates the customer and their
+// conversation, then writes the message. The caller has checked the
+// provider id against what was stored before the batch.
 func (tx *Tx) thread(ctx context.Context, in *switchboard.Inbound, now time.Time, opts IngestOptions) (IngestResult, error) {
-	var existing string
-	err := tx.queryRow(ctx, `SELECT id FROM messages WHERE channel = ? AND provider_id = ?`, in.Channel, in.ProviderID).Scan(&existing)
-	switch {
-	case err == nil:
-		return IngestResult{MessageID: existing, Duplicate: true}, nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return IngestResult{}, fmt.Errorf("look up provider id: %w", err)
-	}
-
-	customerID, err := tx.resolveCustomer(ctx, in, now)
+	customerID, isNew, err := tx.resolveCustomer(ctx, in, now)
 	if err != nil {
 		return IngestResult{}, err
 	}
@@ -132,7 +207,7 @@ func (tx *Tx) thread(ctx context.Context, in *switchboard.Inbound, now time.Time
 		created = in.ReceivedAt.UTC()
 	}
 	r := IngestResult{CustomerID: customerID}
-	conv, err := tx.openConversation(ctx, customerID, in.Channel, created, now, opts, &r)
+	conv, err := tx.openConversation(ctx, customerID, isNew, in.Channel, created, now, opts, &r)
 	if err != nil {
 		return IngestResult{}, err
 	}
@@ -171,64 +246,63 @@ func (tx *Tx) thread(ctx context.Context, in *switchboard.Inbound, now time.Time
 			return IngestResult{}, fmt.Errorf("insert original: %w", err)
 		}
 	}
-	if err := tx.touchConversation(ctx, conv, in.Channel, created, true); err != nil {
-		return IngestResult{}, err
+	if r.NewConversation {
+		return r, nil // inserted with this message's time and channel
 	}
-	if err := tx.addEvent(ctx, conv.id, switchboard.EventMessage, "", map[string]any{
-		"message_id": r.MessageID, "direction": switchboard.DirectionIn, "channel": in.Channel,
-	}, now); err != nil {
-		return IngestResult{}, err
-	}
-	return r, nil
+	return r, tx.touchConversation(ctx, conv, in.Channel, created, true)
 }
 
 // resolveCustomer finds the customer behind the sender's identities,
-// creating the customer when none is known, attaching identities not yet
-// known to them, and locking the customer row for the rest of the
-// transaction so that one customer's messages are threaded one at a time.
-func (tx *Tx) resolveCustomer(ctx context.Context, in *switchboard.Inbound, now time.Time) (string, error) {
-	var customerID string
+// creating the customer when none is known (isNew) and attaching
+// identities not yet known to them. On PostgreSQL it locks the customer row
+// for the rest of the transaction, so that one customer's messages are
+// threaded one at a time; SQLite has a single writer and needs no lock.
+func (tx *Tx) resolveCustomer(ctx context.Context, in *switchboard.Inbound, now time.Time) (customerID string, isNew bool, err error) {
 	var unknown []switchboard.IdentityRef
+	var name string
+	var mergedInto sql.NullString
 	for _, id := range in.Identities {
-		var cid string
-		err := tx.queryRow(ctx, `SELECT customer_id FROM identities WHERE kind = ? AND value = ?`, id.Kind, id.Value).Scan(&cid)
+		var cid, cname string
+		var merged sql.NullString
+		err := tx.queryRow(ctx, `SELECT i.customer_id, c.name, c.merged_into FROM identities i JOIN customers c ON c.id = i.customer_id WHERE i.kind = ? AND i.value = ?`,
+			id.Kind, id.Value).Scan(&cid, &cname, &merged)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			unknown = append(unknown, id)
 		case err != nil:
-			return "", fmt.Errorf("look up identity: %w", err)
+			return "", false, fmt.Errorf("look up identity: %w", err)
 		case customerID == "":
 			// The first identity the sender gave decides; identities that
 			// belong to someone else are left for an agent to merge.
-			customerID = cid
+			customerID, name, mergedInto = cid, cname, merged
 		}
 	}
 	if customerID == "" {
-		customerID = newID(now)
+		customerID, isNew, name = newID(now), true, in.SenderName
 		if err := tx.exec(ctx, `INSERT INTO customers (id, name, created_at) VALUES (?, ?, ?)`, customerID, in.SenderName, micros(now)); err != nil {
-			return "", fmt.Errorf("insert customer: %w", err)
+			return "", false, fmt.Errorf("insert customer: %w", err)
 		}
-	}
-	customerID, name, err := tx.lockCustomer(ctx, customerID)
-	if err != nil {
-		return "", err
+	} else if tx.db.dialect.lockRow() != "" || mergedInto.Valid {
+		if customerID, name, err = tx.lockCustomer(ctx, customerID); err != nil {
+			return "", false, err
+		}
 	}
 	for _, id := range unknown {
 		res, err := tx.execResult(ctx, `INSERT INTO identities (kind, value, customer_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (kind, value) DO NOTHING`,
 			id.Kind, id.Value, customerID, micros(now))
 		if err != nil {
-			return "", fmt.Errorf("insert identity: %w", err)
+			return "", false, fmt.Errorf("insert identity: %w", err)
 		}
 		if n, err := res.RowsAffected(); err == nil && n == 0 {
-			return "", errIdentityTaken
+			return "", false, errIdentityTaken
 		}
 	}
 	if name == "" && in.SenderName != "" {
 		if err := tx.exec(ctx, `UPDATE customers SET name = ? WHERE id = ?`, in.SenderName, customerID); err != nil {
-			return "", fmt.Errorf("name customer: %w", err)
+			return "", false, fmt.Errorf("name customer: %w", err)
 		}
 	}
-	return customerID, nil
+	return customerID, isNew, nil
 }
 
 // lockCustomer follows merge redirects to the surviving customer and locks
@@ -257,40 +331,43 @@ type convRef struct {
 
 // openConversation returns the customer's conversation that is not
 // resolved, reopens the last resolved one inside the window, or starts one.
-func (tx *Tx) openConversation(ctx context.Context, customerID string, ch switchboard.Channel, created, now time.Time, opts IngestOptions, r *IngestResult) (convRef, error) {
+// A customer created in this transaction has no conversation to look for.
+func (tx *Tx) openConversation(ctx context.Context, customerID string, isNew bool, ch switchboard.Channel, created, now time.Time, opts IngestOptions, r *IngestResult) (convRef, error) {
 	var c convRef
-	err := tx.queryRow(ctx, `SELECT id, last_channel, status FROM conversations WHERE customer_id = ? AND status <> 'resolved'`, customerID).
-		Scan(&c.id, &c.lastChannel, &c.status)
-	switch {
-	case err == nil:
-		if c.status != switchboard.StatusOpen {
-			// A customer writing again wakes a pending or snoozed conversation.
-			if err := tx.setStatus(ctx, c.id, c.status, switchboard.StatusOpen, "", now); err != nil {
-				return c, err
+	if !isNew {
+		// One look-up serves both cases: the open conversation sorts first,
+		// else the most recently resolved one.
+		var resolvedAt sql.NullInt64
+		err := tx.queryRow(ctx, `SELECT id, last_channel, status, resolved_at FROM conversations WHERE customer_id = ?
+			ORDER BY CASE WHEN status = 'resolved' THEN 1 ELSE 0 END, resolved_at DESC LIMIT 1`, customerID).
+			Scan(&c.id, &c.lastChannel, &c.status, &resolvedAt)
+		switch {
+		case err == nil && c.status != switchboard.StatusResolved:
+			if c.status != switchboard.StatusOpen {
+				// A customer writing again wakes a pending or snoozed conversation.
+				if err := tx.setStatus(ctx, c.id, c.status, switchboard.StatusOpen, "", now); err != nil {
+					return c, err
+				}
 			}
+			return c, nil
+		case err == nil && fromMicros(resolvedAt).After(now.Add(-opts.ReopenWindow)):
+			if err := tx.exec(ctx, `UPDATE conversations SET status = 'open', resolved_at = NULL WHERE id = ?`, c.id); err != nil {
+				return c, fmt.Errorf("reopen conversation: %w", err)
+			}
+			r.Reopened = true
+			c.status = switchboard.StatusOpen
+			return c, tx.addEvent(ctx, c.id, switchboard.EventReopened, "", map[string]any{"channel": ch}, now)
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return c, fmt.Errorf("find conversation: %w", err)
 		}
-		return c, nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return c, fmt.Errorf("find open conversation: %w", err)
-	}
-	var resolvedAt sql.NullInt64
-	err = tx.queryRow(ctx, `SELECT id, last_channel, resolved_at FROM conversations WHERE customer_id = ? AND status = 'resolved' ORDER BY resolved_at DESC LIMIT 1`, customerID).
-		Scan(&c.id, &c.lastChannel, &resolvedAt)
-	switch {
-	case err == nil && fromMicros(resolvedAt).After(now.Add(-opts.ReopenWindow)):
-		if err := tx.exec(ctx, `UPDATE conversations SET status = 'open', resolved_at = NULL WHERE id = ?`, c.id); err != nil {
-			return c, fmt.Errorf("reopen conversation: %w", err)
-		}
-		r.Reopened = true
-		c.status = switchboard.StatusOpen
-		return c, tx.addEvent(ctx, c.id, switchboard.EventReopened, "", map[string]any{"channel": ch}, now)
-	case err != nil && !errors.Is(err, sql.ErrNoRows):
-		return c, fmt.Errorf("find resolved conversation: %w", err)
 	}
 	c = convRef{id: newID(now), lastChannel: ch, status: switchboard.StatusOpen}
-	if err := tx.exec(ctx, `INSERT INTO conversations (id, customer_id, status, last_channel, last_message_at, created_at) VALUES (?, ?, 'open', ?, ?, ?)`,
-		c.id, customerID, ch, micros(created), micros(now)); err != nil {
+	if err := tx.exec(ctx, `INSERT INTO conversations (id, customer_id, status, last_channel, last_message_at, last_inbound_at, created_at) VALUES (?, ?, 'open', ?, ?, ?, ?)`,
+		c.id, customerID, ch, micros(created), micros(created), micros(now)); err != nil {
 		return c, fmt.Errorf("insert conversation: %w", err)
+	}
+	if err := tx.exec(ctx, `INSERT INTO conversation_channels (conversation_id, channel) VALUES (?, ?)`, c.id, ch); err != nil {
+		return c, fmt.Errorf("record channel: %w", err)
 	}
 	r.NewConversation = true
 	return c, tx.addEvent(ctx, c.id, switchboard.EventCreated, "", map[string]any{"channel": ch, "customer_id": customerID}, now)
@@ -308,10 +385,13 @@ func (tx *Tx) touchConversation(ctx context.Context, c convRef, ch switchboard.C
 	if err := tx.exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("update conversation: %w", err)
 	}
+	if c.lastChannel == ch {
+		return nil // the channel was recorded when it became the last one
+	}
 	if err := tx.exec(ctx, `INSERT INTO conversation_channels (conversation_id, channel) VALUES (?, ?) ON CONFLICT DO NOTHING`, c.id, ch); err != nil {
 		return fmt.Errorf("record channel: %w", err)
 	}
-	if inbound && c.lastChannel != "" && c.lastChannel != ch {
+	if inbound && c.lastChannel != "" {
 		return tx.addEvent(ctx, c.id, switchboard.EventChannelSwitch, "", map[string]any{"from": c.lastChannel, "to": ch}, at)
 	}
 	return nil

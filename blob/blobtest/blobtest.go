@@ -208,14 +208,16 @@ func testSizeMismatch(t *testing.T, s switchboard.BlobStore) {
 	}
 }
 
-// InvalidKeys are keys every store refuses.
-var InvalidKeys = []string{
-	"", "/etc/passwd", "../escape", "a/../../escape", "a/./b", "a//b", "a/", ".", "..",
-	`a\b`, `..\escape`, "a\x00b", "a\nb", strings.Repeat("x", 300), strings.Repeat("a/", 600) + "a",
+// InvalidKeys returns keys every store refuses.
+func InvalidKeys() []string {
+	return []string{
+		"", "/etc/passwd", "../escape", "a/../../escape", "a/./b", "a//b", "a/", ".", "..",
+		`a\b`, `..\escape`, "a\x00b", "a\nb", strings.Repeat("x", 300), strings.Repeat("a/", 600) + "a",
+	}
 }
 
 func testInvalidKeys(t *testing.T, s switchboard.BlobStore) {
-	for _, key := range InvalidKeys {
+	for _, key := range InvalidKeys() {
 		if err := s.Put(ctx(t), key, strings.NewReader("x"), 1, "text/plain"); !errors.Is(err, blob.ErrInvalidKey) {
 			_ = s.Delete(context.Background(), key)
 			t.Errorf("Put(%q): %v, want blob.ErrInvalidKey", key, err)
@@ -263,8 +265,6 @@ func testURLFetch(t *testing.T, s switchboard.BlobStore) {
 	}
 }
 
-var hexSig = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
 func testURLTampered(t *testing.T, s switchboard.BlobStore) {
 	Put(t, s, "tamper/a.txt", []byte("a"), "text/plain")
 	Put(t, s, "tamper/b.txt", []byte("b"), "text/plain")
@@ -281,6 +281,7 @@ func testURLTampered(t *testing.T, s switchboard.BlobStore) {
 	}
 
 	// Both schemes sign with a hex SHA-256 HMAC carried in the query.
+	hexSig := regexp.MustCompile(`^[0-9a-f]{64}$`)
 	bad := *u
 	q := u.Query()
 	flipped := false

@@ -40,7 +40,15 @@ func Run(t *testing.T, cfg Config) {
 	}
 	newBus := func(t *testing.T) Bus {
 		b := cfg.New(t)
-		t.Cleanup(func() { _ = b.Close() })
+		t.Cleanup(func() {
+			done := make(chan struct{})
+			go func() { _ = b.Close(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(wait):
+				t.Error("Close blocked")
+			}
+		})
 		return b
 	}
 	t.Run("RoundTrip", func(t *testing.T) { testRoundTrip(t, newBus(t)) })
@@ -85,13 +93,21 @@ func Subscribe(t testing.TB, b switchboard.Bus) <-chan switchboard.BusEvent {
 	return ch
 }
 
-// Publish publishes or fails the test, and fails it if Publish blocks.
+// Publish publishes or fails the test, and fails it if Publish blocks
+// (watched from outside, since a blocked send need not heed ctx).
 func Publish(t testing.TB, b switchboard.Bus, ev switchboard.BusEvent) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if err := b.Publish(ctx, ev); err != nil {
-		t.Fatalf("Publish: %v", err)
+	done := make(chan error, 1)
+	go func() { done <- b.Publish(ctx, ev) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Publish blocked")
 	}
 }
 

@@ -298,7 +298,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(req, switchboard.Errorf(CodeUnavailable, "the message could not be stored; try again shortly"))
 		return
 	}
-	h.log.LogAttrs(r.Context(), slog.LevelInfo, "webform: accepted",
+	h.log.LogAttrs(r.Context(), slog.LevelDebug, "webform: accepted",
 		slog.String("form", req.formID), slog.String("provider_id", providerID), slog.String("client_ip", req.clientIP))
 	if h.onAccepted != nil {
 		h.onAccepted(req.formID, providerID)

@@ -1,11 +1,231 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/store"
 )
 
+// benchResult is what one bench run measured.
+type benchResult struct {
+	Backend        string  `json:"backend"`
+	Duration       float64 `json:"duration_s"`
+	Concurrency    int     `json:"concurrency"`
+	TargetRate     int     `json:"target_rate"`
+	Sent           int64   `json:"sent"`
+	Accepted       int64   `json:"accepted"`
+	Errors         int64   `json:"errors"`
+	Stored         int64   `json:"stored"`
+	AcceptRate     float64 `json:"accept_rate_per_s"`
+	EndToEndRate   float64 `json:"end_to_end_rate_per_s"`
+	HTTPp50        float64 `json:"http_p50_ms"`
+	HTTPp99        float64 `json:"http_p99_ms"`
+	PublishP50     float64 `json:"accepted_to_published_p50_ms"`
+	PublishP99     float64 `json:"accepted_to_published_p99_ms"`
+	RawCommitRate  float64 `json:"raw_commits_per_s"`
+	RatioToRawRate float64 `json:"end_to_end_over_raw"`
+}
+
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("bench: not implemented yet")
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbURL := fs.String("database-url", "", "postgres://... to bench PostgreSQL; default the embedded SQLite")
+	redisURL := fs.String("redis-url", "", "redis://... for the queue and bus (with --database-url)")
+	duration := fs.Duration("duration", 10*time.Second, "how long to send")
+	concurrency := fs.Int("concurrency", 64, "concurrent HTTP clients")
+	rate := fs.Int("rate", 0, "target posts per second in total; 0 sends as fast as the clients can")
+	customers := fs.Int("customers", 20000, "distinct simulated customers (repeat customers make up the rest)")
+	rawN := fs.Int("raw-commits", 3000, "single-row commits for the raw store limit")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	dir, err := os.MkdirTemp("", "switchboard-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	// One instance of the real server, on loopback, measured from outside
+	// over HTTP. The OnStored hook sees each message once it is stored and
+	// published, which is where accepted-to-published latency ends.
+	var mu sync.Mutex
+	var publishLat []time.Duration
+	var lastStored time.Time
+	var stored atomic.Int64
+	m := &Main{Config: Config{
+		Addr: "127.0.0.1:0", DataDir: dir, DatabaseURL: *dbURL, RedisURL: *redisURL, LogLevel: "warn", LogFormat: "text",
+		IngestBatch: 512, OutboxMaxAttempts: 8, FormRatePerMinute: 0, RedisPrefix: fmt.Sprintf("switchboard-bench:%d:", time.Now().UnixNano()),
+	}}
+	m.Logger = NewLogger(m.Config, stderr)
+	m.OnStored = func(items []switchboard.Inbound, res []store.IngestResult) {
+		now := time.Now()
+		mu.Lock()
+		for i, r := range res {
+			if r.Err == nil && !r.Duplicate {
+				publishLat = append(publishLat, now.Sub(items[i].AcceptedAt))
+				stored.Add(1)
+			}
+		}
+		lastStored = now
+		mu.Unlock()
+	}
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	defer m.Close()
+	res := benchResult{Backend: m.DB.Dialect(), Concurrency: *concurrency, TargetRate: *rate}
+	if *redisURL != "" {
+		res.Backend += "+redis"
+	}
+	fmt.Fprintf(stderr, "bench: %s, %d clients for %s at %s\n", res.Backend, *concurrency, *duration, rateText(*rate))
+
+	url := m.URL() + "/forms/contact"
+	transport := &http.Transport{MaxIdleConnsPerHost: *concurrency, MaxConnsPerHost: *concurrency}
+	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	defer transport.CloseIdleConnections()
+	var sent, accepted, failed atomic.Int64
+	lat := make([][]time.Duration, *concurrency)
+	var ticks <-chan time.Time
+	if *rate > 0 {
+		t := time.NewTicker(time.Second / time.Duration(*rate))
+		defer t.Stop()
+		ticks = t.C
+	}
+	sendCtx, cancel := context.WithTimeout(ctx, *duration)
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < *concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
+			for i := 0; ; i++ {
+				if ticks != nil {
+					select {
+					case <-sendCtx.Done():
+						return
+					case <-ticks:
+					}
+				} else if sendCtx.Err() != nil {
+					return
+				}
+				body, _ := json.Marshal(map[string]string{
+					"name": "Bench Customer", "email": fmt.Sprintf("c%d@bench.example", rng.IntN(*customers)),
+					"subject": "Order status", "message": fmt.Sprintf("bench message %d-%d: where is my order?", w, i),
+				})
+				t0 := time.Now()
+				req, _ := http.NewRequestWithContext(context.WithoutCancel(sendCtx), http.MethodPost, url, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
+				sent.Add(1)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusAccepted {
+					accepted.Add(1)
+					lat[w] = append(lat[w], time.Since(t0))
+				} else {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	sendTime := time.Since(start)
+
+	// Wait for the pipeline to store everything that was accepted.
+	drain := time.Now().Add(2 * time.Minute)
+	for stored.Load() < accepted.Load() && time.Now().Before(drain) && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	endToEnd := lastStored.Sub(start)
+	pub := slices.Clone(publishLat)
+	mu.Unlock()
+	if stored.Load() < accepted.Load() {
+		return fmt.Errorf("bench: only %d of %d accepted messages were stored within 2 minutes", stored.Load(), accepted.Load())
+	}
+
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	res.Duration = sendTime.Seconds()
+	res.Sent, res.Accepted, res.Errors, res.Stored = sent.Load(), accepted.Load(), failed.Load(), stored.Load()
+	res.AcceptRate = float64(res.Accepted) / sendTime.Seconds()
+	res.EndToEndRate = float64(res.Stored) / endToEnd.Seconds()
+	res.HTTPp50, res.HTTPp99 = quantileMS(all, .50), quantileMS(all, .99)
+	res.PublishP50, res.PublishP99 = quantileMS(pub, .50), quantileMS(pub, .99)
+
+	fmt.Fprintf(stderr, "bench: measuring the raw store limit with %d single-row commits\n", *rawN)
+	if res.RawCommitRate, err = m.DB.RawCommitRate(ctx, *rawN); err != nil {
+		return err
+	}
+	res.RatioToRawRate = res.EndToEndRate / res.RawCommitRate
+
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	fmt.Fprintf(stdout, `backend            %s
+offered load       %s, %d clients, %.1fs
+posts              %d sent, %d accepted (2xx), %d errors, %d stored
+accepted rate      %.0f/s
+end-to-end rate    %.0f/s (accepted, stored and published)
+request -> 2xx     p50 %.2f ms   p99 %.2f ms
+2xx -> published   p50 %.2f ms   p99 %.2f ms
+raw store limit    %.0f single-row commits/s (same store, same settings)
+ratio              %.1fx the raw limit
+`, res.Backend, rateText(*rate), res.Concurrency, res.Duration, res.Sent, res.Accepted, res.Errors, res.Stored,
+		res.AcceptRate, res.EndToEndRate, res.HTTPp50, res.HTTPp99, res.PublishP50, res.PublishP99, res.RawCommitRate, res.RatioToRawRate)
+	if res.Errors > 0 {
+		return errors.New("bench: some posts failed")
+	}
+	return nil
+}
+
+func rateText(rate int) string {
+	if rate == 0 {
+		return "full speed"
+	}
+	return fmt.Sprintf("%d/s", rate)
+}
+
+func quantileMS(ds []time.Duration, q float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	return float64(ds[int(q*float64(len(ds)-1))].Microseconds()) / 1000
 }
