@@ -35,9 +35,9 @@ type dialect interface {
 
 type sqliteDialect struct{}
 
-func (sqliteDialect) name() string          { return "sqlite" }
-func (sqliteDialect) rebind(q string) string { return q }
-func (sqliteDialect) lockRow() string        { return "" }
+func (sqliteDialect) name() string             { return "sqlite" }
+func (sqliteDialect) rebind(q string) string   { return q }
+func (sqliteDialect) lockRow() string          { return "" }
 func (sqliteDialect) skipLocked(string) string { return "" }
 func (sqliteDialect) searchJoin() (string, string) {
 	return " JOIN messages_fts f ON f.message_id = m.id", "messages_fts MATCH ?"
@@ -86,7 +86,7 @@ func (postgresDialect) rebind(q string) string {
 	return b.String()
 }
 
-func (postgresDialect) lockRow() string    { return " FOR UPDATE" }
+func (postgresDialect) lockRow() string { return " FOR UPDATE" }
 func (postgresDialect) skipLocked(alias string) string {
 	return " FOR UPDATE OF " + alias + " SKIP LOCKED"
 }

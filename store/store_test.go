@@ -503,3 +503,32 @@ func TestAgentsAndTokens(t *testing.T) {
 		}
 	})
 }
+
+// TestIngestDeadLettersOneBadMessage: a message the database refuses (a NUL
+// byte, which PostgreSQL text cannot hold) is dead-lettered on the slow
+// path, and the rest of its batch is stored.
+func TestIngestDeadLettersOneBadMessage(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		db := storetest.Open(t, backend, testenv.NewClock(t0))
+		res, err := db.Ingest(ctx, []switchboard.Inbound{
+			inbound(switchboard.ChannelSMS, "a", "fine", phone("+14155550001")),
+			inbound(switchboard.ChannelSMS, "b", "nul\x00byte", phone("+14155550002")),
+			inbound(switchboard.ChannelSMS, "c", "also fine", phone("+14155550003")),
+		}, store.IngestOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res[0].Err != nil || res[2].Err != nil || res[0].MessageID == "" || res[2].MessageID == "" {
+			t.Fatalf("good messages: %+v", res)
+		}
+		n, _ := db.CountDeadLetters(ctx)
+		if backend == "postgres" {
+			if res[1].Err == nil || n != 1 {
+				t.Fatalf("NUL byte on postgres: result %+v, %d dead letters; want an error and 1", res[1], n)
+			}
+		} else if res[1].Err != nil || n != 0 {
+			t.Fatalf("NUL byte on sqlite: result %+v, %d dead letters; want stored", res[1], n)
+		}
+	})
+}

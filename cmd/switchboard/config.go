@@ -24,13 +24,13 @@ type Config struct {
 	LogLevel     string
 	LogFormat    string
 
-	FormThanksURL      string
-	FormOrigins        string
-	FormRatePerMinute  int
-	IngestWorkers      int
-	IngestBatch        int
-	OutboxMaxAttempts  int
-	ShutdownTimeout    time.Duration
+	FormThanksURL     string
+	FormOrigins       string
+	FormRatePerMinute int
+	IngestWorkers     int
+	IngestBatch       int
+	OutboxMaxAttempts int
+	ShutdownTimeout   time.Duration
 	// RedisPrefix namespaces every Redis key and channel, so that several
 	// deployments (or test runs) can share one Redis.
 	RedisPrefix string
