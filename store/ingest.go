@@ -17,6 +17,10 @@ type IngestOptions struct {
 	// ReopenWindow is how long after resolution a new message reopens the
 	// resolved conversation instead of starting a new one (default 7 days).
 	ReopenWindow time.Duration
+	// OneByOne skips the set-based fast path and threads each message in
+	// its own savepoint, as Ingest does after the fast path fails. Tests
+	// use it to hold both paths to the same behaviour.
+	OneByOne bool
 }
 
 // IngestResult says what became of one inbound message.
@@ -61,11 +65,14 @@ func (db *DB) Ingest(ctx context.Context, items []switchboard.Inbound, opts Inge
 		return identityKey(items[order[a]]) < identityKey(items[order[b]])
 	})
 	var results []IngestResult
-	err := db.inTx(ctx, func(tx *Tx) error {
-		var err error
-		results, err = tx.ingestBatch(ctx, items, order, opts, false)
-		return err
-	})
+	err := errSlowPath
+	if !opts.OneByOne {
+		err = db.inTx(ctx, func(tx *Tx) error {
+			var err error
+			results, err = tx.ingestBatch(ctx, items, order, opts, false)
+			return err
+		})
+	}
 	if errors.Is(err, errSlowPath) {
 		err = db.inTx(ctx, func(tx *Tx) error {
 			var err error
@@ -90,6 +97,7 @@ func (tx *Tx) ingestBatch(ctx context.Context, items []switchboard.Inbound, orde
 		return nil, err
 	}
 	seen := make(map[string]bool, len(items))
+	var work []int
 	for _, i := range order {
 		in := &items[i]
 		key := string(in.Channel) + "\x00" + in.ProviderID
@@ -102,23 +110,17 @@ func (tx *Tx) ingestBatch(ctx context.Context, items []switchboard.Inbound, orde
 			continue
 		}
 		seen[key] = true
-		var r IngestResult
-		if careful {
-			r, err = tx.ingestOne(ctx, in, now, opts)
-		} else if err = in.Validate(); err == nil {
-			r, err = tx.thread(ctx, in, now, opts)
-			if err == nil && r.Duplicate {
-				// Stored by a concurrent transaction after our look-up; the
-				// fast path cannot take back what thread already wrote.
-				err = errIdentityTaken
+		if !careful {
+			if err := in.Validate(); err != nil {
+				return nil, fmt.Errorf("%w: %w", errSlowPath, err)
 			}
+			work = append(work, i)
+			continue
 		}
+		r, err := tx.ingestOne(ctx, in, now, opts)
 		if err != nil {
 			if tx.db.dialect.isRetryable(err) || ctx.Err() != nil {
 				return nil, err
-			}
-			if !careful {
-				return nil, fmt.Errorf("%w: %w", errSlowPath, err)
 			}
 			if err := tx.deadLetter(ctx, in, err, now); err != nil {
 				return nil, err
@@ -126,6 +128,14 @@ func (tx *Tx) ingestBatch(ctx context.Context, items []switchboard.Inbound, orde
 			r = IngestResult{Err: err}
 		}
 		results[i] = r
+	}
+	if !careful {
+		if err := tx.ingestFast(ctx, items, work, now, opts, results); err != nil {
+			if tx.db.dialect.isRetryable(err) || ctx.Err() != nil || errors.Is(err, errSlowPath) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %w", errSlowPath, err)
+		}
 	}
 	return results, nil
 }

@@ -27,9 +27,24 @@ func phone(v string) switchboard.IdentityRef {
 	return switchboard.IdentityRef{Kind: switchboard.IdentityPhone, Value: v}
 }
 
+// eachPath runs fn on every backend, once through Ingest's set-based fast
+// path and once message by message, so both paths are held to the same
+// behaviour.
+func eachPath(t *testing.T, fn func(t *testing.T, backend string, opts store.IngestOptions)) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		t.Run("batch", func(t *testing.T) { fn(t, backend, store.IngestOptions{}) })
+		t.Run("one-by-one", func(t *testing.T) { fn(t, backend, store.IngestOptions{OneByOne: true}) })
+	})
+}
+
 func mustIngest(t *testing.T, db *store.DB, items ...switchboard.Inbound) []store.IngestResult {
 	t.Helper()
-	res, err := db.Ingest(context.Background(), items, store.IngestOptions{})
+	return mustIngestOpts(t, db, store.IngestOptions{}, items...)
+}
+
+func mustIngestOpts(t *testing.T, db *store.DB, opts store.IngestOptions, items ...switchboard.Inbound) []store.IngestResult {
+	t.Helper()
+	res, err := db.Ingest(context.Background(), items, opts)
 	if err != nil {
 		t.Fatalf("ingest: %v", err)
 	}
@@ -51,14 +66,14 @@ func mustAgent(t *testing.T, db *store.DB, name string) switchboard.Agent {
 }
 
 func TestThreadingAndReopenWindow(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, backend string) {
+	eachPath(t, func(t *testing.T, backend string, opts store.IngestOptions) {
 		ctx := context.Background()
 		clock := testenv.NewClock(t0)
 		db := storetest.Open(t, backend, clock)
 
-		r1 := mustIngest(t, db, inbound(switchboard.ChannelWebform, "f1", "first", email("ana@example.com")))[0]
+		r1 := mustIngestOpts(t, db, opts, inbound(switchboard.ChannelWebform, "f1", "first", email("ana@example.com")))[0]
 		clock.Advance(time.Minute)
-		r2 := mustIngest(t, db, inbound(switchboard.ChannelWebform, "f2", "second", email("ana@example.com")))[0]
+		r2 := mustIngestOpts(t, db, opts, inbound(switchboard.ChannelWebform, "f2", "second", email("ana@example.com")))[0]
 		if !r1.NewConversation || r2.NewConversation || r1.ConversationID != r2.ConversationID || r1.CustomerID != r2.CustomerID {
 			t.Fatalf("two messages from one address: got %+v and %+v, want one customer and one conversation", r1, r2)
 		}
@@ -71,7 +86,7 @@ func TestThreadingAndReopenWindow(t *testing.T) {
 			t.Fatal(err)
 		}
 		clock.Advance(6 * 24 * time.Hour)
-		r3 := mustIngest(t, db, inbound(switchboard.ChannelWebform, "f3", "third", email("ana@example.com")))[0]
+		r3 := mustIngestOpts(t, db, opts, inbound(switchboard.ChannelWebform, "f3", "third", email("ana@example.com")))[0]
 		if !r3.Reopened || r3.ConversationID != r1.ConversationID {
 			t.Fatalf("message 6 days after resolution: %+v, want the conversation reopened", r3)
 		}
@@ -84,7 +99,7 @@ func TestThreadingAndReopenWindow(t *testing.T) {
 			t.Fatal(err)
 		}
 		clock.Advance(8 * 24 * time.Hour)
-		r4 := mustIngest(t, db, inbound(switchboard.ChannelWebform, "f4", "fourth", email("ana@example.com")))[0]
+		r4 := mustIngestOpts(t, db, opts, inbound(switchboard.ChannelWebform, "f4", "fourth", email("ana@example.com")))[0]
 		if !r4.NewConversation || r4.ConversationID == r1.ConversationID || r4.CustomerID != r1.CustomerID {
 			t.Fatalf("message 8 days after resolution: %+v, want a new conversation for the same customer", r4)
 		}
@@ -113,12 +128,12 @@ func TestThreadingAndReopenWindow(t *testing.T) {
 }
 
 func TestOneCustomerAcrossChannels(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, backend string) {
+	eachPath(t, func(t *testing.T, backend string, opts store.IngestOptions) {
 		ctx := context.Background()
 		db := storetest.Open(t, backend, testenv.NewClock(t0))
-		a := mustIngest(t, db, inbound(switchboard.ChannelWebform, "w1", "form", email("bo@example.com"), phone("+14155550123")))[0]
-		b := mustIngest(t, db, inbound(switchboard.ChannelSMS, "SM1", "text", phone("+14155550123")))[0]
-		c := mustIngest(t, db, inbound(switchboard.ChannelEmail, "<m1@x>", "mail", email("bo@example.com")))[0]
+		a := mustIngestOpts(t, db, opts, inbound(switchboard.ChannelWebform, "w1", "form", email("bo@example.com"), phone("+14155550123")))[0]
+		b := mustIngestOpts(t, db, opts, inbound(switchboard.ChannelSMS, "SM1", "text", phone("+14155550123")))[0]
+		c := mustIngestOpts(t, db, opts, inbound(switchboard.ChannelEmail, "<m1@x>", "mail", email("bo@example.com")))[0]
 		if a.ConversationID != b.ConversationID || b.ConversationID != c.ConversationID {
 			t.Fatalf("one person on three channels: conversations %s %s %s", a.ConversationID, b.ConversationID, c.ConversationID)
 		}
@@ -431,13 +446,13 @@ func TestOutboxClaimsAreExclusive(t *testing.T) {
 }
 
 func TestMergeCustomers(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, backend string) {
+	eachPath(t, func(t *testing.T, backend string, opts store.IngestOptions) {
 		ctx := context.Background()
 		clock := testenv.NewClock(t0)
 		db := storetest.Open(t, backend, clock)
-		a := mustIngest(t, db, inbound(switchboard.ChannelWebform, "a1", "from email", email("dee@example.com")))[0]
+		a := mustIngestOpts(t, db, opts, inbound(switchboard.ChannelWebform, "a1", "from email", email("dee@example.com")))[0]
 		clock.Advance(time.Minute)
-		b := mustIngest(t, db, inbound(switchboard.ChannelSMS, "b1", "from phone", phone("+14155550177")))[0]
+		b := mustIngestOpts(t, db, opts, inbound(switchboard.ChannelSMS, "b1", "from phone", phone("+14155550177")))[0]
 		if a.CustomerID == b.CustomerID {
 			t.Fatal("different identities should start as different customers")
 		}
@@ -466,7 +481,7 @@ func TestMergeCustomers(t *testing.T) {
 			}
 		}
 		// A new SMS from the merged phone joins the surviving open conversation.
-		c := mustIngest(t, db, inbound(switchboard.ChannelSMS, "b2", "again", phone("+14155550177")))[0]
+		c := mustIngestOpts(t, db, opts, inbound(switchboard.ChannelSMS, "b2", "again", phone("+14155550177")))[0]
 		if c.ConversationID != a.ConversationID || c.CustomerID != a.CustomerID {
 			t.Fatalf("after merge: %+v", c)
 		}
@@ -508,14 +523,14 @@ func TestAgentsAndTokens(t *testing.T) {
 // byte, which PostgreSQL text cannot hold) is dead-lettered on the slow
 // path, and the rest of its batch is stored.
 func TestIngestDeadLettersOneBadMessage(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, backend string) {
+	eachPath(t, func(t *testing.T, backend string, opts store.IngestOptions) {
 		ctx := context.Background()
 		db := storetest.Open(t, backend, testenv.NewClock(t0))
 		res, err := db.Ingest(ctx, []switchboard.Inbound{
 			inbound(switchboard.ChannelSMS, "a", "fine", phone("+14155550001")),
 			inbound(switchboard.ChannelSMS, "b", "nul\x00byte", phone("+14155550002")),
 			inbound(switchboard.ChannelSMS, "c", "also fine", phone("+14155550003")),
-		}, store.IngestOptions{})
+		}, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -529,6 +544,81 @@ func TestIngestDeadLettersOneBadMessage(t *testing.T) {
 			}
 		} else if res[1].Err != nil || n != 0 {
 			t.Fatalf("NUL byte on sqlite: result %+v, %d dead letters; want stored", res[1], n)
+		}
+	})
+}
+
+// TestBatchMatchesOneByOne feeds the same mixed workload (new and returning
+// customers, several channels, repeats inside one batch, resolved and
+// pending conversations, duplicates) through both ingest paths and checks
+// that they thread it identically.
+func TestBatchMatchesOneByOne(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		type summary struct {
+			convs, open, msgs, events map[string]int
+		}
+		run := func(opts store.IngestOptions) summary {
+			clock := testenv.NewClock(t0)
+			db := storetest.Open(t, backend, clock)
+			chans := []switchboard.Channel{switchboard.ChannelSMS, switchboard.ChannelWhatsApp, switchboard.ChannelVoice}
+			n := 0
+			for round := 0; round < 4; round++ {
+				var batch []switchboard.Inbound
+				for i := 0; i < 30; i++ {
+					n++
+					c := (n * 7) % 11 // eleven customers, most of them repeat
+					batch = append(batch, inbound(chans[n%3], fmt.Sprint("m", n), fmt.Sprint("text ", n), phone(fmt.Sprintf("+1415555%04d", c))))
+					if i%9 == 0 {
+						batch = append(batch, batch[len(batch)-1]) // a provider retry in the same batch
+					}
+				}
+				mustIngestOpts(t, db, opts, batch...)
+				// Between rounds an agent resolves some conversations and
+				// parks others as pending; time moves on.
+				convs, _, _ := db.ListConversations(ctx, store.ConversationFilter{Status: switchboard.StatusOpen, Limit: 200})
+				for _, c := range convs {
+					// Decide by customer, not list position: positions tie.
+					cust, _ := db.GetCustomer(ctx, c.CustomerID)
+					v := cust.Identities[0].Value
+					switch (int(v[len(v)-1]) + round) % 3 {
+					case 0:
+						db.SetStatus(ctx, c.ID, switchboard.StatusResolved, "")
+					case 1:
+						db.SetStatus(ctx, c.ID, switchboard.StatusPending, "")
+					}
+				}
+				clock.Advance(time.Duration(round*3) * 24 * time.Hour)
+			}
+			s := summary{map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}}
+			convs, _, _ := db.ListConversations(ctx, store.ConversationFilter{Limit: 200})
+			for _, c := range convs {
+				cust, _ := db.GetCustomer(ctx, c.CustomerID)
+				key := cust.Identities[0].Value
+				s.convs[key]++
+				if c.Status != switchboard.StatusResolved {
+					s.open[key]++
+				}
+				evs, _ := db.Events(ctx, c.ID)
+				for _, e := range evs {
+					s.events[e.Type]++
+				}
+				msgs, _ := db.Timeline(ctx, c.CustomerID)
+				s.msgs[key] = len(msgs)
+			}
+			return s
+		}
+		a, b := run(store.IngestOptions{}), run(store.IngestOptions{OneByOne: true})
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Fatalf("batch and one-by-one differ:\nbatch      %v\none-by-one %v", a, b)
+		}
+		if a.events[switchboard.EventReopened] == 0 || a.events[switchboard.EventChannelSwitch] == 0 || a.events[switchboard.EventStatus] == 0 {
+			t.Fatalf("workload did not exercise reopen, channel switch and wake-up: %v", a.events)
+		}
+		for k, v := range a.open {
+			if v > 1 {
+				t.Fatalf("customer %s has %d open conversations", k, v)
+			}
 		}
 	})
 }

@@ -1,0 +1,418 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/switchboard-inbox/switchboard"
+)
+
+// The fast path threads a whole batch with a fixed number of statements:
+// it reads every identity and conversation the batch touches in a few
+// queries, plans the batch in memory, then writes each table with
+// multi-row statements. Statement round trips, not rows, are what bound
+// ingestion on both SQLite (per-statement overhead) and PostgreSQL
+// (network latency). Anything the plan cannot be sure of (a row another
+// transaction wrote meanwhile, a merged customer) returns errSlowPath, and
+// Ingest runs the batch again message by message.
+
+type customerInfo struct {
+	id   string
+	name string
+}
+
+type convPlan struct {
+	id          string
+	customerID  string
+	isNew       bool
+	status      string // as planned: open once a message arrives
+	wasStatus   string
+	resolvedAt  time.Time
+	lastChannel switchboard.Channel
+	lastMessage time.Time
+	lastInbound time.Time
+	channels    map[switchboard.Channel]bool
+	touched     bool
+}
+
+type batchPlan struct {
+	customers   [][]any // id, name, created_at
+	identities  [][]any // kind, value, customer_id, created_at
+	names       map[string]string
+	convs       map[string]*convPlan // by customer id
+	convOrder   []*convPlan
+	messages    [][]any
+	attachments [][]any
+	originals   [][]any
+	events      [][]any
+}
+
+func (tx *Tx) ingestFast(ctx context.Context, items []switchboard.Inbound, work []int, now time.Time, opts IngestOptions, results []IngestResult) error {
+	if len(work) == 0 {
+		return nil
+	}
+	idents, err := tx.prefetchIdentities(ctx, items, work)
+	if err != nil {
+		return err
+	}
+	var existing []string
+	seenCust := map[string]bool{}
+	for _, c := range idents {
+		if !seenCust[c.id] {
+			seenCust[c.id] = true
+			existing = append(existing, c.id)
+		}
+	}
+	sort.Strings(existing)
+	if err := tx.lockCustomers(ctx, existing); err != nil {
+		return err
+	}
+	p := &batchPlan{names: map[string]string{}, convs: map[string]*convPlan{}}
+	if err := tx.prefetchConversations(ctx, existing, now.Add(-opts.ReopenWindow), p); err != nil {
+		return err
+	}
+	for _, i := range work {
+		results[i] = p.plan(&items[i], idents, now, opts)
+	}
+	return tx.writePlan(ctx, p, now)
+}
+
+func (tx *Tx) prefetchIdentities(ctx context.Context, items []switchboard.Inbound, work []int) (map[switchboard.IdentityRef]customerInfo, error) {
+	byKind := map[switchboard.IdentityKind][]any{}
+	seen := map[switchboard.IdentityRef]bool{}
+	for _, i := range work {
+		for _, id := range items[i].Identities {
+			if !seen[id] {
+				seen[id] = true
+				byKind[id.Kind] = append(byKind[id.Kind], id.Value)
+			}
+		}
+	}
+	out := map[switchboard.IdentityRef]customerInfo{}
+	for kind, values := range byKind {
+		for _, chunk := range chunks(values, 500) {
+			rows, err := tx.tx.QueryContext(ctx, tx.db.dialect.rebind(`SELECT i.value, i.customer_id, c.name, c.merged_into FROM identities i
+				JOIN customers c ON c.id = i.customer_id WHERE i.kind = ? AND i.value IN (`+placeholders(len(chunk))+`)`), append([]any{kind}, chunk...)...)
+			if err != nil {
+				return nil, fmt.Errorf("look up identities: %w", err)
+			}
+			for rows.Next() {
+				var value string
+				var c customerInfo
+				var merged sql.NullString
+				if err := rows.Scan(&value, &c.id, &c.name, &merged); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				if merged.Valid {
+					rows.Close()
+					return nil, fmt.Errorf("%w: identity of merged customer %s", errSlowPath, c.id)
+				}
+				out[switchboard.IdentityRef{Kind: kind, Value: value}] = c
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// lockCustomers locks existing customers' rows in id order on PostgreSQL,
+// so concurrent batches serialise per customer without deadlocking, and
+// checks none was merged away since the identities were read.
+func (tx *Tx) lockCustomers(ctx context.Context, ids []string) error {
+	if tx.db.dialect.lockRow() == "" || len(ids) == 0 {
+		return nil
+	}
+	for _, chunk := range chunks(toAny(ids), 500) {
+		rows, err := tx.tx.QueryContext(ctx, tx.db.dialect.rebind(`SELECT id FROM customers WHERE id IN (`+placeholders(len(chunk))+`) AND merged_into IS NULL ORDER BY id`+tx.db.dialect.lockRow()), chunk...)
+		if err != nil {
+			return fmt.Errorf("lock customers: %w", err)
+		}
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if n != len(chunk) {
+			return fmt.Errorf("%w: a customer was merged concurrently", errSlowPath)
+		}
+	}
+	return nil
+}
+
+// prefetchConversations loads, per existing customer, the conversation a
+// new message would join: the open one, else the last one resolved inside
+// the reopen window.
+func (tx *Tx) prefetchConversations(ctx context.Context, customers []string, windowStart time.Time, p *batchPlan) error {
+	for _, chunk := range chunks(toAny(customers), 500) {
+		args := append(chunk, micros(windowStart))
+		rows, err := tx.tx.QueryContext(ctx, tx.db.dialect.rebind(`SELECT id, customer_id, status, last_channel, resolved_at, last_message_at, last_inbound_at FROM conversations
+			WHERE customer_id IN (`+placeholders(len(chunk))+`) AND (status <> 'resolved' OR resolved_at > ?)`), args...)
+		if err != nil {
+			return fmt.Errorf("look up conversations: %w", err)
+		}
+		for rows.Next() {
+			c := &convPlan{channels: map[switchboard.Channel]bool{}}
+			var resolved, last, inbound sql.NullInt64
+			if err := rows.Scan(&c.id, &c.customerID, &c.status, &c.lastChannel, &resolved, &last, &inbound); err != nil {
+				rows.Close()
+				return err
+			}
+			c.wasStatus, c.resolvedAt, c.lastMessage, c.lastInbound = c.status, fromMicros(resolved), fromMicros(last), fromMicros(inbound)
+			prev, ok := p.convs[c.customerID]
+			// Prefer the open conversation, else the latest resolution.
+			if !ok || (prev.status == switchboard.StatusResolved && (c.status != switchboard.StatusResolved || c.resolvedAt.After(prev.resolvedAt))) {
+				p.convs[c.customerID] = c
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *batchPlan) event(convID, typ string, data any, at time.Time) {
+	b, _ := json.Marshal(data)
+	p.events = append(p.events, []any{newID(at), convID, typ, nil, string(b), micros(at)})
+}
+
+// plan threads one message in memory, exactly as thread does in the
+// database.
+func (p *batchPlan) plan(in *switchboard.Inbound, idents map[switchboard.IdentityRef]customerInfo, now time.Time, opts IngestOptions) IngestResult {
+	var cust customerInfo
+	found := false
+	for _, id := range in.Identities {
+		if c, ok := idents[id]; ok && !found {
+			cust, found = c, true
+		}
+	}
+	if !found {
+		cust = customerInfo{id: newID(now), name: in.SenderName}
+		p.customers = append(p.customers, []any{cust.id, in.SenderName, micros(now)})
+	}
+	for _, id := range in.Identities {
+		if _, ok := idents[id]; !ok {
+			idents[id] = cust
+			p.identities = append(p.identities, []any{id.Kind, id.Value, cust.id, micros(now)})
+		}
+	}
+	if cust.name == "" && in.SenderName != "" {
+		cust.name = in.SenderName
+		p.names[cust.id] = in.SenderName
+		for _, id := range in.Identities {
+			idents[id] = cust
+		}
+	}
+	created := now
+	if !in.ReceivedAt.IsZero() && in.ReceivedAt.Before(now) {
+		created = in.ReceivedAt.UTC()
+	}
+	r := IngestResult{CustomerID: cust.id, MessageID: newID(now)}
+	c := p.convs[cust.id]
+	switch {
+	case c != nil && c.status != switchboard.StatusResolved:
+		if c.status != switchboard.StatusOpen {
+			p.event(c.id, switchboard.EventStatus, map[string]any{"from": c.status, "to": switchboard.StatusOpen}, now)
+			c.status = switchboard.StatusOpen
+		}
+	case c != nil && c.resolvedAt.After(now.Add(-opts.ReopenWindow)):
+		c.status = switchboard.StatusOpen
+		r.Reopened = true
+		p.event(c.id, switchboard.EventReopened, map[string]any{"channel": in.Channel}, now)
+	default:
+		c = &convPlan{id: newID(now), customerID: cust.id, isNew: true, status: switchboard.StatusOpen, lastChannel: in.Channel,
+			channels: map[switchboard.Channel]bool{in.Channel: true}}
+		p.convs[cust.id] = c
+		r.NewConversation = true
+		p.event(c.id, switchboard.EventCreated, map[string]any{"channel": in.Channel, "customer_id": cust.id}, now)
+	}
+	if !c.touched {
+		c.touched = true
+		p.convOrder = append(p.convOrder, c)
+	}
+	if c.lastChannel != in.Channel {
+		p.event(c.id, switchboard.EventChannelSwitch, map[string]any{"from": c.lastChannel, "to": in.Channel}, created)
+		c.lastChannel = in.Channel
+		c.channels[in.Channel] = true
+	}
+	if created.After(c.lastMessage) {
+		c.lastMessage = created
+	}
+	if created.After(c.lastInbound) {
+		c.lastInbound = created
+	}
+	r.ConversationID = c.id
+
+	meta := string(in.Metadata)
+	if meta == "" {
+		meta = "{}"
+	}
+	contentType := in.ContentType
+	if contentType == "" {
+		contentType = switchboard.ContentText
+	}
+	p.messages = append(p.messages, []any{r.MessageID, c.id, switchboard.DirectionIn, in.Channel, in.ProviderID, in.Identities[0].Value,
+		contentType, in.Subject, in.Text, in.HTML, switchboard.DeliveryReceived, meta, micros(created)})
+	for _, a := range in.Attachments {
+		p.attachments = append(p.attachments, []any{newID(now), r.MessageID, a.Key, a.ContentType, a.Size, a.Name, a.Transcript})
+	}
+	if len(in.Original) > 0 {
+		p.originals = append(p.originals, []any{r.MessageID, in.Original})
+	}
+	return r
+}
+
+func (tx *Tx) writePlan(ctx context.Context, p *batchPlan, now time.Time) error {
+	if err := tx.insertRows(ctx, "customers (id, name, created_at)", p.customers, ""); err != nil {
+		return err
+	}
+	n, err := tx.insertCounted(ctx, "identities (kind, value, customer_id, created_at)", p.identities, " ON CONFLICT (kind, value) DO NOTHING RETURNING kind")
+	if err != nil {
+		return err
+	}
+	if n != len(p.identities) {
+		return fmt.Errorf("%w: %w", errSlowPath, errIdentityTaken)
+	}
+	for id, name := range p.names {
+		if err := tx.exec(ctx, `UPDATE customers SET name = ? WHERE id = ?`, name, id); err != nil {
+			return fmt.Errorf("name customer: %w", err)
+		}
+	}
+	var newConvs, updates, channels [][]any
+	for _, c := range p.convOrder {
+		if c.isNew {
+			newConvs = append(newConvs, []any{c.id, c.customerID, c.status, c.lastChannel, micros(c.lastMessage), micros(c.lastInbound), micros(now)})
+		} else {
+			updates = append(updates, []any{c.id, c.status, string(c.lastChannel), micros(c.lastMessage), micros(c.lastInbound)})
+		}
+		for ch := range c.channels {
+			channels = append(channels, []any{c.id, ch})
+		}
+	}
+	if err := tx.insertRows(ctx, "conversations (id, customer_id, status, last_channel, last_message_at, last_inbound_at, created_at)", newConvs, ""); err != nil {
+		return err
+	}
+	if err := tx.updateConversations(ctx, updates); err != nil {
+		return err
+	}
+	if err := tx.insertRows(ctx, "conversation_channels (conversation_id, channel)", channels, " ON CONFLICT DO NOTHING"); err != nil {
+		return err
+	}
+	n, err = tx.insertCounted(ctx, "messages (id, conversation_id, direction, channel, provider_id, sender, content_type, subject, text, html, status, metadata, created_at)",
+		p.messages, " ON CONFLICT (channel, provider_id) DO NOTHING RETURNING id")
+	if err != nil {
+		return err
+	}
+	if n != len(p.messages) {
+		return fmt.Errorf("%w: a message was stored concurrently", errSlowPath)
+	}
+	if err := tx.insertRows(ctx, "attachments (id, message_id, object_key, content_type, size, name, transcript)", p.attachments, ""); err != nil {
+		return err
+	}
+	if err := tx.insertRows(ctx, "message_originals (message_id, body)", p.originals, ""); err != nil {
+		return err
+	}
+	return tx.insertRows(ctx, "events (id, conversation_id, type, agent_id, data, created_at)", p.events, "")
+}
+
+// updateConversations applies the planned changes to conversations that
+// existed before the batch, in one statement per chunk. Every such
+// conversation is open once a message arrives.
+func (tx *Tx) updateConversations(ctx context.Context, rows [][]any) error {
+	for _, chunk := range chunks(rows, 400) {
+		sel := make([]string, len(chunk))
+		var args []any
+		for i, r := range chunk {
+			sel[i] = `SELECT CAST(? AS TEXT) AS id, CAST(? AS TEXT) AS status, CAST(? AS TEXT) AS ch, CAST(? AS BIGINT) AS lm, CAST(? AS BIGINT) AS li`
+			args = append(args, r...)
+		}
+		q := `UPDATE conversations SET status = v.status, resolved_at = NULL, last_channel = v.ch,
+			last_message_at = CASE WHEN conversations.last_message_at > v.lm THEN conversations.last_message_at ELSE v.lm END,
+			last_inbound_at = CASE WHEN conversations.last_inbound_at > v.li THEN conversations.last_inbound_at ELSE v.li END
+			FROM (` + strings.Join(sel, " UNION ALL ") + `) AS v WHERE conversations.id = v.id`
+		if _, err := tx.tx.ExecContext(ctx, tx.db.dialect.rebind(q), args...); err != nil {
+			return fmt.Errorf("update conversations: %w", err)
+		}
+	}
+	return nil
+}
+
+// maxParams keeps multi-row statements under both databases' limits on
+// bound parameters.
+const maxParams = 30000
+
+func (tx *Tx) insertRows(ctx context.Context, target string, rows [][]any, suffix string) error {
+	_, err := tx.insert(ctx, target, rows, suffix, false)
+	return err
+}
+
+func (tx *Tx) insertCounted(ctx context.Context, target string, rows [][]any, suffix string) (int, error) {
+	return tx.insert(ctx, target, rows, suffix, true)
+}
+
+func (tx *Tx) insert(ctx context.Context, target string, rows [][]any, suffix string, count bool) (int, error) {
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	width := len(rows[0])
+	tuple := "(" + placeholders(width) + ")"
+	total := 0
+	for _, chunk := range chunks(rows, maxParams/width) {
+		args := make([]any, 0, len(chunk)*width)
+		for _, r := range chunk {
+			args = append(args, r...)
+		}
+		q := tx.db.dialect.rebind("INSERT INTO " + target + " VALUES " + strings.Repeat(tuple+",", len(chunk)-1) + tuple + suffix)
+		if !count {
+			if _, err := tx.tx.ExecContext(ctx, q, args...); err != nil {
+				return 0, fmt.Errorf("insert into %s: %w", strings.Fields(target)[0], err)
+			}
+			continue
+		}
+		rs, err := tx.tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return 0, fmt.Errorf("insert into %s: %w", strings.Fields(target)[0], err)
+		}
+		for rs.Next() {
+			total++
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return 0, fmt.Errorf("insert into %s: %w", strings.Fields(target)[0], err)
+		}
+	}
+	return total, nil
+}
+
+func chunks[T any](s []T, n int) [][]T {
+	var out [][]T
+	for len(s) > n {
+		out = append(out, s[:n])
+		s = s[n:]
+	}
+	if len(s) > 0 {
+		out = append(out, s)
+	}
+	return out
+}
+
+func toAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
