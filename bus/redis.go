@@ -72,6 +72,26 @@ func (r *Redis) Publish(ctx context.Context, ev switchboard.BusEvent) error {
 	return nil
 }
 
+// PublishBatch sends events in one round trip (a pipeline), in order; the
+// ingest pipeline announces a whole stored batch this way.
+func (r *Redis) PublishBatch(ctx context.Context, evs []switchboard.BusEvent) error {
+	if r.isClosed() {
+		return fmt.Errorf("bus: publish batch: %w", ErrClosed)
+	}
+	pipe := r.client.Pipeline()
+	for _, ev := range evs {
+		payload, err := json.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("bus: publish %s: encode: %w", ev.Type, err)
+		}
+		pipe.Publish(ctx, r.channel, payload)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("bus: publish batch of %d to redis channel %q: %w", len(evs), r.channel, err)
+	}
+	return nil
+}
+
 // Subscribe opens a Pub/Sub connection of its own and returns once Redis
 // has confirmed the subscription, so every event published after Subscribe
 // returns is delivered. The channel closes when ctx ends or the bus closes.

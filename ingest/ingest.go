@@ -146,6 +146,8 @@ func (p *Pipeline) Process(ctx context.Context, ds []switchboard.Delivery) error
 	}
 	p.Metrics.Batch.Observe(time.Since(start))
 	now := p.Clock.Now()
+	var events []switchboard.BusEvent
+	var stored []*switchboard.Inbound
 	for i, r := range results {
 		in := &items[i]
 		switch {
@@ -156,10 +158,15 @@ func (p *Pipeline) Process(ctx context.Context, ds []switchboard.Delivery) error
 			p.Metrics.Deduplicated.Add(string(in.Channel), 1)
 		default:
 			p.Metrics.Ingested.Add(string(in.Channel), 1)
-			p.publish(ctx, in, r, now)
-			if !in.AcceptedAt.IsZero() {
-				p.Metrics.Processing.Observe(now.Sub(in.AcceptedAt))
-			}
+			events = append(events, announce(in, r, now)...)
+			stored = append(stored, in)
+		}
+	}
+	p.publish(ctx, events)
+	done := p.Clock.Now()
+	for _, in := range stored {
+		if !in.AcceptedAt.IsZero() {
+			p.Metrics.Processing.Observe(done.Sub(in.AcceptedAt))
 		}
 	}
 	if p.OnStored != nil {
@@ -168,20 +175,39 @@ func (p *Pipeline) Process(ctx context.Context, ds []switchboard.Delivery) error
 	return nil
 }
 
-func (p *Pipeline) publish(ctx context.Context, in *switchboard.Inbound, r store.IngestResult, now time.Time) {
-	if p.Bus == nil {
-		return
-	}
+// announce returns the events that tell agents about a stored message.
+func announce(in *switchboard.Inbound, r store.IngestResult, now time.Time) []switchboard.BusEvent {
 	data, _ := json.Marshal(map[string]any{
 		"message_id": r.MessageID, "customer_id": r.CustomerID, "channel": in.Channel,
 		"new_conversation": r.NewConversation, "reopened": r.Reopened,
 	})
-	// The store is the truth and already has the message: a lost real-time
-	// event only delays what agents see until their next fetch.
-	for _, typ := range []string{switchboard.BusMessageCreated, switchboard.BusConversationUpdated} {
-		err := p.Bus.Publish(ctx, switchboard.BusEvent{Type: typ, Conversation: r.ConversationID, At: now, Data: data})
-		if err != nil && !errors.Is(err, context.Canceled) {
-			p.Logger.Warn("ingest: publish", "type", typ, "conversation", r.ConversationID, "err", err)
+	return []switchboard.BusEvent{
+		{Type: switchboard.BusMessageCreated, Conversation: r.ConversationID, At: now, Data: data},
+		{Type: switchboard.BusConversationUpdated, Conversation: r.ConversationID, At: now, Data: data},
+	}
+}
+
+// batchPublisher is a bus that can send many events in one round trip.
+type batchPublisher interface {
+	PublishBatch(ctx context.Context, evs []switchboard.BusEvent) error
+}
+
+// publish announces a stored batch. The store is the truth and already
+// has the messages: a lost real-time event only delays what agents see
+// until their next fetch, so failures are logged, not retried.
+func (p *Pipeline) publish(ctx context.Context, evs []switchboard.BusEvent) {
+	if p.Bus == nil || len(evs) == 0 {
+		return
+	}
+	if bp, ok := p.Bus.(batchPublisher); ok {
+		if err := bp.PublishBatch(ctx, evs); err != nil && !errors.Is(err, context.Canceled) {
+			p.Logger.Warn("ingest: publish", "events", len(evs), "err", err)
+		}
+		return
+	}
+	for _, ev := range evs {
+		if err := p.Bus.Publish(ctx, ev); err != nil && !errors.Is(err, context.Canceled) {
+			p.Logger.Warn("ingest: publish", "type", ev.Type, "conversation", ev.Conversation, "err", err)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -41,7 +42,19 @@ type DB struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // prepared on write, SQLite only
+
+	stats IngestStats
 }
+
+// IngestStats counts how batches went through Ingest.
+type IngestStats struct {
+	FastBatches atomic.Int64 // stored on the set-based path
+	Replans     atomic.Int64 // fast path run again after a concurrent change
+	SlowBatches atomic.Int64 // stored message by message
+}
+
+// Stats returns the store's ingest counters.
+func (db *DB) Stats() *IngestStats { return &db.stats }
 
 // Options tune Open.
 type Options struct {

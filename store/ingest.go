@@ -66,14 +66,23 @@ func (db *DB) Ingest(ctx context.Context, items []switchboard.Inbound, opts Inge
 	})
 	var results []IngestResult
 	err := errSlowPath
-	if !opts.OneByOne {
+	for attempt := 0; attempt < 3 && !opts.OneByOne; attempt++ {
 		err = db.inTx(ctx, func(tx *Tx) error {
 			var err error
 			results, err = tx.ingestBatch(ctx, items, order, opts, false)
 			return err
 		})
+		if err == nil {
+			db.stats.FastBatches.Add(1)
+		}
+		if !errors.Is(err, errReplan) {
+			break
+		}
+		db.stats.Replans.Add(1)
+		err = errSlowPath // if attempts run out
 	}
 	if errors.Is(err, errSlowPath) {
+		db.stats.SlowBatches.Add(1)
 		err = db.inTx(ctx, func(tx *Tx) error {
 			var err error
 			results, err = tx.ingestBatch(ctx, items, order, opts, true)
@@ -88,6 +97,10 @@ func (db *DB) Ingest(ctx context.Context, items []switchboard.Inbound, opts Inge
 
 // errSlowPath asks Ingest to run the batch again message by message.
 var errSlowPath = errors.New("a message failed on the fast path")
+
+// errReplan asks Ingest to run the fast path again: a concurrent batch
+// stored something this one planned to create, and has committed it.
+var errReplan = errors.New("a concurrent batch changed what was planned")
 
 func (tx *Tx) ingestBatch(ctx context.Context, items []switchboard.Inbound, order []int, opts IngestOptions, careful bool) ([]IngestResult, error) {
 	now := tx.db.clock.Now()
@@ -131,7 +144,7 @@ func (tx *Tx) ingestBatch(ctx context.Context, items []switchboard.Inbound, orde
 	}
 	if !careful {
 		if err := tx.ingestFast(ctx, items, work, now, opts, results); err != nil {
-			if tx.db.dialect.isRetryable(err) || ctx.Err() != nil || errors.Is(err, errSlowPath) {
+			if tx.db.dialect.isRetryable(err) || ctx.Err() != nil || errors.Is(err, errSlowPath) || errors.Is(err, errReplan) {
 				return nil, err
 			}
 			return nil, fmt.Errorf("%w: %w", errSlowPath, err)

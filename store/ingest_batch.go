@@ -156,7 +156,7 @@ func (tx *Tx) lockCustomers(ctx context.Context, ids []string) error {
 // the reopen window.
 func (tx *Tx) prefetchConversations(ctx context.Context, customers []string, windowStart time.Time, p *batchPlan) error {
 	for _, chunk := range chunks(toAny(customers), 500) {
-		args := append(chunk, micros(windowStart))
+		args := append(append(make([]any, 0, len(chunk)+1), chunk...), micros(windowStart))
 		rows, err := tx.tx.QueryContext(ctx, tx.db.dialect.rebind(`SELECT id, customer_id, status, last_channel, resolved_at, last_message_at, last_inbound_at FROM conversations
 			WHERE customer_id IN (`+placeholders(len(chunk))+`) AND (status <> 'resolved' OR resolved_at > ?)`), args...)
 		if err != nil {
@@ -276,6 +276,10 @@ func (p *batchPlan) plan(in *switchboard.Inbound, idents map[switchboard.Identit
 }
 
 func (tx *Tx) writePlan(ctx context.Context, p *batchPlan, now time.Time) error {
+	// Concurrent batches insert unique keys in one order, so that where
+	// they collide one waits for the other instead of deadlocking.
+	sortRows(p.identities, 0, 1)
+	sortRows(p.messages, 3, 4)
 	if err := tx.insertRows(ctx, "customers (id, name, created_at)", p.customers, ""); err != nil {
 		return err
 	}
@@ -284,7 +288,9 @@ func (tx *Tx) writePlan(ctx context.Context, p *batchPlan, now time.Time) error 
 		return err
 	}
 	if n != len(p.identities) {
-		return fmt.Errorf("%w: %w", errSlowPath, errIdentityTaken)
+		// Another batch created one of these customers meanwhile; we waited
+		// for it to commit, so a fresh plan will find it.
+		return fmt.Errorf("%w: %w", errReplan, errIdentityTaken)
 	}
 	for id, name := range p.names {
 		if err := tx.exec(ctx, `UPDATE customers SET name = ? WHERE id = ?`, name, id); err != nil {
@@ -317,7 +323,7 @@ func (tx *Tx) writePlan(ctx context.Context, p *batchPlan, now time.Time) error 
 		return err
 	}
 	if n != len(p.messages) {
-		return fmt.Errorf("%w: a message was stored concurrently", errSlowPath)
+		return fmt.Errorf("%w: a message was stored concurrently", errReplan)
 	}
 	if err := tx.insertRows(ctx, "attachments (id, message_id, object_key, content_type, size, name, transcript)", p.attachments, ""); err != nil {
 		return err
@@ -395,6 +401,17 @@ func (tx *Tx) insert(ctx context.Context, target string, rows [][]any, suffix st
 		}
 	}
 	return total, nil
+}
+
+// sortRows orders rows by the string forms of two of their columns.
+func sortRows(rows [][]any, a, b int) {
+	sort.Slice(rows, func(i, j int) bool {
+		x, y := fmt.Sprint(rows[i][a]), fmt.Sprint(rows[j][a])
+		if x != y {
+			return x < y
+		}
+		return fmt.Sprint(rows[i][b]) < fmt.Sprint(rows[j][b])
+	})
 }
 
 func chunks[T any](s []T, n int) [][]T {

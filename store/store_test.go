@@ -622,3 +622,31 @@ func TestBatchMatchesOneByOne(t *testing.T) {
 		}
 	})
 }
+
+// TestBatchManyReturningCustomers crosses the fast path's query chunk size:
+// 1,200 returning customers in one batch all join their open conversation.
+func TestBatchManyReturningCustomers(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		clock := testenv.NewClock(t0)
+		db := storetest.Open(t, backend, clock)
+		const n = 1200
+		batch := func(round int) []switchboard.Inbound {
+			var items []switchboard.Inbound
+			for i := 0; i < n; i++ {
+				items = append(items, inbound(switchboard.ChannelWebform, fmt.Sprintf("r%d-%d", round, i), "hello", email(fmt.Sprintf("c%d@example.com", i))))
+			}
+			return items
+		}
+		first := mustIngest(t, db, batch(0)...)
+		clock.Advance(time.Minute)
+		second := mustIngest(t, db, batch(1)...)
+		for i := range second {
+			if second[i].NewConversation || second[i].ConversationID != first[i].ConversationID {
+				t.Fatalf("returning customer %d: %+v, want their conversation %s", i, second[i], first[i].ConversationID)
+			}
+		}
+		if st := db.Stats(); st.SlowBatches.Load() != 0 {
+			t.Fatalf("%d batches fell back to one by one", st.SlowBatches.Load())
+		}
+	})
+}

@@ -175,6 +175,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	pub := slices.Clone(publishLat)
 	mu.Unlock()
 	if stored.Load() < accepted.Load() {
+		st := m.DB.Stats()
+		fmt.Fprintf(stderr, "bench: ingest batches: %d fast, %d replanned, %d one by one\n", st.FastBatches.Load(), st.Replans.Load(), st.SlowBatches.Load())
 		return fmt.Errorf("bench: only %d of %d accepted messages were stored within 2 minutes", stored.Load(), accepted.Load())
 	}
 
@@ -194,6 +196,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	res.RatioToRawRate = res.EndToEndRate / res.RawCommitRate
+	st := m.DB.Stats()
+	fmt.Fprintf(stderr, "bench: ingest batches: %d fast, %d replanned, %d one by one\n", st.FastBatches.Load(), st.Replans.Load(), st.SlowBatches.Load())
 
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(res)
