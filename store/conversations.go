@@ -68,7 +68,9 @@ func (db *DB) ListConversations(ctx context.Context, f ConversationFilter) ([]sw
 	}
 	if q := strings.TrimSpace(f.Query); q != "" {
 		from, pred := db.dialect.searchJoin()
-		where = append(where, "EXISTS (SELECT 1 FROM messages m"+from+" WHERE m.conversation_id = c.id AND "+pred+")")
+		// Run the full-text search once and join its conversations, rather
+		// than probing the index once per listed conversation.
+		where = append(where, "c.id IN (SELECT m.conversation_id FROM messages m"+from+" WHERE "+pred+")")
 		args = append(args, ftsQuery(db.dialect, q))
 	}
 	if f.Cursor != "" {
