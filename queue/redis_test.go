@@ -68,7 +68,7 @@ func TestRedis(t *testing.T) {
 				MinIdle: redeliver, ReclaimInterval: 50 * time.Millisecond,
 			})
 		},
-		Flood: 20000,
+		Flood: 50000, // the figure the core issue names
 	})
 }
 

@@ -39,7 +39,7 @@ func TestSQLite(t *testing.T) {
 			return openSQLiteAt(t, filepath.Join(t.TempDir(), "queue.db"),
 				WithVisibility(redeliver), WithPollInterval(50*time.Millisecond))
 		},
-		Flood: 20000,
+		Flood: 50000, // the figure the core issue names
 	})
 }
 

@@ -33,6 +33,7 @@ func (s *Server) routeAPI(mux *http.ServeMux) {
 	h("POST /api/v1/agents/{id}/status", s.setAgentStatus)
 	h("PATCH /api/v1/agents/{id}", s.patchAgent)
 	h("GET /api/v1/search", s.search)
+	h("POST /api/v1/uploads", s.upload)
 }
 
 // authed resolves the bearer token to an agent before calling fn, and
@@ -273,11 +274,13 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, me switchbo
 		return &switchboard.Error{Code: switchboard.EPOLICY, Message: "templates are not available: no channel that uses them is configured",
 			Details: map[string]any{"channel": body.Channel}}
 	}
-	if len(body.Attachments) > 0 {
-		return switchboard.Errorf(switchboard.EINVALID, "attachments on replies are not supported yet")
+	atts, err := s.Store.Uploads(r.Context(), body.Attachments)
+	if err != nil {
+		return err
 	}
 	m, err := s.Store.CreateReply(r.Context(), store.Reply{
 		ConversationID: r.PathValue("id"), AgentID: me.ID, Channel: body.Channel, Text: body.Text, HTML: body.HTML, Note: body.Note,
+		Attachments: atts,
 	})
 	if err != nil {
 		return err

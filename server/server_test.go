@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/blob"
 	"github.com/switchboard-inbox/switchboard/bus"
 	"github.com/switchboard-inbox/switchboard/channel/webform"
 	"github.com/switchboard-inbox/switchboard/ingest"
@@ -52,9 +54,16 @@ func newEnv(t *testing.T, backend string) *env {
 	go p.Run(ctx)
 	form := webform.New(webform.Config{Queue: q, Logger: log, RateLimit: webform.RateLimit{Disabled: true}})
 	srv := &server.Server{Store: db, Queue: q, Metrics: m, Logger: log, Webhooks: map[string]http.Handler{"POST /forms/{form}": form}}
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewUnstartedServer(nil)
+	ts.Start()
 	t.Cleanup(ts.Close)
 	e.url = ts.URL
+	blobs, err := blob.NewLocal(t.TempDir(), ts.URL, []byte("a test signing key of enough length"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Blobs, srv.BlobHandler = blobs, blobs.Handler()
+	ts.Config.Handler = srv.Handler()
 
 	admin, _ := db.CreateAgent(ctx, switchboard.Agent{Name: "Alex", Email: "alex@team.example", Role: switchboard.RoleAdmin}, "")
 	agent, _ := db.CreateAgent(ctx, switchboard.Agent{Name: "Sam", Email: "sam@team.example"}, "")
@@ -356,5 +365,71 @@ func TestBadFormPostsStoreNothing(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(metrics.String(), "switchboard_processing_seconds_bucket") {
 		t.Fatalf("metrics lack the processing histogram:\n%s", metrics.String())
+	}
+}
+
+// upload posts a file as multipart/form-data and returns the status and
+// decoded answer.
+func (e *env) upload(name string, content []byte, out any) int {
+	e.t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, _ := mw.CreateFormFile("file", name)
+	fw.Write(content)
+	mw.Close()
+	return e.do("POST", "/api/v1/uploads", e.agent, mw.FormDataContentType(), buf.Bytes(), out)
+}
+
+func TestUploadsAndAttachments(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	e.postForm(map[string]string{"name": "Ana", "email": "ana@example.com", "message": "photo please"})
+	var list struct{ Conversations []conv }
+	e.api("GET", "/api/v1/conversations", e.agent, nil, &list)
+	id := list.Conversations[0].ID
+
+	png := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 2000)...)
+	var up struct {
+		ID, URL, Name string
+		ContentType   string `json:"content_type"`
+		Size          int64
+	}
+	if code := e.upload("../../label <1>.png", png, &up); code != http.StatusCreated || up.ID == "" || up.Size != int64(len(png)) {
+		t.Fatalf("upload: %d %+v", code, up)
+	}
+	if up.Name != "label _1_.png" {
+		t.Fatalf("cleaned name = %q", up.Name)
+	}
+	resp, err := http.Get(up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Equal(got, png) || resp.Header.Get("Content-Type") != "image/png" {
+		t.Fatalf("signed URL: %d %s, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(got))
+	}
+
+	var ae apiError
+	if code := e.upload("page.png", []byte("<html><script>alert(1)</script></html>"), &ae); code != 400 || !strings.Contains(ae.Error.Message, "text/html") {
+		t.Fatalf("HTML disguised as png: %d %+v", code, ae)
+	}
+	if code := e.upload("big.bin", bytes.Repeat([]byte("a"), server.MaxUploadBytes+10), &ae); code != 413 {
+		t.Fatalf("oversized upload: %d %+v", code, ae)
+	}
+	if code := e.upload("empty.txt", nil, &ae); code != 400 {
+		t.Fatalf("empty upload: %d", code)
+	}
+
+	var msg struct {
+		Attachments []struct {
+			ID, URL, Name string
+			Size          int64
+		}
+	}
+	if code := e.api("POST", "/api/v1/conversations/"+id+"/messages", e.agent, map[string]any{"text": "here", "attachments": []string{up.ID}}, &msg); code != 202 || len(msg.Attachments) != 1 || msg.Attachments[0].Size != int64(len(png)) || msg.Attachments[0].URL == "" {
+		t.Fatalf("reply with attachment: %d %+v", code, msg)
+	}
+	if code := e.api("POST", "/api/v1/conversations/"+id+"/messages", e.agent, map[string]any{"text": "x", "attachments": []string{"nope"}}, &ae); code != 400 {
+		t.Fatalf("unknown upload: %d", code)
 	}
 }

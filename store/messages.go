@@ -338,3 +338,32 @@ func (db *DB) CountMessagesByText(ctx context.Context, pattern string) (map[stri
 	}
 	return out, rows.Err()
 }
+
+// CreateUpload records a file an agent stored in the object store.
+func (db *DB) CreateUpload(ctx context.Context, agentID string, a switchboard.Attachment) (switchboard.Attachment, error) {
+	now := db.clock.Now()
+	a.ID = newID(now)
+	err := db.inTx(ctx, func(tx *Tx) error {
+		return tx.exec(ctx, `INSERT INTO uploads (id, agent_id, object_key, content_type, size, name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			a.ID, agentID, a.Key, a.ContentType, a.Size, a.Name, micros(now))
+	})
+	return a, wrap("create upload", err)
+}
+
+// Uploads returns uploaded files by id, in the order asked; an unknown id
+// is an EINVALID error naming it.
+func (db *DB) Uploads(ctx context.Context, ids []string) ([]switchboard.Attachment, error) {
+	out := make([]switchboard.Attachment, 0, len(ids))
+	for _, id := range ids {
+		var a switchboard.Attachment
+		err := db.queryRow(ctx, `SELECT id, object_key, content_type, size, name FROM uploads WHERE id = ?`, id).Scan(&a.ID, &a.Key, &a.ContentType, &a.Size, &a.Name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, switchboard.Errorf(switchboard.EINVALID, "unknown upload %q", id)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: uploads: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}

@@ -34,7 +34,7 @@ const long = 10 * time.Minute
 // Run runs the suite as subtests of t.
 func Run(t *testing.T, h Harness) {
 	if h.Flood <= 0 {
-		h.Flood = 20000
+		h.Flood = 50000
 	}
 	open := func(t *testing.T, redeliver time.Duration) switchboard.Queue {
 		t.Helper()
