@@ -225,10 +225,7 @@ func (tx *Tx) thread(ctx context.Context, in *switchboard.Inbound, now time.Time
 	if err != nil {
 		return IngestResult{}, err
 	}
-	created := now
-	if !in.ReceivedAt.IsZero() && in.ReceivedAt.Before(now) {
-		created = in.ReceivedAt.UTC()
-	}
+	created := receivedAt(in, now)
 	r := IngestResult{CustomerID: customerID}
 	conv, err := tx.openConversation(ctx, customerID, isNew, in.Channel, created, now, opts, &r)
 	if err != nil {
@@ -237,20 +234,9 @@ func (tx *Tx) thread(ctx context.Context, in *switchboard.Inbound, now time.Time
 	r.ConversationID = conv.id
 
 	r.MessageID = newID(now)
-	meta := string(in.Metadata)
-	if meta == "" {
-		meta = "{}"
-	}
-	contentType := in.ContentType
-	if contentType == "" {
-		contentType = switchboard.ContentText
-	}
 	var inserted string
-	err = tx.queryRow(ctx, `INSERT INTO messages (id, conversation_id, direction, channel, provider_id, sender, content_type, subject, text, html, status, metadata, created_at)
-		VALUES (?, ?, 'in', ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?)
-		ON CONFLICT (channel, provider_id) DO NOTHING RETURNING id`,
-		r.MessageID, conv.id, in.Channel, in.ProviderID, in.Identities[0].Value, contentType,
-		in.Subject, in.Text, in.HTML, meta, micros(created)).Scan(&inserted)
+	err = tx.queryRow(ctx, `INSERT INTO messages `+inboundMessageColumns+` VALUES (`+placeholders(13)+`)
+		ON CONFLICT (channel, provider_id) DO NOTHING RETURNING id`, inboundMessageRow(in, r.MessageID, conv.id, created)...).Scan(&inserted)
 	if errors.Is(err, sql.ErrNoRows) {
 		// Another transaction stored it between our look-up and now.
 		return IngestResult{Duplicate: true}, nil
@@ -273,6 +259,32 @@ func (tx *Tx) thread(ctx context.Context, in *switchboard.Inbound, now time.Time
 		return r, nil // inserted with this message's time and channel
 	}
 	return r, tx.touchConversation(ctx, conv, in.Channel, created, true)
+}
+
+// inboundMessageColumns and inboundMessageRow are the one shape both
+// ingest paths write an inbound message in.
+const inboundMessageColumns = `(id, conversation_id, direction, channel, provider_id, sender, content_type, subject, text, html, status, metadata, created_at)`
+
+func inboundMessageRow(in *switchboard.Inbound, id, conversationID string, created time.Time) []any {
+	meta := string(in.Metadata)
+	if meta == "" {
+		meta = "{}"
+	}
+	contentType := in.ContentType
+	if contentType == "" {
+		contentType = switchboard.ContentText
+	}
+	return []any{id, conversationID, switchboard.DirectionIn, in.Channel, in.ProviderID, in.Identities[0].Value,
+		contentType, in.Subject, in.Text, in.HTML, switchboard.DeliveryReceived, meta, micros(created)}
+}
+
+// receivedAt is the message's time: when the provider says it arrived,
+// unless that is missing or in the future.
+func receivedAt(in *switchboard.Inbound, now time.Time) time.Time {
+	if !in.ReceivedAt.IsZero() && in.ReceivedAt.Before(now) {
+		return in.ReceivedAt.UTC()
+	}
+	return now
 }
 
 // resolveCustomer finds the customer behind the sender's identities,

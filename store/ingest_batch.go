@@ -216,10 +216,7 @@ func (p *batchPlan) plan(in *switchboard.Inbound, idents map[switchboard.Identit
 			idents[id] = cust
 		}
 	}
-	created := now
-	if !in.ReceivedAt.IsZero() && in.ReceivedAt.Before(now) {
-		created = in.ReceivedAt.UTC()
-	}
+	created := receivedAt(in, now)
 	r := IngestResult{CustomerID: cust.id, MessageID: newID(now)}
 	c := p.convs[cust.id]
 	switch {
@@ -256,16 +253,7 @@ func (p *batchPlan) plan(in *switchboard.Inbound, idents map[switchboard.Identit
 	}
 	r.ConversationID = c.id
 
-	meta := string(in.Metadata)
-	if meta == "" {
-		meta = "{}"
-	}
-	contentType := in.ContentType
-	if contentType == "" {
-		contentType = switchboard.ContentText
-	}
-	p.messages = append(p.messages, []any{r.MessageID, c.id, switchboard.DirectionIn, in.Channel, in.ProviderID, in.Identities[0].Value,
-		contentType, in.Subject, in.Text, in.HTML, switchboard.DeliveryReceived, meta, micros(created)})
+	p.messages = append(p.messages, inboundMessageRow(in, r.MessageID, c.id, created))
 	for _, a := range in.Attachments {
 		p.attachments = append(p.attachments, []any{newID(now), r.MessageID, a.Key, a.ContentType, a.Size, a.Name, a.Transcript})
 	}
@@ -317,7 +305,7 @@ func (tx *Tx) writePlan(ctx context.Context, p *batchPlan, now time.Time) error 
 	if err := tx.insertRows(ctx, "conversation_channels (conversation_id, channel)", channels, " ON CONFLICT DO NOTHING"); err != nil {
 		return err
 	}
-	n, err = tx.insertCounted(ctx, "messages (id, conversation_id, direction, channel, provider_id, sender, content_type, subject, text, html, status, metadata, created_at)",
+	n, err = tx.insertCounted(ctx, "messages "+inboundMessageColumns,
 		p.messages, " ON CONFLICT (channel, provider_id) DO NOTHING RETURNING id")
 	if err != nil {
 		return err
