@@ -21,7 +21,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 
 	"github.com/switchboard-inbox/switchboard"
@@ -84,10 +85,18 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 			return nil, err
 		}
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		pool, err := sql.Open("pgx", rawURL)
+		cfg, err := pgx.ParseConfig(rawURL)
 		if err != nil {
-			return nil, fmt.Errorf("store: open postgres: %w", err)
+			return nil, fmt.Errorf("store: parse postgres URL: %w", err)
 		}
+		// The driver prepares every statement, and after five runs
+		// PostgreSQL may switch a statement to a generic plan, which for
+		// the ingest path's large IN lists can be a sequential scan. Plans
+		// for these short statements are cheap: always make custom ones.
+		if _, ok := cfg.RuntimeParams["plan_cache_mode"]; !ok {
+			cfg.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+		}
+		pool := stdlib.OpenDB(*cfg)
 		n := opts.MaxOpenConns
 		if n <= 0 {
 			n = 16

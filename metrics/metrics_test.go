@@ -1,0 +1,43 @@
+package metrics
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExposition(t *testing.T) {
+	m := New()
+	m.Ingested.Add("sms", 2)
+	m.Ingested.Add("email", 1)
+	m.Processing.Observe(3 * time.Millisecond)
+	m.Processing.Observe(2 * time.Second)
+	m.Registry.NewGaugeFunc("switchboard_queue_depth", "Inbound entries not yet stored.", func(context.Context) (float64, error) { return 7, nil })
+	m.Registry.NewGaugeFunc("broken", "A gauge whose source fails.", func(context.Context) (float64, error) { return 0, errors.New("down") })
+	var b bytes.Buffer
+	m.Registry.Write(&b)
+	out := b.String()
+	for _, want := range []string{
+		"# TYPE switchboard_ingested_total counter\n",
+		`switchboard_ingested_total{channel="email"} 1` + "\n",
+		`switchboard_ingested_total{channel="sms"} 2` + "\n",
+		"switchboard_queue_depth 7\n",
+		"broken NaN\n",
+		`switchboard_processing_seconds_bucket{le="0.0025"} 0` + "\n",
+		`switchboard_processing_seconds_bucket{le="0.005"} 1` + "\n",
+		`switchboard_processing_seconds_bucket{le="2.5"} 2` + "\n",
+		`switchboard_processing_seconds_bucket{le="+Inf"} 2` + "\n",
+		"switchboard_processing_seconds_count 2\n",
+		"switchboard_processing_seconds_sum 2.003\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("exposition lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Index(out, "broken") > strings.Index(out, "switchboard_") {
+		t.Error("metrics are not sorted by name")
+	}
+}
