@@ -23,9 +23,12 @@ need_pkg() { # need_pkg COMMAND PACKAGE...
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
 	need_pkg pg_ctlcluster postgresql
 	need_pkg pg_isready postgresql-client
-	ver=$(ls /etc/postgresql | sort -V | tail -n 1)
-	log "starting PostgreSQL $ver"
-	pg_ctlcluster --skip-systemctl-redirect "$ver" main start
+	# A fresh install may have started its cluster already.
+	if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+		ver=$(ls /etc/postgresql | sort -V | tail -n 1)
+		log "starting PostgreSQL $ver"
+		pg_ctlcluster --skip-systemctl-redirect "$ver" main start
+	fi
 	for _ in $(seq 1 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done
 fi
 me=$(id -un)
@@ -37,10 +40,12 @@ export SWITCHBOARD_TEST_DATABASE_URL="postgres:///switchboard_test?host=/var/run
 # Redis, with nothing kept on disk: the tests need a live server only.
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
 	need_pkg redis-server redis-server
-	log "starting Redis"
-	mkdir -p /var/lib/redis /var/log/redis
-	redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
-		--dir /var/lib/redis --logfile /var/log/redis/ci.log
+	if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+		log "starting Redis"
+		mkdir -p /var/lib/redis /var/log/redis
+		redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+			--dir /var/lib/redis --logfile /var/log/redis/ci.log
+	fi
 	for _ in $(seq 1 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.2; done
 fi
 export SWITCHBOARD_TEST_REDIS_URL="redis://127.0.0.1:6379/0"
