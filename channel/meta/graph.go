@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/switchboard-inbox/switchboard"
 )
@@ -67,20 +66,17 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
-// Graph error codes that mean "slow down", not "this request is wrong":
-// app, user and page call limits, WhatsApp account and throughput limits,
-// and WhatsApp's per-recipient pair rate limit.
-var rateLimitCodes = [...]int{4, 17, 32, 613, 80007, 130429, 131056}
-
-// RateLimited reports whether the error asks the caller to slow down.
+// RateLimited reports whether the error asks the caller to slow down: HTTP
+// 429, or a Graph code for app, user or page call limits (4, 17, 32, 613),
+// WhatsApp account and throughput limits (80007, 130429) or WhatsApp's
+// per-recipient pair rate limit (131056), which come with a 400.
 func (e *APIError) RateLimited() bool {
 	if e.StatusCode == http.StatusTooManyRequests {
 		return true
 	}
-	for _, c := range rateLimitCodes {
-		if e.Code == c {
-			return true
-		}
+	switch e.Code {
+	case 4, 17, 32, 613, 80007, 130429, 131056:
+		return true
 	}
 	return false
 }
@@ -127,10 +123,7 @@ func DecodeAPIError(status int, body []byte) *APIError {
 func snippet(b []byte) string {
 	b = bytes.TrimSpace(b)
 	if len(b) > maxSnippet {
-		b = b[:maxSnippet]
-		for len(b) > 0 && !utf8.Valid(b) { // do not cut a rune in half
-			b = b[:len(b)-1]
-		}
+		b = b[:maxSnippet] // a rune cut in half is escaped by strconv.Quote
 	}
 	return string(b)
 }
@@ -167,7 +160,9 @@ func Endpoint(base string, segments ...string) (string, error) {
 //
 // A non-2xx reply returns an *APIError, wrapped with switchboard.Permanent
 // when APIError.Permanent says so. Transport failures are returned as they
-// are (retryable). A request that cannot even be built is permanent.
+// are (retryable). A request that cannot even be built, and a 2xx reply
+// that cannot be decoded, are permanent: the latter was accepted, and a
+// retry would send it twice.
 func Call(ctx context.Context, hc *http.Client, method, endpoint, token string, in, out any) error {
 	var body io.Reader
 	if in != nil {
@@ -210,7 +205,8 @@ func Call(ctx context.Context, hc *http.Client, method, endpoint, token string, 
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("graph api: decoding reply: %w", err)
+			// Meta accepted the request; sending it again would repeat it.
+			return switchboard.Permanent(fmt.Errorf("graph api: decoding reply: %w", err))
 		}
 	}
 	return nil

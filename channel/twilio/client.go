@@ -222,8 +222,8 @@ func (p SendParams) validate() error {
 //
 // Credentials go only where they belong: Basic auth is sent when the URL
 // has the same scheme and host as the API base (api.twilio.com, or the
-// stand-in), and Go's client drops it on redirects to other hosts. Twilio
-// answers media requests without auth when media auth is off.
+// stand-in), and is dropped on a redirect to any other scheme, host or
+// port. Twilio answers media requests without auth when media auth is off.
 //
 // More than maxBytes (DefaultMaxMediaBytes when maxBytes <= 0) is refused
 // with an ETOOLARGE error, before reading when Content-Length says so. Error
@@ -246,7 +246,7 @@ func (c *Client) FetchMedia(ctx context.Context, mediaURL string, maxBytes int64
 	if c.sameOrigin(u) && c.AccountSID != "" {
 		req.SetBasicAuth(c.AccountSID, c.AuthToken)
 	}
-	resp, err := c.httpClient().Do(req)
+	resp, err := c.mediaClient().Do(req)
 	if err != nil {
 		return nil, "", fmt.Errorf("twilio: fetch media: %w", err)
 	}
@@ -289,6 +289,29 @@ func (c *Client) httpClient() *http.Client {
 		return c.HTTP
 	}
 	return http.DefaultClient
+}
+
+// mediaClient is the configured client with a redirect policy that drops
+// the Authorization header once a redirect leaves the origin. Go's own
+// policy keeps it for any port of the same host name, which would hand the
+// account's token to whatever listens on another port.
+func (c *Client) mediaClient() *http.Client {
+	hc := *c.httpClient() // a shallow copy shares the Transport and its pool
+	next := hc.CheckRedirect
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if next != nil {
+			if err := next(req, via); err != nil {
+				return err
+			}
+		} else if len(via) >= 10 { // net/http's default limit
+			return errors.New("stopped after 10 redirects")
+		}
+		if o := via[0].URL; !strings.EqualFold(o.Scheme, req.URL.Scheme) || !strings.EqualFold(o.Host, req.URL.Host) {
+			req.Header.Del("Authorization")
+		}
+		return nil
+	}
+	return &hc
 }
 
 func (c *Client) sameOrigin(u *url.URL) bool {

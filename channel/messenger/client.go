@@ -1,0 +1,139 @@
+package messenger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/meta"
+)
+
+// Text limits per message, in characters.
+const (
+	MaxTextLenMessenger = 2000
+	MaxTextLenInstagram = 1000
+)
+
+// MaxTextLen returns the text limit of ch: Instagram's for
+// ChannelInstagram, Messenger's otherwise.
+func MaxTextLen(ch switchboard.Channel) int {
+	if ch == switchboard.ChannelInstagram {
+		return MaxTextLenInstagram
+	}
+	return MaxTextLenMessenger
+}
+
+// CheckText reports, as an error safe to show an agent, why text cannot be
+// sent on ch: empty (EINVALID) or over the limit (EPOLICY).
+func CheckText(ch switchboard.Channel, text string) error {
+	if strings.TrimSpace(text) == "" {
+		return switchboard.Errorf(switchboard.EINVALID, "message text is empty")
+	}
+	if n, limit := utf8.RuneCountInString(text), MaxTextLen(ch); n > limit {
+		return switchboard.Errorf(switchboard.EPOLICY, "text is %d characters; %s allows at most %d", n, platformName(ch), limit)
+	}
+	return nil
+}
+
+// Tag is a message tag that lets a message go out after the 24-hour
+// window. The zero Tag sends a plain RESPONSE.
+type Tag string
+
+// TagHumanAgent allows a human agent's reply up to 7 days after the
+// customer's last message; the app needs the Human Agent permission.
+const TagHumanAgent Tag = "HUMAN_AGENT"
+
+// APIError is a Graph API error reply; Client.Send returns it (through
+// errors.As) for every non-2xx answer.
+type APIError = meta.APIError
+
+// Client sends text through the Send API:
+// POST {BaseURL}/{PageID}/messages with the Page access token. Instagram
+// messages go the same way, addressed to the IGSID; set Channel to
+// ChannelInstagram for its shorter text limit.
+//
+// Errors: an invalid request, and a Graph 4xx other than a rate limit
+// (such as code 10 / subcode 2018278, outside the allowed window), are
+// wrapped with switchboard.Permanent so the outbox does not retry them.
+type Client struct {
+	BaseURL string // e.g. https://graph.facebook.com/v25.0, or a stand-in
+	PageID  string
+	Token   string
+	HTTP    *http.Client        // nil: http.DefaultClient; bound calls with ctx
+	Channel switchboard.Channel // ChannelMessenger (default) or ChannelInstagram
+}
+
+type sendRequest struct {
+	Recipient     recipient   `json:"recipient"`
+	MessagingType string      `json:"messaging_type"`
+	Tag           Tag         `json:"tag,omitempty"`
+	Message       textMessage `json:"message"`
+}
+
+type recipient struct {
+	ID string `json:"id"`
+}
+
+type textMessage struct {
+	Text string `json:"text"`
+}
+
+type sendReply struct {
+	RecipientID string `json:"recipient_id"`
+	MessageID   string `json:"message_id"`
+}
+
+// Send sends text to recipientID (a PSID or IGSID) and returns the mid.
+// With the zero tag it is sent as messaging_type RESPONSE (inside the
+// 24-hour window); with TagHumanAgent as MESSAGE_TAG with that tag. Use
+// SendMode to choose.
+func (c *Client) Send(ctx context.Context, recipientID, text string, tag Tag) (messageID string, err error) {
+	if strings.TrimSpace(recipientID) == "" {
+		return "", switchboard.Permanent(invalid("%s: recipient id is empty", c.channel()))
+	}
+	if err := CheckText(c.channel(), text); err != nil {
+		return "", switchboard.Permanent(fmt.Errorf("%s: %w", c.channel(), err))
+	}
+	req := sendRequest{Recipient: recipient{ID: recipientID}, MessagingType: ModeResponse, Message: textMessage{Text: text}}
+	switch tag {
+	case "":
+	case TagHumanAgent:
+		req.MessagingType, req.Tag = "MESSAGE_TAG", tag
+	default:
+		return "", switchboard.Permanent(invalid("%s: message tag %q is not supported", c.channel(), tag))
+	}
+	if c.Token == "" {
+		return "", switchboard.Permanent(invalid("%s: no page access token configured", c.channel()))
+	}
+	endpoint, err := meta.Endpoint(c.BaseURL, c.PageID, "messages")
+	if err != nil {
+		return "", switchboard.Permanent(fmt.Errorf("%s: %w", c.channel(), err))
+	}
+	var rep sendReply
+	if err := meta.Call(ctx, c.HTTP, http.MethodPost, endpoint, c.Token, req, &rep); err != nil {
+		return "", fmt.Errorf("%s: send: %w", c.channel(), err)
+	}
+	if rep.MessageID == "" {
+		// Accepted but unidentified: a retry would send it twice.
+		return "", switchboard.Permanent(fmt.Errorf("%s: send: reply has no message_id", c.channel()))
+	}
+	return rep.MessageID, nil
+}
+
+func (c *Client) channel() switchboard.Channel {
+	if c.Channel == switchboard.ChannelInstagram {
+		return switchboard.ChannelInstagram
+	}
+	return switchboard.ChannelMessenger
+}
+
+// IsOutsideWindow reports whether err is Meta refusing a send because the
+// messaging window has closed (code 10, subcode 2018278).
+func IsOutsideWindow(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.Code == 10 && e.Subcode == 2018278
+}
