@@ -369,3 +369,76 @@ type SystemClock struct{}
 
 // Now returns the current time in UTC.
 func (SystemClock) Now() time.Time { return time.Now().UTC() }
+
+// DeliveryRank orders delivery statuses so that status reports, which
+// providers send out of order, only ever move a message forward: a final
+// state (delivered, failed) never regresses to sent, and read beats both.
+func DeliveryRank(status string) int {
+	switch status {
+	case DeliveryQueued:
+		return 1
+	case DeliverySent:
+		return 2
+	case DeliveryDelivered, DeliveryFailed:
+		return 3
+	case DeliveryRead:
+		return 4
+	}
+	return 0
+}
+
+// Draft is what an agent is about to send, as a channel policy sees it.
+type Draft struct {
+	Channel     Channel
+	Text        string
+	Attachments []Attachment
+	Template    *TemplateRef
+}
+
+// TemplateRef names an approved message template and its parameters.
+type TemplateRef struct {
+	Name     string   `json:"name"`
+	Language string   `json:"language"`
+	Params   []string `json:"params"`
+}
+
+// Recipient is what a channel policy knows about the customer.
+type Recipient struct {
+	Identities []IdentityRef
+	// LastInbound is when the customer last wrote on each channel; the
+	// messaging windows of WhatsApp and Messenger run from it.
+	LastInbound map[Channel]time.Time
+	// OptOuts holds, per channel, the keyword the customer opted out with.
+	OptOuts map[Channel]string
+}
+
+// Identity returns the recipient's first identity of kind, or "".
+func (r Recipient) Identity(kind IdentityKind) string {
+	for _, id := range r.Identities {
+		if id.Kind == kind {
+			return id.Value
+		}
+	}
+	return ""
+}
+
+// Decision is a channel policy's answer: whether the draft may be sent
+// now, why not, and what the composer should show.
+type Decision struct {
+	Channel      Channel        `json:"channel"`
+	Allowed      bool           `json:"allowed"`
+	Reason       string         `json:"reason,omitempty"`
+	WindowEndsAt *time.Time     `json:"window_ends_at,omitempty"`
+	Templates    []string       `json:"templates,omitempty"`
+	Segments     int            `json:"segments,omitempty"`
+	Encoding     string         `json:"encoding,omitempty"`
+	Cost         float64        `json:"cost,omitempty"`
+	Details      map[string]any `json:"details,omitempty"`
+}
+
+// Policy enforces one channel's rules. The composer and the send path ask
+// the same policy, so an agent learns of a refusal while composing, not
+// after a failed send.
+type Policy interface {
+	Check(r Recipient, d Draft, now time.Time) Decision
+}

@@ -287,10 +287,17 @@ func (tx *Tx) identities(ctx context.Context, customerID string) ([]switchboard.
 func (db *DB) CompleteOutbox(ctx context.Context, id, providerID string) error {
 	return wrap("complete outbox", db.inTx(ctx, func(tx *Tx) error {
 		var messageID string
-		if err := tx.queryRow(ctx, `UPDATE outbox SET state = 'done', lease_until = NULL, last_error = '' WHERE id = ? RETURNING message_id`, id).Scan(&messageID); err != nil {
+		var ch switchboard.Channel
+		if err := tx.queryRow(ctx, `UPDATE outbox SET state = 'done', lease_until = NULL, last_error = '' WHERE id = ? RETURNING message_id, channel`, id).Scan(&messageID, &ch); err != nil {
 			return err
 		}
-		return tx.exec(ctx, `UPDATE messages SET status = 'sent', error = '', provider_id = ? WHERE id = ? AND status = 'queued'`, nullString(providerID), messageID)
+		if err := tx.exec(ctx, `UPDATE messages SET status = 'sent', error = '', provider_id = ? WHERE id = ? AND status = 'queued'`, nullString(providerID), messageID); err != nil {
+			return err
+		}
+		if providerID == "" {
+			return nil
+		}
+		return tx.applyPendingStatuses(ctx, ch, providerID, messageID)
 	}))
 }
 

@@ -650,3 +650,71 @@ func TestBatchManyReturningCustomers(t *testing.T) {
 		}
 	})
 }
+
+func TestDeliveryStatusesAndOptOuts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		clock := testenv.NewClock(t0)
+		db := storetest.Open(t, backend, clock)
+		agent := mustAgent(t, db, "sam")
+		r := mustIngest(t, db, inbound(switchboard.ChannelSMS, "SMin", "hi", phone("+14155550123")))[0]
+
+		send := func(providerID string) string {
+			m, err := db.CreateReply(ctx, store.Reply{ConversationID: r.ConversationID, AgentID: agent.ID, Text: "reply " + providerID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			items, _ := db.ClaimOutbox(ctx, 10, time.Minute)
+			if err := db.CompleteOutbox(ctx, items[0].ID, providerID); err != nil {
+				t.Fatal(err)
+			}
+			return m.ID
+		}
+		status := func(id string) string {
+			m, _ := db.GetMessage(ctx, id)
+			return m.Status
+		}
+		a := send("SMa")
+		for _, st := range []string{"delivered", "sent", "queued"} { // out of order
+			if _, _, err := db.ApplyDeliveryStatus(ctx, switchboard.ChannelSMS, "SMa", st, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := status(a); got != "delivered" {
+			t.Fatalf("after delivered, sent, queued: %s, want delivered (final states never regress)", got)
+		}
+		db.ApplyDeliveryStatus(ctx, switchboard.ChannelSMS, "SMa", "read", "")
+		if got := status(a); got != "read" {
+			t.Fatalf("read after delivered: %s", got)
+		}
+		if _, _, err := db.ApplyDeliveryStatus(ctx, switchboard.ChannelSMS, "SMa", "bogus", ""); switchboard.ErrorCode(err) != switchboard.EINVALID {
+			t.Fatalf("unknown status: %v", err)
+		}
+
+		// A report that beats the send's answer is kept, then applied.
+		if mid, _, err := db.ApplyDeliveryStatus(ctx, switchboard.ChannelSMS, "SMb", "failed", "30003 unreachable"); err != nil || mid != "" {
+			t.Fatalf("early report: %q %v", mid, err)
+		}
+		b := send("SMb")
+		m, _ := db.GetMessage(ctx, b)
+		if m.Status != "failed" || m.Error != "30003 unreachable" {
+			t.Fatalf("early failure report not applied: %s %q", m.Status, m.Error)
+		}
+
+		ph := phone("+14155550123")
+		if err := db.RecordOptOut(ctx, ph, switchboard.ChannelSMS, "STOP"); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := db.Recipient(ctx, r.ConversationID)
+		if err != nil || rec.OptOuts[switchboard.ChannelSMS] != "STOP" || rec.Identity(switchboard.IdentityPhone) != "+14155550123" || rec.LastInbound[switchboard.ChannelSMS].IsZero() {
+			t.Fatalf("recipient = %+v, %v", rec, err)
+		}
+		if kw, _ := db.OptOut(ctx, ph, switchboard.ChannelSMS); kw != "STOP" {
+			t.Fatalf("opt-out keyword %q", kw)
+		}
+		db.ClearOptOut(ctx, ph, switchboard.ChannelSMS)
+		if rec, _ = db.Recipient(ctx, r.ConversationID); len(rec.OptOuts) != 0 {
+			t.Fatalf("opt-out not cleared: %v", rec.OptOuts)
+		}
+	})
+}

@@ -1,0 +1,157 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/switchboard-inbox/switchboard"
+)
+
+// RecordOptOut notes that the identity opted out of a channel with keyword
+// (STOP, or a provider's refusal such as Twilio's 21610). Recording it
+// again keeps the first time and updates the keyword.
+func (db *DB) RecordOptOut(ctx context.Context, id switchboard.IdentityRef, ch switchboard.Channel, keyword string) error {
+	return wrap("record opt-out", db.inTx(ctx, func(tx *Tx) error {
+		return tx.exec(ctx, `INSERT INTO opt_outs (identity_kind, identity_value, channel, keyword, created_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (identity_kind, identity_value, channel) DO UPDATE SET keyword = excluded.keyword`,
+			id.Kind, id.Value, ch, keyword, micros(db.clock.Now()))
+	}))
+}
+
+// ClearOptOut removes an opt-out (the customer sent START).
+func (db *DB) ClearOptOut(ctx context.Context, id switchboard.IdentityRef, ch switchboard.Channel) error {
+	return wrap("clear opt-out", db.inTx(ctx, func(tx *Tx) error {
+		return tx.exec(ctx, `DELETE FROM opt_outs WHERE identity_kind = ? AND identity_value = ? AND channel = ?`, id.Kind, id.Value, ch)
+	}))
+}
+
+// OptOut returns the keyword the identity opted out of ch with, or "".
+func (db *DB) OptOut(ctx context.Context, id switchboard.IdentityRef, ch switchboard.Channel) (string, error) {
+	var keyword string
+	err := db.queryRow(ctx, `SELECT keyword FROM opt_outs WHERE identity_kind = ? AND identity_value = ? AND channel = ?`, id.Kind, id.Value, ch).Scan(&keyword)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return keyword, wrap("opt-out", err)
+}
+
+// Recipient gathers what channel policies need to know about the customer
+// of a conversation: identities, when they last wrote on each channel,
+// and their opt-outs.
+func (db *DB) Recipient(ctx context.Context, conversationID string) (switchboard.Recipient, error) {
+	r := switchboard.Recipient{LastInbound: map[switchboard.Channel]time.Time{}, OptOuts: map[switchboard.Channel]string{}}
+	var customerID string
+	err := db.queryRow(ctx, `SELECT customer_id FROM conversations WHERE id = ?`, conversationID).Scan(&customerID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, switchboard.Errorf(switchboard.ENOTFOUND, "conversation %s not found", conversationID)
+	}
+	if err != nil {
+		return r, fmt.Errorf("store: recipient: %w", err)
+	}
+	c, err := db.GetCustomer(ctx, customerID)
+	if err != nil {
+		return r, err
+	}
+	r.Identities = c.Identities
+	rows, err := db.query(ctx, `SELECT m.channel, MAX(m.created_at) FROM messages m JOIN conversations c ON c.id = m.conversation_id
+		WHERE c.customer_id = ? AND m.direction = 'in' GROUP BY m.channel`, customerID)
+	if err != nil {
+		return r, fmt.Errorf("store: recipient: %w", err)
+	}
+	for rows.Next() {
+		var ch switchboard.Channel
+		var at sql.NullInt64
+		if err := rows.Scan(&ch, &at); err != nil {
+			rows.Close()
+			return r, fmt.Errorf("store: recipient: %w", err)
+		}
+		r.LastInbound[ch] = fromMicros(at)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return r, err
+	}
+	rows, err = db.query(ctx, `SELECT o.channel, o.keyword FROM opt_outs o JOIN identities i ON i.kind = o.identity_kind AND i.value = o.identity_value WHERE i.customer_id = ?`, customerID)
+	if err != nil {
+		return r, fmt.Errorf("store: recipient: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ch switchboard.Channel
+		var kw string
+		if err := rows.Scan(&ch, &kw); err != nil {
+			return r, fmt.Errorf("store: recipient: %w", err)
+		}
+		r.OptOuts[ch] = kw
+	}
+	return r, rows.Err()
+}
+
+// ApplyDeliveryStatus records a provider's delivery report for the
+// outbound message it sent as providerID. Reports arrive out of order, so
+// a status only ever moves a message forward (switchboard.DeliveryRank).
+// A report for an id not stored yet (the send's answer is still on its
+// way) is kept and applied when the id is recorded. It returns the
+// message's id and conversation when the report changed it.
+func (db *DB) ApplyDeliveryStatus(ctx context.Context, ch switchboard.Channel, providerID, status, errText string) (messageID, conversationID string, err error) {
+	if switchboard.DeliveryRank(status) == 0 {
+		return "", "", switchboard.Errorf(switchboard.EINVALID, "unknown delivery status %q", status)
+	}
+	err = db.inTx(ctx, func(tx *Tx) error {
+		messageID, conversationID = "", ""
+		var current string
+		var mid, cid string
+		err := tx.queryRow(ctx, `SELECT id, conversation_id, status FROM messages WHERE channel = ? AND provider_id = ? AND direction = 'out'`+db.dialect.lockRow(),
+			ch, providerID).Scan(&mid, &cid, &current)
+		if errors.Is(err, sql.ErrNoRows) {
+			return tx.exec(ctx, `INSERT INTO pending_statuses (channel, provider_id, status, error, created_at) VALUES (?, ?, ?, ?, ?)`,
+				ch, providerID, status, errText, micros(db.clock.Now()))
+		}
+		if err != nil {
+			return err
+		}
+		if !advances(current, status) {
+			return nil
+		}
+		messageID, conversationID = mid, cid
+		return tx.exec(ctx, `UPDATE messages SET status = ?, error = ? WHERE id = ?`, status, errText, mid)
+	})
+	return messageID, conversationID, wrap("apply delivery status", err)
+}
+
+func advances(current, next string) bool {
+	return switchboard.DeliveryRank(next) > switchboard.DeliveryRank(current)
+}
+
+// applyPendingStatuses applies, in the send's transaction, the reports that
+// arrived before the provider id was known.
+func (tx *Tx) applyPendingStatuses(ctx context.Context, ch switchboard.Channel, providerID, messageID string) error {
+	rows, err := tx.query(ctx, `SELECT status, error FROM pending_statuses WHERE channel = ? AND provider_id = ?`, ch, providerID)
+	if err != nil {
+		return err
+	}
+	best, bestErr := "", ""
+	for rows.Next() {
+		var s, e string
+		if err := rows.Scan(&s, &e); err != nil {
+			rows.Close()
+			return err
+		}
+		if advances(best, s) {
+			best, bestErr = s, e
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if advances(switchboard.DeliverySent, best) {
+		if err := tx.exec(ctx, `UPDATE messages SET status = ?, error = ? WHERE id = ?`, best, bestErr, messageID); err != nil {
+			return err
+		}
+	}
+	return tx.exec(ctx, `DELETE FROM pending_statuses WHERE channel = ? AND provider_id = ?`, ch, providerID)
+}
