@@ -34,6 +34,7 @@ func (s *Server) routeAPI(mux *http.ServeMux) {
 	h("PATCH /api/v1/agents/{id}", s.patchAgent)
 	h("GET /api/v1/search", s.search)
 	h("POST /api/v1/uploads", s.upload)
+	h("GET /api/v1/conversations/{id}/compose", s.compose)
 }
 
 // authed resolves the bearer token to an agent before calling fn, and
@@ -269,14 +270,26 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, me switchbo
 	if err := decode(w, r, &body); err != nil {
 		return err
 	}
-	if body.Template != nil {
-		// Templates belong to the WhatsApp channel, which is not wired yet.
-		return &switchboard.Error{Code: switchboard.EPOLICY, Message: "templates are not available: no channel that uses them is configured",
-			Details: map[string]any{"channel": body.Channel}}
+	if body.Channel != "" && !body.Channel.Valid() {
+		return switchboard.Errorf(switchboard.EINVALID, "unknown channel %q", body.Channel)
 	}
 	atts, err := s.Store.Uploads(r.Context(), body.Attachments)
 	if err != nil {
 		return err
+	}
+	if !body.Note {
+		var tpl *switchboard.TemplateRef
+		if body.Template != nil {
+			tpl = &switchboard.TemplateRef{Name: body.Template.Name, Language: body.Template.Language, Params: body.Template.Params}
+		}
+		dec, err := s.decide(r.Context(), r.PathValue("id"), switchboard.Draft{Channel: body.Channel, Text: body.Text, Attachments: atts, Template: tpl})
+		if err != nil {
+			return err
+		}
+		if !dec.Allowed {
+			return &switchboard.Error{Code: switchboard.EPOLICY, Message: dec.Reason, Details: dec}
+		}
+		body.Channel = dec.Channel
 	}
 	m, err := s.Store.CreateReply(r.Context(), store.Reply{
 		ConversationID: r.PathValue("id"), AgentID: me.ID, Channel: body.Channel, Text: body.Text, HTML: body.HTML, Note: body.Note,
@@ -528,5 +541,47 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, _ switchboard.Ag
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"messages": out})
+	return nil
+}
+
+// decide asks the channel's policy about a draft. The draft's channel
+// defaults to the conversation's last channel.
+func (s *Server) decide(ctx context.Context, conversationID string, d switchboard.Draft) (switchboard.Decision, error) {
+	c, err := s.Store.GetConversation(ctx, conversationID)
+	if err != nil {
+		return switchboard.Decision{}, err
+	}
+	if d.Channel == "" {
+		d.Channel = c.LastChannel
+	}
+	p, ok := s.Policies[d.Channel]
+	if !ok {
+		if d.Template != nil {
+			return switchboard.Decision{Channel: d.Channel, Reason: "templates are only used on WhatsApp, which is not configured"}, nil
+		}
+		return switchboard.Decision{Channel: d.Channel, Allowed: true}, nil
+	}
+	rec, err := s.Store.Recipient(ctx, conversationID)
+	if err != nil {
+		return switchboard.Decision{}, err
+	}
+	dec := p.Check(rec, d, time.Now().UTC())
+	dec.Channel = d.Channel
+	return dec, nil
+}
+
+// compose answers what the channel allows now, for the composer: the
+// same decision the send path will make.
+func (s *Server) compose(w http.ResponseWriter, r *http.Request, _ switchboard.Agent) error {
+	q := r.URL.Query()
+	ch := switchboard.Channel(q.Get("channel"))
+	if ch != "" && !ch.Valid() {
+		return switchboard.Errorf(switchboard.EINVALID, "unknown channel %q", ch)
+	}
+	dec, err := s.decide(r.Context(), r.PathValue("id"), switchboard.Draft{Channel: ch, Text: q.Get("text")})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, dec)
 	return nil
 }

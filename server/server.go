@@ -33,6 +33,9 @@ type Server struct {
 	Webhooks map[string]http.Handler
 	// BlobHandler serves local blob URLs under /blobs/ when set.
 	BlobHandler http.Handler
+	// Policies enforce each channel's rules while composing and sending; a
+	// channel without one has no rules beyond a non-empty message.
+	Policies map[switchboard.Channel]switchboard.Policy
 	// OutboxNotify is called after a reply is queued.
 	OutboxNotify func()
 	// AttachmentURLTTL is how long attachment URLs in API answers live.

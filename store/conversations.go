@@ -66,12 +66,16 @@ func (db *DB) ListConversations(ctx context.Context, f ConversationFilter) ([]sw
 	if f.Topic != "" {
 		where, args = append(where, "c.topic = ?"), append(args, f.Topic)
 	}
+	from := conversationFrom
+	var searchArgs []any
 	if q := strings.TrimSpace(f.Query); q != "" {
-		from, pred := db.dialect.searchJoin()
-		// Run the full-text search once and join its conversations, rather
-		// than probing the index once per listed conversation.
-		where = append(where, "c.id IN (SELECT m.conversation_id FROM messages m"+from+" WHERE "+pred+")")
-		args = append(args, ftsQuery(db.dialect, q))
+		join, pred := db.dialect.searchJoin()
+		// Search first and join the matching conversations: left to
+		// itself, PostgreSQL's planner misjudges full-text selectivity and
+		// walks every conversation in date order, probing each one.
+		from = ` FROM (SELECT DISTINCT m.conversation_id AS id FROM messages m` + join + ` WHERE ` + pred + `) matched
+	JOIN conversations c ON c.id = matched.id` + strings.TrimPrefix(conversationFrom, " FROM conversations c")
+		searchArgs = []any{ftsQuery(db.dialect, q)}
 	}
 	if f.Cursor != "" {
 		at, id, err := decodeCursor(f.Cursor)
@@ -81,7 +85,8 @@ func (db *DB) ListConversations(ctx context.Context, f ConversationFilter) ([]sw
 		where = append(where, "(c.last_message_at < ? OR (c.last_message_at = ? AND c.id < ?))")
 		args = append(args, at, at, id)
 	}
-	q := "SELECT " + conversationColumns + conversationFrom
+	q := "SELECT " + conversationColumns + from
+	args = append(searchArgs, args...)
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}

@@ -89,19 +89,7 @@ func deliveryStatus(providerStatus string) string {
 // a late "failed" a delivery. read outranks both: a read receipt is proof
 // the message arrived. The rank is a plain integer so that a store can
 // apply callbacks with one conditional UPDATE.
-func StatusRank(s string) int {
-	switch s {
-	case switchboard.DeliveryQueued:
-		return 1
-	case switchboard.DeliverySent:
-		return 2
-	case switchboard.DeliveryDelivered, switchboard.DeliveryFailed:
-		return 3
-	case switchboard.DeliveryRead:
-		return 4
-	}
-	return 0
-}
+func StatusRank(s string) int { return switchboard.DeliveryRank(s) }
 
 // Advances reports whether a message whose delivery status is current
 // should take next: only when next ranks strictly higher. Repeated and

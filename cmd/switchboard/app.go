@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,8 @@ import (
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/blob"
 	"github.com/switchboard-inbox/switchboard/bus"
+	"github.com/switchboard-inbox/switchboard/channel/sms"
+	"github.com/switchboard-inbox/switchboard/channel/twilio"
 	"github.com/switchboard-inbox/switchboard/channel/webform"
 	"github.com/switchboard-inbox/switchboard/ingest"
 	"github.com/switchboard-inbox/switchboard/metrics"
@@ -84,6 +87,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	m.Metrics = metrics.New()
+	if m.Senders == nil {
+		m.Senders = map[switchboard.Channel]switchboard.Sender{}
+	}
 	if m.DB, err = store.Open(ctx, c.DatabaseURL, store.Options{}); err != nil {
 		return err
 	}
@@ -136,6 +142,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	form := m.formHandler()
 	srv.Webhooks["POST /forms/{form}"] = form
 	srv.Webhooks["OPTIONS /forms/{form}"] = form
+	srv.Policies = map[switchboard.Channel]switchboard.Policy{}
+	if c.TwilioAccountSID != "" {
+		m.wireSMS(srv)
+	}
 
 	if m.listener, err = net.Listen("tcp", c.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
@@ -160,6 +170,26 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Logger.Info("switchboard listening", "addr", m.listener.Addr().String(), "database", m.DB.Dialect(),
 		"queue", fmt.Sprintf("%T", m.Queue), "blobs", fmt.Sprintf("%T", m.Blobs))
 	return nil
+}
+
+// wireSMS turns on the Twilio SMS channel: webhooks, sender and policy.
+func (m *Main) wireSMS(srv *server.Server) {
+	c := m.Config
+	ch := sms.New(sms.Config{
+		AuthToken: c.TwilioAuthToken, PublicURL: c.PublicURL,
+		Client: &twilio.Client{BaseURL: c.TwilioAPIURL, AccountSID: c.TwilioAccountSID, AuthToken: c.TwilioAuthToken},
+		From:   c.TwilioFrom, MessagingServiceSID: c.TwilioMessagingSID,
+		Queue: m.Queue, Blobs: m.Blobs, OptOuts: m.DB, Statuses: m.DB, Logger: m.Logger,
+		DefaultRegion: c.PhoneRegion, PricePerSegment: c.SMSPricePerSegment,
+		OnStatus: func(messageID, conversationID, status string) {
+			data, _ := json.Marshal(map[string]string{"message_id": messageID, "status": status})
+			m.Bus.Publish(context.Background(), switchboard.BusEvent{Type: switchboard.BusConversationUpdated, Conversation: conversationID, At: time.Now().UTC(), Data: data})
+		},
+	})
+	srv.Webhooks["POST /webhooks/twilio/sms"] = ch.InboundHandler()
+	srv.Webhooks["POST /webhooks/twilio/status"] = ch.StatusHandler()
+	srv.Policies[switchboard.ChannelSMS] = ch
+	m.Senders[switchboard.ChannelSMS] = ch
 }
 
 func (m *Main) goRun(fn func()) {

@@ -37,6 +37,16 @@ type Config struct {
 	// QueueReclaimAfter is how long an inbound entry may stay unacknowledged
 	// with a consumer before another takes it, assuming the first died.
 	QueueReclaimAfter time.Duration
+
+	// Twilio (SMS). The channel is on when the account SID and auth token
+	// are set.
+	TwilioAccountSID   string
+	TwilioAuthToken    string
+	TwilioAPIURL       string
+	TwilioFrom         string
+	TwilioMessagingSID string
+	SMSPricePerSegment float64
+	PhoneRegion        string
 }
 
 // env returns the SWITCHBOARD_ variable for name, or def.
@@ -51,6 +61,15 @@ func envInt(name string, def int) int {
 	if v, ok := os.LookupEnv("SWITCHBOARD_" + name); ok {
 		if n, err := strconv.Atoi(v); err == nil {
 			return n
+		}
+	}
+	return def
+}
+
+func envFloat(name string, def float64) float64 {
+	if v, ok := os.LookupEnv("SWITCHBOARD_" + name); ok {
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			return f
 		}
 	}
 	return def
@@ -85,6 +104,13 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.OutboxMaxAttempts, "outbox-max-attempts", envInt("OUTBOX_MAX_ATTEMPTS", 8), "send attempts before a reply fails for good (SWITCHBOARD_OUTBOX_MAX_ATTEMPTS)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", env("REDIS_PREFIX", "switchboard:"), "prefix of every Redis key and Pub/Sub channel (SWITCHBOARD_REDIS_PREFIX)")
 	fs.DurationVar(&c.QueueReclaimAfter, "queue-reclaim-after", envDuration("QUEUE_RECLAIM_AFTER", 30*time.Second), "redeliver inbound entries a consumer has held this long without acknowledging (SWITCHBOARD_QUEUE_RECLAIM_AFTER)")
+	fs.StringVar(&c.TwilioAccountSID, "twilio-account-sid", env("TWILIO_ACCOUNT_SID", ""), "Twilio account SID; with the auth token, turns SMS on (SWITCHBOARD_TWILIO_ACCOUNT_SID)")
+	fs.StringVar(&c.TwilioAuthToken, "twilio-auth-token", env("TWILIO_AUTH_TOKEN", ""), "Twilio auth token (SWITCHBOARD_TWILIO_AUTH_TOKEN)")
+	fs.StringVar(&c.TwilioAPIURL, "twilio-api-url", env("TWILIO_API_URL", "https://api.twilio.com"), "Twilio REST base URL (SWITCHBOARD_TWILIO_API_URL)")
+	fs.StringVar(&c.TwilioFrom, "twilio-from", env("TWILIO_FROM", ""), "our SMS number, E.164 (SWITCHBOARD_TWILIO_FROM)")
+	fs.StringVar(&c.TwilioMessagingSID, "twilio-messaging-service-sid", env("TWILIO_MESSAGING_SERVICE_SID", ""), "send through this Messaging Service instead of a number (SWITCHBOARD_TWILIO_MESSAGING_SERVICE_SID)")
+	fs.Float64Var(&c.SMSPricePerSegment, "sms-price", envFloat("SMS_PRICE", 0.0079), "price per SMS segment shown by the composer (SWITCHBOARD_SMS_PRICE)")
+	fs.StringVar(&c.PhoneRegion, "phone-region", env("PHONE_REGION", "US"), "region for phone numbers written without a country code (SWITCHBOARD_PHONE_REGION)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", 10*time.Second), "grace period for in-flight requests on shutdown (SWITCHBOARD_SHUTDOWN_TIMEOUT)")
 }
 
@@ -125,6 +151,12 @@ func (c *Config) Validate() error {
 	}
 	if c.FormRatePerMinute < 0 || c.IngestWorkers < 0 || c.IngestBatch <= 0 || c.OutboxMaxAttempts <= 0 {
 		return fmt.Errorf("config: rate limit and worker counts must not be negative, batch and attempts must be positive")
+	}
+	if (c.TwilioAccountSID == "") != (c.TwilioAuthToken == "") {
+		return fmt.Errorf("config: set both SWITCHBOARD_TWILIO_ACCOUNT_SID and SWITCHBOARD_TWILIO_AUTH_TOKEN, or neither")
+	}
+	if c.TwilioAccountSID != "" && c.TwilioFrom == "" && c.TwilioMessagingSID == "" {
+		return fmt.Errorf("config: SMS needs SWITCHBOARD_TWILIO_FROM (our number) or SWITCHBOARD_TWILIO_MESSAGING_SERVICE_SID")
 	}
 	if c.QueueReclaimAfter <= 0 {
 		c.QueueReclaimAfter = 30 * time.Second

@@ -1,0 +1,27 @@
+// Package twiliotest is a local stand-in for Twilio Messaging that follows
+// the documented wire formats (shared/research/channels.md §0-§1), for tests
+// and for `switchboard demo`, where no machine can reach Twilio.
+//
+// A Server plays both directions:
+//
+//   - the REST API: POST /2010-04-01/Accounts/{AccountSid}/Messages.json
+//     (Basic auth, Twilio's validation and error JSON, a 201 message
+//     resource) and GET/DELETE of inbound media at
+//     /2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media/{MediaSid};
+//   - Twilio's webhooks: signed status callbacks after each send, and
+//     signed inbound SMS/MMS webhooks sent on demand with SendInbound.
+//
+// Serve Handler with httptest.NewTLSServer (or any listener) and point
+// twilio.Client.BaseURL at it. Call SetBaseURL with the address the server
+// is reachable at, so that inbound MediaUrlN point back at it: the inbound
+// parser (sms.ParseInbound) accepts https media URLs only, so serve over TLS
+// when inbound media is parsed.
+//
+// Behaviour is shaped by Options (unsubscribed and undeliverable numbers,
+// transient failures, status sequences, shuffled callbacks). Like Twilio,
+// an inbound STOP (or another opt-out keyword) blocks later sends to that
+// number with 21610 and START lifts the block.
+//
+// A Server is safe for concurrent use. Close it to wait for its status
+// callbacks.
+package twiliotest
