@@ -38,6 +38,10 @@ type Main struct {
 	Config  Config
 	Logger  *slog.Logger
 	Senders map[switchboard.Channel]switchboard.Sender
+	// ProviderHTTP, when set, is the HTTP client for calls to providers
+	// (tests and the demo point it at local stand-ins with their own TLS
+	// certificates).
+	ProviderHTTP *http.Client
 	// OnStored is passed to the ingest pipeline (bench and tests use it).
 	OnStored func([]switchboard.Inbound, []store.IngestResult)
 
@@ -177,7 +181,7 @@ func (m *Main) wireSMS(srv *server.Server) {
 	c := m.Config
 	ch := sms.New(sms.Config{
 		AuthToken: c.TwilioAuthToken, PublicURL: c.PublicURL,
-		Client: &twilio.Client{BaseURL: c.TwilioAPIURL, AccountSID: c.TwilioAccountSID, AuthToken: c.TwilioAuthToken},
+		Client: &twilio.Client{BaseURL: c.TwilioAPIURL, AccountSID: c.TwilioAccountSID, AuthToken: c.TwilioAuthToken, HTTP: m.ProviderHTTP},
 		From:   c.TwilioFrom, MessagingServiceSID: c.TwilioMessagingSID,
 		Queue: m.Queue, Blobs: m.Blobs, OptOuts: m.DB, Statuses: m.DB, Logger: m.Logger,
 		DefaultRegion: c.PhoneRegion, PricePerSegment: c.SMSPricePerSegment,
