@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,6 +51,9 @@ type Config struct {
 	MaxMediaBytes int64
 	// PricePerSegment is shown by the composer (default 0.0079).
 	PricePerSegment float64
+	// OnAccepted and OnRejected, when set, count webhooks for metrics.
+	OnAccepted func()
+	OnRejected func(reason string)
 	// OnStatus is called after a delivery report changed a message.
 	OnStatus func(messageID, conversationID, status string)
 }
@@ -105,6 +109,9 @@ func (c *Channel) readSigned(w http.ResponseWriter, r *http.Request) (raw []byte
 
 func (c *Channel) reject(w http.ResponseWriter, r *http.Request, status int, reason string, err error) {
 	c.cfg.Logger.Warn("sms: webhook refused", "path", r.URL.Path, "status", status, "reason", reason, "err", err)
+	if c.cfg.OnRejected != nil {
+		c.cfg.OnRejected(strconv.Itoa(status))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": http.StatusText(status), "message": reason}})
@@ -153,6 +160,9 @@ func (c *Channel) InboundHandler() http.Handler {
 			c.cfg.Logger.Error("sms: enqueue", "message_sid", in.ProviderID, "err", err)
 			http.Error(w, "message could not be stored; retry", http.StatusServiceUnavailable)
 			return
+		}
+		if c.cfg.OnAccepted != nil {
+			c.cfg.OnAccepted()
 		}
 		w.Header().Set("Content-Type", "text/xml")
 		io.WriteString(w, emptyTwiML)

@@ -185,6 +185,8 @@ func (m *Main) wireSMS(srv *server.Server) {
 		From:   c.TwilioFrom, MessagingServiceSID: c.TwilioMessagingSID,
 		Queue: m.Queue, Blobs: m.Blobs, OptOuts: m.DB, Statuses: m.DB, Logger: m.Logger,
 		DefaultRegion: c.PhoneRegion, PricePerSegment: c.SMSPricePerSegment,
+		OnAccepted: func() { m.Metrics.Accepted.Add(string(switchboard.ChannelSMS), 1) },
+		OnRejected: func(reason string) { m.Metrics.Rejected.Add("sms_"+reason, 1) },
 		OnStatus: func(messageID, conversationID, status string) {
 			data, _ := json.Marshal(map[string]string{"message_id": messageID, "status": status})
 			m.Bus.Publish(context.Background(), switchboard.BusEvent{Type: switchboard.BusConversationUpdated, Conversation: conversationID, At: time.Now().UTC(), Data: data})

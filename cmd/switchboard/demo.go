@@ -9,13 +9,16 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/twilio/twiliotest"
 )
 
 // demoCustomer is one simulated person; a few write often, so the demo
@@ -49,6 +52,30 @@ var demoTopics = []struct{ Subject, Message string }{
 	{"Business account", "We ship about 200 parcels a month (ref #%d). Do you offer volume pricing?"},
 }
 
+// The demo's Twilio account, known only to the local stand-in.
+const (
+	demoTwilioSID   = "AC00000000000000000000000000000000"
+	demoTwilioToken = "demo_auth_token_not_a_secret_000"
+	demoNumber      = "+14155550100"
+)
+
+// demoPNG is a 1x1 image the simulator sends as MMS media.
+var demoPNG = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82")
+
+// resolveAddr turns a ":0" port into a free one, so the public URL can be
+// known before the server listens.
+func resolveAddr(addr string) (string, error) {
+	if !strings.HasSuffix(addr, ":0") {
+		return addr, nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
 // demoSender stands in for the outbound providers in the demo: it logs
 // the reply and reports it sent. The real channel adapters replace it.
 type demoSender struct{ log *slog.Logger }
@@ -78,17 +105,35 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if !*keep {
 		defer os.RemoveAll(dir)
 	}
+	// Providers sign webhooks against our public URL, so the port must be
+	// known before the server starts.
+	listenAddr, err := resolveAddr(*addr)
+	if err != nil {
+		return err
+	}
+	// A local stand-in for Twilio, over TLS as Twilio is: it receives our
+	// SMS replies, sends signed delivery reports back, and serves the
+	// simulator's MMS media.
+	fakeTwilio := twiliotest.New(demoTwilioSID, demoTwilioToken, twiliotest.WithCallbackDelay(time.Second))
+	twilioTS := httptest.NewTLSServer(fakeTwilio.Handler())
+	fakeTwilio.SetBaseURL(twilioTS.URL)
+	defer twilioTS.Close()
+	defer fakeTwilio.Close()
+
 	m := &Main{Config: Config{
-		Addr: *addr, DataDir: dir, ReopenWindow: 7 * 24 * time.Hour, LogLevel: "info", LogFormat: "text",
+		Addr: listenAddr, PublicURL: "http://" + listenAddr, DataDir: dir, ReopenWindow: 7 * 24 * time.Hour, LogLevel: "info", LogFormat: "text",
 		IngestBatch: 256, OutboxMaxAttempts: 8, ShutdownTimeout: 5 * time.Second,
 		// The simulator posts from this machine: a per-address limit
 		// would throttle it.
 		FormRatePerMinute: 0,
+		TwilioAccountSID:  demoTwilioSID, TwilioAuthToken: demoTwilioToken, TwilioAPIURL: twilioTS.URL, TwilioFrom: demoNumber,
+		SMSPricePerSegment: 0.0079, PhoneRegion: "US",
 	}}
 	m.Logger = NewLogger(m.Config, stderr)
+	m.ProviderHTTP = twilioTS.Client()
 	m.Senders = map[switchboard.Channel]switchboard.Sender{}
 	for _, ch := range switchboard.Channels {
-		m.Senders[ch] = demoSender{m.Logger}
+		m.Senders[ch] = demoSender{m.Logger} // SMS gets the real sender below
 	}
 	if err := m.Open(ctx); err != nil {
 		return err
@@ -112,15 +157,17 @@ Try:
        -d '{"name":"You","email":"you@example.com","message":"Hello from curl"}'
   curl -s %s/metrics | grep switchboard_
 
-A simulator posts contact-form messages into the real endpoint every ~%s
-(repeat customers included) and an agent answers some of them. Ctrl-C stops it.
+A simulator posts contact-form messages and signed Twilio SMS/MMS webhooks
+into the real endpoints every ~%s (repeat customers included, the same
+people on both channels), and an agent answers some of them; SMS replies go
+to a local Twilio stand-in, which reports their delivery. Ctrl-C stops it.
 `, dir, url, token, token, url, url, url, *every)
 
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		simulate(ctx, m.Logger, url, agents, *every)
+		simulate(ctx, m.Logger, url, agents, *every, fakeTwilio)
 	}()
 	<-ctx.Done()
 	wg.Wait()
@@ -162,7 +209,7 @@ func seedDemo(ctx context.Context, m *Main) (string, []demoAgent, error) {
 
 // simulate posts realistic contact-form traffic into the real endpoint and
 // has agents take and answer some of it through the real API.
-func simulate(ctx context.Context, log *slog.Logger, base string, agents []demoAgent, every time.Duration) {
+func simulate(ctx context.Context, log *slog.Logger, base string, agents []demoAgent, every time.Duration, fakeTwilio *twiliotest.Server) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
 	post := func(method, path, token string, body any) (*http.Response, error) {
@@ -187,6 +234,25 @@ func simulate(ctx context.Context, log *slog.Logger, base string, agents []demoA
 		// A small set of regulars write most of the messages.
 		c := demoCustomers[min(int(rng.ExpFloat64()*3), len(demoCustomers)-1)]
 		topic := demoTopics[rng.IntN(len(demoTopics))]
+		if c.Phone != "" && rng.IntN(3) == 0 {
+			// The same person, by SMS this time (sometimes with a photo).
+			in := twiliotest.Inbound{From: c.Phone, To: demoNumber, Body: fmt.Sprintf(topic.Message, 1000+rng.IntN(9000))}
+			if rng.IntN(3) == 0 {
+				in.Media = []twiliotest.MediaFile{{ContentType: "image/png", Data: demoPNG}}
+			}
+			resp, err := fakeTwilio.SendInbound(ctx, http.DefaultClient, base+"/webhooks/twilio/sms", in)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("demo: send SMS", "err", err)
+				}
+				continue
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				log.Warn("demo: SMS webhook refused", "status", resp.StatusCode)
+			}
+			continue
+		}
 		email := c.Email
 		if rng.IntN(4) == 0 {
 			email = strings.ToUpper(email[:1]) + email[1:] // the same person, typed differently
