@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"hash/fnv"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -58,47 +59,100 @@ func (p *Pipeline) defaults() {
 	}
 }
 
-// Run consumes until ctx ends.
+// Run consumes until ctx ends. With several workers, one goroutine
+// receives and hands each worker the entries of its share of customers
+// (by a hash of the sender's first identity), so that this instance's
+// workers never race each other to create or lock the same customer.
 func (p *Pipeline) Run(ctx context.Context) error {
 	p.defaults()
+	if p.Workers == 1 {
+		for ctx.Err() == nil {
+			if ds := p.receive(ctx); len(ds) > 0 {
+				p.processRetrying(ctx, ds)
+			}
+		}
+		return ctx.Err()
+	}
 	var wg sync.WaitGroup
-	for i := 0; i < p.Workers; i++ {
+	work := make([]chan []switchboard.Delivery, p.Workers)
+	for i := range work {
+		work[i] = make(chan []switchboard.Delivery, 1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.work(ctx)
+			for ds := range work[i] {
+				p.processRetrying(ctx, ds)
+			}
 		}()
+	}
+	for ctx.Err() == nil {
+		parts := make([][]switchboard.Delivery, p.Workers)
+		for _, d := range p.receive(ctx) {
+			i := partition(d.Payload, p.Workers)
+			parts[i] = append(parts[i], d)
+		}
+		for i, part := range parts {
+			if len(part) == 0 {
+				continue
+			}
+			select {
+			case work[i] <- part:
+			case <-ctx.Done():
+			}
+		}
+	}
+	for _, ch := range work {
+		close(ch)
 	}
 	wg.Wait()
 	return ctx.Err()
 }
 
-func (p *Pipeline) work(ctx context.Context) {
+// partition picks a worker by the sender's first identity.
+func partition(payload []byte, n int) int {
+	var head struct {
+		Identities []switchboard.IdentityRef `json:"identities"`
+	}
+	if json.Unmarshal(payload, &head) != nil || len(head.Identities) == 0 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(head.Identities[0].Kind))
+	h.Write([]byte(head.Identities[0].Value))
+	return int(h.Sum32() % uint32(n))
+}
+
+// receive returns the next batch, backing off while the queue fails.
+func (p *Pipeline) receive(ctx context.Context) []switchboard.Delivery {
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		ds, err := p.Queue.Receive(ctx, p.BatchSize)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			p.Logger.Error("ingest: receive", "err", err)
-			sleep(ctx, backoff)
-			backoff = min(backoff*2, 5*time.Second)
-			continue
+		if err == nil {
+			return ds
 		}
-		backoff = 50 * time.Millisecond
-		// A batch that cannot be stored (the database is down) is retried
-		// here rather than left to the queue's redelivery, which would wait
-		// out a whole visibility timeout.
-		for ctx.Err() == nil {
-			err := p.Process(ctx, ds)
-			if err == nil {
-				break
-			}
-			p.Logger.Error("ingest: process batch", "entries", len(ds), "err", err)
-			sleep(ctx, backoff)
-			backoff = min(backoff*2, 5*time.Second)
+		if ctx.Err() != nil {
+			break
 		}
+		p.Logger.Error("ingest: receive", "err", err)
+		sleep(ctx, backoff)
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	return nil
+}
+
+// processRetrying stores a batch, retrying here while the database fails
+// rather than leaving it to the queue's redelivery, which would wait out a
+// whole visibility timeout.
+func (p *Pipeline) processRetrying(ctx context.Context, ds []switchboard.Delivery) {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		err := p.Process(ctx, ds)
+		if err == nil {
+			return
+		}
+		p.Logger.Error("ingest: process batch", "entries", len(ds), "err", err)
+		sleep(ctx, backoff)
+		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

@@ -116,12 +116,6 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer transport.CloseIdleConnections()
 	var sent, accepted, failed atomic.Int64
 	lat := make([][]time.Duration, *concurrency)
-	var ticks <-chan time.Time
-	if *rate > 0 {
-		t := time.NewTicker(time.Second / time.Duration(*rate))
-		defer t.Stop()
-		ticks = t.C
-	}
 	sendCtx, cancel := context.WithTimeout(ctx, *duration)
 	defer cancel()
 	start := time.Now()
@@ -132,14 +126,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
 			for i := 0; ; i++ {
-				if ticks != nil {
-					select {
-					case <-sendCtx.Done():
-						return
-					case <-ticks:
-					}
-				} else if sendCtx.Err() != nil {
+				if sendCtx.Err() != nil {
 					return
+				}
+				if *rate > 0 {
+					// Open-loop pacing: client w sends its i-th post at a
+					// fixed time, whatever happened to the ones before, so
+					// a slow answer does not lower the offered load.
+					due := start.Add(time.Duration(float64(i**concurrency+w) / float64(*rate) * float64(time.Second)))
+					if d := time.Until(due); d > 0 {
+						select {
+						case <-sendCtx.Done():
+							return
+						case <-time.After(d):
+						}
+					}
 				}
 				body, _ := json.Marshal(map[string]string{
 					"name": "Bench Customer", "email": fmt.Sprintf("c%d@bench.example", rng.IntN(*customers)),
