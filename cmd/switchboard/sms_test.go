@@ -215,7 +215,9 @@ func TestSMSEndToEnd(t *testing.T) {
 	if dec.Allowed || !strings.Contains(dec.Reason, "opted out") {
 		t.Fatalf("compose after STOP: %+v", dec)
 	}
-	var apiErr struct{ Error struct{ Code, Message string } }
+	var apiErr struct {
+		Error struct{ Code, Message string }
+	}
 	if code := e.api("POST", "/api/v1/conversations/"+c.ID+"/messages", map[string]string{"text": "Are you there?"}, &apiErr); code != 422 || apiErr.Error.Code != "channel_policy" {
 		t.Fatalf("reply after STOP: %d %+v", code, apiErr)
 	}
