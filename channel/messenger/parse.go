@@ -1,7 +1,6 @@
 package messenger
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -192,7 +191,7 @@ func parseMessage(ch switchboard.Channel, accountID string, w *wireEvent, raw js
 			if p.Title != "" {
 				att.Title = p.Title
 			}
-			if id, ok := numberText(p.StickerID); ok {
+			if id, ok := meta.NumberText(p.StickerID); ok {
 				att.StickerID = id
 			}
 		}
@@ -214,7 +213,7 @@ func parsePostback(ch switchboard.Channel, accountID string, w *wireEvent, raw j
 		Postback: &Postback{Title: pb.Title, Payload: pb.Payload}, Standby: standby, Raw: raw,
 	}
 	if m.ID == "" {
-		if ms, ok := numberText(w.Timestamp); ok && strings.TrimSpace(w.Sender.ID) != "" {
+		if ms, ok := meta.NumberText(w.Timestamp); ok && strings.TrimSpace(w.Sender.ID) != "" {
 			m.ID = "postback:" + w.Sender.ID + ":" + ms
 		}
 	}
@@ -329,9 +328,9 @@ func otherKind(raw json.RawMessage) string {
 }
 
 func parseMillis(raw json.RawMessage) (time.Time, error) {
-	s, ok := numberText(raw)
+	s, ok := meta.NumberText(raw)
 	if !ok {
-		if isNull(raw) {
+		if meta.IsNull(raw) {
 			return time.Time{}, invalid("timestamp is missing")
 		}
 		return time.Time{}, invalid("timestamp %s is not a number", raw)
@@ -348,7 +347,7 @@ func parseMillis(raw json.RawMessage) (time.Time, error) {
 
 // optionalMillis is parseMillis for fields receipts may leave out.
 func optionalMillis(raw json.RawMessage, what string) (time.Time, error) {
-	if isNull(raw) {
+	if meta.IsNull(raw) {
 		return time.Time{}, nil
 	}
 	t, err := parseMillis(raw)
@@ -358,30 +357,6 @@ func optionalMillis(raw json.RawMessage, what string) (time.Time, error) {
 	return t, nil
 }
 
-// numberText returns the text of a JSON number or numeric string.
-func numberText(raw json.RawMessage) (string, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || isNull(raw) {
-		return "", false
-	}
-	if raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return "", false
-		}
-		return strings.TrimSpace(s), s != ""
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) != nil {
-		return "", false
-	}
-	return n.String(), true
-}
-
-func isNull(raw json.RawMessage) bool {
-	t := bytes.TrimSpace(raw)
-	return len(t) == 0 || string(t) == "null"
-}
 
 func invalid(format string, args ...any) error {
 	return switchboard.Errorf(switchboard.EINVALID, format, args...)

@@ -58,7 +58,7 @@ func (c *MediaClient) Fetch(ctx context.Context, mediaID string, maxBytes int64)
 	if err := meta.Call(ctx, c.HTTP, http.MethodGet, endpoint, c.Token, nil, &info); err != nil {
 		return nil, "", fmt.Errorf("whatsapp media %s: metadata: %w", mediaID, err)
 	}
-	if size, ok := numberText(info.FileSize); ok {
+	if size, ok := meta.NumberText(info.FileSize); ok {
 		if n, err := strconv.ParseInt(size, 10, 64); err == nil && n > maxBytes {
 			return nil, "", fmt.Errorf("whatsapp media %s: file_size %d: %w", mediaID, n, tooLarge(maxBytes))
 		}

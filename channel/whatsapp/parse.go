@@ -1,7 +1,6 @@
 package whatsapp
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -154,7 +153,7 @@ func Parse(body []byte, now time.Time) (Events, error) {
 	var ev Events
 	for ei, e := range w.Entry {
 		for ci, c := range e.Changes {
-			if c.Field != "messages" || isNull(c.Value) {
+			if c.Field != "messages" || meta.IsNull(c.Value) {
 				continue
 			}
 			where := fmt.Sprintf("whatsapp webhook: entry %d, change %d", ei, ci)
@@ -200,7 +199,7 @@ func parseMessage(raw json.RawMessage, v *wireValue, now time.Time) (Message, er
 		Timestamp: ts, AcceptedAt: now,
 		Context: w.Context, Errors: errorDetails(w.Errors), Raw: raw,
 	}
-	if len(w.Referral) > 0 && !isNull(w.Referral) {
+	if len(w.Referral) > 0 && !meta.IsNull(w.Referral) {
 		m.Referral = w.Referral
 	}
 	if c := matchContact(v.Contacts, &w); c != nil {
@@ -447,9 +446,9 @@ func errorDetails(ws []wireError) []ErrorDetail {
 // parseUnix reads a Cloud API timestamp: unix seconds as a string
 // ("1749416383"), or, leniently, as a JSON number.
 func parseUnix(raw json.RawMessage) (time.Time, error) {
-	s, ok := numberText(raw)
+	s, ok := meta.NumberText(raw)
 	if !ok {
-		if isNull(raw) {
+		if meta.IsNull(raw) {
 			return time.Time{}, invalid("timestamp is missing")
 		}
 		return time.Time{}, invalid("timestamp %s is not a string or number", raw)
@@ -466,7 +465,7 @@ func parseUnix(raw json.RawMessage) (time.Time, error) {
 
 // parseFloat reads a coordinate sent as a JSON number or numeric string.
 func parseFloat(raw json.RawMessage) (float64, bool) {
-	s, ok := numberText(raw)
+	s, ok := meta.NumberText(raw)
 	if !ok {
 		return 0, false
 	}
@@ -477,30 +476,6 @@ func parseFloat(raw json.RawMessage) (float64, bool) {
 	return f, true
 }
 
-// numberText returns the text of a JSON number or string value.
-func numberText(raw json.RawMessage) (string, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || isNull(raw) {
-		return "", false
-	}
-	if raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return "", false
-		}
-		return strings.TrimSpace(s), true
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) != nil {
-		return "", false
-	}
-	return n.String(), true
-}
-
-func isNull(raw json.RawMessage) bool {
-	t := bytes.TrimSpace(raw)
-	return len(t) == 0 || string(t) == "null"
-}
 
 func invalid(format string, args ...any) error {
 	return switchboard.Errorf(switchboard.EINVALID, format, args...)
