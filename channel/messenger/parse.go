@@ -357,7 +357,6 @@ func optionalMillis(raw json.RawMessage, what string) (time.Time, error) {
 	return t, nil
 }
 
-
 func invalid(format string, args ...any) error {
 	return switchboard.Errorf(switchboard.EINVALID, format, args...)
 }

@@ -476,7 +476,6 @@ func parseFloat(raw json.RawMessage) (float64, bool) {
 	return f, true
 }
 
-
 func invalid(format string, args ...any) error {
 	return switchboard.Errorf(switchboard.EINVALID, format, args...)
 }
