@@ -141,10 +141,14 @@ func (w *Worker) send(ctx context.Context, it store.OutboxItem) error {
 	if !ok {
 		err = switchboard.Permanent(fmt.Errorf("no sender is configured for channel %s", m.Channel))
 	} else {
-		sctx, cancel := context.WithTimeout(ctx, w.Lease/2)
+		// A send that has started finishes, and its outcome is recorded,
+		// even when shutdown cancels ctx: abandoning it after the provider
+		// accepted would send the reply again once the lease runs out.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.Lease/2)
 		providerID, err = sender.Send(sctx, m)
 		cancel()
 	}
+	ctx = context.WithoutCancel(ctx)
 	if err == nil {
 		if err := w.Store.CompleteOutbox(ctx, it.ID, providerID); err != nil {
 			return err
@@ -152,9 +156,6 @@ func (w *Worker) send(ctx context.Context, it store.OutboxItem) error {
 		w.Metrics.Outbox.Add("sent", 1)
 		w.publish(ctx, m, switchboard.DeliverySent)
 		return nil
-	}
-	if ctx.Err() != nil {
-		return nil // shutting down; the lease runs out and the row is tried again
 	}
 	if switchboard.IsPermanent(err) || it.Attempts >= w.MaxAttempts {
 		w.Logger.Warn("outbox: send failed for good", "message", m.MessageID, "channel", m.Channel, "attempts", it.Attempts, "err", err)

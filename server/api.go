@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -342,8 +343,12 @@ func (s *Server) assign(w http.ResponseWriter, r *http.Request, me switchboard.A
 	}
 	// Agents may take a conversation for themselves or hand back their
 	// own; moving others' work is for supervisors.
-	if !isSupervisor(me) && target != me.ID && !(target == "" && c.AssigneeID == me.ID) {
-		return switchboard.Errorf(switchboard.EFORBIDDEN, "only supervisors assign conversations to other agents")
+	// Agents may take an unassigned conversation or hand back their own;
+	// moving anyone else's work is for supervisors.
+	takes := target == me.ID && (c.AssigneeID == "" || c.AssigneeID == me.ID)
+	handsBack := target == "" && c.AssigneeID == me.ID
+	if !isSupervisor(me) && !takes && !handsBack {
+		return switchboard.Errorf(switchboard.EFORBIDDEN, "only supervisors move conversations between agents")
 	}
 	c, err = s.Store.Assign(ctx, c.ID, target, me.ID, "manual", "assigned by "+me.Name)
 	if err != nil {
@@ -553,6 +558,9 @@ func (s *Server) decide(ctx context.Context, conversationID string, d switchboar
 	}
 	if d.Channel == "" {
 		d.Channel = c.LastChannel
+	}
+	if s.Senders != nil && s.Senders[d.Channel] == nil {
+		return switchboard.Decision{Channel: d.Channel, Reason: fmt.Sprintf("replies cannot be sent on %s: the channel is not configured for sending", d.Channel)}, nil
 	}
 	p, ok := s.Policies[d.Channel]
 	if !ok {

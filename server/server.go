@@ -33,6 +33,9 @@ type Server struct {
 	Webhooks map[string]http.Handler
 	// BlobHandler serves local blob URLs under /blobs/ when set.
 	BlobHandler http.Handler
+	// Senders, when set, lists the channels replies can go out on; a reply
+	// on any other channel is refused up front instead of failing later.
+	Senders map[switchboard.Channel]switchboard.Sender
 	// Policies enforce each channel's rules while composing and sending; a
 	// channel without one has no rules beyond a non-empty message.
 	Policies map[switchboard.Channel]switchboard.Policy
@@ -81,11 +84,15 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	status, code := map[string]any{"status": "ok"}, http.StatusOK
+	// The endpoint is public: say what is down, log why (driver errors
+	// name hosts and users).
 	if err := s.Store.Ping(ctx); err != nil {
-		status["status"], status["database"], code = "unavailable", err.Error(), http.StatusServiceUnavailable
+		s.Logger.Error("healthz: database", "err", err)
+		status["status"], status["database"], code = "unavailable", "unavailable", http.StatusServiceUnavailable
 	}
 	if depth, err := s.Queue.Depth(ctx); err != nil {
-		status["status"], status["queue"], code = "unavailable", err.Error(), http.StatusServiceUnavailable
+		s.Logger.Error("healthz: queue", "err", err)
+		status["status"], status["queue"], code = "unavailable", "unavailable", http.StatusServiceUnavailable
 	} else {
 		status["queue_depth"] = depth
 	}

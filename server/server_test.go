@@ -28,6 +28,7 @@ import (
 
 type env struct {
 	t       *testing.T
+	srv     *server.Server
 	url     string
 	db      *store.DB
 	admin   string // tokens
@@ -63,6 +64,7 @@ func newEnv(t *testing.T, backend string) *env {
 		t.Fatal(err)
 	}
 	srv.Blobs, srv.BlobHandler = blobs, blobs.Handler()
+	e.srv = srv
 	ts.Config.Handler = srv.Handler()
 
 	admin, _ := db.CreateAgent(ctx, switchboard.Agent{Name: "Alex", Email: "alex@team.example", Role: switchboard.RoleAdmin}, "")
@@ -431,5 +433,42 @@ func TestUploadsAndAttachments(t *testing.T) {
 	}
 	if code := e.api("POST", "/api/v1/conversations/"+id+"/messages", e.agent, map[string]any{"text": "x", "attachments": []string{"nope"}}, &ae); code != 400 {
 		t.Fatalf("unknown upload: %d", code)
+	}
+}
+
+// TestRefusals: a reply on a channel nothing can send on is refused up
+// front and stores nothing; an agent cannot take a colleague's
+// conversation.
+func TestRefusals(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	e.srv.Senders = map[switchboard.Channel]switchboard.Sender{} // nothing configured
+	e.postForm(map[string]string{"name": "Ana", "email": "ana@example.com", "message": "hi"})
+	var list struct{ Conversations []conv }
+	e.api("GET", "/api/v1/conversations", e.agent, nil, &list)
+	id := list.Conversations[0].ID
+	var ae apiError
+	if code := e.api("POST", "/api/v1/conversations/"+id+"/messages", e.agent, map[string]string{"text": "hello"}, &ae); code != 422 || ae.Error.Code != "channel_policy" {
+		t.Fatalf("reply on an unconfigured channel: %d %+v", code, ae)
+	}
+	var note struct{ Direction string }
+	if code := e.api("POST", "/api/v1/conversations/"+id+"/messages", e.agent, map[string]any{"text": "internal", "note": true}, &note); code != 202 || note.Direction != "note" {
+		t.Fatalf("a note needs no channel: %d %+v", code, note)
+	}
+	var shown conv
+	e.api("GET", "/api/v1/conversations/"+id, e.agent, nil, &shown)
+	if len(shown.Messages) != 2 {
+		t.Fatalf("%d messages, want the inbound one and the note", len(shown.Messages))
+	}
+
+	other, _ := e.db.CreateAgent(context.Background(), switchboard.Agent{Name: "Kim", Email: "kim@team.example"}, "")
+	if _, err := e.db.Assign(context.Background(), id, other.ID, "", "manual", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if code := e.api("POST", "/api/v1/conversations/"+id+"/assign", e.agent, map[string]any{"agent_id": e.agentID}, &ae); code != 403 {
+		t.Fatalf("agent taking a colleague's conversation: %d", code)
+	}
+	var c conv
+	if code := e.api("POST", "/api/v1/conversations/"+id+"/assign", e.admin, map[string]any{"agent_id": e.agentID}, &c); code != 200 || c.Assignee.ID != e.agentID {
+		t.Fatalf("supervisor moving it: %d %+v", code, c)
 	}
 }

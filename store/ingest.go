@@ -296,7 +296,7 @@ func (tx *Tx) resolveCustomer(ctx context.Context, in *switchboard.Inbound, now 
 	var unknown []switchboard.IdentityRef
 	var name string
 	var mergedInto sql.NullString
-	for _, id := range in.Identities {
+	for i, id := range in.Identities {
 		var cid, cname string
 		var merged sql.NullString
 		err := tx.queryRow(ctx, `SELECT i.customer_id, c.name, c.merged_into FROM identities i JOIN customers c ON c.id = i.customer_id WHERE i.kind = ? AND i.value = ?`,
@@ -306,9 +306,12 @@ func (tx *Tx) resolveCustomer(ctx context.Context, in *switchboard.Inbound, now 
 			unknown = append(unknown, id)
 		case err != nil:
 			return "", false, fmt.Errorf("look up identity: %w", err)
-		case customerID == "":
-			// The first identity the sender gave decides; identities that
-			// belong to someone else are left for an agent to merge.
+		case i == 0:
+			// Only the primary identity (the one the channel vouches for:
+			// the e-mail of a form, an SMS's From) picks the customer. A
+			// secondary one that belongs to someone else, say a phone
+			// number typed into a web form, is left for an agent to merge:
+			// otherwise anyone could write into another customer's thread.
 			customerID, name, mergedInto = cid, cname, merged
 		}
 	}

@@ -192,13 +192,8 @@ func (p *batchPlan) event(convID, typ string, data any, at time.Time) {
 // plan threads one message in memory, exactly as thread does in the
 // database.
 func (p *batchPlan) plan(in *switchboard.Inbound, idents map[switchboard.IdentityRef]customerInfo, now time.Time, opts IngestOptions) IngestResult {
-	var cust customerInfo
-	found := false
-	for _, id := range in.Identities {
-		if c, ok := idents[id]; ok && !found {
-			cust, found = c, true
-		}
-	}
+	// As in resolveCustomer, only the primary identity picks the customer.
+	cust, found := idents[in.Identities[0]]
 	if !found {
 		cust = customerInfo{id: newID(now), name: in.SenderName}
 		p.customers = append(p.customers, []any{cust.id, in.SenderName, micros(now)})

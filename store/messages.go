@@ -36,30 +36,35 @@ func scanMessages(rows *sql.Rows) ([]switchboard.Message, error) {
 }
 
 func (db *DB) fillAttachments(ctx context.Context, msgs []switchboard.Message) error {
-	if len(msgs) == 0 {
-		return nil
-	}
 	idx := make(map[string]int, len(msgs))
-	args := make([]any, len(msgs))
+	ids := make([]any, len(msgs))
 	for i, m := range msgs {
 		idx[m.ID] = i
-		args[i] = m.ID
+		ids[i] = m.ID
 	}
-	rows, err := db.query(ctx, `SELECT id, message_id, object_key, content_type, size, name, transcript FROM attachments WHERE message_id IN (`+placeholders(len(msgs))+`) ORDER BY id`, args...)
-	if err != nil {
-		return fmt.Errorf("store: attachments: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var a switchboard.Attachment
-		var mid string
-		if err := rows.Scan(&a.ID, &mid, &a.Key, &a.ContentType, &a.Size, &a.Name, &a.Transcript); err != nil {
-			return fmt.Errorf("store: scan attachment: %w", err)
+	// In chunks: a long timeline would exceed the databases' limits on
+	// bound parameters.
+	for _, chunk := range chunks(ids, 500) {
+		rows, err := db.query(ctx, `SELECT id, message_id, object_key, content_type, size, name, transcript FROM attachments WHERE message_id IN (`+placeholders(len(chunk))+`) ORDER BY id`, chunk...)
+		if err != nil {
+			return fmt.Errorf("store: attachments: %w", err)
 		}
-		m := &msgs[idx[mid]]
-		m.Attachments = append(m.Attachments, a)
+		for rows.Next() {
+			var a switchboard.Attachment
+			var mid string
+			if err := rows.Scan(&a.ID, &mid, &a.Key, &a.ContentType, &a.Size, &a.Name, &a.Transcript); err != nil {
+				rows.Close()
+				return fmt.Errorf("store: scan attachment: %w", err)
+			}
+			m := &msgs[idx[mid]]
+			m.Attachments = append(m.Attachments, a)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: attachments: %w", err)
+		}
 	}
-	return rows.Err()
+	return nil
 }
 
 // GetMessage returns one message with its attachments.

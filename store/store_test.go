@@ -718,3 +718,31 @@ func TestDeliveryStatusesAndOptOuts(t *testing.T) {
 		}
 	})
 }
+
+// TestSecondaryIdentityCannotHijack: a web form naming someone else's phone
+// number beside a new address does not write into their thread.
+func TestSecondaryIdentityCannotHijack(t *testing.T) {
+	eachPath(t, func(t *testing.T, backend string, opts store.IngestOptions) {
+		ctx := context.Background()
+		db := storetest.Open(t, backend, testenv.NewClock(t0))
+		victim := mustIngestOpts(t, db, opts, inbound(switchboard.ChannelSMS, "v1", "my parcel", phone("+14155550123")))[0]
+		attacker := mustIngestOpts(t, db, opts, inbound(switchboard.ChannelWebform, "a1", "send it to me instead", email("mallory@example.com"), phone("+14155550123")))[0]
+		if attacker.CustomerID == victim.CustomerID || attacker.ConversationID == victim.ConversationID {
+			t.Fatalf("a secondary identity picked the customer: %+v", attacker)
+		}
+		v, _ := db.GetCustomer(ctx, victim.CustomerID)
+		if len(v.Identities) != 1 {
+			t.Fatalf("victim's identities changed: %v", v.Identities)
+		}
+		a, _ := db.GetCustomer(ctx, attacker.CustomerID)
+		if len(a.Identities) != 1 || a.Identities[0].Value != "mallory@example.com" {
+			t.Fatalf("the other customer's phone was attached: %v", a.Identities)
+		}
+		// The legitimate case still links: a new person giving a new phone.
+		n := mustIngestOpts(t, db, opts, inbound(switchboard.ChannelWebform, "n1", "hello", email("nia@example.com"), phone("+14155550199")))[0]
+		s := mustIngestOpts(t, db, opts, inbound(switchboard.ChannelSMS, "n2", "it's me", phone("+14155550199")))[0]
+		if s.ConversationID != n.ConversationID {
+			t.Fatal("an SMS from the phone a form gave did not join that customer's thread")
+		}
+	})
+}

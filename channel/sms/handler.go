@@ -207,6 +207,12 @@ func (c *Channel) copyMedia(ctx context.Context, sid string, form url.Values) ([
 	var out []switchboard.Attachment
 	for i, m := range refs {
 		data, ctype, err := c.cfg.Client.FetchMedia(ctx, m.URL, c.cfg.MaxMediaBytes)
+		if switchboard.IsPermanent(err) {
+			// Too large, gone, refused: retrying cannot help, so keep the
+			// message and say what was left out.
+			c.cfg.Logger.Warn("sms: media dropped", "message_sid", sid, "media", i, "err", err)
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("fetch media %d: %w", i, err)
 		}

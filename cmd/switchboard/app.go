@@ -139,6 +139,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		Store: m.DB, Queue: m.Queue, Bus: m.Bus, Blobs: m.Blobs, Metrics: m.Metrics, Logger: m.Logger,
 		Webhooks:     map[string]http.Handler{},
 		OutboxNotify: m.Outbox.Notify,
+		Senders:      m.Senders,
 	}
 	if h, ok := m.Blobs.(interface{ Handler() http.Handler }); ok {
 		srv.BlobHandler = h.Handler()
