@@ -102,6 +102,9 @@ func (db *DB) ApplyDeliveryStatus(ctx context.Context, ch switchboard.Channel, p
 	}
 	err = db.inTx(ctx, func(tx *Tx) error {
 		messageID, conversationID = "", ""
+		if err := tx.lockProviderID(ctx, ch, providerID); err != nil {
+			return err
+		}
 		var current string
 		var mid, cid string
 		err := tx.queryRow(ctx, `SELECT id, conversation_id, status FROM messages WHERE channel = ? AND provider_id = ? AND direction = 'out'`+db.dialect.lockRow(),
@@ -154,4 +157,16 @@ func (tx *Tx) applyPendingStatuses(ctx context.Context, ch switchboard.Channel, 
 		}
 	}
 	return tx.exec(ctx, `DELETE FROM pending_statuses WHERE channel = ? AND provider_id = ?`, ch, providerID)
+}
+
+// lockProviderID serialises a delivery report with the send that records
+// the same provider id, so that a report arriving while the send commits
+// is either seen by it or sees it, never neither.
+func (tx *Tx) lockProviderID(ctx context.Context, ch switchboard.Channel, providerID string) error {
+	q := tx.db.dialect.lockKey()
+	if q == "" {
+		return nil
+	}
+	_, err := tx.tx.ExecContext(ctx, tx.db.dialect.rebind(q), string(ch)+":"+providerID)
+	return err
 }

@@ -26,6 +26,10 @@ type dialect interface {
 	// searchJoin returns a FROM fragment and a WHERE predicate that restrict
 	// messages m to those matching one full-text query argument.
 	searchJoin() (from, where string)
+	// lockKey returns a statement that serialises, until the transaction
+	// ends, every transaction that locks the same key (one argument); ""
+	// where a single writer makes that so already.
+	lockKey() string
 	// isRetryable reports errors after which the whole transaction may be
 	// run again (deadlocks, serialisation failures, a busy database).
 	isRetryable(err error) bool
@@ -38,6 +42,7 @@ type sqliteDialect struct{}
 func (sqliteDialect) name() string             { return "sqlite" }
 func (sqliteDialect) rebind(q string) string   { return q }
 func (sqliteDialect) lockRow() string          { return "" }
+func (sqliteDialect) lockKey() string          { return "" }
 func (sqliteDialect) skipLocked(string) string { return "" }
 func (sqliteDialect) searchJoin() (string, string) {
 	return " JOIN messages_fts f ON f.message_id = m.id", "messages_fts MATCH ?"
@@ -87,6 +92,7 @@ func (postgresDialect) rebind(q string) string {
 }
 
 func (postgresDialect) lockRow() string { return " FOR UPDATE" }
+func (postgresDialect) lockKey() string { return "SELECT pg_advisory_xact_lock(hashtext(?))" }
 func (postgresDialect) skipLocked(alias string) string {
 	return " FOR UPDATE OF " + alias + " SKIP LOCKED"
 }

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -467,8 +469,10 @@ func (tx *Tx) deadLetter(ctx context.Context, in *switchboard.Inbound, cause err
 }
 
 func (tx *Tx) insertDeadLetter(ctx context.Context, ch switchboard.Channel, payload []byte, cause string, now time.Time) error {
-	if err := tx.exec(ctx, `INSERT INTO dead_letters (id, channel, payload, error, created_at) VALUES (?, ?, ?, ?, ?)`,
-		newID(now), string(ch), payload, cause, micros(now)); err != nil {
+	sum := sha256.Sum256(payload)
+	if err := tx.exec(ctx, `INSERT INTO dead_letters (id, channel, payload, error, created_at, payload_hash) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (channel, payload_hash) DO NOTHING`,
+		newID(now), string(ch), payload, cause, micros(now), hex.EncodeToString(sum[:])); err != nil {
 		return fmt.Errorf("insert dead letter: %w", err)
 	}
 	return nil

@@ -302,6 +302,9 @@ func (db *DB) CompleteOutbox(ctx context.Context, id, providerID string) error {
 		if providerID == "" {
 			return nil
 		}
+		if err := tx.lockProviderID(ctx, ch, providerID); err != nil {
+			return err
+		}
 		return tx.applyPendingStatuses(ctx, ch, providerID, messageID)
 	}))
 }

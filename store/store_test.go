@@ -537,6 +537,10 @@ func TestIngestDeadLettersOneBadMessage(t *testing.T) {
 		if res[0].Err != nil || res[2].Err != nil || res[0].MessageID == "" || res[2].MessageID == "" {
 			t.Fatalf("good messages: %+v", res)
 		}
+		// The queue redelivers the batch: nothing is stored or dead-lettered twice.
+		if _, err := db.Ingest(ctx, []switchboard.Inbound{inbound(switchboard.ChannelSMS, "b", "nul\x00byte", phone("+14155550002"))}, opts); err != nil {
+			t.Fatal(err)
+		}
 		n, _ := db.CountDeadLetters(ctx)
 		if backend == "postgres" {
 			if res[1].Err == nil || n != 1 {
