@@ -170,3 +170,34 @@ func (tx *Tx) lockProviderID(ctx context.Context, ch switchboard.Channel, provid
 	_, err := tx.tx.ExecContext(ctx, tx.db.dialect.rebind(q), string(ch)+":"+providerID)
 	return err
 }
+
+// ApplyWatermark applies a delivery or read watermark (Messenger,
+// Instagram): every outbound message on ch to the customer behind the
+// identity, sent up to upTo, has reached at least status. It returns how
+// many messages moved.
+func (db *DB) ApplyWatermark(ctx context.Context, ch switchboard.Channel, id switchboard.IdentityRef, upTo time.Time, status string) (int64, error) {
+	rank := switchboard.DeliveryRank(status)
+	if rank == 0 {
+		return 0, switchboard.Errorf(switchboard.EINVALID, "unknown delivery status %q", status)
+	}
+	var lower []any
+	for _, s := range []string{switchboard.DeliveryQueued, switchboard.DeliverySent, switchboard.DeliveryDelivered, switchboard.DeliveryFailed} {
+		if switchboard.DeliveryRank(s) < rank {
+			lower = append(lower, s)
+		}
+	}
+	var n int64
+	err := db.inTx(ctx, func(tx *Tx) error {
+		args := append([]any{status, ch, micros(upTo)}, lower...)
+		args = append(args, id.Kind, id.Value)
+		res, err := tx.execResult(ctx, `UPDATE messages SET status = ? WHERE channel = ? AND direction = 'out' AND created_at <= ?
+			AND status IN (`+placeholders(len(lower))+`)
+			AND conversation_id IN (SELECT c.id FROM conversations c JOIN identities i ON i.customer_id = c.customer_id WHERE i.kind = ? AND i.value = ?)`, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, wrap("apply watermark", err)
+}

@@ -750,3 +750,42 @@ func TestSecondaryIdentityCannotHijack(t *testing.T) {
 		}
 	})
 }
+
+func TestApplyWatermark(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		clock := testenv.NewClock(t0)
+		db := storetest.Open(t, backend, clock)
+		agent := mustAgent(t, db, "sam")
+		psid := switchboard.IdentityRef{Kind: switchboard.IdentityMessengerPSID, Value: "6922891234567890"}
+		r := mustIngest(t, db, inbound(switchboard.ChannelMessenger, "m_in", "hi", psid))[0]
+		var ids []string
+		for i := 0; i < 3; i++ {
+			clock.Advance(time.Minute)
+			m, err := db.CreateReply(ctx, store.Reply{ConversationID: r.ConversationID, AgentID: agent.ID, Text: fmt.Sprint("r", i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			items, _ := db.ClaimOutbox(ctx, 10, time.Minute)
+			db.CompleteOutbox(ctx, items[0].ID, fmt.Sprint("m_out", i))
+			ids = append(ids, m.ID)
+		}
+		// Delivered up to the second reply; then read up to the first.
+		n, err := db.ApplyWatermark(ctx, switchboard.ChannelMessenger, psid, t0.Add(2*time.Minute), switchboard.DeliveryDelivered)
+		if err != nil || n != 2 {
+			t.Fatalf("delivery watermark moved %d, %v; want 2", n, err)
+		}
+		db.ApplyWatermark(ctx, switchboard.ChannelMessenger, psid, t0.Add(time.Minute), switchboard.DeliveryRead)
+		want := []string{"read", "delivered", "sent"}
+		for i, id := range ids {
+			m, _ := db.GetMessage(ctx, id)
+			if m.Status != want[i] {
+				t.Fatalf("reply %d: %s, want %s", i, m.Status, want[i])
+			}
+		}
+		// An older delivery watermark never moves a read message back.
+		if n, _ := db.ApplyWatermark(ctx, switchboard.ChannelMessenger, psid, t0.Add(time.Hour), switchboard.DeliveryDelivered); n != 1 {
+			t.Fatalf("late delivery watermark moved %d, want only the sent one", n)
+		}
+	})
+}

@@ -21,9 +21,11 @@ import (
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/blob"
 	"github.com/switchboard-inbox/switchboard/bus"
+	metawebhook "github.com/switchboard-inbox/switchboard/channel/meta/webhook"
 	"github.com/switchboard-inbox/switchboard/channel/sms"
 	"github.com/switchboard-inbox/switchboard/channel/twilio"
 	"github.com/switchboard-inbox/switchboard/channel/webform"
+	"github.com/switchboard-inbox/switchboard/channel/whatsapp"
 	"github.com/switchboard-inbox/switchboard/ingest"
 	"github.com/switchboard-inbox/switchboard/metrics"
 	"github.com/switchboard-inbox/switchboard/outbox"
@@ -150,6 +152,17 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	srv.Policies = map[switchboard.Channel]switchboard.Policy{}
 	if c.TwilioAccountSID != "" {
 		m.wireSMS(srv)
+	}
+	if c.MetaAppSecret != "" {
+		h := metawebhook.New(metawebhook.Config{
+			AppSecret: c.MetaAppSecret, VerifyToken: c.MetaVerifyToken, Queue: m.Queue, Blobs: m.Blobs, Store: m.DB,
+			Media: &whatsapp.MediaClient{BaseURL: c.GraphAPIURL, Token: c.MetaAccessToken, HTTP: m.ProviderHTTP},
+			HTTP:  m.ProviderHTTP, Logger: m.Logger,
+			OnAccepted: func(ch switchboard.Channel) { m.Metrics.Accepted.Add(string(ch), 1) },
+			OnRejected: func(reason string) { m.Metrics.Rejected.Add("meta_"+reason, 1) },
+		})
+		srv.Webhooks["GET /webhooks/meta"] = h
+		srv.Webhooks["POST /webhooks/meta"] = h
 	}
 
 	if m.listener, err = net.Listen("tcp", c.Addr); err != nil {

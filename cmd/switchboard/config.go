@@ -47,6 +47,13 @@ type Config struct {
 	TwilioMessagingSID string
 	SMSPricePerSegment float64
 	PhoneRegion        string
+
+	// Meta (WhatsApp, Messenger, Instagram). Webhooks are on when the app
+	// secret is set.
+	MetaAppSecret   string
+	MetaVerifyToken string
+	MetaAccessToken string
+	GraphAPIURL     string
 }
 
 // env returns the SWITCHBOARD_ variable for name, or def.
@@ -111,6 +118,10 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.TwilioMessagingSID, "twilio-messaging-service-sid", env("TWILIO_MESSAGING_SERVICE_SID", ""), "send through this Messaging Service instead of a number (SWITCHBOARD_TWILIO_MESSAGING_SERVICE_SID)")
 	fs.Float64Var(&c.SMSPricePerSegment, "sms-price", envFloat("SMS_PRICE", 0.0079), "price per SMS segment shown by the composer (SWITCHBOARD_SMS_PRICE)")
 	fs.StringVar(&c.PhoneRegion, "phone-region", env("PHONE_REGION", "US"), "region for phone numbers written without a country code (SWITCHBOARD_PHONE_REGION)")
+	fs.StringVar(&c.MetaAppSecret, "meta-app-secret", env("META_APP_SECRET", ""), "Meta app secret; turns on /webhooks/meta for WhatsApp, Messenger and Instagram (SWITCHBOARD_META_APP_SECRET)")
+	fs.StringVar(&c.MetaVerifyToken, "meta-verify-token", env("META_VERIFY_TOKEN", ""), "token Meta's webhook verification must present (SWITCHBOARD_META_VERIFY_TOKEN)")
+	fs.StringVar(&c.MetaAccessToken, "meta-access-token", env("META_ACCESS_TOKEN", ""), "Graph API access token, for media (SWITCHBOARD_META_ACCESS_TOKEN)")
+	fs.StringVar(&c.GraphAPIURL, "graph-api-url", env("GRAPH_API_URL", "https://graph.facebook.com/v25.0"), "Graph API base URL (SWITCHBOARD_GRAPH_API_URL)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", 10*time.Second), "grace period for in-flight requests on shutdown (SWITCHBOARD_SHUTDOWN_TIMEOUT)")
 }
 
@@ -157,6 +168,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TwilioAccountSID != "" && c.TwilioFrom == "" && c.TwilioMessagingSID == "" {
 		return fmt.Errorf("config: SMS needs SWITCHBOARD_TWILIO_FROM (our number) or SWITCHBOARD_TWILIO_MESSAGING_SERVICE_SID")
+	}
+	if c.MetaAppSecret != "" && c.MetaVerifyToken == "" {
+		return fmt.Errorf("config: /webhooks/meta needs SWITCHBOARD_META_VERIFY_TOKEN for Meta's verification handshake")
 	}
 	if c.QueueReclaimAfter <= 0 {
 		c.QueueReclaimAfter = 30 * time.Second
