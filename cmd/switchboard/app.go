@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/blob"
 	"github.com/switchboard-inbox/switchboard/bus"
+	"github.com/switchboard-inbox/switchboard/channel/messenger"
 	metawebhook "github.com/switchboard-inbox/switchboard/channel/meta/webhook"
 	"github.com/switchboard-inbox/switchboard/channel/sms"
 	"github.com/switchboard-inbox/switchboard/channel/twilio"
@@ -164,6 +165,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		srv.Webhooks["GET /webhooks/meta"] = h
 		srv.Webhooks["POST /webhooks/meta"] = h
 	}
+	m.wireMetaSenders(srv)
 
 	if m.listener, err = net.Listen("tcp", c.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
@@ -210,6 +212,39 @@ func (m *Main) wireSMS(srv *server.Server) {
 	srv.Webhooks["POST /webhooks/twilio/status"] = ch.StatusHandler()
 	srv.Policies[switchboard.ChannelSMS] = ch
 	m.Senders[switchboard.ChannelSMS] = ch
+}
+
+// wireMetaSenders turns on replies on WhatsApp, Messenger and Instagram
+// for the channels whose ids are configured.
+func (m *Main) wireMetaSenders(srv *server.Server) {
+	c := m.Config
+	if c.MetaAccessToken == "" {
+		return
+	}
+	lastInbound := func(ch switchboard.Channel) func(context.Context, string) (time.Time, error) {
+		return func(ctx context.Context, conversationID string) (time.Time, error) {
+			r, err := m.DB.Recipient(ctx, conversationID)
+			return r.LastInbound[ch], err
+		}
+	}
+	if c.WhatsAppPhoneNumberID != "" {
+		wa := &whatsapp.Channel{
+			Client:      &whatsapp.Client{BaseURL: c.GraphAPIURL, PhoneNumberID: c.WhatsAppPhoneNumberID, Token: c.MetaAccessToken, HTTP: m.ProviderHTTP},
+			LastInbound: lastInbound(switchboard.ChannelWhatsApp),
+		}
+		m.Senders[switchboard.ChannelWhatsApp] = wa
+		srv.Policies[switchboard.ChannelWhatsApp] = wa
+	}
+	if c.MessengerPageID != "" {
+		for _, ch := range []switchboard.Channel{switchboard.ChannelMessenger, switchboard.ChannelInstagram} {
+			mc := &messenger.Channel{
+				Client:      &messenger.Client{BaseURL: c.GraphAPIURL, PageID: c.MessengerPageID, Token: c.MetaAccessToken, HTTP: m.ProviderHTTP, Channel: ch},
+				LastInbound: lastInbound(ch),
+			}
+			m.Senders[ch] = mc
+			srv.Policies[ch] = mc
+		}
+	}
 }
 
 func (m *Main) goRun(fn func()) {

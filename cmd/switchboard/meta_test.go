@@ -70,6 +70,7 @@ func TestMetaWebhook(t *testing.T) {
 	m := &Main{Config: Config{
 		Addr: addr, PublicURL: "http://" + addr, DataDir: t.TempDir(), LogLevel: "warn", LogFormat: "text", IngestBatch: 64, OutboxMaxAttempts: 3,
 		MetaAppSecret: metaSecret, MetaVerifyToken: metaVerify, MetaAccessToken: metaToken, GraphAPIURL: graph.URL,
+		WhatsAppPhoneNumberID: "106540352242922",
 	}}
 	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	m.OnStored = func(_ []switchboard.Inbound, res []store.IngestResult) { stored <- len(res) }
@@ -166,6 +167,34 @@ func TestMetaWebhook(t *testing.T) {
 	}
 	if orig, err := m.DB.Original(context.Background(), txt.ID); err != nil || !bytes.Contains(orig, []byte("another color")) {
 		t.Fatalf("original: %q %v", orig, err)
+	}
+
+	// The customer's last WhatsApp message is the documented example's,
+	// long ago: the composer and the send path both refuse free-form text.
+	agent, _ := m.DB.CreateAgent(context.Background(), switchboard.Agent{Name: "Sam", Email: "sam@team.example"}, "")
+	token, _ := m.DB.CreateToken(context.Background(), agent.ID)
+	apiReq := func(method, path, body string, out any) int {
+		req, _ := http.NewRequest(method, m.URL()+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		json.NewDecoder(resp.Body).Decode(out)
+		return resp.StatusCode
+	}
+	var dec switchboard.Decision
+	apiReq("GET", "/api/v1/conversations/"+convs[0].ID+"/compose?channel=whatsapp", "", &dec)
+	if dec.Allowed || dec.WindowEndsAt == nil || !strings.Contains(dec.Reason, "24-hour window closed") {
+		t.Fatalf("compose on WhatsApp outside the window: %+v", dec)
+	}
+	var refused struct{ Error struct{ Code, Message string } }
+	if code := apiReq("POST", "/api/v1/conversations/"+convs[0].ID+"/messages", `{"text":"hello","channel":"whatsapp"}`, &refused); code != 422 || refused.Error.Code != "channel_policy" {
+		t.Fatalf("free-form WhatsApp reply outside the window: %d %+v", code, refused)
+	}
+	if n, _ := m.DB.Timeline(context.Background(), convs[0].CustomerID); len(n) != 3 {
+		t.Fatalf("the refused reply was stored: %d messages", len(n))
 	}
 
 	// A status for a send we have not recorded yet is kept, not refused.
