@@ -189,7 +189,9 @@ func TestMetaWebhook(t *testing.T) {
 	if dec.Allowed || dec.WindowEndsAt == nil || !strings.Contains(dec.Reason, "24-hour window closed") {
 		t.Fatalf("compose on WhatsApp outside the window: %+v", dec)
 	}
-	var refused struct{ Error struct{ Code, Message string } }
+	var refused struct {
+		Error struct{ Code, Message string }
+	}
 	if code := apiReq("POST", "/api/v1/conversations/"+convs[0].ID+"/messages", `{"text":"hello","channel":"whatsapp"}`, &refused); code != 422 || refused.Error.Code != "channel_policy" {
 		t.Fatalf("free-form WhatsApp reply outside the window: %d %+v", code, refused)
 	}
