@@ -17,6 +17,7 @@ import (
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/channel/meta"
+	"github.com/switchboard-inbox/switchboard/channel/meta/metatest"
 	"github.com/switchboard-inbox/switchboard/store"
 )
 
@@ -233,5 +234,75 @@ func TestMetaWebhook(t *testing.T) {
 	}
 	if got, _ := m.DB.CountMessagesByText(context.Background(), "our own reply"); len(got) != 0 {
 		t.Fatal("an echo of our own send was stored as a customer message")
+	}
+}
+
+// TestMetaRepliesThroughStandIn: WhatsApp and Messenger customers write,
+// agents answer inside the windows, the Graph stand-in receives exactly
+// the documented sends and its signed status and delivery webhooks move
+// the replies forward.
+func TestMetaRepliesThroughStandIn(t *testing.T) {
+	addr := freeAddr(t)
+	graph := metatest.New(metaSecret, metaToken, metatest.WithWebhook("http://"+addr+"/webhooks/meta"))
+	ts := httptest.NewServer(graph.Handler())
+	graph.SetBaseURL(ts.URL)
+	t.Cleanup(func() { graph.Close(); ts.Close() })
+	stored := make(chan int, 100)
+	m := &Main{Config: Config{
+		Addr: addr, PublicURL: "http://" + addr, DataDir: t.TempDir(), LogLevel: "warn", LogFormat: "text", IngestBatch: 64, OutboxMaxAttempts: 3,
+		MetaAppSecret: metaSecret, MetaVerifyToken: metaVerify, MetaAccessToken: metaToken, GraphAPIURL: ts.URL,
+		WhatsAppPhoneNumberID: graph.PhoneNumberID(), MessengerPageID: graph.PageID(),
+	}}
+	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	m.OnStored = func(_ []switchboard.Inbound, res []store.IngestResult) { stored <- len(res) }
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	hook := m.URL() + "/webhooks/meta"
+	if _, resp, err := graph.SendWhatsAppText(ctx, http.DefaultClient, hook, "16505551234", "Sheena", "Is it in stock?"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("WhatsApp inbound: %v %v", resp, err)
+	}
+	if _, resp, err := graph.SendMessengerText(ctx, http.DefaultClient, hook, "6922891234567890", "Where is my parcel?"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("Messenger inbound: %v %v", resp, err)
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case <-stored:
+		case <-time.After(10 * time.Second):
+			t.Fatal("inbound not stored")
+		}
+	}
+	agent, _ := m.DB.CreateAgent(ctx, switchboard.Agent{Name: "Sam", Email: "sam@team.example"}, "")
+	convs, _, _ := m.DB.ListConversations(ctx, store.ConversationFilter{})
+	var replies []string
+	for _, c := range convs {
+		r, err := m.DB.CreateReply(ctx, store.Reply{ConversationID: c.ID, AgentID: agent.ID, Text: "Yes, on its way."})
+		if err != nil {
+			t.Fatal(err)
+		}
+		replies = append(replies, r.ID)
+	}
+	m.Outbox.Notify()
+	deadline := time.Now().Add(15 * time.Second)
+	for _, id := range replies {
+		for {
+			msg, _ := m.DB.GetMessage(ctx, id)
+			if msg.Status == switchboard.DeliveryRead || (msg.Channel == switchboard.ChannelMessenger && msg.Status == switchboard.DeliveryDelivered) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("reply on %s is %q (%s) after 15s", msg.Channel, msg.Status, msg.Error)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	wa, fb := graph.WhatsAppSends(), graph.MessengerSends()
+	if len(wa) != 1 || wa[0].To != "16505551234" || wa[0].Text != "Yes, on its way." {
+		t.Fatalf("WhatsApp sends: %+v", wa)
+	}
+	if len(fb) != 1 || fb[0].RecipientID != "6922891234567890" || fb[0].MessagingType != "RESPONSE" {
+		t.Fatalf("Messenger sends: %+v", fb)
 	}
 }
