@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/meta/metatest"
 	"github.com/switchboard-inbox/switchboard/channel/twilio/twiliotest"
 )
 
@@ -57,6 +58,12 @@ const (
 	demoTwilioSID   = "AC00000000000000000000000000000000"
 	demoTwilioToken = "demo_auth_token_not_a_secret_000"
 	demoNumber      = "+14155550100"
+)
+
+// The demo's Meta app, known only to the local Graph stand-in.
+const (
+	demoMetaSecret = "demo_app_secret_not_a_secret"
+	demoMetaToken  = "demo_graph_token"
 )
 
 // demoPNG is a 1x1 image the simulator sends as MMS media.
@@ -120,6 +127,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer twilioTS.Close()
 	defer fakeTwilio.Close()
 
+	// And one for Meta's Graph API: WhatsApp, Messenger and Instagram.
+	fakeGraph := metatest.New(demoMetaSecret, demoMetaToken, metatest.WithWebhook("http://"+listenAddr+"/webhooks/meta"), metatest.WithStatusDelay(time.Second))
+	graphTS := httptest.NewServer(fakeGraph.Handler())
+	fakeGraph.SetBaseURL(graphTS.URL)
+	defer graphTS.Close()
+	defer fakeGraph.Close()
+
 	m := &Main{Config: Config{
 		Addr: listenAddr, PublicURL: "http://" + listenAddr, DataDir: dir, ReopenWindow: 7 * 24 * time.Hour, LogLevel: "info", LogFormat: "text",
 		IngestBatch: 256, OutboxMaxAttempts: 8, ShutdownTimeout: 5 * time.Second,
@@ -128,6 +142,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		FormRatePerMinute: 0,
 		TwilioAccountSID:  demoTwilioSID, TwilioAuthToken: demoTwilioToken, TwilioAPIURL: twilioTS.URL, TwilioFrom: demoNumber,
 		SMSPricePerSegment: 0.0079, PhoneRegion: "US",
+		MetaAppSecret: demoMetaSecret, MetaVerifyToken: "demo-verify", MetaAccessToken: demoMetaToken, GraphAPIURL: graphTS.URL,
+		WhatsAppPhoneNumberID: fakeGraph.PhoneNumberID(), MessengerPageID: fakeGraph.PageID(),
 	}}
 	m.Logger = NewLogger(m.Config, stderr)
 	m.ProviderHTTP = twilioTS.Client()
@@ -157,17 +173,18 @@ Try:
        -d '{"name":"You","email":"you@example.com","message":"Hello from curl"}'
   curl -s %s/metrics | grep switchboard_
 
-A simulator posts contact-form messages and signed Twilio SMS/MMS webhooks
-into the real endpoints every ~%s (repeat customers included, the same
-people on both channels), and an agent answers some of them; SMS replies go
-to a local Twilio stand-in, which reports their delivery. Ctrl-C stops it.
+A simulator posts contact-form messages and signed Twilio (SMS/MMS) and Meta
+(WhatsApp, Messenger, Instagram) webhooks into the real endpoints every ~%s
+(repeat customers included, the same people on several channels), and agents
+answer some of them; replies go to local Twilio and Graph stand-ins, which
+report their delivery. Ctrl-C stops it.
 `, dir, url, token, token, url, url, url, *every)
 
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		simulate(ctx, m.Logger, url, agents, *every, fakeTwilio)
+		simulate(ctx, m.Logger, url, agents, *every, fakeTwilio, fakeGraph)
 	}()
 	<-ctx.Done()
 	wg.Wait()
@@ -209,7 +226,7 @@ func seedDemo(ctx context.Context, m *Main) (string, []demoAgent, error) {
 
 // simulate posts realistic contact-form traffic into the real endpoint and
 // has agents take and answer some of it through the real API.
-func simulate(ctx context.Context, log *slog.Logger, base string, agents []demoAgent, every time.Duration, fakeTwilio *twiliotest.Server) {
+func simulate(ctx context.Context, log *slog.Logger, base string, agents []demoAgent, every time.Duration, fakeTwilio *twiliotest.Server, fakeGraph *metatest.Server) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
 	post := func(method, path, token string, body any) (*http.Response, error) {
@@ -234,6 +251,31 @@ func simulate(ctx context.Context, log *slog.Logger, base string, agents []demoA
 		// A small set of regulars write most of the messages.
 		c := demoCustomers[min(int(rng.ExpFloat64()*3), len(demoCustomers)-1)]
 		topic := demoTopics[rng.IntN(len(demoTopics))]
+		if rng.IntN(4) == 0 {
+			// Social and WhatsApp traffic through signed Meta webhooks.
+			body := fmt.Sprintf(topic.Message, 1000+rng.IntN(9000))
+			var resp *http.Response
+			var err error
+			switch {
+			case c.Phone != "":
+				// The same phone number as the customer's SMS and form.
+				_, resp, err = fakeGraph.SendWhatsAppText(ctx, http.DefaultClient, base+"/webhooks/meta", strings.TrimPrefix(c.Phone, "+"), c.Name, body)
+			case rng.IntN(2) == 0:
+				_, resp, err = fakeGraph.SendMessengerText(ctx, http.DefaultClient, base+"/webhooks/meta", fmt.Sprint(6922891234560000+rng.IntN(5)), body)
+			default:
+				_, resp, err = fakeGraph.SendInstagramText(ctx, http.DefaultClient, base+"/webhooks/meta", fmt.Sprint(1784140000000000+rng.IntN(5)), body)
+			}
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("demo: send Meta webhook", "err", err)
+				}
+				continue
+			}
+			if resp.StatusCode != http.StatusOK {
+				log.Warn("demo: Meta webhook refused", "status", resp.StatusCode)
+			}
+			continue
+		}
 		if c.Phone != "" && rng.IntN(3) == 0 {
 			// The same person, by SMS this time (sometimes with a photo).
 			in := twiliotest.Inbound{From: c.Phone, To: demoNumber, Body: fmt.Sprintf(topic.Message, 1000+rng.IntN(9000))}
