@@ -410,6 +410,19 @@ type Recipient struct {
 	LastInbound map[Channel]time.Time
 	// OptOuts holds, per channel, the keyword the customer opted out with.
 	OptOuts map[Channel]string
+	// Templates are the approved message templates the business may send
+	// (WhatsApp outside its 24-hour window).
+	Templates []MessageTemplate
+}
+
+// MessageTemplate is a pre-approved message (WhatsApp) with numbered
+// placeholders, {{1}}, {{2}}, ...
+type MessageTemplate struct {
+	Name     string `json:"name"`
+	Language string `json:"language"`
+	Category string `json:"category"`
+	Body     string `json:"body"`
+	Status   string `json:"status"` // APPROVED, PENDING, REJECTED, ...
 }
 
 // Identity returns the recipient's first identity of kind, or "".
@@ -434,6 +447,9 @@ type Decision struct {
 	Encoding     string         `json:"encoding,omitempty"`
 	Cost         float64        `json:"cost,omitempty"`
 	Details      map[string]any `json:"details,omitempty"`
+	// Text, when set, is what will actually be sent: a template rendered
+	// with its parameters. The send path stores it as the reply's text.
+	Text string `json:"text,omitempty"`
 }
 
 // Policy enforces one channel's rules. The composer and the send path ask

@@ -36,6 +36,8 @@ func (s *Server) routeAPI(mux *http.ServeMux) {
 	h("GET /api/v1/search", s.search)
 	h("POST /api/v1/uploads", s.upload)
 	h("GET /api/v1/conversations/{id}/compose", s.compose)
+	h("GET /api/v1/templates", s.listTemplates)
+	h("PUT /api/v1/templates", s.putTemplate)
 }
 
 // authed resolves the bearer token to an agent before calling fn, and
@@ -278,6 +280,7 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, me switchbo
 	if err != nil {
 		return err
 	}
+	var meta json.RawMessage
 	if !body.Note {
 		var tpl *switchboard.TemplateRef
 		if body.Template != nil {
@@ -291,10 +294,16 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, me switchbo
 			return &switchboard.Error{Code: switchboard.EPOLICY, Message: dec.Reason, Details: dec}
 		}
 		body.Channel = dec.Channel
+		if tpl != nil {
+			// The reply shows what the customer receives; the sender
+			// reads the template from the metadata.
+			body.Text = dec.Text
+			meta, _ = json.Marshal(map[string]any{"template": tpl})
+		}
 	}
 	m, err := s.Store.CreateReply(r.Context(), store.Reply{
 		ConversationID: r.PathValue("id"), AgentID: me.ID, Channel: body.Channel, Text: body.Text, HTML: body.HTML, Note: body.Note,
-		Attachments: atts,
+		Attachments: atts, Metadata: meta,
 	})
 	if err != nil {
 		return err
@@ -591,5 +600,30 @@ func (s *Server) compose(w http.ResponseWriter, r *http.Request, _ switchboard.A
 		return err
 	}
 	writeJSON(w, http.StatusOK, dec)
+	return nil
+}
+
+func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request, _ switchboard.Agent) error {
+	ts, err := s.Store.Templates(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"templates": ts})
+	return nil
+}
+
+// putTemplate adds or replaces a WhatsApp message template (admins).
+func (s *Server) putTemplate(w http.ResponseWriter, r *http.Request, me switchboard.Agent) error {
+	if me.Role != switchboard.RoleAdmin {
+		return switchboard.Errorf(switchboard.EFORBIDDEN, "only admins edit templates")
+	}
+	var t switchboard.MessageTemplate
+	if err := decode(w, r, &t); err != nil {
+		return err
+	}
+	if err := s.Store.PutTemplate(r.Context(), t); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
 	return nil
 }

@@ -74,6 +74,15 @@ func (db *DB) Recipient(ctx context.Context, conversationID string) (switchboard
 	if err := rows.Err(); err != nil {
 		return r, err
 	}
+	all, err := db.Templates(ctx)
+	if err != nil {
+		return r, err
+	}
+	for _, t := range all {
+		if t.Status == "APPROVED" {
+			r.Templates = append(r.Templates, t)
+		}
+	}
 	rows, err = db.query(ctx, `SELECT o.channel, o.keyword FROM opt_outs o JOIN identities i ON i.kind = o.identity_kind AND i.value = o.identity_value WHERE i.customer_id = ?`, customerID)
 	if err != nil {
 		return r, fmt.Errorf("store: recipient: %w", err)
@@ -200,4 +209,34 @@ func (db *DB) ApplyWatermark(ctx context.Context, ch switchboard.Channel, id swi
 		return err
 	})
 	return n, wrap("apply watermark", err)
+}
+
+// PutTemplate adds or replaces a message template (name, language).
+func (db *DB) PutTemplate(ctx context.Context, t switchboard.MessageTemplate) error {
+	if t.Name == "" || t.Language == "" || t.Body == "" || t.Status == "" {
+		return switchboard.Errorf(switchboard.EINVALID, "name, language, body and status are required")
+	}
+	return wrap("put template", db.inTx(ctx, func(tx *Tx) error {
+		return tx.exec(ctx, `INSERT INTO wa_templates (name, language, category, body, status) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (name, language) DO UPDATE SET category = excluded.category, body = excluded.body, status = excluded.status`,
+			t.Name, t.Language, t.Category, t.Body, t.Status)
+	}))
+}
+
+// Templates lists message templates by name and language.
+func (db *DB) Templates(ctx context.Context) ([]switchboard.MessageTemplate, error) {
+	rows, err := db.query(ctx, `SELECT name, language, category, body, status FROM wa_templates ORDER BY name, language`)
+	if err != nil {
+		return nil, fmt.Errorf("store: templates: %w", err)
+	}
+	defer rows.Close()
+	out := []switchboard.MessageTemplate{}
+	for rows.Next() {
+		var t switchboard.MessageTemplate
+		if err := rows.Scan(&t.Name, &t.Language, &t.Category, &t.Body, &t.Status); err != nil {
+			return nil, fmt.Errorf("store: templates: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
 }

@@ -2,6 +2,7 @@ package whatsapp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -21,26 +22,45 @@ type Channel struct {
 }
 
 // Check is the WhatsApp policy: free-form text only within 24 hours of the
-// customer's last WhatsApp message. Approved templates, which may be sent
-// outside it, are not stored yet, so outside the window nothing can go.
+// customer's last WhatsApp message; outside it, only an approved template,
+// rendered with exactly its number of parameters.
 func (c *Channel) Check(r switchboard.Recipient, d switchboard.Draft, now time.Time) switchboard.Decision {
 	dec := switchboard.Decision{Channel: switchboard.ChannelWhatsApp, Allowed: true, Templates: []string{}}
+	for _, t := range r.Templates {
+		dec.Templates = append(dec.Templates, t.Name+" ("+t.Language+")")
+	}
 	last := r.LastInbound[switchboard.ChannelWhatsApp]
 	if !last.IsZero() {
 		ends := WindowEnds(last)
 		dec.WindowEndsAt = &ends
 	}
+	refuse := func(reason string) switchboard.Decision {
+		dec.Allowed, dec.Reason = false, reason
+		return dec
+	}
+	if r.Identity(switchboard.IdentityPhone) == "" {
+		return refuse("the customer has no WhatsApp number")
+	}
+	if d.Template != nil {
+		for _, t := range r.Templates {
+			if t.Name == d.Template.Name && t.Language == d.Template.Language {
+				text, err := RenderTemplate(t.Body, d.Template.Params)
+				if err != nil {
+					return refuse(fmt.Sprintf("template %s: %s", t.Name, switchboard.ErrorMessage(err)))
+				}
+				dec.Text = text
+				return dec
+			}
+		}
+		return refuse(fmt.Sprintf("no approved template %q in language %q", d.Template.Name, d.Template.Language))
+	}
 	switch {
-	case r.Identity(switchboard.IdentityPhone) == "":
-		dec.Allowed, dec.Reason = false, "the customer has no WhatsApp number"
-	case d.Template != nil:
-		dec.Allowed, dec.Reason = false, "no approved WhatsApp templates are configured yet"
 	case last.IsZero():
-		dec.Allowed, dec.Reason = false, "the customer has never written on WhatsApp: only an approved template may start the conversation, and none is configured"
+		return refuse("the customer has never written on WhatsApp: only an approved template may start the conversation")
 	case !CanSendFreeForm(last, now):
-		dec.Allowed, dec.Reason = false, fmt.Sprintf("the 24-hour window closed at %s: WhatsApp accepts only approved templates until the customer writes again", dec.WindowEndsAt.UTC().Format(time.RFC3339))
+		return refuse(fmt.Sprintf("the 24-hour window closed at %s: WhatsApp accepts only approved templates until the customer writes again", dec.WindowEndsAt.UTC().Format(time.RFC3339)))
 	case utf8.RuneCountInString(d.Text) > MaxTextLen:
-		dec.Allowed, dec.Reason = false, fmt.Sprintf("WhatsApp text is limited to %d characters", MaxTextLen)
+		return refuse(fmt.Sprintf("WhatsApp text is limited to %d characters", MaxTextLen))
 	}
 	return dec
 }
@@ -56,6 +76,18 @@ func (c *Channel) Send(ctx context.Context, m *switchboard.Outbound) (string, er
 	}
 	if to == "" {
 		return "", switchboard.Permanent(errors.New("the customer has no WhatsApp number"))
+	}
+	var meta struct {
+		Template *switchboard.TemplateRef `json:"template"`
+	}
+	if len(m.Metadata) > 0 {
+		if err := json.Unmarshal(m.Metadata, &meta); err != nil {
+			return "", switchboard.Permanent(fmt.Errorf("whatsapp: reply metadata: %w", err))
+		}
+	}
+	if t := meta.Template; t != nil {
+		// Templates are allowed outside the window.
+		return c.Client.SendTemplate(ctx, to, Template{Name: t.Name, Language: t.Language, Params: t.Params})
 	}
 	if c.LastInbound != nil {
 		last, err := c.LastInbound(ctx, m.ConversationID)

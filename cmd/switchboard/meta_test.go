@@ -199,6 +199,23 @@ func TestMetaWebhook(t *testing.T) {
 	if n, _ := m.DB.Timeline(context.Background(), convs[0].CustomerID); len(n) != 3 {
 		t.Fatalf("the refused reply was stored: %d messages", len(n))
 	}
+	// Outside the window an approved template is the way: listed by the
+	// composer, its parameter count checked, its rendered text stored.
+	if err := m.DB.PutTemplate(context.Background(), switchboard.MessageTemplate{Name: "order_update", Language: "en_US", Category: "UTILITY",
+		Body: "Your order {{1}} is {{2}}.", Status: "APPROVED"}); err != nil {
+		t.Fatal(err)
+	}
+	apiReq("GET", "/api/v1/conversations/"+convs[0].ID+"/compose?channel=whatsapp", "", &dec)
+	if len(dec.Templates) != 1 || dec.Templates[0] != "order_update (en_US)" {
+		t.Fatalf("compose templates: %+v", dec.Templates)
+	}
+	if code := apiReq("POST", "/api/v1/conversations/"+convs[0].ID+"/messages", `{"channel":"whatsapp","template":{"name":"order_update","language":"en_US","params":["#1042"]}}`, &refused); code != 422 {
+		t.Fatalf("template with a missing parameter: %d", code)
+	}
+	var sent struct{ Text, Status string }
+	if code := apiReq("POST", "/api/v1/conversations/"+convs[0].ID+"/messages", `{"channel":"whatsapp","template":{"name":"order_update","language":"en_US","params":["#1042","on its way"]}}`, &sent); code != 202 || sent.Text != "Your order #1042 is on its way." {
+		t.Fatalf("template reply: %d %+v", code, sent)
+	}
 
 	// A status for a send we have not recorded yet is kept, not refused.
 	status := `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},"statuses":[{"id":"wamid.OUT1","status":"delivered","timestamp":"1749502800","recipient_id":"16505551234"}]},"field":"messages"}]}]}`
@@ -298,9 +315,33 @@ func TestMetaRepliesThroughStandIn(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	// And a template, sent as the Cloud API documents it.
+	m.DB.PutTemplate(ctx, switchboard.MessageTemplate{Name: "order_update", Language: "en_US", Body: "Order {{1}}: {{2}}", Status: "APPROVED"})
+	var waConv string
+	for _, c := range convs {
+		if c.LastChannel == switchboard.ChannelWhatsApp {
+			waConv = c.ID
+		}
+	}
+	rec, _ := m.DB.Recipient(ctx, waConv)
+	dec := m.Senders[switchboard.ChannelWhatsApp].(switchboard.Policy).Check(rec, switchboard.Draft{Template: &switchboard.TemplateRef{Name: "order_update", Language: "en_US", Params: []string{"#7", "shipped"}}}, time.Now())
+	meta, _ := json.Marshal(map[string]any{"template": switchboard.TemplateRef{Name: "order_update", Language: "en_US", Params: []string{"#7", "shipped"}}})
+	if _, err := m.DB.CreateReply(ctx, store.Reply{ConversationID: waConv, AgentID: agent.ID, Text: dec.Text, Metadata: meta}); err != nil {
+		t.Fatal(err)
+	}
+	m.Outbox.Notify()
+	for len(graph.WhatsAppSends()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the template never reached the Graph stand-in")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	wa, fb := graph.WhatsAppSends(), graph.MessengerSends()
-	if len(wa) != 1 || wa[0].To != "16505551234" || wa[0].Text != "Yes, on its way." {
+	if len(wa) != 2 || wa[0].To != "16505551234" || wa[0].Text != "Yes, on its way." {
 		t.Fatalf("WhatsApp sends: %+v", wa)
+	}
+	if tpl := wa[1].Template; tpl == nil || tpl.Name != "order_update" || tpl.Language != "en_US" || strings.Join(tpl.Params, "|") != "#7|shipped" {
+		t.Fatalf("template send: %+v", wa[1])
 	}
 	if len(fb) != 1 || fb[0].RecipientID != "6922891234567890" || fb[0].MessagingType != "RESPONSE" {
 		t.Fatalf("Messenger sends: %+v", fb)
