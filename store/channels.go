@@ -240,3 +240,75 @@ func (db *DB) Templates(ctx context.Context) ([]switchboard.MessageTemplate, err
 	}
 	return out, rows.Err()
 }
+
+// RecordCall remembers who is calling, for the voicemail that may follow.
+func (db *DB) RecordCall(ctx context.Context, callSID, caller string) error {
+	return wrap("record call", db.inTx(ctx, func(tx *Tx) error {
+		return tx.exec(ctx, `INSERT INTO calls (call_sid, caller, created_at) VALUES (?, ?, ?) ON CONFLICT (call_sid) DO NOTHING`,
+			callSID, caller, micros(db.clock.Now()))
+	}))
+}
+
+// Caller returns the number recorded for a call, or "".
+func (db *DB) Caller(ctx context.Context, callSID string) (string, error) {
+	var caller string
+	err := db.queryRow(ctx, `SELECT caller FROM calls WHERE call_sid = ?`, callSID).Scan(&caller)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return caller, wrap("caller", err)
+}
+
+// AttachTranscript sets the transcript of the audio stored for the message
+// (ch, providerID), whichever of the recording and the transcription
+// arrived first: when the message is not stored yet, the transcript waits
+// and Ingest applies it.
+func (db *DB) AttachTranscript(ctx context.Context, ch switchboard.Channel, providerID, transcript string) error {
+	return wrap("attach transcript", db.inTx(ctx, func(tx *Tx) error {
+		if err := tx.lockProviderID(ctx, ch, providerID); err != nil {
+			return err
+		}
+		var messageID string
+		err := tx.queryRow(ctx, `SELECT id FROM messages WHERE channel = ? AND provider_id = ? AND direction = 'in'`, ch, providerID).Scan(&messageID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return tx.exec(ctx, `INSERT INTO pending_transcripts (channel, provider_id, transcript, created_at) VALUES (?, ?, ?, ?)
+				ON CONFLICT (channel, provider_id) DO UPDATE SET transcript = excluded.transcript`, ch, providerID, transcript, micros(db.clock.Now()))
+		}
+		if err != nil {
+			return err
+		}
+		return tx.setTranscript(ctx, messageID, transcript)
+	}))
+}
+
+func (tx *Tx) setTranscript(ctx context.Context, messageID, transcript string) error {
+	return tx.exec(ctx, `UPDATE attachments SET transcript = ? WHERE message_id = ? AND content_type LIKE 'audio/%'`, transcript, messageID)
+}
+
+// applyPendingTranscripts gives newly stored voice messages the
+// transcripts that arrived before them.
+func (tx *Tx) applyPendingTranscripts(ctx context.Context, items []switchboard.Inbound, results []IngestResult) error {
+	for i := range items {
+		if items[i].Channel != switchboard.ChannelVoice || results[i].MessageID == "" || results[i].Duplicate || results[i].Err != nil {
+			continue
+		}
+		if err := tx.lockProviderID(ctx, items[i].Channel, items[i].ProviderID); err != nil {
+			return err
+		}
+		var transcript string
+		err := tx.queryRow(ctx, `SELECT transcript FROM pending_transcripts WHERE channel = ? AND provider_id = ?`, items[i].Channel, items[i].ProviderID).Scan(&transcript)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.setTranscript(ctx, results[i].MessageID, transcript); err != nil {
+			return err
+		}
+		if err := tx.exec(ctx, `DELETE FROM pending_transcripts WHERE channel = ? AND provider_id = ?`, items[i].Channel, items[i].ProviderID); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -152,6 +152,9 @@ func (tx *Tx) ingestBatch(ctx context.Context, items []switchboard.Inbound, orde
 			return nil, fmt.Errorf("%w: %w", errSlowPath, err)
 		}
 	}
+	if err := tx.applyPendingTranscripts(ctx, items, results); err != nil {
+		return nil, fmt.Errorf("apply transcripts: %w", err)
+	}
 	return results, nil
 }
 

@@ -789,3 +789,34 @@ func TestApplyWatermark(t *testing.T) {
 		}
 	})
 }
+
+// TestTranscriptEitherOrder: a voicemail's transcript reaches its audio
+// whether the transcription callback comes before or after the recording.
+func TestTranscriptEitherOrder(t *testing.T) {
+	eachPath(t, func(t *testing.T, backend string, opts store.IngestOptions) {
+		ctx := context.Background()
+		db := storetest.Open(t, backend, testenv.NewClock(t0))
+		voicemail := func(sid string) switchboard.Inbound {
+			in := inbound(switchboard.ChannelVoice, sid, "Voicemail (12 s)", phone("+14155550123"))
+			in.ContentType = switchboard.ContentAudio
+			in.Attachments = []switchboard.Attachment{{Key: "media/voice/" + sid, ContentType: "audio/wav", Size: 100, Name: sid + ".wav"}}
+			return in
+		}
+		// Transcript first.
+		if err := db.AttachTranscript(ctx, switchboard.ChannelVoice, "RE1", "please call me back"); err != nil {
+			t.Fatal(err)
+		}
+		r1 := mustIngestOpts(t, db, opts, voicemail("RE1"))[0]
+		// Recording first.
+		r2 := mustIngestOpts(t, db, opts, voicemail("RE2"))[0]
+		if err := db.AttachTranscript(ctx, switchboard.ChannelVoice, "RE2", "(transcription failed)"); err != nil {
+			t.Fatal(err)
+		}
+		for id, want := range map[string]string{r1.MessageID: "please call me back", r2.MessageID: "(transcription failed)"} {
+			m, _ := db.GetMessage(ctx, id)
+			if len(m.Attachments) != 1 || m.Attachments[0].Transcript != want {
+				t.Fatalf("message %s attachments %+v, want transcript %q", id, m.Attachments, want)
+			}
+		}
+	})
+}

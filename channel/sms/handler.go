@@ -79,29 +79,12 @@ func New(cfg Config) *Channel {
 	return &Channel{cfg: cfg}
 }
 
-// maxWebhookBody bounds Twilio's form posts, which are a few kilobytes.
-const maxWebhookBody = 64 << 10
-
-// readSigned reads a Twilio form post and checks its signature against
-// the public URL Twilio called. It answers the error itself and returns
-// ok=false when the request must go no further.
+// readSigned reads and verifies a Twilio form post. It answers the error
+// itself and returns ok=false when the request must go no further.
 func (c *Channel) readSigned(w http.ResponseWriter, r *http.Request) (raw []byte, form url.Values, ok bool) {
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
-	if err != nil {
-		c.reject(w, r, http.StatusRequestEntityTooLarge, "body too large or unreadable", err)
-		return nil, nil, false
-	}
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
-		c.reject(w, r, http.StatusUnsupportedMediaType, "want application/x-www-form-urlencoded", nil)
-		return nil, nil, false
-	}
-	form, err = url.ParseQuery(string(raw))
-	if err != nil {
-		c.reject(w, r, http.StatusBadRequest, "malformed form body", err)
-		return nil, nil, false
-	}
-	if !twilio.ValidateSignature(c.cfg.AuthToken, twilio.PublicURL(c.cfg.PublicURL, r), form, r.Header.Get(twilio.SignatureHeader)) {
-		c.reject(w, r, http.StatusForbidden, "invalid or missing X-Twilio-Signature", nil)
+	raw, form, status, reason := twilio.ReadSigned(w, r, c.cfg.AuthToken, c.cfg.PublicURL)
+	if status != 0 {
+		c.reject(w, r, status, reason, nil)
 		return nil, nil, false
 	}
 	return raw, form, true

@@ -25,6 +25,7 @@ import (
 	metawebhook "github.com/switchboard-inbox/switchboard/channel/meta/webhook"
 	"github.com/switchboard-inbox/switchboard/channel/sms"
 	"github.com/switchboard-inbox/switchboard/channel/twilio"
+	"github.com/switchboard-inbox/switchboard/channel/voice"
 	"github.com/switchboard-inbox/switchboard/channel/webform"
 	"github.com/switchboard-inbox/switchboard/channel/whatsapp"
 	"github.com/switchboard-inbox/switchboard/ingest"
@@ -208,6 +209,15 @@ func (m *Main) wireSMS(srv *server.Server) {
 			m.Bus.Publish(context.Background(), switchboard.BusEvent{Type: switchboard.BusConversationUpdated, Conversation: conversationID, At: time.Now().UTC(), Data: data})
 		},
 	})
+	vm := voice.New(voice.Config{
+		AuthToken: c.TwilioAuthToken, PublicURL: c.PublicURL, Greeting: c.VoiceGreeting,
+		Client: &twilio.Client{BaseURL: c.TwilioAPIURL, AccountSID: c.TwilioAccountSID, AuthToken: c.TwilioAuthToken, HTTP: m.ProviderHTTP},
+		Queue:  m.Queue, Blobs: m.Blobs, Store: m.DB, Logger: m.Logger, DefaultRegion: c.PhoneRegion,
+		OnAccepted: func() { m.Metrics.Accepted.Add(string(switchboard.ChannelVoice), 1) },
+	})
+	srv.Webhooks["POST /webhooks/twilio/voice"] = vm.CallHandler()
+	srv.Webhooks["POST /webhooks/twilio/recording"] = vm.RecordingHandler()
+	srv.Webhooks["POST /webhooks/twilio/transcription"] = vm.TranscriptionHandler()
 	srv.Webhooks["POST /webhooks/twilio/sms"] = ch.InboundHandler()
 	srv.Webhooks["POST /webhooks/twilio/status"] = ch.StatusHandler()
 	srv.Policies[switchboard.ChannelSMS] = ch

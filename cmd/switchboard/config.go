@@ -47,6 +47,7 @@ type Config struct {
 	TwilioMessagingSID string
 	SMSPricePerSegment float64
 	PhoneRegion        string
+	VoiceGreeting      string
 
 	// Meta (WhatsApp, Messenger, Instagram). Webhooks are on when the app
 	// secret is set.
@@ -122,6 +123,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.TwilioMessagingSID, "twilio-messaging-service-sid", env("TWILIO_MESSAGING_SERVICE_SID", ""), "send through this Messaging Service instead of a number (SWITCHBOARD_TWILIO_MESSAGING_SERVICE_SID)")
 	fs.Float64Var(&c.SMSPricePerSegment, "sms-price", envFloat("SMS_PRICE", 0.0079), "price per SMS segment shown by the composer (SWITCHBOARD_SMS_PRICE)")
 	fs.StringVar(&c.PhoneRegion, "phone-region", env("PHONE_REGION", "US"), "region for phone numbers written without a country code (SWITCHBOARD_PHONE_REGION)")
+	fs.StringVar(&c.VoiceGreeting, "voice-greeting", env("VOICE_GREETING", ""), "what callers hear before leaving a voicemail (SWITCHBOARD_VOICE_GREETING)")
 	fs.StringVar(&c.MetaAppSecret, "meta-app-secret", env("META_APP_SECRET", ""), "Meta app secret; turns on /webhooks/meta for WhatsApp, Messenger and Instagram (SWITCHBOARD_META_APP_SECRET)")
 	fs.StringVar(&c.MetaVerifyToken, "meta-verify-token", env("META_VERIFY_TOKEN", ""), "token Meta's webhook verification must present (SWITCHBOARD_META_VERIFY_TOKEN)")
 	fs.StringVar(&c.MetaAccessToken, "meta-access-token", env("META_ACCESS_TOKEN", ""), "Graph API access token, for media (SWITCHBOARD_META_ACCESS_TOKEN)")

@@ -1,0 +1,244 @@
+// Package voice takes voicemails through Twilio Voice: an incoming call is
+// answered with TwiML that greets the caller and records a message; the
+// recording callback stores the audio and queues it as a message in the
+// caller's conversation; the transcription callback attaches the text to
+// it, whichever of the two arrives first.
+package voice
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/twilio"
+	"github.com/switchboard-inbox/switchboard/identity"
+)
+
+// Store keeps what the callbacks need between them.
+type Store interface {
+	RecordCall(ctx context.Context, callSID, caller string) error
+	Caller(ctx context.Context, callSID string) (string, error)
+	AttachTranscript(ctx context.Context, ch switchboard.Channel, providerID, transcript string) error
+}
+
+// Config wires the channel.
+type Config struct {
+	AuthToken     string
+	PublicURL     string
+	Client        *twilio.Client // fetches recordings
+	Greeting      string         // spoken before the tone
+	MaxLength     int            // seconds of recording (default 120)
+	Queue         switchboard.Queue
+	Blobs         switchboard.BlobStore
+	Store         Store
+	Logger        *slog.Logger
+	Clock         switchboard.Clock
+	DefaultRegion string
+	OnAccepted    func()
+}
+
+// Channel serves the three Twilio Voice webhooks.
+type Channel struct{ cfg Config }
+
+// New returns the voicemail channel.
+func New(cfg Config) *Channel {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = switchboard.SystemClock{}
+	}
+	if cfg.Greeting == "" {
+		cfg.Greeting = "Thank you for calling. Please leave a message after the tone."
+	}
+	if cfg.MaxLength <= 0 {
+		cfg.MaxLength = 120
+	}
+	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	return &Channel{cfg: cfg}
+}
+
+// NoTranscript is the transcript of a voicemail Twilio could not transcribe.
+const NoTranscript = "(no transcription: Twilio could not transcribe this recording)"
+
+func (c *Channel) read(w http.ResponseWriter, r *http.Request) (form map[string][]string, ok bool) {
+	_, f, status, reason := twilio.ReadSigned(w, r, c.cfg.AuthToken, c.cfg.PublicURL)
+	if status != 0 {
+		c.cfg.Logger.Warn("voice: webhook refused", "path", r.URL.Path, "status", status, "reason", reason)
+		http.Error(w, reason, status)
+		return nil, false
+	}
+	return f, true
+}
+
+type twiml struct {
+	XMLName xml.Name  `xml:"Response"`
+	Say     string    `xml:"Say,omitempty"`
+	Record  *record   `xml:"Record,omitempty"`
+	Hangup  *struct{} `xml:"Hangup,omitempty"`
+}
+
+type record struct {
+	MaxLength              int    `xml:"maxLength,attr"`
+	Action                 string `xml:"action,attr"`
+	RecordingStatusCB      string `xml:"recordingStatusCallback,attr"`
+	RecordingStatusCBEvent string `xml:"recordingStatusCallbackEvent,attr"`
+	Transcribe             bool   `xml:"transcribe,attr"`
+	TranscribeCallback     string `xml:"transcribeCallback,attr"`
+}
+
+func writeTwiML(w http.ResponseWriter, t twiml) {
+	w.Header().Set("Content-Type", "text/xml")
+	io.WriteString(w, xml.Header)
+	xml.NewEncoder(w).Encode(t)
+}
+
+// CallHandler serves POST /webhooks/twilio/voice. The first request of a
+// call answers with a greeting and a <Record>; Twilio posts again to the
+// same URL with ?step=done after recording, and that is answered with a
+// hang-up.
+func (c *Channel) CallHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		form, ok := c.read(w, r)
+		if !ok {
+			return
+		}
+		if r.URL.Query().Get("step") == "done" {
+			writeTwiML(w, twiml{Hangup: &struct{}{}})
+			return
+		}
+		callSID, from := first(form, "CallSid"), first(form, "From")
+		if callSID == "" || from == "" {
+			http.Error(w, "CallSid and From are required", http.StatusBadRequest)
+			return
+		}
+		phone, err := identity.Phone(from, c.cfg.DefaultRegion)
+		if err != nil {
+			// A withheld number ("anonymous") cannot become a customer:
+			// say so rather than record a message nobody can answer.
+			writeTwiML(w, twiml{Say: "Sorry, we cannot take messages from a withheld number. Please call again without hiding your number.", Hangup: &struct{}{}})
+			return
+		}
+		if err := c.cfg.Store.RecordCall(context.WithoutCancel(r.Context()), callSID, phone); err != nil {
+			c.cfg.Logger.Error("voice: record call", "call_sid", callSID, "err", err)
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		writeTwiML(w, twiml{Say: c.cfg.Greeting, Record: &record{
+			MaxLength: c.cfg.MaxLength, Action: c.cfg.PublicURL + "/webhooks/twilio/voice?step=done",
+			RecordingStatusCB: c.cfg.PublicURL + "/webhooks/twilio/recording", RecordingStatusCBEvent: "completed",
+			Transcribe: true, TranscribeCallback: c.cfg.PublicURL + "/webhooks/twilio/transcription",
+		}})
+	})
+}
+
+// RecordingHandler serves POST /webhooks/twilio/recording: it copies the
+// audio into the object store and queues the voicemail, keyed by
+// RecordingSid so that Twilio's retries are stored once.
+func (c *Channel) RecordingHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		form, ok := c.read(w, r)
+		if !ok {
+			return
+		}
+		sid, callSID, recURL := first(form, "RecordingSid"), first(form, "CallSid"), first(form, "RecordingUrl")
+		if sid == "" || callSID == "" {
+			http.Error(w, "RecordingSid and CallSid are required", http.StatusBadRequest)
+			return
+		}
+		if st := first(form, "RecordingStatus"); st != "" && st != "completed" {
+			c.cfg.Logger.Info("voice: recording not completed", "recording_sid", sid, "status", st)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 60*time.Second)
+		defer cancel()
+		caller, err := c.cfg.Store.Caller(ctx, callSID)
+		if err != nil {
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		if caller == "" {
+			http.Error(w, "unknown call", http.StatusBadRequest)
+			return
+		}
+		data, ctype, err := c.cfg.Client.FetchMedia(ctx, recURL, 50<<20)
+		if err != nil {
+			c.cfg.Logger.Error("voice: fetch recording", "recording_sid", sid, "err", err)
+			http.Error(w, "recording could not be fetched; retry", http.StatusServiceUnavailable)
+			return
+		}
+		if base, _, err := mime.ParseMediaType(ctype); err == nil {
+			ctype = base
+		}
+		if !strings.HasPrefix(ctype, "audio/") {
+			ctype = "audio/wav" // Twilio serves WAV unless asked for MP3
+		}
+		key := "media/voice/" + sid
+		if err := c.cfg.Blobs.Put(ctx, key, bytes.NewReader(data), int64(len(data)), ctype); err != nil {
+			http.Error(w, "recording could not be stored; retry", http.StatusServiceUnavailable)
+			return
+		}
+		secs, _ := strconv.Atoi(first(form, "RecordingDuration"))
+		meta, _ := json.Marshal(map[string]any{"call_sid": callSID, "duration": secs})
+		now := c.cfg.Clock.Now()
+		in := switchboard.Inbound{
+			Channel: switchboard.ChannelVoice, ProviderID: sid, ContentType: switchboard.ContentAudio,
+			Identities:  []switchboard.IdentityRef{{Kind: switchboard.IdentityPhone, Value: caller}},
+			Text:        fmt.Sprintf("Voicemail (%d s)", secs),
+			Attachments: []switchboard.Attachment{{Key: key, ContentType: ctype, Size: int64(len(data)), Name: sid + ".wav"}},
+			Metadata:    meta, ReceivedAt: now, AcceptedAt: now,
+		}
+		payload, _ := json.Marshal(in)
+		if err := c.cfg.Queue.Enqueue(ctx, switchboard.ChannelVoice, payload); err != nil {
+			http.Error(w, "voicemail could not be stored; retry", http.StatusServiceUnavailable)
+			return
+		}
+		if c.cfg.OnAccepted != nil {
+			c.cfg.OnAccepted()
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// TranscriptionHandler serves POST /webhooks/twilio/transcription.
+func (c *Channel) TranscriptionHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		form, ok := c.read(w, r)
+		if !ok {
+			return
+		}
+		sid := first(form, "RecordingSid")
+		if sid == "" {
+			http.Error(w, "RecordingSid is required", http.StatusBadRequest)
+			return
+		}
+		text := strings.TrimSpace(first(form, "TranscriptionText"))
+		if first(form, "TranscriptionStatus") != "completed" || text == "" {
+			text = NoTranscript
+		}
+		if err := c.cfg.Store.AttachTranscript(context.WithoutCancel(r.Context()), switchboard.ChannelVoice, sid, text); err != nil {
+			c.cfg.Logger.Error("voice: attach transcript", "recording_sid", sid, "err", err)
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func first(form map[string][]string, key string) string {
+	if v := form[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
