@@ -46,6 +46,9 @@ type Main struct {
 	// (tests and the demo point it at local stand-ins with their own TLS
 	// certificates).
 	ProviderHTTP *http.Client
+	// ExtraRoutes are mounted beside the webhooks (the demo serves its
+	// stand-in recordings this way).
+	ExtraRoutes map[string]http.Handler
 	// OnStored is passed to the ingest pipeline (bench and tests use it).
 	OnStored func([]switchboard.Inbound, []store.IngestResult)
 
@@ -167,6 +170,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		srv.Webhooks["POST /webhooks/meta"] = h
 	}
 	m.wireMetaSenders(srv)
+	for pattern, h := range m.ExtraRoutes {
+		srv.Webhooks[pattern] = h
+	}
 
 	if m.listener, err = net.Listen("tcp", c.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)

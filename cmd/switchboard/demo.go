@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/channel/meta/metatest"
+	"github.com/switchboard-inbox/switchboard/channel/twilio"
 	"github.com/switchboard-inbox/switchboard/channel/twilio/twiliotest"
 )
 
@@ -68,6 +70,41 @@ const (
 
 // demoPNG is a 1x1 image the simulator sends as MMS media.
 var demoPNG = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82")
+
+// demoWAV is a short silent WAV file standing in for a voicemail.
+var demoWAV = append([]byte("RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00"), make([]byte, 16)...)
+
+// leaveVoicemail plays Twilio Voice's part of a voicemail: the signed
+// incoming-call webhook, the recording callback (the audio served by the
+// demo's own recording server) and the transcription callback.
+func leaveVoicemail(ctx context.Context, log *slog.Logger, base, from, said string, n int) {
+	callSID, recSID := fmt.Sprintf("CA%032x", n), fmt.Sprintf("RE%032x", n)
+	post := func(path string, form url.Values) {
+		u := base + path
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
+		if err != nil {
+			return
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set(twilio.SignatureHeader, twilio.Sign(demoTwilioToken, u, form))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("demo: voice webhook", "path", path, "err", err)
+			}
+			return
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			log.Warn("demo: voice webhook refused", "path", path, "status", resp.StatusCode)
+		}
+	}
+	post("/webhooks/twilio/voice", url.Values{"CallSid": {callSID}, "AccountSid": {demoTwilioSID}, "From": {from}, "To": {demoNumber}, "CallStatus": {"ringing"}, "Direction": {"inbound"}})
+	post("/webhooks/twilio/recording", url.Values{"CallSid": {callSID}, "AccountSid": {demoTwilioSID}, "RecordingSid": {recSID}, "RecordingStatus": {"completed"},
+		"RecordingDuration": {"9"}, "RecordingUrl": {base + "/demo/recordings/" + recSID}})
+	post("/webhooks/twilio/transcription", url.Values{"CallSid": {callSID}, "AccountSid": {demoTwilioSID}, "RecordingSid": {recSID}, "TranscriptionSid": {"TR" + recSID[2:]},
+		"TranscriptionStatus": {"completed"}, "TranscriptionText": {said}, "From": {from}})
+}
 
 // resolveAddr turns a ":0" port into a free one, so the public URL can be
 // known before the server listens.
@@ -147,6 +184,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}}
 	m.Logger = NewLogger(m.Config, stderr)
 	m.ProviderHTTP = twilioTS.Client()
+	// Twilio serves recordings from its own API; the demo serves them here.
+	m.ExtraRoutes = map[string]http.Handler{"GET /demo/recordings/{sid}": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "audio/x-wav")
+		w.Write(demoWAV)
+	})}
 	m.Senders = map[switchboard.Channel]switchboard.Sender{}
 	for _, ch := range switchboard.Channels {
 		m.Senders[ch] = demoSender{m.Logger} // SMS gets the real sender below
@@ -274,6 +316,10 @@ func simulate(ctx context.Context, log *slog.Logger, base string, agents []demoA
 			if resp.StatusCode != http.StatusOK {
 				log.Warn("demo: Meta webhook refused", "status", resp.StatusCode)
 			}
+			continue
+		}
+		if c.Phone != "" && rng.IntN(8) == 0 {
+			leaveVoicemail(ctx, log, base, c.Phone, fmt.Sprintf(topic.Message, 1000+rng.IntN(9000)), n)
 			continue
 		}
 		if c.Phone != "" && rng.IntN(3) == 0 {
