@@ -60,6 +60,9 @@ type Main struct {
 	Pipeline *ingest.Pipeline
 	Outbox   *outbox.Worker
 
+	// background work started with the workers (template sync).
+	background []func(context.Context)
+
 	redis    *redis.Client
 	listener net.Listener
 	http     *http.Server
@@ -189,6 +192,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.cancel = cancel
 	m.goRun(func() { m.Pipeline.Run(runCtx) })
 	m.goRun(func() { m.Outbox.Run(runCtx) })
+	for _, fn := range m.background {
+		m.goRun(func() { fn(runCtx) })
+	}
 	m.goRun(func() {
 		if err := m.http.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.Logger.Error("http serve", "err", err)
@@ -250,6 +256,9 @@ func (m *Main) wireMetaSenders(srv *server.Server) {
 		}
 		m.Senders[switchboard.ChannelWhatsApp] = wa
 		srv.Policies[switchboard.ChannelWhatsApp] = wa
+		if c.WhatsAppBusinessAccountID != "" {
+			m.background = append(m.background, func(ctx context.Context) { m.syncTemplates(ctx, wa.Client) })
+		}
 	}
 	if c.MessengerPageID != "" {
 		for _, ch := range []switchboard.Channel{switchboard.ChannelMessenger, switchboard.ChannelInstagram} {
@@ -259,6 +268,30 @@ func (m *Main) wireMetaSenders(srv *server.Server) {
 			}
 			m.Senders[ch] = mc
 			srv.Policies[ch] = mc
+		}
+	}
+}
+
+// syncTemplates copies the WhatsApp Business Account's message templates
+// into the store now and every hour; admins may still add or edit them.
+func (m *Main) syncTemplates(ctx context.Context, client *whatsapp.Client) {
+	for {
+		ts, err := client.Templates(ctx, m.Config.WhatsAppBusinessAccountID)
+		if err != nil {
+			m.Logger.Warn("whatsapp: template sync", "err", err)
+		}
+		for _, t := range ts {
+			if err := m.DB.PutTemplate(ctx, t); err != nil {
+				m.Logger.Warn("whatsapp: store template", "name", t.Name, "err", err)
+			}
+		}
+		if err == nil {
+			m.Logger.Info("whatsapp: templates synced", "templates", len(ts))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Hour):
 		}
 	}
 }

@@ -57,8 +57,10 @@ type Config struct {
 	GraphAPIURL     string
 	// With the access token, these turn on sending on each channel.
 	WhatsAppPhoneNumberID string
-	MessengerPageID       string
-	InstagramAccountID    string
+	// WhatsAppBusinessAccountID turns on syncing message templates.
+	WhatsAppBusinessAccountID string
+	MessengerPageID           string
+	InstagramAccountID        string
 }
 
 // env returns the SWITCHBOARD_ variable for name, or def.
@@ -129,6 +131,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.MetaAccessToken, "meta-access-token", env("META_ACCESS_TOKEN", ""), "Graph API access token, for media (SWITCHBOARD_META_ACCESS_TOKEN)")
 	fs.StringVar(&c.GraphAPIURL, "graph-api-url", env("GRAPH_API_URL", "https://graph.facebook.com/v25.0"), "Graph API base URL (SWITCHBOARD_GRAPH_API_URL)")
 	fs.StringVar(&c.WhatsAppPhoneNumberID, "whatsapp-phone-number-id", env("WHATSAPP_PHONE_NUMBER_ID", ""), "WhatsApp Cloud API phone number id; turns on WhatsApp replies (SWITCHBOARD_WHATSAPP_PHONE_NUMBER_ID)")
+	fs.StringVar(&c.WhatsAppBusinessAccountID, "whatsapp-business-account-id", env("WHATSAPP_BUSINESS_ACCOUNT_ID", ""), "WhatsApp Business Account id; message templates are synced from it hourly (SWITCHBOARD_WHATSAPP_BUSINESS_ACCOUNT_ID)")
 	fs.StringVar(&c.MessengerPageID, "messenger-page-id", env("MESSENGER_PAGE_ID", ""), "Facebook Page id; turns on Messenger and Instagram replies, sent through the Page (SWITCHBOARD_MESSENGER_PAGE_ID)")
 	fs.StringVar(&c.InstagramAccountID, "instagram-account-id", env("INSTAGRAM_ACCOUNT_ID", ""), "Instagram professional account id (SWITCHBOARD_INSTAGRAM_ACCOUNT_ID)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", 10*time.Second), "grace period for in-flight requests on shutdown (SWITCHBOARD_SHUTDOWN_TIMEOUT)")

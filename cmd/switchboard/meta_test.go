@@ -347,3 +347,38 @@ func TestMetaRepliesThroughStandIn(t *testing.T) {
 		t.Fatalf("Messenger sends: %+v", fb)
 	}
 }
+
+// TestTemplateSync: with a WhatsApp Business Account configured, the
+// templates on the Graph API are copied into the store at start-up.
+func TestTemplateSync(t *testing.T) {
+	graph := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/102290129340398/message_templates" || r.Header.Get("Authorization") != "Bearer "+metaToken {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, `{"data":[{"name":"order_update","language":"en_US","status":"APPROVED","category":"UTILITY","components":[{"type":"BODY","text":"Your order {{1}} is {{2}}."}]}]}`)
+	}))
+	defer graph.Close()
+	addr := freeAddr(t)
+	m := &Main{Config: Config{
+		Addr: addr, PublicURL: "http://" + addr, DataDir: t.TempDir(), LogLevel: "warn", LogFormat: "text", IngestBatch: 64, OutboxMaxAttempts: 3,
+		MetaAppSecret: metaSecret, MetaVerifyToken: metaVerify, MetaAccessToken: metaToken, GraphAPIURL: graph.URL,
+		WhatsAppPhoneNumberID: "106540352242922", WhatsAppBusinessAccountID: "102290129340398",
+	}}
+	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ts, err := m.DB.Templates(context.Background())
+		if err == nil && len(ts) == 1 && ts[0].Name == "order_update" && ts[0].Body == "Your order {{1}} is {{2}}." && ts[0].Status == "APPROVED" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("templates after 10s: %+v %v", ts, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
