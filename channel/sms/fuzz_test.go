@@ -63,3 +63,26 @@ func FuzzParseInbound(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseStatus: any status callback form either parses to a known
+// delivery status or is refused; nothing panics.
+func FuzzParseStatus(f *testing.F) {
+	f.Add("MessageSid=SM5f1c2e0a9b8d4c3e2f1a0b9c8d7e6f5a&MessageStatus=delivered&To=%2B14155550123")
+	f.Add("MessageSid=SM5f1c2e0a9b8d4c3e2f1a0b9c8d7e6f5a&MessageStatus=undelivered&ErrorCode=30003")
+	f.Add("MessageSid=&MessageStatus=sent")
+	f.Add("MessageStatus=read&ErrorCode=abc")
+	f.Add("%zz")
+	f.Fuzz(func(t *testing.T, raw string) {
+		form, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		st, err := ParseStatus(form)
+		if err != nil {
+			return
+		}
+		if st.MessageSID == "" {
+			t.Fatalf("accepted a status without MessageSid: %+v", st)
+		}
+	})
+}

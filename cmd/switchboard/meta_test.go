@@ -230,13 +230,23 @@ func TestMetaWebhook(t *testing.T) {
 	mBody := `{"object":"page","entry":[{"id":"1067280970047460","time":1749416383512,"messaging":[{"sender":{"id":"6922891234567890"},"recipient":{"id":"1067280970047460"},"timestamp":1749416383201,"message":{"mid":"m_AG5Hz2Uq7tuwNEhX","text":"Where is my parcel?"}}]}]}`
 	iBody := `{"object":"instagram","entry":[{"id":"17841400000000000","time":1749416383512,"messaging":[{"sender":{"id":"1234567890123456"},"recipient":{"id":"17841400000000000"},"timestamp":1749416383201,"message":{"mid":"aWdfZAG1","text":"Hello from Instagram"}}]}]}`
 	echo := `{"object":"page","entry":[{"id":"1067280970047460","time":1749416383512,"messaging":[{"sender":{"id":"1067280970047460"},"recipient":{"id":"6922891234567890"},"timestamp":1749416383201,"message":{"mid":"m_ECHO","is_echo":true,"text":"our own reply"}}]}]}`
-	for _, body := range []string{mBody, iBody, echo} {
+	for _, body := range []string{mBody, iBody, echo, mBody} { // the last: Meta retrying the same mid
 		if code := signed(body); code != 200 {
 			t.Fatalf("messenger/instagram: %d", code)
 		}
 	}
-	wait()
-	wait()
+	// Batches may carry several posts: wait until the queue is empty,
+	// every entry stored or recognised as a duplicate.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		d, _ := m.Queue.Depth(context.Background())
+		if d == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue still holds %d entries", d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	convs, _, _ = m.DB.ListConversations(context.Background(), store.ConversationFilter{Limit: 10})
 	if len(convs) != 3 {
 		t.Fatalf("%d conversations, want 3 (echo ignored)", len(convs))
@@ -248,6 +258,9 @@ func TestMetaWebhook(t *testing.T) {
 			(c.LastChannel == switchboard.ChannelInstagram && kind != switchboard.IdentityInstagramID) {
 			t.Fatalf("conversation on %s has identity %s", c.LastChannel, kind)
 		}
+	}
+	if got, _ := m.DB.CountMessagesByText(context.Background(), "Where is my parcel?"); got["Where is my parcel?"] != 1 {
+		t.Fatalf("a retried Messenger mid was stored %d times", got["Where is my parcel?"])
 	}
 	if got, _ := m.DB.CountMessagesByText(context.Background(), "our own reply"); len(got) != 0 {
 		t.Fatal("an echo of our own send was stored as a customer message")

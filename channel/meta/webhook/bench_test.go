@@ -4,10 +4,13 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/channel/meta"
@@ -39,28 +42,50 @@ func BenchmarkVerifyAndParse(b *testing.B) {
 	}
 }
 
-// BenchmarkWebhook is a whole WhatsApp webhook made durable on the
-// embedded queue, from parallel callers.
+// BenchmarkWebhook is a whole WhatsApp webhook made durable on each
+// queue, from parallel callers.
 func BenchmarkWebhook(b *testing.B) {
-	q, err := queue.OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "q.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer q.Close()
-	h := webhook.New(webhook.Config{AppSecret: secret, VerifyToken: "v", Queue: q, Clock: switchboard.SystemClock{}})
-	sig := meta.Sign(secret, []byte(body))
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			r := httptest.NewRequest(http.MethodPost, "/webhooks/meta", strings.NewReader(body))
-			r.Header.Set(meta.SignatureHeader, sig)
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, r)
-			if w.Code != http.StatusOK {
-				b.Errorf("status %d: %s", w.Code, w.Body)
-				return
+	for _, backend := range []string{"sqlite", "redis"} {
+		b.Run(backend, func(b *testing.B) {
+			var q switchboard.Queue
+			if backend == "sqlite" {
+				sq, err := queue.OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "q.db"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				q = sq
+			} else {
+				u := os.Getenv("SWITCHBOARD_TEST_REDIS_URL")
+				if u == "" {
+					b.Skip("SWITCHBOARD_TEST_REDIS_URL is not set")
+				}
+				opts, err := redis.ParseURL(u)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rdb := redis.NewClient(opts)
+				defer rdb.Close()
+				prefix := "sbbench-meta:" + time.Now().Format("150405.000000") + ":"
+				defer rdb.Del(context.Background(), prefix+string(switchboard.ChannelWhatsApp))
+				q = queue.NewRedis(rdb, queue.RedisOptions{Prefix: prefix})
 			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "webhooks/s")
+			defer q.Close()
+			h := webhook.New(webhook.Config{AppSecret: secret, VerifyToken: "v", Queue: q, Clock: switchboard.SystemClock{}})
+			sig := meta.Sign(secret, []byte(body))
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					r := httptest.NewRequest(http.MethodPost, "/webhooks/meta", strings.NewReader(body))
+					r.Header.Set(meta.SignatureHeader, sig)
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, r)
+					if w.Code != http.StatusOK {
+						b.Errorf("status %d: %s", w.Code, w.Body)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "webhooks/s")
+		})
+	}
 }
