@@ -189,8 +189,10 @@ func (db *DB) ApplyWatermark(ctx context.Context, ch switchboard.Channel, id swi
 	if rank == 0 {
 		return 0, switchboard.Errorf(switchboard.EINVALID, "unknown delivery status %q", status)
 	}
+	// Only messages the provider has accepted move: a watermark says
+	// nothing of a reply still queued with us, nor revives a failed one.
 	var lower []any
-	for _, s := range []string{switchboard.DeliveryQueued, switchboard.DeliverySent, switchboard.DeliveryDelivered, switchboard.DeliveryFailed} {
+	for _, s := range []string{switchboard.DeliverySent, switchboard.DeliveryDelivered} {
 		if switchboard.DeliveryRank(s) < rank {
 			lower = append(lower, s)
 		}

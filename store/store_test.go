@@ -783,9 +783,19 @@ func TestApplyWatermark(t *testing.T) {
 				t.Fatalf("reply %d: %s, want %s", i, m.Status, want[i])
 			}
 		}
+		// A reply still in our outbox is not the provider's to report on.
+		clock.Advance(time.Minute)
+		queued, _ := db.CreateReply(ctx, store.Reply{ConversationID: r.ConversationID, AgentID: agent.ID, Text: "still queued"})
+		db.ApplyWatermark(ctx, switchboard.ChannelMessenger, psid, t0.Add(time.Hour), switchboard.DeliveryRead)
+		if m, _ := db.GetMessage(ctx, queued.ID); m.Status != switchboard.DeliveryQueued {
+			t.Fatalf("a queued reply became %s under a read watermark", m.Status)
+		}
+		db.ApplyWatermark(ctx, switchboard.ChannelMessenger, psid, t0.Add(3*time.Minute), switchboard.DeliveryDelivered)
 		// An older delivery watermark never moves a read message back.
-		if n, _ := db.ApplyWatermark(ctx, switchboard.ChannelMessenger, psid, t0.Add(time.Hour), switchboard.DeliveryDelivered); n != 1 {
-			t.Fatalf("late delivery watermark moved %d, want only the sent one", n)
+		for _, id := range ids {
+			if m, _ := db.GetMessage(ctx, id); m.Status != switchboard.DeliveryRead {
+				t.Fatalf("reply %s is %s after a read watermark over it", id, m.Status)
+			}
 		}
 	})
 }

@@ -44,6 +44,8 @@ func (c *Channel) Check(r switchboard.Recipient, d switchboard.Draft, now time.T
 		dec.Allowed, dec.Reason = false, fmt.Sprintf("the customer has no %s identity", ch)
 	case d.Template != nil:
 		dec.Allowed, dec.Reason = false, fmt.Sprintf("%s has no message templates", ch)
+	case len(d.Attachments) > 0:
+		dec.Allowed, dec.Reason = false, fmt.Sprintf("attachments cannot be sent on %s yet; send a link instead", ch)
 	case mode == "":
 		dec.Allowed, dec.Reason = false, reason
 	default:

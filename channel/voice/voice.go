@@ -169,24 +169,8 @@ func (c *Channel) RecordingHandler() http.Handler {
 			return
 		}
 		if caller == "" {
+			c.cfg.Logger.Warn("voice: recording for a call we never answered", "recording_sid", sid, "call_sid", callSID)
 			http.Error(w, "unknown call", http.StatusBadRequest)
-			return
-		}
-		data, ctype, err := c.cfg.Client.FetchMedia(ctx, recURL, 50<<20)
-		if err != nil {
-			c.cfg.Logger.Error("voice: fetch recording", "recording_sid", sid, "err", err)
-			http.Error(w, "recording could not be fetched; retry", http.StatusServiceUnavailable)
-			return
-		}
-		if base, _, err := mime.ParseMediaType(ctype); err == nil {
-			ctype = base
-		}
-		if !strings.HasPrefix(ctype, "audio/") {
-			ctype = "audio/wav" // Twilio serves WAV unless asked for MP3
-		}
-		key := "media/voice/" + sid
-		if err := c.cfg.Blobs.Put(ctx, key, bytes.NewReader(data), int64(len(data)), ctype); err != nil {
-			http.Error(w, "recording could not be stored; retry", http.StatusServiceUnavailable)
 			return
 		}
 		secs, _ := strconv.Atoi(first(form, "RecordingDuration"))
@@ -194,10 +178,33 @@ func (c *Channel) RecordingHandler() http.Handler {
 		now := c.cfg.Clock.Now()
 		in := switchboard.Inbound{
 			Channel: switchboard.ChannelVoice, ProviderID: sid, ContentType: switchboard.ContentAudio,
-			Identities:  []switchboard.IdentityRef{{Kind: switchboard.IdentityPhone, Value: caller}},
-			Text:        fmt.Sprintf("Voicemail (%d s)", secs),
-			Attachments: []switchboard.Attachment{{Key: key, ContentType: ctype, Size: int64(len(data)), Name: sid + ".wav"}},
-			Metadata:    meta, ReceivedAt: now, AcceptedAt: now,
+			Identities: []switchboard.IdentityRef{{Kind: switchboard.IdentityPhone, Value: caller}},
+			Text:       fmt.Sprintf("Voicemail (%d s)", secs),
+			Metadata:   meta, ReceivedAt: now, AcceptedAt: now,
+		}
+		data, ctype, err := c.cfg.Client.FetchMedia(ctx, recURL, 50<<20)
+		switch {
+		case switchboard.IsPermanent(err):
+			// Retrying cannot bring it back: keep the voicemail, say why.
+			c.cfg.Logger.Warn("voice: recording cannot be fetched", "recording_sid", sid, "err", err)
+			in.ContentType, in.Text = switchboard.ContentText, in.Text+": the recording could not be retrieved from Twilio"
+		case err != nil:
+			c.cfg.Logger.Error("voice: fetch recording", "recording_sid", sid, "err", err)
+			http.Error(w, "recording could not be fetched; retry", http.StatusServiceUnavailable)
+			return
+		default:
+			if base, _, err := mime.ParseMediaType(ctype); err == nil {
+				ctype = base
+			}
+			if !strings.HasPrefix(ctype, "audio/") {
+				ctype = "audio/wav" // Twilio serves WAV unless asked for MP3
+			}
+			key := "media/voice/" + sid
+			if err := c.cfg.Blobs.Put(ctx, key, bytes.NewReader(data), int64(len(data)), ctype); err != nil {
+				http.Error(w, "recording could not be stored; retry", http.StatusServiceUnavailable)
+				return
+			}
+			in.Attachments = []switchboard.Attachment{{Key: key, ContentType: ctype, Size: int64(len(data)), Name: sid + ".wav"}}
 		}
 		payload, _ := json.Marshal(in)
 		if err := c.cfg.Queue.Enqueue(ctx, switchboard.ChannelVoice, payload); err != nil {

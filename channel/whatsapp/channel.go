@@ -41,6 +41,9 @@ func (c *Channel) Check(r switchboard.Recipient, d switchboard.Draft, now time.T
 	if r.Identity(switchboard.IdentityPhone) == "" {
 		return refuse("the customer has no WhatsApp number")
 	}
+	if len(d.Attachments) > 0 {
+		return refuse("attachments cannot be sent on WhatsApp yet; send a link or use e-mail")
+	}
 	if d.Template != nil {
 		for _, t := range r.Templates {
 			if t.Name == d.Template.Name && t.Language == d.Template.Language {
@@ -59,6 +62,10 @@ func (c *Channel) Check(r switchboard.Recipient, d switchboard.Draft, now time.T
 		return refuse("the customer has never written on WhatsApp: only an approved template may start the conversation")
 	case !CanSendFreeForm(last, now):
 		return refuse(fmt.Sprintf("the 24-hour window closed at %s: WhatsApp accepts only approved templates until the customer writes again", dec.WindowEndsAt.UTC().Format(time.RFC3339)))
+	case strings.TrimSpace(d.Text) == "":
+		// Last, so that the composer, which asks before anything is
+		// typed, still learns about the window.
+		return refuse("the message is empty")
 	case utf8.RuneCountInString(d.Text) > MaxTextLen:
 		return refuse(fmt.Sprintf("WhatsApp text is limited to %d characters", MaxTextLen))
 	}

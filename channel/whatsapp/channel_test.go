@@ -34,6 +34,12 @@ func TestCheckWindow(t *testing.T) {
 	if noPhone.Allowed {
 		t.Fatal("no phone identity allowed")
 	}
+	if d := c.Check(rec(now.Add(-time.Hour)), switchboard.Draft{Text: "see file", Attachments: []switchboard.Attachment{{Key: "k"}}}, now); d.Allowed {
+		t.Fatal("an attachment was allowed though the sender cannot send it")
+	}
+	if d := c.Check(rec(now.Add(-time.Hour)), switchboard.Draft{Text: "  "}, now); d.Allowed {
+		t.Fatal("an empty message was allowed")
+	}
 	long := c.Check(rec(now.Add(-time.Hour)), switchboard.Draft{Text: strings.Repeat("a", MaxTextLen+1)}, now)
 	if long.Allowed {
 		t.Fatal("text over the limit allowed")

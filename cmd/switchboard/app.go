@@ -162,10 +162,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.wireSMS(srv)
 	}
 	if c.MetaAppSecret != "" {
+		var media *whatsapp.MediaClient
+		if c.MetaAccessToken != "" {
+			media = &whatsapp.MediaClient{BaseURL: c.GraphAPIURL, Token: c.MetaAccessToken, HTTP: m.ProviderHTTP}
+		}
 		h := metawebhook.New(metawebhook.Config{
 			AppSecret: c.MetaAppSecret, VerifyToken: c.MetaVerifyToken, Queue: m.Queue, Blobs: m.Blobs, Store: m.DB,
-			Media: &whatsapp.MediaClient{BaseURL: c.GraphAPIURL, Token: c.MetaAccessToken, HTTP: m.ProviderHTTP},
-			HTTP:  m.ProviderHTTP, Logger: m.Logger,
+			Media: media, HTTP: m.ProviderHTTP, Logger: m.Logger,
 			OnAccepted: func(ch switchboard.Channel) { m.Metrics.Accepted.Add(string(ch), 1) },
 			OnRejected: func(reason string) { m.Metrics.Rejected.Add("meta_"+reason, 1) },
 		})

@@ -189,7 +189,7 @@ func (h *Handler) whatsappMedia(ctx context.Context, m whatsapp.Message) (*switc
 		return nil, nil
 	}
 	data, ctype, err := h.cfg.Media.Fetch(ctx, m.Media.ID, h.cfg.MaxMediaBytes)
-	if switchboard.IsPermanent(err) {
+	if code := switchboard.ErrorCode(err); switchboard.IsPermanent(err) || code == switchboard.ETOOLARGE || code == switchboard.EINVALID {
 		h.cfg.Logger.Warn("meta: WhatsApp media dropped", "wamid", m.ID, "err", err)
 		return nil, nil
 	}
