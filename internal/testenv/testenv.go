@@ -29,6 +29,11 @@ const (
 	PostgresURL = "SWITCHBOARD_TEST_DATABASE_URL"
 	RedisURL    = "SWITCHBOARD_TEST_REDIS_URL"
 	S3URL       = "SWITCHBOARD_TEST_S3_URL"
+	// IMAPURL is imap://user:password@host:port of a mailbox on a real IMAP
+	// server, SMTPURL smtp://host:port of a real SMTP listener whose mail
+	// for that user arrives in that mailbox (.ci/mail.sh starts both).
+	IMAPURL = "SWITCHBOARD_TEST_IMAP_URL"
+	SMTPURL = "SWITCHBOARD_TEST_SMTP_URL"
 )
 
 // Clock is a settable clock for tests.
