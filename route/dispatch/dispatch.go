@@ -1,0 +1,455 @@
+// Package dispatch runs the routing rules of package route against the
+// store: it walks the queue of waiting conversations, decides for each,
+// assigns under the agents' caps safely beside other workers and other
+// instances, and writes every decision to the conversation's events.
+//
+// Caps are enforced in the database (store.AssignRouted locks the agent and
+// counts inside the transaction); the dispatcher's in-memory snapshot of
+// agents only spares it from deciding blindly. Waiting conversations are
+// assigned as soon as capacity frees: the server calls Wake after a status
+// change, an assignment change or an agent's status change, ingest after
+// storing, and a periodic pass catches the rest (business hours opening, a
+// grace period running out, other instances' changes).
+//
+// Presence (Connected, Disconnected) is kept in memory per instance: with
+// several instances an agent connected to another one looks disconnected
+// here. Shared presence comes with the realtime hub's Redis work; until
+// then run presence on one instance, or leave PresenceGrace at zero.
+package dispatch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/route"
+	"github.com/switchboard-inbox/switchboard/store"
+)
+
+// Acker sends the automatic after-hours acknowledgement through the
+// customer's channel. The implementation applies the channel's policy,
+// marks the message automatic and never counts it as a first response.
+type Acker interface {
+	Acknowledge(ctx context.Context, conversationID string, ch switchboard.Channel, text string) error
+}
+
+// Dispatcher assigns waiting conversations. Set the fields before Run; the
+// zero values of the tunables take the defaults shown.
+type Dispatcher struct {
+	Store  *store.DB
+	Acker  Acker // nil: no acknowledgements are sent
+	Logger *slog.Logger
+	Clock  switchboard.Clock // the store's clock should agree
+
+	Poll             time.Duration // periodic pass (1s)
+	OfflineGrace     time.Duration // away/offline this long returns an agent's chats to the queue (5m)
+	PresenceGrace    time.Duration // no socket this long makes an online agent away (0: presence off)
+	ContinuityWindow time.Duration // a customer's agent is the one who resolved them within this (30 days)
+	Batch            int           // conversations read from the queue at a time (500)
+
+	wakeOnce sync.Once
+	wake     chan struct{}
+
+	cfgMu    sync.Mutex
+	router   *route.Router
+	cfgRaw   []byte // the configuration the router was built from
+	modelID  string
+	presence presence
+
+	// observe, when set, is called with the time each decision took
+	// (deciding and, for an assignment, assigning): the benchmark uses it.
+	observe func(time.Duration)
+}
+
+func (d *Dispatcher) init() {
+	d.wakeOnce.Do(func() { d.wake = make(chan struct{}, 1) })
+}
+
+func (d *Dispatcher) now() time.Time {
+	if d.Clock == nil {
+		return time.Now().UTC()
+	}
+	return d.Clock.Now()
+}
+
+func (d *Dispatcher) logger() *slog.Logger {
+	if d.Logger == nil {
+		return slog.Default()
+	}
+	return d.Logger
+}
+
+func orDefault(v, def time.Duration) time.Duration {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// Wake asks Run for a pass now. It never blocks: wakes while a pass is
+// pending are folded into it.
+func (d *Dispatcher) Wake() {
+	d.init()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run makes passes until ctx ends: at each Wake, and every Poll. A pass
+// first handles presence and agents away past the grace period, then
+// drains the queue. Errors are logged and the next pass tries again.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	d.init()
+	t := time.NewTicker(orDefault(d.Poll, time.Second))
+	defer t.Stop()
+	for {
+		if err := d.Sweep(ctx); err != nil && ctx.Err() == nil {
+			d.logger().Warn("dispatch: sweep", "err", err)
+		}
+		if _, _, err := d.RouteOnce(ctx); err != nil && ctx.Err() == nil {
+			d.logger().Warn("dispatch: route", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-d.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// Sweep applies presence (agents without a socket past PresenceGrace
+// become away, and back online when they reconnect) and returns to the
+// queue the chat-like conversations of agents away or offline for longer
+// than OfflineGrace.
+func (d *Dispatcher) Sweep(ctx context.Context) error {
+	err := d.applyPresence(ctx)
+	returned, rerr := d.Store.ReturnAbsent(ctx, orDefault(d.OfflineGrace, 5*time.Minute))
+	if len(returned) > 0 {
+		d.logger().Info("dispatch: conversations returned to the queue", "count", len(returned))
+	}
+	return errors.Join(err, rerr)
+}
+
+// OnStored takes what ingest stored (the pipeline's OnStored hook, items
+// and results in the same order): a message that came on a new channel
+// into a conversation already assigned to an online agent stays with them,
+// which is written to the events (rule continuity); then a pass is asked
+// for, to route new conversations.
+func (d *Dispatcher) OnStored(ctx context.Context, items []switchboard.Inbound, results []store.IngestResult) {
+	for i, r := range results {
+		if r.Err != nil || r.Duplicate || r.NewConversation || r.ConversationID == "" || i >= len(items) {
+			continue
+		}
+		if _, _, err := d.Store.NoteContinuity(ctx, r.ConversationID, items[i].Channel); err != nil {
+			d.logger().Warn("dispatch: continuity", "conversation", r.ConversationID, "err", err)
+		}
+	}
+	d.Wake()
+}
+
+// loadRouter returns the router built from the stored configuration and
+// the newest classifier, rebuilding it only when either changed.
+func (d *Dispatcher) loadRouter(ctx context.Context) (*route.Router, error) {
+	cfg, err := d.Store.GetRoutingConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	modelID, err := d.Store.LatestClassifierID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	raw := configKey(cfg)
+	d.cfgMu.Lock()
+	defer d.cfgMu.Unlock()
+	if d.router != nil && modelID == d.modelID && bytes.Equal(raw, d.cfgRaw) {
+		return d.router, nil
+	}
+	r := &route.Router{Teams: map[string]route.TeamConfig{}}
+	for team, b := range cfg.Teams {
+		var tc route.TeamConfig
+		if err := jsonUnmarshal(b, &tc); err != nil {
+			d.logger().Error("dispatch: team configuration ignored", "team", team, "err", err)
+			continue
+		}
+		if err := tc.Validate(); err != nil {
+			d.logger().Error("dispatch: team configuration ignored", "team", team, "err", err)
+			continue
+		}
+		r.Teams[team] = tc
+	}
+	topics := &route.Topics{}
+	if len(cfg.Keywords) > 0 {
+		if err := jsonUnmarshal(cfg.Keywords, &topics.Keywords); err != nil {
+			d.logger().Error("dispatch: keyword rules ignored", "err", err)
+		}
+	}
+	if modelID != "" {
+		m, err := d.Store.LoadClassifier(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c := &route.Classifier{}
+		if err := c.UnmarshalBinary(m.Model); err != nil {
+			d.logger().Error("dispatch: classifier ignored", "id", m.ID, "err", err)
+		} else {
+			topics.Classifier = c
+		}
+		modelID = m.ID
+	}
+	if len(topics.Keywords) > 0 || topics.Classifier != nil {
+		r.Topics = topics
+	}
+	d.router, d.cfgRaw, d.modelID = r, raw, modelID
+	return r, nil
+}
+
+// snapshot is the agents as one pass sees them, updated in memory after
+// each assignment.
+type snapshot struct {
+	agents []route.Agent
+	index  map[string]int
+	room   map[switchboard.ChannelClass]int // online agents with room, per class
+}
+
+func (d *Dispatcher) loadSnapshot(ctx context.Context) (*snapshot, error) {
+	ras, err := d.Store.RoutingAgents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &snapshot{agents: make([]route.Agent, len(ras)), index: make(map[string]int, len(ras)), room: map[switchboard.ChannelClass]int{}}
+	for i, a := range ras {
+		idle := a.LastRoutedAt
+		if a.Status == switchboard.AgentOnline && a.StatusChangedAt.After(idle) {
+			idle = a.StatusChangedAt
+		}
+		s.agents[i] = route.Agent{
+			ID: a.ID, Name: a.Name, Status: a.Status, Skills: route.ParseSkills(a.Skills), Teams: a.Teams,
+			Caps:      map[switchboard.ChannelClass]int{switchboard.ClassChat: a.CapChat, switchboard.ClassEmail: a.CapEmail},
+			Active:    a.Active,
+			IdleSince: idle,
+		}
+		s.index[a.ID] = i
+		for _, c := range []switchboard.ChannelClass{switchboard.ClassChat, switchboard.ClassEmail} {
+			if a.Status == switchboard.AgentOnline && route.Fits(s.agents[i], c) {
+				s.room[c]++
+			}
+		}
+	}
+	return s, nil
+}
+
+// assigned records an assignment in the snapshot.
+func (s *snapshot) assigned(id string, c switchboard.ChannelClass, now time.Time) {
+	i, ok := s.index[id]
+	if !ok {
+		return
+	}
+	a := &s.agents[i]
+	a.Active[c]++
+	a.IdleSince = now
+	if !route.Fits(*a, c) {
+		s.room[c]--
+	}
+}
+
+// without returns the agents minus the excluded ones (a copy only when
+// there is something to leave out).
+func (s *snapshot) without(excluded []string) []route.Agent {
+	if len(excluded) == 0 {
+		return s.agents
+	}
+	out := make([]route.Agent, 0, len(s.agents))
+	for _, a := range s.agents {
+		if !slices.Contains(excluded, a.ID) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// RouteOnce makes one pass over the queue, oldest first within each
+// priority, and returns how many conversations it assigned and how many it
+// left waiting.
+//
+// It reads the agents once and keeps their counts in memory as it assigns.
+// When no online agent has room for a channel class, conversations of that
+// class that already carry a waiting reason are skipped without deciding
+// (unless their team is closed and they still need an acknowledgement);
+// only a failed (raced) assignment reads the agents again.
+func (d *Dispatcher) RouteOnce(ctx context.Context) (assigned, waiting int, err error) {
+	router, err := d.loadRouter(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("dispatch: load configuration: %w", err)
+	}
+	snap, err := d.loadSnapshot(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("dispatch: load agents: %w", err)
+	}
+	batch := d.Batch
+	if batch <= 0 {
+		batch = 500
+	}
+	window := orDefault(d.ContinuityWindow, 30*24*time.Hour)
+	var cursor *store.QueueCursor
+	for {
+		page, err := d.Store.WaitingConversations(ctx, cursor, batch)
+		if err != nil {
+			return assigned, waiting, fmt.Errorf("dispatch: read queue: %w", err)
+		}
+		if len(page) == 0 {
+			return assigned, waiting, nil
+		}
+		cursor = page[len(page)-1].Cursor()
+		now := d.now()
+		// Leave out, before reading anything more, what cannot change.
+		todo := page[:0:0]
+		for _, w := range page {
+			if snap.room[w.LastChannel.Class()] == 0 && w.WaitReason != "" && !d.needsAck(router, w, now) {
+				waiting++
+				continue
+			}
+			todo = append(todo, w)
+		}
+		if err := d.Store.FillWaiting(ctx, todo, now.Add(-window)); err != nil {
+			return assigned, waiting, fmt.Errorf("dispatch: read queue: %w", err)
+		}
+		for _, w := range todo {
+			if err := ctx.Err(); err != nil {
+				return assigned, waiting, err
+			}
+			ok, err := d.place(ctx, router, &snap, w, now)
+			if err != nil {
+				return assigned, waiting, err
+			}
+			if ok {
+				assigned++
+			} else {
+				waiting++
+			}
+		}
+		if len(page) < batch {
+			return assigned, waiting, nil
+		}
+	}
+}
+
+// needsAck reports whether w's team is closed and w has not been
+// acknowledged for this closed period.
+func (d *Dispatcher) needsAck(r *route.Router, w store.Waiting, now time.Time) bool {
+	tc := r.Teams[w.Team]
+	if tc.Hours == nil || tc.Hours.Open(now) {
+		return false
+	}
+	return w.AckedPeriod != period(tc.Hours, now)
+}
+
+// period names the closed period containing now by when it ends.
+func period(h *route.Schedule, now time.Time) string {
+	next := h.NextOpen(now)
+	if next.IsZero() {
+		return "closed"
+	}
+	return next.UTC().Format(time.RFC3339)
+}
+
+// maxTries bounds how often one conversation is decided again in a pass
+// after losing a race.
+const maxTries = 3
+
+// place decides for one conversation and carries the decision out. It
+// reports whether the conversation was assigned.
+func (d *Dispatcher) place(ctx context.Context, router *route.Router, snap **snapshot, w store.Waiting, now time.Time) (bool, error) {
+	start := time.Now()
+	if d.observe != nil {
+		defer func() { d.observe(time.Since(start)) }()
+	}
+	req := route.Request{ConversationID: w.ID, Channel: w.LastChannel, Team: w.Team, Topic: w.Topic, Text: w.Text, ContinuityAgent: w.ContinuityAgent, Now: now}
+	class := w.LastChannel.Class()
+	excluded := w.Excluded
+	for try := 0; ; try++ {
+		dec := router.Decide(req, (*snap).without(excluded))
+		if dec.Outcome == route.Handoff && try < maxTries {
+			if err := d.Store.SetTeam(ctx, w.ID, dec.Team, "", dec.Rule, dec.Reason); err != nil {
+				d.logger().Warn("dispatch: hand-off", "conversation", w.ID, "team", dec.Team, "err", err)
+				return false, d.wait(ctx, router, w, dec, now)
+			}
+			req.Team, w.Team = dec.Team, dec.Team
+			continue
+		}
+		if dec.Outcome != route.Assign {
+			return false, d.wait(ctx, router, w, dec, now)
+		}
+		topic := dec.Topic
+		if w.Topic != "" {
+			topic = "" // known already: nothing to save
+		}
+		err := d.Store.AssignRouted(ctx, store.RoutedAssignment{
+			ConversationID: w.ID, AgentID: dec.AgentID, Rule: dec.Rule, Reason: dec.Reason, Trace: dec.Trace,
+			Topic: topic, TopicSource: dec.TopicSource,
+		})
+		switch {
+		case err == nil:
+			(*snap).assigned(dec.AgentID, class, now)
+			return true, nil
+		case errors.Is(err, store.ErrNotWaiting):
+			return false, nil // someone else has it, or it is gone
+		case errors.Is(err, store.ErrExcluded):
+			excluded = append(slices.Clip(excluded), dec.AgentID)
+		case errors.Is(err, store.ErrAgentFull), errors.Is(err, store.ErrAgentUnavailable):
+			// Another worker or a person changed the agent: read them again.
+			fresh, err := d.loadSnapshot(ctx)
+			if err != nil {
+				return false, fmt.Errorf("dispatch: reload agents: %w", err)
+			}
+			*snap = fresh
+		default:
+			return false, fmt.Errorf("dispatch: assign %s: %w", w.ID, err)
+		}
+		if try >= maxTries {
+			return false, nil // the next pass tries again
+		}
+	}
+}
+
+// wait records a waiting decision when its reason changed, and sends the
+// after-hours acknowledgement once per closed period.
+func (d *Dispatcher) wait(ctx context.Context, router *route.Router, w store.Waiting, dec route.Decision, now time.Time) error {
+	wd := store.WaitDecision{ConversationID: w.ID, Rule: dec.Rule, Reason: dec.Reason, Trace: dec.Trace, AfterHours: dec.AfterHours}
+	if w.Topic == "" && dec.Topic != "" {
+		wd.Topic, wd.TopicSource = dec.Topic, dec.TopicSource
+	}
+	if wd.WaitKey() != w.WaitReason || wd.Topic != "" {
+		if _, err := d.Store.RecordWaiting(ctx, wd); err != nil {
+			return fmt.Errorf("dispatch: record waiting: %w", err)
+		}
+	}
+	if !dec.AfterHours || d.Acker == nil {
+		return nil
+	}
+	tc := router.Teams[w.Team]
+	if tc.Hours == nil {
+		return nil
+	}
+	p := period(tc.Hours, now)
+	if w.AckedPeriod == p {
+		return nil
+	}
+	ok, err := d.Store.ClaimAck(ctx, w.ID, p)
+	if err != nil || !ok {
+		return err
+	}
+	text := tc.AckText(w.LastChannel, tc.Hours.NextOpen(now))
+	if err := d.Acker.Acknowledge(ctx, w.ID, w.LastChannel, text); err != nil {
+		d.logger().Warn("dispatch: acknowledgement not sent", "conversation", w.ID, "channel", w.LastChannel, "err", err)
+		return d.Store.ReleaseAck(ctx, w.ID, p)
+	}
+	return d.Store.RecordAck(ctx, w.ID, p, w.LastChannel, text)
+}

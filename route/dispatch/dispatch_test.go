@@ -1,0 +1,554 @@
+package dispatch_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/internal/testenv"
+	"github.com/switchboard-inbox/switchboard/route"
+	"github.com/switchboard-inbox/switchboard/route/dispatch"
+	"github.com/switchboard-inbox/switchboard/store"
+	"github.com/switchboard-inbox/switchboard/store/storetest"
+)
+
+// Monday 2 March 2026, 10:00 UTC.
+var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+
+type env struct {
+	t     *testing.T
+	db    *store.DB
+	clock *testenv.Clock
+	d     *dispatch.Dispatcher
+	acks  *fakeAcker
+}
+
+func newEnv(t *testing.T, backend string) *env {
+	clock := testenv.NewClock(t0)
+	db := storetest.Open(t, backend, clock)
+	acks := &fakeAcker{}
+	return &env{t: t, db: db, clock: clock, acks: acks, d: &dispatch.Dispatcher{Store: db, Clock: clock, Acker: acks}}
+}
+
+type fakeAcker struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (f *fakeAcker) Acknowledge(_ context.Context, conv string, ch switchboard.Channel, text string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, conv+"|"+string(ch)+"|"+text)
+	return nil
+}
+
+func (f *fakeAcker) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls)
+}
+
+func identity(ch switchboard.Channel, n int) switchboard.IdentityRef {
+	if ch.Class() == switchboard.ClassEmail {
+		return switchboard.IdentityRef{Kind: switchboard.IdentityEmail, Value: fmt.Sprintf("c%d@example.com", n)}
+	}
+	return switchboard.IdentityRef{Kind: switchboard.IdentityPhone, Value: fmt.Sprintf("+1415%07d", n)}
+}
+
+// ingest stores one message from customer n and returns what became of it.
+func (e *env) ingest(ch switchboard.Channel, n int, providerID, text string) store.IngestResult {
+	e.t.Helper()
+	res, err := e.db.Ingest(context.Background(), []switchboard.Inbound{{
+		Channel: ch, ProviderID: providerID, Identities: []switchboard.IdentityRef{identity(ch, n)},
+		ContentType: switchboard.ContentText, Text: text, SenderName: fmt.Sprintf("Customer %d", n),
+	}}, store.IngestOptions{})
+	if err != nil || res[0].Err != nil {
+		e.t.Fatalf("ingest: %v %v", err, res)
+	}
+	return res[0]
+}
+
+func (e *env) conv(ch switchboard.Channel, n int, text string) string {
+	e.t.Helper()
+	return e.ingest(ch, n, fmt.Sprintf("p%d-%d", n, e.clock.Now().UnixNano()), text).ConversationID
+}
+
+func (e *env) agent(name string, capChat int, skills ...string) switchboard.Agent {
+	e.t.Helper()
+	ctx := context.Background()
+	a, err := e.db.CreateAgent(ctx, switchboard.Agent{Name: name, Email: strings.ToLower(name) + "@team.example", Skills: skills, CapChat: capChat}, "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.db.SetAgentStatus(ctx, a.ID, switchboard.AgentOnline); err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
+
+func (e *env) routeOnce() (int, int) {
+	e.t.Helper()
+	a, w, err := e.d.RouteOnce(context.Background())
+	if err != nil {
+		e.t.Fatalf("route: %v", err)
+	}
+	return a, w
+}
+
+func (e *env) assignee(conv string) string {
+	e.t.Helper()
+	c, err := e.db.GetConversation(context.Background(), conv)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c.AssigneeID
+}
+
+type event struct {
+	Type string
+	Data map[string]any
+}
+
+func (e *env) events(conv string, types ...string) []event {
+	e.t.Helper()
+	evs, err := e.db.Events(context.Background(), conv)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []event
+	for _, ev := range evs {
+		for _, typ := range types {
+			if ev.Type == typ {
+				var m map[string]any
+				if err := json.Unmarshal(ev.Data, &m); err != nil {
+					e.t.Fatal(err)
+				}
+				out = append(out, event{ev.Type, m})
+			}
+		}
+	}
+	return out
+}
+
+func (e *env) setConfig(teams map[string]string, keywords string) {
+	e.t.Helper()
+	c := store.RoutingConfig{Teams: map[string]json.RawMessage{}}
+	for k, v := range teams {
+		c.Teams[k] = json.RawMessage(v)
+	}
+	if keywords != "" {
+		c.Keywords = json.RawMessage(keywords)
+	}
+	if err := e.db.PutRoutingConfig(context.Background(), c); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func TestWorkloadCapsAndOldestFirst(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		ctx := context.Background()
+		agents := []switchboard.Agent{e.agent("Ann", 6), e.agent("Ben", 6), e.agent("Cat", 6)}
+		var convs []string
+		for i := 0; i < 30; i++ {
+			convs = append(convs, e.conv(switchboard.ChannelLivechat, i, "hello"))
+			e.clock.Advance(time.Second)
+		}
+		if a, w := e.routeOnce(); a != 18 || w != 12 {
+			t.Fatalf("first pass: assigned %d, waiting %d; want 18 and 12", a, w)
+		}
+		for i := 0; i < 3; i++ {
+			if a, w := e.routeOnce(); a != 0 || w != 12 {
+				t.Fatalf("pass %d: assigned %d, waiting %d; want 0 and 12", i+2, a, w)
+			}
+		}
+		counts, err := e.db.ActiveCounts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range agents {
+			if n := counts[a.ID][switchboard.ClassChat]; n != 6 {
+				t.Fatalf("%s has %d chats, want 6 (6/6/6)", a.Name, n)
+			}
+		}
+		// The oldest 18 were assigned; the 12 newest wait, each with one
+		// waiting event however many passes ran.
+		for i, c := range convs {
+			got := e.assignee(c)
+			if (i < 18) != (got != "") {
+				t.Fatalf("conversation %d assignee %q: want the 18 oldest assigned", i, got)
+			}
+			if i >= 18 {
+				if ev := e.events(c, store.EventWaiting); len(ev) != 1 || ev[0].Data["rule"] != route.RuleAvailability {
+					t.Fatalf("conversation %d waiting events = %v, want exactly 1 from availability", i, ev)
+				}
+				if p, err := e.db.QueuePosition(ctx, c); err != nil || p != i-17 {
+					t.Fatalf("queue position of conversation %d = %d, %v; want %d", i, p, err, i-17)
+				}
+			}
+		}
+		ev := e.events(convs[0], switchboard.EventAssigned)
+		if len(ev) != 1 || ev[0].Data["rule"] != route.RuleWorkload || !strings.HasPrefix(ev[0].Data["reason"].(string), "assigned to ") || ev[0].Data["trace"] == nil {
+			t.Fatalf("assignment event = %v, want the workload rule, its reason and trace", ev)
+		}
+
+		// With Run going, resolving one frees a place: the oldest waiting
+		// conversation takes it, event-driven (Poll is a minute).
+		e.d.Poll = time.Minute
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- e.d.Run(runCtx) }()
+		defer func() {
+			cancel()
+			<-done
+		}()
+		time.Sleep(100 * time.Millisecond) // let the first pass find nothing to do
+		freed := e.assignee(convs[4])
+		start := time.Now()
+		if _, err := e.db.SetStatus(ctx, convs[4], switchboard.StatusResolved, freed); err != nil {
+			t.Fatal(err)
+		}
+		e.d.Wake()
+		var latency time.Duration
+		for {
+			if e.assignee(convs[18]) != "" {
+				latency = time.Since(start)
+				break
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatal("the oldest waiting conversation was not assigned within 5s of a resolve and Wake")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		t.Logf("%s: resolve → oldest waiting assigned in %v", backend, latency)
+		if latency >= time.Second {
+			t.Fatalf("assignment after capacity freed took %v, want < 1s", latency)
+		}
+		if got := e.assignee(convs[18]); got != freed {
+			t.Fatalf("freed place went to %s, want %s who had it", got, freed)
+		}
+		for _, c := range convs[19:] {
+			if e.assignee(c) != "" {
+				t.Fatal("more than one waiting conversation was assigned for one freed place")
+			}
+		}
+	})
+}
+
+func TestContinuity(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		ctx := context.Background()
+		sarah := e.agent("Sarah", 6)
+		tom := e.agent("Tom", 6)
+		// Sarah handled this customer 10 days ago (past the reopen window,
+		// so the new message starts a new conversation).
+		old := e.conv(switchboard.ChannelSMS, 1, "first")
+		if _, err := e.db.Assign(ctx, old, sarah.ID, "", "manual", "x"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.db.SetStatus(ctx, old, switchboard.StatusResolved, sarah.ID); err != nil {
+			t.Fatal(err)
+		}
+		// Sarah is busier than Tom: workload alone would pick Tom.
+		for i := 0; i < 2; i++ {
+			c := e.conv(switchboard.ChannelSMS, 100+i, "busy")
+			if _, err := e.db.Assign(ctx, c, sarah.ID, "", "manual", "x"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.clock.Advance(10 * 24 * time.Hour)
+		r := e.ingest(switchboard.ChannelSMS, 1, "again", "back again")
+		if !r.NewConversation {
+			t.Fatal("want a new conversation")
+		}
+		e.routeOnce()
+		if got := e.assignee(r.ConversationID); got != sarah.ID {
+			t.Fatalf("returning customer went to %s, want Sarah (continuity) over Tom %s", got, tom.ID)
+		}
+		ev := e.events(r.ConversationID, switchboard.EventAssigned)
+		if len(ev) != 1 || ev[0].Data["rule"] != route.RuleContinuity || ev[0].Data["reason"] != "kept with Sarah, who has this customer's open conversation" {
+			t.Fatalf("assignment event = %v", ev)
+		}
+
+		// The customer now writes by WhatsApp (same phone): a new channel
+		// into Sarah's conversation. OnStored notes that it stays with her.
+		e.clock.Advance(time.Minute)
+		in := switchboard.Inbound{Channel: switchboard.ChannelWhatsApp, ProviderID: "wa1", Identities: []switchboard.IdentityRef{identity(switchboard.ChannelSMS, 1)}, ContentType: "text", Text: "hi on WA"}
+		res, err := e.db.Ingest(ctx, []switchboard.Inbound{in}, store.IngestOptions{})
+		if err != nil || res[0].ConversationID != r.ConversationID {
+			t.Fatalf("ingest on WhatsApp: %v %+v", err, res)
+		}
+		e.clock.Advance(time.Second)
+		e.d.OnStored(ctx, []switchboard.Inbound{in}, res)
+		e.d.OnStored(ctx, []switchboard.Inbound{in}, res) // the same batch again adds nothing
+		cev := e.events(r.ConversationID, store.EventContinuity)
+		if len(cev) != 1 || cev[0].Data["rule"] != "continuity" || cev[0].Data["reason"] != "kept with Sarah, who has this customer's open conversation" || cev[0].Data["channel"] != "whatsapp" {
+			t.Fatalf("continuity events = %v", cev)
+		}
+		if e.assignee(r.ConversationID) != sarah.ID {
+			t.Fatal("the channel switch moved the conversation")
+		}
+	})
+}
+
+func TestSkillsThroughDispatcher(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		ctx := context.Background()
+		e.setConfig(nil, `[{"topic":"billing","keywords":["refund","invoice"]}]`)
+		bill := e.agent("Bill", 6, "billing:4")
+		nia := e.agent("Nia", 6)
+		for i := 0; i < 3; i++ {
+			c := e.conv(switchboard.ChannelSMS, 200+i, "other")
+			if _, err := e.db.Assign(ctx, c, bill.ID, "", "manual", "x"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := e.conv(switchboard.ChannelSMS, 1, "I want a refund for my last invoice")
+		e.routeOnce()
+		if got := e.assignee(c); got != bill.ID {
+			t.Fatalf("billing conversation went to %s, want Bill (skilled) over the less loaded Nia %s", got, nia.ID)
+		}
+		conv, _ := e.db.GetConversation(ctx, c)
+		if conv.Topic != "billing" {
+			t.Fatalf("topic = %q, want billing saved", conv.Topic)
+		}
+		ev := e.events(c, switchboard.EventAssigned)
+		if len(ev) != 1 || !strings.Contains(ev[0].Data["reason"].(string), "skilled in billing") || ev[0].Data["topic_source"] != "keyword" {
+			t.Fatalf("assignment event = %v", ev)
+		}
+		// Without the topic, the less loaded agent gets it.
+		other := e.conv(switchboard.ChannelSMS, 2, "where is my parcel")
+		e.routeOnce()
+		if got := e.assignee(other); got != nia.ID {
+			t.Fatalf("untopical conversation went to %s, want Nia", got)
+		}
+	})
+}
+
+func TestBusinessHoursAcknowledgeOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		e.setConfig(map[string]string{"": `{"hours":{"tz":"UTC","week":{"mon":[["09:00","17:00"]],"tue":[["09:00","17:00"]]}},
+			"ack":{"":"Closed now; we open {next_open}."}}`}, "")
+		ann := e.agent("Ann", 6)
+		e.clock.Advance(12 * time.Hour) // Monday 22:00
+		c := e.conv(switchboard.ChannelSMS, 1, "hello?")
+		for i := 0; i < 4; i++ {
+			if a, w := e.routeOnce(); a != 0 || w != 1 {
+				t.Fatalf("pass %d at 22:00: assigned %d waiting %d; want 0 and 1", i, a, w)
+			}
+			e.clock.Advance(time.Minute)
+		}
+		if e.acks.count() != 1 {
+			t.Fatalf("acknowledgements = %v, want exactly 1", e.acks.calls)
+		}
+		if want := c + "|sms|Closed now; we open Tue 09:00 (UTC)."; e.acks.calls[0] != want {
+			t.Fatalf("acknowledgement = %q, want %q", e.acks.calls[0], want)
+		}
+		if ev := e.events(c, store.EventAutoAck); len(ev) != 1 {
+			t.Fatalf("auto_ack events = %v, want 1", ev)
+		}
+		wev := e.events(c, store.EventWaiting)
+		if len(wev) != 1 || wev[0].Data["after_hours"] != true || wev[0].Data["rule"] != route.RuleBusinessHours {
+			t.Fatalf("waiting events = %v, want one after-hours wait", wev)
+		}
+		// Another dispatcher (a restart, another instance) sends nothing more.
+		other := &dispatch.Dispatcher{Store: e.db, Clock: e.clock, Acker: e.acks}
+		if _, _, err := other.RouteOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if e.acks.count() != 1 {
+			t.Fatalf("acknowledgements after a second dispatcher = %d, want 1", e.acks.count())
+		}
+		// Tuesday 09:00: open, assigned.
+		e.clock.Advance(11*time.Hour - 4*time.Minute)
+		if a, w := e.routeOnce(); a != 1 || w != 0 {
+			t.Fatalf("at 09:00: assigned %d waiting %d; want 1 and 0", a, w)
+		}
+		if e.assignee(c) != ann.ID {
+			t.Fatal("not assigned to Ann at opening")
+		}
+	})
+}
+
+func TestOfflineGrace(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		ctx := context.Background()
+		sue := e.agent("Sue", 6)
+		chat := e.conv(switchboard.ChannelWhatsApp, 1, "hi")
+		mail := e.conv(switchboard.ChannelEmail, 2, "hello")
+		e.routeOnce()
+		manual := e.conv(switchboard.ChannelLivechat, 3, "yo")
+		if _, err := e.db.Assign(ctx, manual, sue.ID, "", "manual", "by hand"); err != nil {
+			t.Fatal(err)
+		}
+		if e.assignee(chat) != sue.ID || e.assignee(mail) != sue.ID {
+			t.Fatal("setup: Sue should have both")
+		}
+		if _, err := e.db.SetAgentStatus(ctx, sue.ID, switchboard.AgentOffline); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(4 * time.Minute)
+		if err := e.d.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if e.assignee(chat) != sue.ID {
+			t.Fatal("chat returned inside the grace period")
+		}
+		e.clock.Advance(time.Minute)
+		if err := e.d.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if e.assignee(chat) != "" || e.assignee(mail) != sue.ID || e.assignee(manual) != sue.ID {
+			t.Fatalf("after the grace: chat %q mail %q manual %q; want the chat alone back in the queue", e.assignee(chat), e.assignee(mail), e.assignee(manual))
+		}
+		ev := e.events(chat, switchboard.EventUnassigned)
+		if len(ev) != 1 || !strings.HasPrefix(ev[0].Data["reason"].(string), "returned to the queue: Sue has been offline") {
+			t.Fatalf("unassigned events = %v", ev)
+		}
+		max := e.agent("Max", 6)
+		e.routeOnce()
+		if e.assignee(chat) != max.ID {
+			t.Fatal("the returned chat was not routed to the online agent")
+		}
+	})
+}
+
+func TestHandbackAndManual(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		ctx := context.Background()
+		ann := e.agent("Ann", 6)
+		c := e.conv(switchboard.ChannelSMS, 1, "hi")
+		e.routeOnce()
+		if e.assignee(c) != ann.ID {
+			t.Fatal("setup: Ann should have it")
+		}
+		// Ann hands it back: with nobody else, it waits rather than return.
+		if _, err := e.db.Assign(ctx, c, "", ann.ID, "manual", "handed back"); err != nil {
+			t.Fatal(err)
+		}
+		e.routeOnce()
+		if got := e.assignee(c); got != "" {
+			t.Fatalf("handed-back conversation went straight back to %s", got)
+		}
+		ben := e.agent("Ben", 6)
+		e.routeOnce()
+		if got := e.assignee(c); got != ben.ID {
+			t.Fatalf("handed-back conversation went to %q, want Ben", got)
+		}
+		// A supervisor moves it to Ann by hand; Ben is less loaded now,
+		// but the router never undoes a manual assignment.
+		if _, err := e.db.Assign(ctx, c, ann.ID, "boss", "manual", "transferred"); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 2; i++ {
+			e.routeOnce()
+		}
+		if e.assignee(c) != ann.ID {
+			t.Fatal("the router undid a manual assignment")
+		}
+		if st, _ := e.db.GetRoutingState(ctx, c); st.AssignedBy != store.AssignedManual {
+			t.Fatalf("assigned_by = %q, want manual", st.AssignedBy)
+		}
+	})
+}
+
+func TestPresence(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	ctx := context.Background()
+	e.d.PresenceGrace = time.Minute
+	ann := e.agent("Ann", 6)
+	e.d.Connected(ann.ID)
+	e.d.Connected(ann.ID)
+	e.d.Disconnected(ann.ID)
+	e.clock.Advance(2 * time.Minute)
+	if err := e.d.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	status := func() string {
+		a, err := e.db.GetAgent(ctx, ann.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Status
+	}
+	if s := status(); s != switchboard.AgentOnline {
+		t.Fatalf("one socket still open: status %s, want online", s)
+	}
+	e.d.Disconnected(ann.ID)
+	e.clock.Advance(30 * time.Second)
+	e.d.Sweep(ctx)
+	if s := status(); s != switchboard.AgentOnline {
+		t.Fatalf("inside the presence grace: %s, want online", s)
+	}
+	e.clock.Advance(30 * time.Second)
+	if err := e.d.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := status(); s != switchboard.AgentAway {
+		t.Fatalf("no socket for the grace period: %s, want away", s)
+	}
+	e.d.Connected(ann.ID)
+	if err := e.d.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := status(); s != switchboard.AgentOnline {
+		t.Fatalf("reconnected: %s, want online again", s)
+	}
+}
+
+func TestTrainAndClassify(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	ctx := context.Background()
+	if _, _, err := dispatch.Train(ctx, e.db); err == nil {
+		t.Fatal("training with no data succeeded")
+	}
+	ann := e.agent("Ann", 1000)
+	docs := route.SampleConversations(7, 300)
+	for i, d := range docs {
+		c := e.conv(switchboard.ChannelSMS, i, d.Text)
+		if err := e.db.AssignRouted(ctx, store.RoutedAssignment{ConversationID: c, AgentID: ann.ID, Rule: "manual", Topic: d.Topic}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.db.SetStatus(ctx, c, switchboard.StatusResolved, ann.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acc, n, err := dispatch.Train(ctx, e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("classifier: accuracy %.3f on %d held out, trained on %d", acc, 300-n, n)
+	if n != 240 || acc < 0.5 || acc > 1 {
+		t.Fatalf("train: accuracy %v on n=%d; want n=240 and accuracy at least 0.5", acc, n)
+	}
+	m, err := e.db.LoadClassifier(ctx)
+	if err != nil || m.N != 240 || m.Accuracy != acc {
+		t.Fatalf("saved classifier = %+v, %v", m, err)
+	}
+	// The dispatcher picks up the model and saves the topic it detects.
+	var cl route.Classifier
+	if err := cl.UnmarshalBinary(m.Model); err != nil {
+		t.Fatal(err)
+	}
+	text := "I was charged twice on my card for the same order, please refund the duplicate payment"
+	wantTopic, conf := cl.Predict(text)
+	if conf < route.DefaultThreshold {
+		wantTopic = ""
+	}
+	c := e.conv(switchboard.ChannelSMS, 5000, text)
+	e.routeOnce()
+	got, _ := e.db.GetConversation(ctx, c)
+	if got.Topic != wantTopic || got.AssigneeID != ann.ID {
+		t.Fatalf("topic %q assignee %q; want %q (classifier, confidence %.2f) and Ann", got.Topic, got.AssigneeID, wantTopic, conf)
+	}
+}
