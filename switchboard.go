@@ -178,6 +178,9 @@ type Attachment struct {
 	Size        int64  `json:"size"`
 	Name        string `json:"name"`
 	Transcript  string `json:"transcript,omitempty"`
+	// ContentID names an inline e-mail part (without <>): the message's
+	// HTML refers to it as cid:ContentID.
+	ContentID string `json:"content_id,omitempty"`
 }
 
 // Roles of an agent.
@@ -228,6 +231,11 @@ const (
 	EventFirstResponse = "first_response"
 	EventChannelSwitch = "channel_switch"
 	EventMerged        = "merged"
+	// EventAutoReply notes mail a robot sent (an out-of-office, say): it
+	// never becomes a customer message.
+	EventAutoReply = "auto_reply"
+	// EventBounce notes a delivery status notification for our e-mail.
+	EventBounce = "bounce"
 )
 
 // Event is one entry in a conversation's log.
@@ -256,8 +264,14 @@ type Inbound struct {
 	Metadata    json.RawMessage `json:"metadata,omitempty"`
 	// Original is the message exactly as the provider sent it (raw MIME,
 	// the webhook's body), served back by /api/v1/messages/{id}/original.
-	Original   []byte    `json:"original,omitempty"`
-	ReceivedAt time.Time `json:"received_at"`
+	Original []byte `json:"original,omitempty"`
+	// ConversationHint and InReplyTo thread a reply into the conversation
+	// it answers, ahead of the sender's open conversation (e-mail): the
+	// conversation a verified reply token names, and provider ids on the
+	// same channel the message refers to, nearest first.
+	ConversationHint string    `json:"conversation_hint,omitempty"`
+	InReplyTo        []string  `json:"in_reply_to,omitempty"`
+	ReceivedAt       time.Time `json:"received_at"`
 	// AcceptedAt is when the webhook made the message durable; the ingest
 	// pipeline measures accepted-to-published latency from it.
 	AcceptedAt time.Time `json:"accepted_at"`
@@ -457,4 +471,32 @@ type Decision struct {
 // after a failed send.
 type Policy interface {
 	Check(r Recipient, d Draft, now time.Time) Decision
+}
+
+// EmailThread is what an outbound e-mail needs to continue a conversation's
+// thread in the customer's mail client.
+type EmailThread struct {
+	Subject    string   // of the customer's latest e-mail or web form
+	InReplyTo  string   // the Message-ID of the customer's latest e-mail
+	References []string // that message's References, then its Message-ID
+}
+
+// AutoReply is mail a robot sent us (an out-of-office, a list's notice):
+// it is noted on the conversation it answers and never becomes a
+// customer message, reopens anything or triggers an acknowledgement.
+type AutoReply struct {
+	MessageID        string // its Message-ID (or a digest of the raw mail)
+	ConversationHint string
+	InReplyTo        []string
+	From             IdentityRef
+	Subject          string
+	Reason           string
+}
+
+// Bounce is a delivery status notification for one of our e-mails.
+type Bounce struct {
+	MessageID  string // the report's own Message-ID (or a digest)
+	Original   string // the Message-ID of our message it reports on
+	Permanent  bool
+	Diagnostic string // e.g. "5.1.1 user unknown"
 }

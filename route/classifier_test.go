@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/route"
@@ -229,5 +230,13 @@ func TestClassifierUnmarshalErrors(t *testing.T) {
 func TestEvaluateEmpty(t *testing.T) {
 	if got := route.Evaluate(route.Train(nil), nil); got != 0 {
 		t.Fatalf("Evaluate(empty) = %v", got)
+	}
+}
+
+func TestSampleConversationsAreValidUTF8(t *testing.T) {
+	for i, d := range route.SampleConversations(3, 3000) {
+		if !utf8.ValidString(d.Text) {
+			t.Fatalf("sample %d is not valid UTF-8: %q", i, d.Text)
+		}
 	}
 }

@@ -172,7 +172,12 @@ func typos(r *rand.Rand, s string) string {
 		if len(w) < 4 || r.IntN(30) != 0 {
 			continue
 		}
-		b := []byte(w)
+		// Runes, not bytes: a typo must not split a multi-byte character
+		// (the text ends up in databases that refuse invalid UTF-8).
+		b := []rune(w)
+		if len(b) < 4 {
+			continue
+		}
 		p := 1 + r.IntN(len(b)-2)
 		switch r.IntN(3) {
 		case 0: // dropped letter

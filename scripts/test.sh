@@ -55,6 +55,16 @@ need_pkg curl curl
 SWITCHBOARD_TEST_S3_URL="$(bash .ci/s3.sh | tail -n 1)"
 export SWITCHBOARD_TEST_S3_URL
 
+# Real mail servers for the e-mail tests: Dovecot (IMAP) and Postfix (SMTP,
+# delivering into Dovecot), on loopback ports of their own.
+eval "$(bash .ci/mail.sh | tail -n 2 | sed 's/^/export /')"
+# An independent DKIM verifier (dkimpy; PyNaCl for ed25519 signatures).
+if ! /usr/bin/python3 -c 'import dkim, nacl' >/dev/null 2>&1; then
+	if [[ -z $apt_updated ]]; then apt-get update -qq; apt_updated=1; fi
+	log "installing python3-dkim python3-nacl"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-dkim python3-nacl >/dev/null
+fi
+
 log "go vet"
 go vet ./...
 log "go test -race"

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/email/parse"
+	"github.com/switchboard-inbox/switchboard/identity"
 	"github.com/switchboard-inbox/switchboard/store"
 )
 
@@ -32,6 +35,8 @@ func (s *Server) routeAPI(mux *http.ServeMux) {
 	h("POST /api/v1/customers/{id}/merge", s.mergeCustomer)
 	h("GET /api/v1/agents", s.listAgents)
 	h("POST /api/v1/agents/{id}/status", s.setAgentStatus)
+	h("GET /api/v1/routing", s.getRouting)
+	h("PUT /api/v1/routing", s.putRouting)
 	h("PATCH /api/v1/agents/{id}", s.patchAgent)
 	h("GET /api/v1/search", s.search)
 	h("POST /api/v1/uploads", s.upload)
@@ -159,6 +164,7 @@ func (s *Server) messageOut(ctx context.Context, m switchboard.Message) (message
 		ContentType: m.ContentType, Text: m.Text, HTML: m.HTML, Status: m.Status, Error: m.Error, ProviderID: m.ProviderID,
 		Attachments: []attachmentJSON{}, CreatedAt: timeOrNil(m.CreatedAt),
 	}
+	var inline map[string]string
 	for _, a := range m.Attachments {
 		var url string
 		if s.Blobs != nil {
@@ -168,7 +174,21 @@ func (s *Server) messageOut(ctx context.Context, m switchboard.Message) (message
 			}
 			url = u
 		}
+		if a.ContentID != "" && url != "" {
+			if inline == nil {
+				inline = map[string]string{}
+			}
+			inline[a.ContentID] = url
+		}
 		out.Attachments = append(out.Attachments, attachmentJSON{a.ID, url, a.ContentType, a.Size, a.Name, a.Transcript})
+	}
+	if inline != nil && strings.Contains(out.HTML, "cid:") {
+		// Inline images point at their stored parts; the URLs expire, so
+		// they are written at display time, not stored.
+		out.HTML = parse.RewriteCID(out.HTML, func(cid string) (string, bool) {
+			u, ok := inline[cid]
+			return u, ok
+		})
 	}
 	return out, nil
 }
@@ -249,11 +269,24 @@ func (s *Server) showConversation(w http.ResponseWriter, r *http.Request, _ swit
 	for _, e := range evs {
 		eout = append(eout, eventJSON{e.ID, e.Type, e.AgentID, e.Data, timeOrNil(e.CreatedAt)})
 	}
+	// A conversation waiting for an agent says where it is in the queue
+	// (live-chat customers can be told), 1 being next.
+	var position *int
+	if c.AssigneeID == "" && c.Status != switchboard.StatusResolved {
+		n, err := s.Store.QueuePosition(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			position = &n
+		}
+	}
 	writeJSON(w, http.StatusOK, struct {
 		conversationJSON
-		Messages []messageJSON `json:"messages"`
-		Events   []eventJSON   `json:"events"`
-	}{conversationOut(c), mout, eout})
+		QueuePosition *int          `json:"queue_position,omitempty"`
+		Messages      []messageJSON `json:"messages"`
+		Events        []eventJSON   `json:"events"`
+	}{conversationOut(c), position, mout, eout})
 	return nil
 }
 
@@ -269,9 +302,14 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, me switchbo
 			Params   []string `json:"params"`
 		} `json:"template"`
 		Attachments []string `json:"attachments"`
+		Cc          []string `json:"cc"`
+		Bcc         []string `json:"bcc"`
 	}
 	if err := decode(w, r, &body); err != nil {
 		return err
+	}
+	if body.HTML != "" {
+		body.HTML = parse.SanitizeHTML(body.HTML)
 	}
 	if body.Channel != "" && !body.Channel.Valid() {
 		return switchboard.Errorf(switchboard.EINVALID, "unknown channel %q", body.Channel)
@@ -294,6 +332,17 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, me switchbo
 			return &switchboard.Error{Code: switchboard.EPOLICY, Message: dec.Reason, Details: dec}
 		}
 		body.Channel = dec.Channel
+		if len(body.Cc)+len(body.Bcc) > 0 {
+			if body.Channel.Class() != switchboard.ClassEmail || body.Channel == switchboard.ChannelVoice {
+				return switchboard.Errorf(switchboard.EINVALID, "cc and bcc are for e-mail replies")
+			}
+			for _, a := range append(slices.Clip(body.Cc), body.Bcc...) {
+				if _, err := identity.Email(a); err != nil {
+					return switchboard.Errorf(switchboard.EINVALID, "cc/bcc address %q: %v", a, err)
+				}
+			}
+			meta, _ = json.Marshal(map[string]any{"cc": body.Cc, "bcc": body.Bcc})
+		}
 		if tpl != nil {
 			// The reply shows what the customer receives; the sender
 			// reads the template from the metadata.
@@ -330,6 +379,12 @@ func (s *Server) publish(ctx context.Context, typ, conversation, agent string, d
 	}
 }
 
+func (s *Server) wakeRouter() {
+	if s.RoutingWake != nil {
+		s.RoutingWake()
+	}
+}
+
 func isSupervisor(a switchboard.Agent) bool {
 	return a.Role == switchboard.RoleSupervisor || a.Role == switchboard.RoleAdmin
 }
@@ -350,8 +405,6 @@ func (s *Server) assign(w http.ResponseWriter, r *http.Request, me switchboard.A
 	if err != nil {
 		return err
 	}
-	// Agents may take a conversation for themselves or hand back their
-	// own; moving others' work is for supervisors.
 	// Agents may take an unassigned conversation or hand back their own;
 	// moving anyone else's work is for supervisors.
 	takes := target == me.ID && (c.AssigneeID == "" || c.AssigneeID == me.ID)
@@ -364,6 +417,7 @@ func (s *Server) assign(w http.ResponseWriter, r *http.Request, me switchboard.A
 		return err
 	}
 	s.publish(ctx, switchboard.BusConversationUpdated, c.ID, me.ID, map[string]any{"assignee": target})
+	s.wakeRouter()
 	writeJSON(w, http.StatusOK, conversationOut(c))
 	return nil
 }
@@ -380,6 +434,7 @@ func (s *Server) setStatus(w http.ResponseWriter, r *http.Request, me switchboar
 		return err
 	}
 	s.publish(r.Context(), switchboard.BusConversationUpdated, c.ID, me.ID, map[string]any{"status": c.Status})
+	s.wakeRouter()
 	writeJSON(w, http.StatusOK, conversationOut(c))
 	return nil
 }
@@ -509,6 +564,7 @@ func (s *Server) setAgentStatus(w http.ResponseWriter, r *http.Request, me switc
 	if err != nil {
 		return err
 	}
+	s.wakeRouter()
 	writeJSON(w, http.StatusOK, s.agentOut(a, counts[a.ID]))
 	return nil
 }
@@ -541,6 +597,7 @@ func (s *Server) patchAgent(w http.ResponseWriter, r *http.Request, me switchboa
 	if err != nil {
 		return err
 	}
+	s.wakeRouter()
 	writeJSON(w, http.StatusOK, s.agentOut(a, counts[a.ID]))
 	return nil
 }

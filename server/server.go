@@ -41,6 +41,10 @@ type Server struct {
 	Policies map[switchboard.Channel]switchboard.Policy
 	// OutboxNotify is called after a reply is queued.
 	OutboxNotify func()
+	// RoutingWake is called after anything that may let the router assign
+	// a waiting conversation: a resolution, an assignment changed by hand,
+	// an agent's status, caps or skills, the routing configuration.
+	RoutingWake func()
 	// AttachmentURLTTL is how long attachment URLs in API answers live.
 	AttachmentURLTTL time.Duration
 }

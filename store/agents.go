@@ -76,8 +76,8 @@ func (db *DB) CreateAgent(ctx context.Context, a switchboard.Agent, passwordHash
 	a.CreatedAt = db.clock.Now()
 	a.ID = newID(a.CreatedAt)
 	err := db.inTx(ctx, func(tx *Tx) error {
-		return tx.exec(ctx, `INSERT INTO agents (id, name, email, password_hash, role, status, skills, teams, cap_chat, cap_email, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			a.ID, a.Name, a.Email, passwordHash, a.Role, a.Status, string(skills), string(teams), a.CapChat, a.CapEmail, micros(a.CreatedAt))
+		return tx.exec(ctx, `INSERT INTO agents (id, name, email, password_hash, role, status, skills, teams, cap_chat, cap_email, created_at, status_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			a.ID, a.Name, a.Email, passwordHash, a.Role, a.Status, string(skills), string(teams), a.CapChat, a.CapEmail, micros(a.CreatedAt), micros(a.CreatedAt))
 	})
 	if db.dialect.isUniqueViolation(err) {
 		return a, switchboard.Errorf(switchboard.ECONFLICT, "an agent with email %s exists", a.Email)
@@ -137,7 +137,10 @@ func (db *DB) ActiveCounts(ctx context.Context) (map[string]map[switchboard.Chan
 	return out, rows.Err()
 }
 
-// SetAgentStatus changes an agent's availability.
+// SetAgentStatus changes an agent's availability. The time of the change
+// is kept (status_changed_at) so that the router's offline grace period
+// runs from it whichever instance looks, and across restarts; setting the
+// status an agent already has changes nothing.
 func (db *DB) SetAgentStatus(ctx context.Context, id, status string) (switchboard.Agent, error) {
 	switch status {
 	case switchboard.AgentOnline, switchboard.AgentAway, switchboard.AgentOffline:
@@ -145,14 +148,21 @@ func (db *DB) SetAgentStatus(ctx context.Context, id, status string) (switchboar
 		return switchboard.Agent{}, switchboard.Errorf(switchboard.EINVALID, "unknown agent status %q", status)
 	}
 	err := db.inTx(ctx, func(tx *Tx) error {
-		res, err := tx.execResult(ctx, `UPDATE agents SET status = ? WHERE id = ?`, status, id)
+		var from string
+		err := tx.queryRow(ctx, `SELECT status FROM agents WHERE id = ?`+db.dialect.lockRow(), id).Scan(&from)
+		if errors.Is(err, sql.ErrNoRows) {
+			return switchboard.Errorf(switchboard.ENOTFOUND, "agent %s not found", id)
+		}
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return switchboard.Errorf(switchboard.ENOTFOUND, "agent %s not found", id)
+		if from == status {
+			return nil
 		}
 		now := micros(db.clock.Now())
+		if err := tx.exec(ctx, `UPDATE agents SET status = ?, status_changed_at = ? WHERE id = ?`, status, now, id); err != nil {
+			return err
+		}
 		// Online intervals feed utilisation: close any open interval, and
 		// open one when the agent comes online.
 		if err := tx.exec(ctx, `UPDATE agent_sessions SET ended_at = ? WHERE agent_id = ? AND ended_at IS NULL`, now, id); err != nil {

@@ -251,6 +251,17 @@ func (db *DB) SetStatus(ctx context.Context, id, status, agentID string) (switch
 				return err
 			}
 		}
+		if status == switchboard.StatusResolved {
+			// A resolved conversation leaves the queue: what kept it from
+			// agents, and what it last waited for, no longer apply if it
+			// is reopened.
+			if err := tx.exec(ctx, `DELETE FROM routing_exclusions WHERE conversation_id = ?`, id); err != nil {
+				return err
+			}
+			if err := tx.exec(ctx, `UPDATE conversations SET wait_reason = '' WHERE id = ?`, id); err != nil {
+				return err
+			}
+		}
 		return tx.setStatus(ctx, id, from, status, agentID, db.clock.Now())
 	})
 	if err != nil {
@@ -260,8 +271,15 @@ func (db *DB) SetStatus(ctx context.Context, id, status, agentID string) (switch
 }
 
 // Assign gives a conversation to an agent, or unassigns it when agentID is
-// empty. by is the agent who made the change ("" for the system), and
-// reason says why, for the event log.
+// empty: the manual path (supervisors assigning and transferring, agents
+// taking or handing back). by is the agent who made the change ("" for the
+// system), and rule and reason say why, for the event log.
+//
+// A conversation assigned here is marked assigned_by 'manual', and the
+// router never takes it away (not even when its agent goes offline). When
+// a conversation is unassigned, the agent who had it is excluded from
+// routing it again until it is resolved, so one handed back waits for
+// someone else rather than coming straight back.
 func (db *DB) Assign(ctx context.Context, id, agentID, by, rule, reason string) (switchboard.Conversation, error) {
 	err := db.inTx(ctx, func(tx *Tx) error {
 		var current sql.NullString
@@ -281,17 +299,32 @@ func (db *DB) Assign(ctx context.Context, id, agentID, by, rule, reason string) 
 				return switchboard.Errorf(switchboard.ENOTFOUND, "agent %s not found", agentID)
 			}
 		}
+		now := db.clock.Now()
 		if current.String == agentID {
+			if agentID != "" {
+				// Confirming the router's choice by hand makes it manual.
+				return tx.exec(ctx, `UPDATE conversations SET assigned_by = ? WHERE id = ?`, AssignedManual, id)
+			}
 			return nil
 		}
-		if err := tx.exec(ctx, `UPDATE conversations SET assignee_id = ? WHERE id = ?`, nullString(agentID), id); err != nil {
+		assignedBy := AssignedManual
+		if agentID == "" {
+			assignedBy = ""
+		}
+		if err := tx.exec(ctx, `UPDATE conversations SET assignee_id = ?, assigned_by = ?, wait_reason = '' WHERE id = ?`, nullString(agentID), assignedBy, id); err != nil {
 			return err
+		}
+		if agentID == "" && current.Valid {
+			if err := tx.exec(ctx, `INSERT INTO routing_exclusions (conversation_id, agent_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+				id, current.String, micros(now)); err != nil {
+				return err
+			}
 		}
 		typ, data := switchboard.EventAssigned, map[string]any{"agent_id": agentID, "from": current.String, "by": by, "rule": rule, "reason": reason}
 		if agentID == "" {
 			typ = switchboard.EventUnassigned
 		}
-		return tx.addEvent(ctx, id, typ, by, data, db.clock.Now())
+		return tx.addEvent(ctx, id, typ, by, data, now)
 	})
 	if err != nil {
 		return switchboard.Conversation{}, wrap("assign", err)

@@ -33,6 +33,9 @@ type IngestResult struct {
 	Duplicate       bool // the (channel, provider id) was already stored
 	NewConversation bool
 	Reopened        bool
+	// SwitchedFrom is the conversation's channel before this message,
+	// when the message came by another one.
+	SwitchedFrom switchboard.Channel
 	// Err is set when this message could not be stored; it was written to
 	// dead_letters and the rest of the batch went on.
 	Err error
@@ -112,7 +115,10 @@ func (tx *Tx) ingestBatch(ctx context.Context, items []switchboard.Inbound, orde
 		return nil, err
 	}
 	seen := make(map[string]bool, len(items))
-	var work []int
+	// Replies that name the conversation they answer are threaded one by
+	// one after the set-based plan, which only knows customers' open
+	// conversations.
+	var work, threaded []int
 	for _, i := range order {
 		in := &items[i]
 		key := string(in.Channel) + "\x00" + in.ProviderID
@@ -128,6 +134,10 @@ func (tx *Tx) ingestBatch(ctx context.Context, items []switchboard.Inbound, orde
 		if !careful {
 			if err := in.Validate(); err != nil {
 				return nil, fmt.Errorf("%w: %w", errSlowPath, err)
+			}
+			if hinted(in) {
+				threaded = append(threaded, i)
+				continue
 			}
 			work = append(work, i)
 			continue
@@ -150,6 +160,21 @@ func (tx *Tx) ingestBatch(ctx context.Context, items []switchboard.Inbound, orde
 				return nil, err
 			}
 			return nil, fmt.Errorf("%w: %w", errSlowPath, err)
+		}
+		for _, i := range threaded {
+			r, err := tx.thread(ctx, &items[i], now, opts)
+			if err == nil && r.Duplicate {
+				// Stored concurrently, after what thread wrote before
+				// finding out: only the careful path can undo that.
+				err = errors.New("stored concurrently")
+			}
+			if err != nil {
+				if tx.db.dialect.isRetryable(err) || ctx.Err() != nil {
+					return nil, err
+				}
+				return nil, fmt.Errorf("%w: %w", errSlowPath, err)
+			}
+			results[i] = r
 		}
 	}
 	if err := tx.applyPendingTranscripts(ctx, items, results); err != nil {
@@ -232,9 +257,15 @@ func (tx *Tx) thread(ctx context.Context, in *switchboard.Inbound, now time.Time
 	}
 	created := receivedAt(in, now)
 	r := IngestResult{CustomerID: customerID}
-	conv, err := tx.openConversation(ctx, customerID, isNew, in.Channel, created, now, opts, &r)
+	conv, ok, err := tx.hintedConversation(ctx, in, now, &r)
 	if err != nil {
 		return IngestResult{}, err
+	}
+	if !ok {
+		conv, err = tx.openConversation(ctx, customerID, isNew, in.Channel, created, now, opts, &r)
+		if err != nil {
+			return IngestResult{}, err
+		}
 	}
 	r.ConversationID = conv.id
 
@@ -250,8 +281,8 @@ func (tx *Tx) thread(ctx context.Context, in *switchboard.Inbound, now time.Time
 		return IngestResult{}, fmt.Errorf("insert message: %w", err)
 	}
 	for _, a := range in.Attachments {
-		if err := tx.exec(ctx, `INSERT INTO attachments (id, message_id, object_key, content_type, size, name, transcript) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			newID(now), r.MessageID, a.Key, a.ContentType, a.Size, a.Name, a.Transcript); err != nil {
+		if err := tx.exec(ctx, `INSERT INTO attachments (id, message_id, object_key, content_type, size, name, transcript, content_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			newID(now), r.MessageID, a.Key, a.ContentType, a.Size, a.Name, a.Transcript, a.ContentID); err != nil {
 			return IngestResult{}, fmt.Errorf("insert attachment: %w", err)
 		}
 	}
@@ -262,6 +293,9 @@ func (tx *Tx) thread(ctx context.Context, in *switchboard.Inbound, now time.Time
 	}
 	if r.NewConversation {
 		return r, nil // inserted with this message's time and channel
+	}
+	if conv.lastChannel != "" && conv.lastChannel != in.Channel {
+		r.SwitchedFrom = conv.lastChannel
 	}
 	return r, tx.touchConversation(ctx, conv, in.Channel, created, true)
 }

@@ -236,6 +236,7 @@ func (p *batchPlan) plan(in *switchboard.Inbound, idents map[switchboard.Identit
 		p.convOrder = append(p.convOrder, c)
 	}
 	if c.lastChannel != in.Channel {
+		r.SwitchedFrom = c.lastChannel
 		p.event(c.id, switchboard.EventChannelSwitch, map[string]any{"from": c.lastChannel, "to": in.Channel}, created)
 		c.lastChannel = in.Channel
 		c.channels[in.Channel] = true
@@ -250,7 +251,7 @@ func (p *batchPlan) plan(in *switchboard.Inbound, idents map[switchboard.Identit
 
 	p.messages = append(p.messages, inboundMessageRow(in, r.MessageID, c.id, created))
 	for _, a := range in.Attachments {
-		p.attachments = append(p.attachments, []any{newID(now), r.MessageID, a.Key, a.ContentType, a.Size, a.Name, a.Transcript})
+		p.attachments = append(p.attachments, []any{newID(now), r.MessageID, a.Key, a.ContentType, a.Size, a.Name, a.Transcript, a.ContentID})
 	}
 	if len(in.Original) > 0 {
 		p.originals = append(p.originals, []any{r.MessageID, in.Original})
@@ -308,7 +309,7 @@ func (tx *Tx) writePlan(ctx context.Context, p *batchPlan, now time.Time) error 
 	if n != len(p.messages) {
 		return fmt.Errorf("%w: a message was stored concurrently", errReplan)
 	}
-	if err := tx.insertRows(ctx, "attachments (id, message_id, object_key, content_type, size, name, transcript)", p.attachments, ""); err != nil {
+	if err := tx.insertRows(ctx, "attachments (id, message_id, object_key, content_type, size, name, transcript, content_id)", p.attachments, ""); err != nil {
 		return err
 	}
 	if err := tx.insertRows(ctx, "message_originals (message_id, body)", p.originals, ""); err != nil {

@@ -45,14 +45,14 @@ func (db *DB) fillAttachments(ctx context.Context, msgs []switchboard.Message) e
 	// In chunks: a long timeline would exceed the databases' limits on
 	// bound parameters.
 	for _, chunk := range chunks(ids, 500) {
-		rows, err := db.query(ctx, `SELECT id, message_id, object_key, content_type, size, name, transcript FROM attachments WHERE message_id IN (`+placeholders(len(chunk))+`) ORDER BY id`, chunk...)
+		rows, err := db.query(ctx, `SELECT id, message_id, object_key, content_type, size, name, transcript, content_id FROM attachments WHERE message_id IN (`+placeholders(len(chunk))+`) ORDER BY id`, chunk...)
 		if err != nil {
 			return fmt.Errorf("store: attachments: %w", err)
 		}
 		for rows.Next() {
 			var a switchboard.Attachment
 			var mid string
-			if err := rows.Scan(&a.ID, &mid, &a.Key, &a.ContentType, &a.Size, &a.Name, &a.Transcript); err != nil {
+			if err := rows.Scan(&a.ID, &mid, &a.Key, &a.ContentType, &a.Size, &a.Name, &a.Transcript, &a.ContentID); err != nil {
 				rows.Close()
 				return fmt.Errorf("store: scan attachment: %w", err)
 			}
@@ -126,8 +126,11 @@ type Reply struct {
 	Text           string
 	HTML           string
 	Note           bool // an internal note: stored, never sent
-	Metadata       json.RawMessage
-	Attachments    []switchboard.Attachment
+	// Auto marks an automatic message (an out-of-hours acknowledgement):
+	// sent by the system, AgentID empty, and never the first response.
+	Auto        bool
+	Metadata    json.RawMessage
+	Attachments []switchboard.Attachment
 }
 
 // CreateReply stores an agent's reply with status queued and, in the same
@@ -146,13 +149,23 @@ func (db *DB) CreateReply(ctx context.Context, r Reply) (switchboard.Message, er
 		var c convRef
 		var first sql.NullInt64
 		var sender string
-		err := tx.queryRow(ctx, `SELECT c.id, c.last_channel, c.status, c.first_response_at, a.email FROM conversations c, agents a WHERE c.id = ? AND a.id = ?`+db.dialect.lockRow(),
-			r.ConversationID, r.AgentID).Scan(&c.id, &c.lastChannel, &c.status, &first, &sender)
+		err := tx.queryRow(ctx, `SELECT id, last_channel, status, first_response_at FROM conversations WHERE id = ?`+db.dialect.lockRow(),
+			r.ConversationID).Scan(&c.id, &c.lastChannel, &c.status, &first)
 		if errors.Is(err, sql.ErrNoRows) {
 			return switchboard.Errorf(switchboard.ENOTFOUND, "conversation %s not found", r.ConversationID)
 		}
 		if err != nil {
 			return err
+		}
+		sender = SystemSender
+		if !r.Auto {
+			err = tx.queryRow(ctx, `SELECT email FROM agents WHERE id = ?`, r.AgentID).Scan(&sender)
+			if errors.Is(err, sql.ErrNoRows) {
+				return switchboard.Errorf(switchboard.ENOTFOUND, "agent %s not found", r.AgentID)
+			}
+			if err != nil {
+				return err
+			}
 		}
 		ch := r.Channel
 		if ch == "" {
@@ -165,6 +178,12 @@ func (db *DB) CreateReply(ctx context.Context, r Reply) (switchboard.Message, er
 		meta := string(r.Metadata)
 		if meta == "" {
 			meta = "{}"
+		}
+		if r.Auto {
+			var err error
+			if meta, err = withAuto(meta); err != nil {
+				return err
+			}
 		}
 		id = newID(now)
 		if err := tx.exec(ctx, `INSERT INTO messages (id, conversation_id, direction, channel, sender, content_type, text, html, status, metadata, created_at)
@@ -187,7 +206,7 @@ func (db *DB) CreateReply(ctx context.Context, r Reply) (switchboard.Message, er
 		if err := tx.touchConversation(ctx, c, ch, now, false); err != nil {
 			return err
 		}
-		if !first.Valid {
+		if !first.Valid && !r.Auto {
 			if err := tx.exec(ctx, `UPDATE conversations SET first_response_at = ? WHERE id = ?`, micros(now), c.id); err != nil {
 				return err
 			}
@@ -201,6 +220,21 @@ func (db *DB) CreateReply(ctx context.Context, r Reply) (switchboard.Message, er
 		return switchboard.Message{}, wrap("create reply", err)
 	}
 	return db.GetMessage(ctx, id)
+}
+
+// SystemSender is the sender of automatic messages.
+const SystemSender = "switchboard"
+
+// withAuto adds "auto": true to a message's metadata, which senders read
+// to mark the message automatic (e-mail: Auto-Submitted, RFC 3834).
+func withAuto(meta string) (string, error) {
+	m := map[string]any{}
+	if err := json.Unmarshal([]byte(meta), &m); err != nil {
+		return "", switchboard.Errorf(switchboard.EINVALID, "metadata is not a JSON object")
+	}
+	m["auto"] = true
+	b, err := json.Marshal(m)
+	return string(b), err
 }
 
 // OutboxItem is a claimed outbox row with what its sender needs.

@@ -32,6 +32,7 @@ import (
 	"github.com/switchboard-inbox/switchboard/metrics"
 	"github.com/switchboard-inbox/switchboard/outbox"
 	"github.com/switchboard-inbox/switchboard/queue"
+	"github.com/switchboard-inbox/switchboard/route/dispatch"
 	"github.com/switchboard-inbox/switchboard/server"
 	"github.com/switchboard-inbox/switchboard/store"
 )
@@ -52,13 +53,17 @@ type Main struct {
 	// OnStored is passed to the ingest pipeline (bench and tests use it).
 	OnStored func([]switchboard.Inbound, []store.IngestResult)
 
-	DB       *store.DB
-	Queue    switchboard.Queue
-	Bus      switchboard.Bus
-	Blobs    switchboard.BlobStore
-	Metrics  *metrics.Metrics
-	Pipeline *ingest.Pipeline
-	Outbox   *outbox.Worker
+	DB         *store.DB
+	Queue      switchboard.Queue
+	Bus        switchboard.Bus
+	Blobs      switchboard.BlobStore
+	Metrics    *metrics.Metrics
+	Pipeline   *ingest.Pipeline
+	Outbox     *outbox.Worker
+	Dispatcher *dispatch.Dispatcher
+
+	// policies are the channels' rules, by channel (also the server's).
+	policies map[switchboard.Channel]switchboard.Policy
 
 	// background work started with the workers (template sync).
 	background []func(context.Context)
@@ -141,15 +146,21 @@ func (m *Main) Open(ctx context.Context) (err error) {
 
 	m.Pipeline = &ingest.Pipeline{
 		Queue: m.Queue, Store: m.DB, Bus: m.Bus, Metrics: m.Metrics, Logger: m.Logger,
-		BatchSize: c.IngestBatch, Workers: c.IngestWorkers, ReopenWindow: c.ReopenWindow, OnStored: m.OnStored,
+		BatchSize: c.IngestBatch, Workers: c.IngestWorkers, ReopenWindow: c.ReopenWindow, OnStored: m.onStored,
 	}
 	m.Outbox = &outbox.Worker{Store: m.DB, Senders: m.Senders, Bus: m.Bus, Metrics: m.Metrics, Logger: m.Logger, MaxAttempts: c.OutboxMaxAttempts}
+	if !c.RoutingOff {
+		m.Dispatcher = &dispatch.Dispatcher{Store: m.DB, Acker: m, Logger: m.Logger, OfflineGrace: c.OfflineGrace}
+	}
 
 	srv := &server.Server{
 		Store: m.DB, Queue: m.Queue, Bus: m.Bus, Blobs: m.Blobs, Metrics: m.Metrics, Logger: m.Logger,
 		Webhooks:     map[string]http.Handler{},
 		OutboxNotify: m.Outbox.Notify,
 		Senders:      m.Senders,
+	}
+	if m.Dispatcher != nil {
+		srv.RoutingWake = m.Dispatcher.Wake
 	}
 	if h, ok := m.Blobs.(interface{ Handler() http.Handler }); ok {
 		srv.BlobHandler = h.Handler()
@@ -158,6 +169,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	srv.Webhooks["POST /forms/{form}"] = form
 	srv.Webhooks["OPTIONS /forms/{form}"] = form
 	srv.Policies = map[switchboard.Channel]switchboard.Policy{}
+	m.policies = srv.Policies
 	if c.TwilioAccountSID != "" {
 		m.wireSMS(srv)
 	}
@@ -176,6 +188,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		srv.Webhooks["POST /webhooks/meta"] = h
 	}
 	m.wireMetaSenders(srv)
+	if err := m.wireEmail(srv, key); err != nil {
+		return err
+	}
 	for pattern, h := range m.ExtraRoutes {
 		srv.Webhooks[pattern] = h
 	}
@@ -195,6 +210,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.cancel = cancel
 	m.goRun(func() { m.Pipeline.Run(runCtx) })
 	m.goRun(func() { m.Outbox.Run(runCtx) })
+	if m.Dispatcher != nil {
+		m.goRun(func() { m.Dispatcher.Run(runCtx) })
+		if c.ClassifierRetrain > 0 {
+			m.goRun(func() { m.retrainClassifier(runCtx, c.ClassifierRetrain) })
+		}
+	}
 	for _, fn := range m.background {
 		m.goRun(func() { fn(runCtx) })
 	}
@@ -220,8 +241,7 @@ func (m *Main) wireSMS(srv *server.Server) {
 		OnAccepted: func() { m.Metrics.Accepted.Add(string(switchboard.ChannelSMS), 1) },
 		OnRejected: func(reason string) { m.Metrics.Rejected.Add("sms_"+reason, 1) },
 		OnStatus: func(messageID, conversationID, status string) {
-			data, _ := json.Marshal(map[string]string{"message_id": messageID, "status": status})
-			m.Bus.Publish(context.Background(), switchboard.BusEvent{Type: switchboard.BusConversationUpdated, Conversation: conversationID, At: time.Now().UTC(), Data: data})
+			m.publish(switchboard.BusConversationUpdated, conversationID, map[string]string{"message_id": messageID, "status": status})
 		},
 	})
 	vm := voice.New(voice.Config{
@@ -296,6 +316,18 @@ func (m *Main) syncTemplates(ctx context.Context, client *whatsapp.Client) {
 			return
 		case <-time.After(time.Hour):
 		}
+	}
+}
+
+// publish tells agents' screens about a change made outside a request.
+func (m *Main) publish(typ, conversationID string, data any) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		m.Logger.Error("publish: encode", "type", typ, "err", err)
+		return
+	}
+	if err := m.Bus.Publish(context.Background(), switchboard.BusEvent{Type: typ, Conversation: conversationID, At: time.Now().UTC(), Data: b}); err != nil {
+		m.Logger.Warn("publish", "type", typ, "err", err)
 	}
 }
 

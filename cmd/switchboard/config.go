@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -61,6 +62,23 @@ type Config struct {
 	WhatsAppBusinessAccountID string
 	MessengerPageID           string
 	InstagramAccountID        string
+
+	// E-mail. Replies go out over SMTP when SMTPURL and EmailFrom are set;
+	// mail comes in from IMAPURLs and from /webhooks/email when
+	// InboundEmailSecret is set.
+	SMTPURL            string
+	IMAPURLs           string
+	IMAPPoll           time.Duration
+	EmailFrom          string
+	DKIMSelector       string
+	DKIMKeyFile        string
+	InboundEmailSecret string
+
+	// Routing. RoutingOff leaves assignment to people (and to another
+	// deployment's router).
+	RoutingOff        bool
+	OfflineGrace      time.Duration
+	ClassifierRetrain time.Duration
 }
 
 // env returns the SWITCHBOARD_ variable for name, or def.
@@ -75,6 +93,15 @@ func envInt(name string, def int) int {
 	if v, ok := os.LookupEnv("SWITCHBOARD_" + name); ok {
 		if n, err := strconv.Atoi(v); err == nil {
 			return n
+		}
+	}
+	return def
+}
+
+func envBool(name string, def bool) bool {
+	if v, ok := os.LookupEnv("SWITCHBOARD_" + name); ok {
+		if b, err := strconv.ParseBool(v); err == nil {
+			return b
 		}
 	}
 	return def
@@ -134,6 +161,16 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.WhatsAppBusinessAccountID, "whatsapp-business-account-id", env("WHATSAPP_BUSINESS_ACCOUNT_ID", ""), "WhatsApp Business Account id; message templates are synced from it hourly (SWITCHBOARD_WHATSAPP_BUSINESS_ACCOUNT_ID)")
 	fs.StringVar(&c.MessengerPageID, "messenger-page-id", env("MESSENGER_PAGE_ID", ""), "Facebook Page id; turns on Messenger and Instagram replies, sent through the Page (SWITCHBOARD_MESSENGER_PAGE_ID)")
 	fs.StringVar(&c.InstagramAccountID, "instagram-account-id", env("INSTAGRAM_ACCOUNT_ID", ""), "Instagram professional account id (SWITCHBOARD_INSTAGRAM_ACCOUNT_ID)")
+	fs.StringVar(&c.SMTPURL, "smtp-url", env("SMTP_URL", ""), "smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465 for outbound e-mail (SWITCHBOARD_SMTP_URL)")
+	fs.StringVar(&c.IMAPURLs, "imap-urls", env("IMAP_URLS", ""), "comma-separated imap(s)://user:pass@host/MAILBOX?processed=FOLDER mailboxes to read (SWITCHBOARD_IMAP_URLS)")
+	fs.DurationVar(&c.IMAPPoll, "imap-poll", envDuration("IMAP_POLL", time.Minute), "how often to poll mailboxes whose server has no IDLE (SWITCHBOARD_IMAP_POLL)")
+	fs.StringVar(&c.EmailFrom, "email-from", env("EMAIL_FROM", ""), "our address, e.g. 'Acme Support <support@acme.example>'; replies carry support+TOKEN@ as Reply-To (SWITCHBOARD_EMAIL_FROM)")
+	fs.StringVar(&c.DKIMSelector, "dkim-selector", env("DKIM_SELECTOR", ""), "DKIM selector for outbound mail (SWITCHBOARD_DKIM_SELECTOR)")
+	fs.StringVar(&c.DKIMKeyFile, "dkim-key-file", env("DKIM_KEY_FILE", ""), "PEM private key (RSA or Ed25519) that signs outbound mail (SWITCHBOARD_DKIM_KEY_FILE)")
+	fs.StringVar(&c.InboundEmailSecret, "inbound-email-secret", env("INBOUND_EMAIL_SECRET", ""), "turns on POST /webhooks/email: the Bearer/Basic secret, or Mailgun's signing key (SWITCHBOARD_INBOUND_EMAIL_SECRET)")
+	fs.BoolVar(&c.RoutingOff, "routing-off", envBool("ROUTING_OFF", false), "do not assign conversations automatically (SWITCHBOARD_ROUTING_OFF)")
+	fs.DurationVar(&c.OfflineGrace, "offline-grace", envDuration("OFFLINE_GRACE", 5*time.Minute), "an agent away or offline this long has their chat-like conversations returned to the queue (SWITCHBOARD_OFFLINE_GRACE)")
+	fs.DurationVar(&c.ClassifierRetrain, "classifier-retrain", envDuration("CLASSIFIER_RETRAIN", 24*time.Hour), "how often the topic classifier is retrained on resolved conversations; 0 never (SWITCHBOARD_CLASSIFIER_RETRAIN)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", 10*time.Second), "grace period for in-flight requests on shutdown (SWITCHBOARD_SHUTDOWN_TIMEOUT)")
 }
 
@@ -183,6 +220,20 @@ func (c *Config) Validate() error {
 	}
 	if c.MetaAppSecret != "" && c.MetaVerifyToken == "" {
 		return fmt.Errorf("config: /webhooks/meta needs SWITCHBOARD_META_VERIFY_TOKEN for Meta's verification handshake")
+	}
+	if c.EmailFrom != "" {
+		if _, err := mail.ParseAddress(c.EmailFrom); err != nil {
+			return fmt.Errorf("config: SWITCHBOARD_EMAIL_FROM %q: %v", c.EmailFrom, err)
+		}
+	}
+	if c.SMTPURL != "" && c.EmailFrom == "" {
+		return fmt.Errorf("config: outbound e-mail (SWITCHBOARD_SMTP_URL) needs SWITCHBOARD_EMAIL_FROM")
+	}
+	if (c.DKIMSelector == "") != (c.DKIMKeyFile == "") {
+		return fmt.Errorf("config: set both SWITCHBOARD_DKIM_SELECTOR and SWITCHBOARD_DKIM_KEY_FILE, or neither")
+	}
+	if c.IMAPPoll <= 0 {
+		c.IMAPPoll = time.Minute
 	}
 	if c.QueueReclaimAfter <= 0 {
 		c.QueueReclaimAfter = 30 * time.Second

@@ -171,6 +171,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer graphTS.Close()
 	defer fakeGraph.Close()
 
+	// And one for the mail relay, with customers who answer our mail.
+	logger := NewLogger(Config{LogLevel: "info", LogFormat: "text"}, stderr)
+	demoMail, err := startDemoMail(ctx, logger, "http://"+listenAddr)
+	if err != nil {
+		return err
+	}
+	defer demoMail.Close()
+
 	m := &Main{Config: Config{
 		Addr: listenAddr, PublicURL: "http://" + listenAddr, DataDir: dir, ReopenWindow: 7 * 24 * time.Hour, LogLevel: "info", LogFormat: "text",
 		IngestBatch: 256, OutboxMaxAttempts: 8, ShutdownTimeout: 5 * time.Second,
@@ -181,8 +189,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		SMSPricePerSegment: 0.0079, PhoneRegion: "US",
 		MetaAppSecret: demoMetaSecret, MetaVerifyToken: "demo-verify", MetaAccessToken: demoMetaToken, GraphAPIURL: graphTS.URL,
 		WhatsAppPhoneNumberID: fakeGraph.PhoneNumberID(), MessengerPageID: fakeGraph.PageID(),
+		EmailFrom: demoMailFrom, SMTPURL: "smtp://" + demoMail.smtp.Addr() + "?starttls=off", InboundEmailSecret: demoMailSecret,
+		IMAPPoll: time.Minute,
 	}}
-	m.Logger = NewLogger(m.Config, stderr)
+	m.Logger = logger
 	m.ProviderHTTP = twilioTS.Client()
 	// Twilio serves recordings from its own API; the demo serves them here.
 	m.ExtraRoutes = map[string]http.Handler{"GET /demo/recordings/{sid}": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -215,18 +225,19 @@ Try:
        -d '{"name":"You","email":"you@example.com","message":"Hello from curl"}'
   curl -s %s/metrics | grep switchboard_
 
-A simulator posts contact-form messages and signed Twilio (SMS/MMS) and Meta
-(WhatsApp, Messenger, Instagram) webhooks into the real endpoints every ~%s
+A simulator posts contact-form messages, e-mail (as an inbound-mail service
+would) and signed Twilio (SMS/MMS, voicemail) and Meta (WhatsApp, Messenger,
+Instagram) webhooks into the real endpoints every ~%s
 (repeat customers included, the same people on several channels), and agents
-answer some of them; replies go to local Twilio and Graph stand-ins, which
-report their delivery. Ctrl-C stops it.
+answer some of them; replies go to local Twilio, Graph and SMTP stand-ins,
+which report their delivery, and some customers answer our e-mails. Ctrl-C stops it.
 `, dir, url, token, token, url, url, url, *every)
 
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		simulate(ctx, m.Logger, url, agents, *every, fakeTwilio, fakeGraph)
+		simulate(ctx, m.Logger, url, agents, *every, fakeTwilio, fakeGraph, demoMail)
 	}()
 	<-ctx.Done()
 	wg.Wait()
@@ -268,7 +279,7 @@ func seedDemo(ctx context.Context, m *Main) (string, []demoAgent, error) {
 
 // simulate posts realistic contact-form traffic into the real endpoint and
 // has agents take and answer some of it through the real API.
-func simulate(ctx context.Context, log *slog.Logger, base string, agents []demoAgent, every time.Duration, fakeTwilio *twiliotest.Server, fakeGraph *metatest.Server) {
+func simulate(ctx context.Context, log *slog.Logger, base string, agents []demoAgent, every time.Duration, fakeTwilio *twiliotest.Server, fakeGraph *metatest.Server, demoMail *demoMail) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
 	post := func(method, path, token string, body any) (*http.Response, error) {
@@ -339,6 +350,11 @@ func simulate(ctx context.Context, log *slog.Logger, base string, agents []demoA
 			if resp.StatusCode != http.StatusOK {
 				log.Warn("demo: SMS webhook refused", "status", resp.StatusCode)
 			}
+			continue
+		}
+		if rng.IntN(4) == 0 {
+			// By e-mail, through the inbound-mail webhook.
+			demoMail.send(c, topic.Subject, fmt.Sprintf(topic.Message, 1000+rng.IntN(9000)))
 			continue
 		}
 		email := c.Email

@@ -30,6 +30,9 @@ commands:
   migrate     apply database migrations and exit
   agent add   create an agent and print its API token (--email, --name, --role, --skills)
   bench       load-test an instance and report ingestion rate and latency
+              (bench route: the router with many agents and a long queue)
+  classifier train
+              train the topic classifier on resolved conversations
 
 Run 'switchboard <command> -h' for a command's flags.
 `
@@ -65,7 +68,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return runAgentAdd(ctx, args[2:], stdout, stderr)
 	case "bench":
+		if len(args) > 1 && args[1] == "route" {
+			return runBenchRoute(ctx, args[2:], stdout, stderr)
+		}
 		return runBench(ctx, args[1:], stdout, stderr)
+	case "classifier":
+		return runClassifier(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -145,7 +145,7 @@ func (d *Dispatcher) Sweep(ctx context.Context) error {
 // for, to route new conversations.
 func (d *Dispatcher) OnStored(ctx context.Context, items []switchboard.Inbound, results []store.IngestResult) {
 	for i, r := range results {
-		if r.Err != nil || r.Duplicate || r.NewConversation || r.ConversationID == "" || i >= len(items) {
+		if r.Err != nil || r.Duplicate || r.SwitchedFrom == "" || r.ConversationID == "" || i >= len(items) {
 			continue
 		}
 		if _, _, err := d.Store.NoteContinuity(ctx, r.ConversationID, items[i].Channel); err != nil {

@@ -281,7 +281,7 @@ func TestContinuity(t *testing.T) {
 		e.clock.Advance(time.Minute)
 		in := switchboard.Inbound{Channel: switchboard.ChannelWhatsApp, ProviderID: "wa1", Identities: []switchboard.IdentityRef{identity(switchboard.ChannelSMS, 1)}, ContentType: "text", Text: "hi on WA"}
 		res, err := e.db.Ingest(ctx, []switchboard.Inbound{in}, store.IngestOptions{})
-		if err != nil || res[0].ConversationID != r.ConversationID {
+		if err != nil || res[0].ConversationID != r.ConversationID || res[0].SwitchedFrom != switchboard.ChannelSMS {
 			t.Fatalf("ingest on WhatsApp: %v %+v", err, res)
 		}
 		e.clock.Advance(time.Second)

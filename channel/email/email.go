@@ -1,0 +1,257 @@
+// Package email is the e-mail channel: inbound mail from IMAP mailboxes
+// (package channel/email/imap) and from inbound-mail services posting raw
+// MIME to POST /webhooks/email, both read by one parser
+// (channel/email/parse); outbound replies over SMTP with DKIM
+// (channel/email/smtpout), threaded so the customer's mail client keeps
+// one thread and their reply finds its conversation again.
+//
+// Mail from robots never becomes a customer message: a bounce marks the
+// message it reports on as failed, and an auto-reply (RFC 3834) is noted
+// on its conversation without reopening it or earning an acknowledgement.
+package email
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/email/parse"
+	"github.com/switchboard-inbox/switchboard/identity"
+)
+
+// Store is where mail from robots is recorded.
+type Store interface {
+	RecordAutoReply(ctx context.Context, a switchboard.AutoReply) (conversationID string, isNew bool, err error)
+	RecordBounce(ctx context.Context, b switchboard.Bounce) (messageID, conversationID string, err error)
+}
+
+// Config wires the inbound side of the channel.
+type Config struct {
+	Queue  switchboard.Queue
+	Blobs  switchboard.BlobStore
+	Store  Store
+	Tokens *Tokens // reply addresses; nil: threading by headers only
+	Logger *slog.Logger
+	// OnBounce is called after a bounce marked one of our messages.
+	OnBounce func(messageID, conversationID string)
+}
+
+// Outcome says what became of one accepted mail.
+type Outcome string
+
+// Outcomes of Accept.
+const (
+	Queued    Outcome = "queued"     // a customer message, on the inbound queue
+	Bounced   Outcome = "bounce"     // a delivery report, applied
+	AutoReply Outcome = "auto_reply" // mail from a robot, noted
+)
+
+// Channel accepts raw inbound mail.
+type Channel struct{ cfg Config }
+
+// New returns the inbound e-mail channel.
+func New(cfg Config) *Channel {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Channel{cfg: cfg}
+}
+
+// Accept reads one raw message and makes it durable: a customer message
+// is queued (its attachments stored first), a bounce or an auto-reply is
+// recorded. It returns only once that is done, so the IMAP fetcher and
+// the webhook may acknowledge the mail when it returns nil. Mail that can
+// never be read is an EINVALID error. source ("imap:box", "http") is
+// kept with the message.
+func (c *Channel) Accept(ctx context.Context, raw []byte, source string) (Outcome, error) {
+	e, err := parse.Parse(raw)
+	if err != nil {
+		return "", switchboard.Errorf(switchboard.EINVALID, "unreadable e-mail: %v", err)
+	}
+	id := e.MessageID
+	if id == "" {
+		// Without a Message-ID the content itself is the identity, so the
+		// same mail fetched again or posted too is stored once.
+		sum := sha256.Sum256(raw)
+		id = "sha256:" + hex.EncodeToString(sum[:16])
+	}
+	hint, _ := c.cfg.Tokens.Find(recipients(e)...)
+	refs := references(e)
+	switch {
+	case e.Bounce != nil:
+		return Bounced, c.bounce(ctx, id, e, refs)
+	case e.Auto != "":
+		conv, isNew, err := c.cfg.Store.RecordAutoReply(ctx, switchboard.AutoReply{
+			MessageID: id, ConversationHint: hint, InReplyTo: refs,
+			From:    switchboard.IdentityRef{Kind: switchboard.IdentityEmail, Value: e.From.Addr},
+			Subject: e.Subject, Reason: e.Auto,
+		})
+		if err != nil {
+			return "", fmt.Errorf("email: auto-reply: %w", err)
+		}
+		c.cfg.Logger.Info("email: automatic mail noted", "from", e.From.Addr, "reason", e.Auto, "conversation", conv, "new", isNew)
+		return AutoReply, nil
+	}
+	from, err := identity.Email(e.From.Addr)
+	if err != nil {
+		return "", switchboard.Errorf(switchboard.EINVALID, "the sender address %q is not usable: %v", e.From.Addr, err)
+	}
+	in := switchboard.Inbound{
+		Channel:          switchboard.ChannelEmail,
+		ProviderID:       id,
+		SenderName:       e.From.Name,
+		Identities:       []switchboard.IdentityRef{{Kind: switchboard.IdentityEmail, Value: from}},
+		ContentType:      switchboard.ContentText,
+		Subject:          e.Subject,
+		Text:             e.Reply,
+		HTML:             e.HTML,
+		Original:         raw,
+		ConversationHint: hint,
+		InReplyTo:        refs,
+	}
+	if in.Attachments, err = c.storeAttachments(ctx, id, e.Attachments); err != nil {
+		return "", err
+	}
+	if strings.TrimSpace(in.Text) == "" && len(in.Attachments) > 0 {
+		in.ContentType = contentType(in.Attachments[0].ContentType)
+	}
+	meta := map[string]any{"message_id": e.MessageID, "source": source}
+	if len(e.References) > 0 {
+		meta["references"] = e.References
+	}
+	if len(e.To) > 0 {
+		meta["to"] = addrs(e.To)
+	}
+	if len(e.Cc) > 0 {
+		meta["cc"] = addrs(e.Cc)
+	}
+	if len(e.Dropped) > 0 {
+		meta["dropped"] = e.Dropped
+	}
+	if in.Metadata, err = json.Marshal(meta); err != nil {
+		return "", fmt.Errorf("email: metadata: %w", err)
+	}
+	payload, err := json.Marshal(&in)
+	if err != nil {
+		return "", fmt.Errorf("email: encode: %w", err)
+	}
+	if err := c.cfg.Queue.Enqueue(ctx, switchboard.ChannelEmail, payload); err != nil {
+		return "", fmt.Errorf("email: enqueue: %w", err)
+	}
+	return Queued, nil
+}
+
+func (c *Channel) bounce(ctx context.Context, id string, e *parse.Email, refs []string) error {
+	b := switchboard.Bounce{MessageID: id, Original: e.Bounce.OriginalMessageID}
+	if b.Original == "" && len(refs) > 0 {
+		b.Original = refs[0] // some MTAs only thread the report to the mail
+	}
+	var diags []string
+	for _, r := range e.Bounce.Recipients {
+		if r.Permanent() {
+			b.Permanent = true
+		}
+		diags = append(diags, strings.TrimSpace(strings.Join(nonEmpty(r.Status, r.FinalRecipient, r.Diagnostic), " ")))
+	}
+	b.Diagnostic = strings.Join(diags, "; ")
+	if b.Diagnostic == "" {
+		b.Diagnostic = "bounced: " + e.Subject
+	}
+	msg, conv, err := c.cfg.Store.RecordBounce(ctx, b)
+	if err != nil {
+		return fmt.Errorf("email: bounce: %w", err)
+	}
+	c.cfg.Logger.Info("email: bounce", "original", b.Original, "permanent", b.Permanent, "message", msg)
+	if msg != "" && c.cfg.OnBounce != nil {
+		c.cfg.OnBounce(msg, conv)
+	}
+	return nil
+}
+
+// storeAttachments puts a message's files in the object store under keys
+// derived from its id, so that a mail accepted twice overwrites its files
+// instead of leaving copies.
+func (c *Channel) storeAttachments(ctx context.Context, id string, atts []parse.Attachment) ([]switchboard.Attachment, error) {
+	if len(atts) == 0 {
+		return nil, nil
+	}
+	if c.cfg.Blobs == nil {
+		return nil, errors.New("email: attachments arrived but no object store is configured")
+	}
+	sum := sha256.Sum256([]byte(id))
+	dir := "media/email/" + hex.EncodeToString(sum[:12])
+	out := make([]switchboard.Attachment, 0, len(atts))
+	for i, a := range atts {
+		key := fmt.Sprintf("%s/%d-%s", dir, i, path.Base(a.Name))
+		if err := c.cfg.Blobs.Put(ctx, key, strings.NewReader(string(a.Data)), int64(len(a.Data)), a.ContentType); err != nil {
+			return nil, fmt.Errorf("email: store attachment %d: %w", i, err)
+		}
+		out = append(out, switchboard.Attachment{Key: key, ContentType: a.ContentType, Size: int64(len(a.Data)), Name: a.Name, ContentID: a.ContentID})
+	}
+	return out, nil
+}
+
+// recipients are the addresses a reply token may hide in.
+func recipients(e *parse.Email) []string {
+	var out []string
+	for _, a := range slices.Concat(e.To, e.Cc) {
+		out = append(out, a.Addr)
+	}
+	return append(out, e.DeliveredTo...)
+}
+
+// references lists the ids a reply refers to, nearest first: In-Reply-To,
+// then References from the newest.
+func references(e *parse.Email) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(id string) {
+		if id != "" && !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	for _, id := range e.InReplyTo {
+		add(id)
+	}
+	for i := len(e.References) - 1; i >= 0; i-- {
+		add(e.References[i])
+	}
+	return out
+}
+
+func addrs(as []parse.Address) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.Addr
+	}
+	return out
+}
+
+func contentType(mime string) string {
+	switch {
+	case strings.HasPrefix(mime, "image/"):
+		return switchboard.ContentImage
+	case strings.HasPrefix(mime, "audio/"):
+		return switchboard.ContentAudio
+	}
+	return switchboard.ContentFile
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,347 @@
+package email
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/internal/testenv"
+)
+
+type memQueue struct {
+	mu    sync.Mutex
+	items []switchboard.Inbound
+}
+
+func (q *memQueue) Enqueue(_ context.Context, ch switchboard.Channel, payload []byte) error {
+	var in switchboard.Inbound
+	if err := json.Unmarshal(payload, &in); err != nil {
+		return err
+	}
+	q.mu.Lock()
+	q.items = append(q.items, in)
+	q.mu.Unlock()
+	return nil
+}
+func (q *memQueue) Receive(context.Context, int) ([]switchboard.Delivery, error) { return nil, nil }
+func (q *memQueue) Ack(context.Context, []switchboard.Delivery) error            { return nil }
+func (q *memQueue) Depth(context.Context) (int64, error)                         { return 0, nil }
+func (q *memQueue) Close() error                                                 { return nil }
+
+type memStore struct {
+	auto    []switchboard.AutoReply
+	bounces []switchboard.Bounce
+}
+
+func (s *memStore) RecordAutoReply(_ context.Context, a switchboard.AutoReply) (string, bool, error) {
+	s.auto = append(s.auto, a)
+	return "conv1", true, nil
+}
+
+func (s *memStore) RecordBounce(_ context.Context, b switchboard.Bounce) (string, string, error) {
+	s.bounces = append(s.bounces, b)
+	return "msg1", "conv1", nil
+}
+
+type memBlobs struct {
+	mu   sync.Mutex
+	objs map[string][]byte
+}
+
+func (b *memBlobs) Put(_ context.Context, key string, r io.Reader, _ int64, _ string) error {
+	data, err := io.ReadAll(r)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.objs == nil {
+		b.objs = map[string][]byte{}
+	}
+	b.objs[key] = data
+	return err
+}
+func (b *memBlobs) Get(_ context.Context, key string) (io.ReadCloser, switchboard.BlobInfo, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return io.NopCloser(bytes.NewReader(b.objs[key])), switchboard.BlobInfo{Size: int64(len(b.objs[key]))}, nil
+}
+func (b *memBlobs) Delete(context.Context, string) error { return nil }
+func (b *memBlobs) URL(_ context.Context, key string, _ time.Duration) (string, error) {
+	return "https://files.test/" + key, nil
+}
+
+var testTokens = &Tokens{Key: []byte("0123456789abcdef0123456789abcdef"), Local: "support", Domain: "acme.test"}
+
+func newTestChannel() (*Channel, *memQueue, *memStore, *memBlobs) {
+	q, st, bl := &memQueue{}, &memStore{}, &memBlobs{}
+	return New(Config{Queue: q, Store: st, Blobs: bl, Tokens: testTokens, Logger: slog.New(slog.DiscardHandler)}), q, st, bl
+}
+
+func TestTokens(t *testing.T) {
+	addr := testTokens.Address("0186f3a2b4c5d6e7")
+	if !strings.HasPrefix(addr, "support+c0186f3a2b4c5d6e7.") || !strings.HasSuffix(addr, "@acme.test") {
+		t.Fatalf("address = %q", addr)
+	}
+	if id, ok := testTokens.Conversation(strings.ToUpper(addr)); !ok || id != "0186f3a2b4c5d6e7" {
+		t.Fatalf("upper-cased address: %q %v", id, ok)
+	}
+	for _, bad := range []string{
+		strings.Replace(addr, "0186f3a2b4c5d6e7", "0186f3a2b4c5d6e8", 1), // another conversation, same MAC
+		strings.Replace(addr, "@acme.test", "@evil.test", 1),
+		"support@acme.test",
+		"sales+c0186f3a2b4c5d6e7.aaaa@acme.test",
+		"support+c0186f3a2b4c5d6e7@acme.test",
+	} {
+		if id, ok := testTokens.Conversation(bad); ok {
+			t.Errorf("%q accepted as %q", bad, id)
+		}
+	}
+	other := &Tokens{Key: []byte("another key another key another k"), Local: "support", Domain: "acme.test"}
+	if _, ok := other.Conversation(addr); ok {
+		t.Error("a token made with another key was accepted")
+	}
+	if id, ok := testTokens.Find("someone@else.test", addr); !ok || id != "0186f3a2b4c5d6e7" {
+		t.Errorf("Find = %q %v", id, ok)
+	}
+}
+
+const plainMail = "From: Ann Customer <Ann@Example.COM>\r\n" +
+	"To: support@acme.test\r\n" +
+	"Cc: Bob <bob@example.com>\r\n" +
+	"Subject: =?UTF-8?Q?Caf=C3=A9_order?=\r\n" +
+	"Message-ID: <abc123@mail.example.com>\r\n" +
+	"In-Reply-To: <sb.m1@acme.test>\r\n" +
+	"References: <first@example.com> <sb.m1@acme.test>\r\n" +
+	"Date: Thu, 26 Nov 2026 10:00:00 +0000\r\n" +
+	"MIME-Version: 1.0\r\n" +
+	"Content-Type: text/plain; charset=utf-8\r\n" +
+	"\r\n" +
+	"Where is my order?\r\n" +
+	"\r\n" +
+	"On Wed, Nov 25, 2026 at 9:00 AM Acme Support <support@acme.test> wrote:\r\n" +
+	"> Your order has shipped.\r\n"
+
+func TestAcceptQueuesCustomerMail(t *testing.T) {
+	ch, q, st, _ := newTestChannel()
+	out, err := ch.Accept(context.Background(), []byte(plainMail), "http")
+	if err != nil || out != Queued {
+		t.Fatalf("Accept = %q, %v", out, err)
+	}
+	if len(q.items) != 1 || len(st.auto)+len(st.bounces) != 0 {
+		t.Fatalf("queued %d, robots %d/%d", len(q.items), len(st.auto), len(st.bounces))
+	}
+	in := q.items[0]
+	if in.Channel != switchboard.ChannelEmail || in.ProviderID != "abc123@mail.example.com" {
+		t.Errorf("channel/provider id = %s/%s", in.Channel, in.ProviderID)
+	}
+	if len(in.Identities) != 1 || in.Identities[0] != (switchboard.IdentityRef{Kind: switchboard.IdentityEmail, Value: "ann@example.com"}) {
+		t.Errorf("identities = %+v", in.Identities)
+	}
+	if in.Text != "Where is my order?" {
+		t.Errorf("text = %q, want the new text alone", in.Text)
+	}
+	if in.Subject != "Café order" || in.SenderName != "Ann Customer" {
+		t.Errorf("subject/name = %q/%q", in.Subject, in.SenderName)
+	}
+	if want := []string{"sb.m1@acme.test", "first@example.com"}; strings.Join(in.InReplyTo, " ") != strings.Join(want, " ") {
+		t.Errorf("in reply to = %v, want %v", in.InReplyTo, want)
+	}
+	if in.ConversationHint != "" {
+		t.Errorf("hint = %q without a token address", in.ConversationHint)
+	}
+	if string(in.Original) != plainMail {
+		t.Error("the original is not kept byte for byte")
+	}
+	var meta map[string]any
+	json.Unmarshal(in.Metadata, &meta)
+	if meta["message_id"] != "abc123@mail.example.com" || meta["cc"].([]any)[0] != "bob@example.com" {
+		t.Errorf("metadata = %v", meta)
+	}
+}
+
+func TestAcceptFindsTokenAndStoresAttachments(t *testing.T) {
+	ch, q, _, blobs := newTestChannel()
+	token := testTokens.Address("conv42")
+	raw := "From: ann@example.com\r\nTo: " + token + "\r\nSubject: photo\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=b1\r\n\r\n" +
+		"--b1\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n" +
+		"--b1\r\nContent-Type: image/png; name=\"../../etc/pic.png\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"../../etc/pic.png\"\r\n\r\n" +
+		"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==\r\n--b1--\r\n"
+	if out, err := ch.Accept(context.Background(), []byte(raw), "imap:box"); err != nil || out != Queued {
+		t.Fatalf("Accept = %q, %v", out, err)
+	}
+	in := q.items[0]
+	if in.ConversationHint != "conv42" {
+		t.Errorf("hint = %q, want conv42", in.ConversationHint)
+	}
+	if !strings.HasPrefix(in.ProviderID, "sha256:") {
+		t.Errorf("a mail without Message-ID has provider id %q", in.ProviderID)
+	}
+	if len(in.Attachments) != 1 {
+		t.Fatalf("attachments = %+v", in.Attachments)
+	}
+	a := in.Attachments[0]
+	if a.ContentType != "image/png" || strings.Contains(a.Name, "/") || a.Size != 70 {
+		t.Errorf("attachment = %+v", a)
+	}
+	if got := blobs.objs[a.Key]; len(got) != 70 || !bytes.HasPrefix(got, []byte("\x89PNG")) {
+		t.Errorf("stored %d bytes under %s", len(got), a.Key)
+	}
+	// Accepting the same mail again overwrites the same object.
+	ch.Accept(context.Background(), []byte(raw), "http")
+	if len(blobs.objs) != 1 || q.items[1].Attachments[0].Key != a.Key {
+		t.Errorf("a second accept left %d objects", len(blobs.objs))
+	}
+}
+
+func TestAcceptRobots(t *testing.T) {
+	ch, q, st, _ := newTestChannel()
+	ooo := "From: Ann <ann@example.com>\r\nTo: " + testTokens.Address("conv7") + "\r\nSubject: Out of office\r\n" +
+		"Message-ID: <ooo1@example.com>\r\nIn-Reply-To: <sb.m9@acme.test>\r\nAuto-Submitted: auto-replied\r\n\r\nI am away until Monday.\r\n"
+	if out, err := ch.Accept(context.Background(), []byte(ooo), "http"); err != nil || out != AutoReply {
+		t.Fatalf("out-of-office: %q, %v", out, err)
+	}
+	if len(st.auto) != 1 || st.auto[0].ConversationHint != "conv7" || st.auto[0].InReplyTo[0] != "sb.m9@acme.test" || st.auto[0].From.Value != "ann@example.com" {
+		t.Errorf("auto-reply recorded as %+v", st.auto)
+	}
+	dsn := "From: MAILER-DAEMON@mx.example.com (Mail Delivery System)\r\nTo: support@acme.test\r\nSubject: Undelivered Mail Returned to Sender\r\n" +
+		"Message-ID: <dsn1@mx.example.com>\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/report; report-type=delivery-status; boundary=r\r\n\r\n" +
+		"--r\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you that your message could not be delivered.\r\n" +
+		"--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\n" +
+		"Final-Recipient: rfc822; nobody@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 <nobody@example.com>: Recipient address rejected: User unknown\r\n\r\n" +
+		"--r\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: support@acme.test\r\nTo: nobody@example.com\r\nMessage-ID: <sb.m2@acme.test>\r\nSubject: Re: hello\r\n\r\n--r--\r\n"
+	if out, err := ch.Accept(context.Background(), []byte(dsn), "http"); err != nil || out != Bounced {
+		t.Fatalf("bounce: %q, %v", out, err)
+	}
+	if len(st.bounces) != 1 {
+		t.Fatalf("bounces = %+v", st.bounces)
+	}
+	b := st.bounces[0]
+	if b.Original != "sb.m2@acme.test" || !b.Permanent || !strings.HasPrefix(b.Diagnostic, "5.1.1 nobody@example.com") || !strings.Contains(b.Diagnostic, "User unknown") {
+		t.Errorf("bounce recorded as %+v", b)
+	}
+	if len(q.items) != 0 {
+		t.Errorf("robots became customer messages: %+v", q.items)
+	}
+}
+
+func TestAcceptRefusesUnusableMail(t *testing.T) {
+	ch, q, _, _ := newTestChannel()
+	for name, raw := range map[string]string{
+		"no header":   "just some text without any header\r\n",
+		"bad sender":  "From: not an address\r\nSubject: x\r\n\r\nhello\r\n",
+		"empty input": "",
+	} {
+		_, err := ch.Accept(context.Background(), []byte(raw), "http")
+		if switchboard.ErrorCode(err) != switchboard.EINVALID {
+			t.Errorf("%s: err = %v, want EINVALID", name, err)
+		}
+	}
+	if len(q.items) != 0 {
+		t.Errorf("queued %d unusable mails", len(q.items))
+	}
+}
+
+func post(t *testing.T, h http.Handler, req *http.Request) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code, rec.Body.String()
+}
+
+func TestWebhookAuthAndBodies(t *testing.T) {
+	clock := testenv.NewClock(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
+	ch, q, _, _ := newTestChannel()
+	h := ch.Handler(HandlerConfig{Secret: "s3cret-s3cret", Clock: clock})
+
+	raw := func(auth string) *http.Request {
+		r := httptest.NewRequest("POST", "/webhooks/email", strings.NewReader(plainMail))
+		r.Header.Set("Content-Type", "message/rfc822")
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
+		return r
+	}
+	if code, _ := post(t, h, raw("")); code != http.StatusUnauthorized {
+		t.Errorf("no credentials: %d", code)
+	}
+	if code, _ := post(t, h, raw("Bearer wrong")); code != http.StatusUnauthorized {
+		t.Errorf("wrong bearer: %d", code)
+	}
+	if code, body := post(t, h, raw("Bearer s3cret-s3cret")); code != http.StatusOK || !strings.Contains(body, `"queued"`) {
+		t.Errorf("bearer: %d %s", code, body)
+	}
+	basic := raw("")
+	basic.SetBasicAuth("sendgrid", "s3cret-s3cret")
+	if code, _ := post(t, h, basic); code != http.StatusOK {
+		t.Errorf("basic: %d", code)
+	}
+
+	// SendGrid's raw mode: multipart with the message in "email".
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	mw.WriteField("email", plainMail)
+	mw.WriteField("to", "support@acme.test")
+	mw.Close()
+	sg := httptest.NewRequest("POST", "/webhooks/email", &buf)
+	sg.Header.Set("Content-Type", mw.FormDataContentType())
+	sg.SetBasicAuth("u", "s3cret-s3cret")
+	if code, body := post(t, h, sg); code != http.StatusOK {
+		t.Errorf("sendgrid raw: %d %s", code, body)
+	}
+
+	// Mailgun: body-mime signed with timestamp+token.
+	mailgun := func(ts int64, token, key, body string) *http.Request {
+		m := hmac.New(sha256.New, []byte(key))
+		m.Write([]byte(strconv.FormatInt(ts, 10) + token))
+		form := url.Values{"timestamp": {strconv.FormatInt(ts, 10)}, "token": {token}, "signature": {hex.EncodeToString(m.Sum(nil))}, "body-mime": {body}}
+		r := httptest.NewRequest("POST", "/webhooks/email", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return r
+	}
+	now := clock.Now().Unix()
+	if code, body := post(t, h, mailgun(now, "tok1", "s3cret-s3cret", plainMail)); code != http.StatusOK {
+		t.Errorf("mailgun: %d %s", code, body)
+	}
+	if code, _ := post(t, h, mailgun(now, "tok1", "s3cret-s3cret", plainMail)); code != http.StatusUnauthorized {
+		t.Errorf("mailgun replayed token: %d", code)
+	}
+	if code, _ := post(t, h, mailgun(now, "tok2", "other-key", plainMail)); code != http.StatusUnauthorized {
+		t.Errorf("mailgun wrong key: %d", code)
+	}
+	if code, _ := post(t, h, mailgun(now-600, "tok3", "s3cret-s3cret", plainMail)); code != http.StatusUnauthorized {
+		t.Errorf("mailgun stale: %d", code)
+	}
+	if code, _ := post(t, h, mailgun(now, "tok4", "s3cret-s3cret", "garbage without headers")); code != http.StatusNotAcceptable {
+		t.Errorf("mailgun unreadable mail: %d, want 406 so Mailgun stops retrying", code)
+	}
+	if code, _ := post(t, h, mailgun(now, "tok5", "s3cret-s3cret", "")); code != http.StatusBadRequest {
+		t.Errorf("mailgun without body-mime: %d", code)
+	}
+	if len(q.items) != 4 {
+		t.Errorf("queued %d, want 4 (bearer, basic, sendgrid, mailgun)", len(q.items))
+	}
+
+	big := ch.Handler(HandlerConfig{Secret: "s3cret-s3cret", MaxBodyBytes: 100})
+	if code, _ := post(t, big, raw("Bearer s3cret-s3cret")); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized: %d", code)
+	}
+	closed := ch.Handler(HandlerConfig{})
+	if code, _ := post(t, closed, raw("Bearer ")); code != http.StatusForbidden {
+		t.Errorf("no secret configured: %d", code)
+	}
+}

@@ -1,0 +1,231 @@
+package email
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/switchboard-inbox/switchboard"
+)
+
+// DefaultMaxBodyBytes bounds a posted mail: 25 MB of attachments grow by a
+// third in base64, plus the text, HTML and form around them.
+const DefaultMaxBodyBytes = 48 << 20
+
+// mailgunTolerance is how far a Mailgun signature's timestamp may be from
+// now; tokens seen within it are refused as replays.
+const mailgunTolerance = 5 * time.Minute
+
+// HandlerConfig configures POST /webhooks/email.
+type HandlerConfig struct {
+	// Secret is SWITCHBOARD_INBOUND_EMAIL_SECRET: a service sends it as
+	// "Authorization: Bearer <secret>" or as the password of Basic auth
+	// (SendGrid and Postmark put credentials in the webhook's URL), or
+	// signs with it as Mailgun's webhook signing key.
+	Secret       string
+	MaxBodyBytes int64
+	Clock        switchboard.Clock
+	Logger       *slog.Logger
+	OnAccepted   func()
+	OnRejected   func(reason string)
+}
+
+// Handler serves POST /webhooks/email for inbound-mail services posting
+// raw MIME: a message/rfc822 body, Mailgun's form with body-mime, or
+// SendGrid's raw mode (the field email).
+type Handler struct {
+	ch  *Channel
+	cfg HandlerConfig
+
+	mu     sync.Mutex
+	tokens map[string]time.Time // Mailgun tokens seen, for replay refusal
+}
+
+// Handler returns the webhook handler. With no secret configured it
+// refuses every post: an unauthenticated inbox is an open door.
+func (c *Channel) Handler(cfg HandlerConfig) *Handler {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = switchboard.SystemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = c.cfg.Logger
+	}
+	return &Handler{ch: c, cfg: cfg, tokens: map[string]time.Time{}}
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.reject(w, r, http.StatusMethodNotAllowed, "method not allowed", nil)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
+	raw, mailgun, status, err := h.read(r)
+	if err != nil {
+		h.reject(w, r, status, err.Error(), err)
+		return
+	}
+	// The outcome must not depend on whether the service hangs up first.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
+	defer cancel()
+	out, err := h.ch.Accept(ctx, raw, "http")
+	if err != nil {
+		code := switchboard.ErrorCode(err)
+		switch {
+		case code == switchboard.EINVALID && mailgun:
+			// Mailgun retries anything but 406 for hours.
+			h.reject(w, r, http.StatusNotAcceptable, switchboard.ErrorMessage(err), err)
+		case code == switchboard.EINVALID:
+			h.reject(w, r, http.StatusUnprocessableEntity, switchboard.ErrorMessage(err), err)
+		default:
+			h.cfg.Logger.Error("email webhook: not stored", "err", err)
+			h.reject(w, r, http.StatusServiceUnavailable, "the message could not be stored; retry", nil)
+		}
+		return
+	}
+	if mailgun {
+		h.spend(r.PostFormValue("token"))
+	}
+	if h.cfg.OnAccepted != nil {
+		h.cfg.OnAccepted()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"status": string(out)})
+}
+
+// read authenticates the post and returns the raw mail in it.
+func (h *Handler) read(r *http.Request) (raw []byte, mailgun bool, status int, err error) {
+	if h.cfg.Secret == "" {
+		return nil, false, http.StatusForbidden, errors.New("inbound e-mail is not configured (SWITCHBOARD_INBOUND_EMAIL_SECRET)")
+	}
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	isForm := mediaType == "multipart/form-data" || mediaType == "application/x-www-form-urlencoded"
+	headerAuth := h.headerAuth(r)
+	if !isForm {
+		if !headerAuth {
+			return nil, false, http.StatusUnauthorized, errors.New("missing or wrong credentials")
+		}
+		raw, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, false, bodyStatus(err), fmt.Errorf("reading the body: %w", err)
+		}
+		if len(raw) == 0 {
+			return nil, false, http.StatusBadRequest, errors.New("empty body: post the raw message as message/rfc822")
+		}
+		return raw, false, 0, nil
+	}
+	var perr error
+	if mediaType == "multipart/form-data" {
+		perr = r.ParseMultipartForm(1 << 20)
+	} else {
+		perr = r.ParseForm()
+	}
+	if perr != nil {
+		return nil, false, bodyStatus(perr), fmt.Errorf("reading the form: %w", perr)
+	}
+	mailgun = r.PostFormValue("signature") != ""
+	if !headerAuth {
+		if !mailgun {
+			return nil, false, http.StatusUnauthorized, errors.New("missing or wrong credentials")
+		}
+		if err := h.mailgunSignature(r.PostFormValue("timestamp"), r.PostFormValue("token"), r.PostFormValue("signature")); err != nil {
+			return nil, true, http.StatusUnauthorized, err
+		}
+	}
+	body := r.PostFormValue("body-mime") // Mailgun, to a URL ending in "mime"
+	if body == "" {
+		body = r.PostFormValue("email") // SendGrid Inbound Parse, raw mode
+	}
+	if body == "" {
+		return nil, mailgun, http.StatusBadRequest, errors.New("the form has no raw message: use Mailgun's body-mime (a URL ending in mime) or SendGrid's raw mode")
+	}
+	return []byte(body), mailgun, 0, nil
+}
+
+func (h *Handler) headerAuth(r *http.Request) bool {
+	secret := []byte(h.cfg.Secret)
+	if _, pass, ok := r.BasicAuth(); ok {
+		return subtle.ConstantTimeCompare([]byte(pass), secret) == 1
+	}
+	auth := r.Header.Get("Authorization")
+	if token, ok := strings.CutPrefix(auth, "Bearer "); ok {
+		return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), secret) == 1
+	}
+	return false
+}
+
+// mailgunSignature checks Mailgun's webhook signature: hex HMAC-SHA256 of
+// timestamp+token under the signing key, a fresh timestamp, and a token
+// not seen before.
+func (h *Handler) mailgunSignature(timestamp, token, signature string) error {
+	ts, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil || token == "" {
+		return errors.New("malformed Mailgun signature fields")
+	}
+	m := hmac.New(sha256.New, []byte(h.cfg.Secret))
+	m.Write([]byte(timestamp + token))
+	want := hex.EncodeToString(m.Sum(nil))
+	if !hmac.Equal([]byte(strings.ToLower(signature)), []byte(want)) {
+		return errors.New("wrong Mailgun signature")
+	}
+	now := h.cfg.Clock.Now()
+	if d := now.Sub(time.Unix(ts, 0)); d > mailgunTolerance || d < -mailgunTolerance {
+		return errors.New("stale Mailgun signature")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for t, at := range h.tokens {
+		if now.Sub(at) > 2*mailgunTolerance {
+			delete(h.tokens, t)
+		}
+	}
+	if _, seen := h.tokens[token]; seen {
+		return errors.New("replayed Mailgun token")
+	}
+	return nil
+}
+
+// spend records a Mailgun token once its post was stored, so that a post
+// that failed may be retried with it but a stored one not replayed.
+func (h *Handler) spend(token string) {
+	if token == "" {
+		return
+	}
+	h.mu.Lock()
+	h.tokens[token] = h.cfg.Clock.Now()
+	h.mu.Unlock()
+}
+
+func bodyStatus(err error) int {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}
+
+func (h *Handler) reject(w http.ResponseWriter, r *http.Request, status int, reason string, err error) {
+	h.cfg.Logger.Warn("email webhook: rejected", "status", status, "reason", reason, "remote", r.RemoteAddr, "err", err)
+	if h.cfg.OnRejected != nil {
+		h.cfg.OnRejected(http.StatusText(status))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), "message": reason}})
+}
