@@ -54,7 +54,9 @@ func (s *Server) putRouting(w http.ResponseWriter, r *http.Request, me switchboa
 		return err
 	}
 	c := store.RoutingConfig{Teams: map[string]json.RawMessage{}}
+	var teams []string
 	for team, tc := range body.Teams {
+		teams = append(teams, team, tc.AfterHoursTeam)
 		if err := tc.Validate(); err != nil {
 			return switchboard.Errorf(switchboard.EINVALID, "team %q: %s", team, switchboard.ErrorMessage(err))
 		}
@@ -75,6 +77,9 @@ func (s *Server) putRouting(w http.ResponseWriter, r *http.Request, me switchboa
 			return err
 		}
 		c.Keywords = b
+	}
+	if err := s.Store.EnsureTeams(r.Context(), teams); err != nil {
+		return err
 	}
 	if err := s.Store.PutRoutingConfig(r.Context(), c); err != nil {
 		return err

@@ -890,3 +890,21 @@ func (db *DB) SetPriority(ctx context.Context, conversationID string, priority i
 		return nil
 	}))
 }
+
+// EnsureTeams creates the teams named (id and name alike) that do not
+// exist yet: the routing configuration names teams, and conversations and
+// agents refer to them by id.
+func (db *DB) EnsureTeams(ctx context.Context, ids []string) error {
+	return wrap("ensure teams", db.inTx(ctx, func(tx *Tx) error {
+		now := micros(db.clock.Now())
+		for _, id := range ids {
+			if strings.TrimSpace(id) == "" {
+				continue
+			}
+			if err := tx.exec(ctx, `INSERT INTO teams (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, id, id, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}

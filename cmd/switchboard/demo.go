@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard-inbox/switchboard/channel/meta/metatest"
 	"github.com/switchboard-inbox/switchboard/channel/twilio"
 	"github.com/switchboard-inbox/switchboard/channel/twilio/twiliotest"
+	"github.com/switchboard-inbox/switchboard/store"
 )
 
 // demoCustomer is one simulated person; a few write often, so the demo
@@ -274,6 +275,14 @@ func seedDemo(ctx context.Context, m *Main) (string, []demoAgent, error) {
 			others = append(others, demoAgent{created.ID, token})
 		}
 	}
+	// Topics by keyword, so the router sends billing to Sarah, parcels to
+	// Sam and Priya, returns to Priya; the rest by workload.
+	keywords := `[{"topic":"billing","keywords":["charged","refund","invoice","payment","pricing"]},
+		{"topic":"shipping","keywords":["parcel","tracking","delivery","delivery address","crushed"]},
+		{"topic":"returns","keywords":["return","label","replacement"]}]`
+	if err := m.DB.PutRoutingConfig(ctx, store.RoutingConfig{Keywords: json.RawMessage(keywords)}); err != nil {
+		return "", nil, fmt.Errorf("seed routing: %w", err)
+	}
 	return admin, others, nil
 }
 
@@ -384,38 +393,46 @@ func simulate(ctx context.Context, log *slog.Logger, base string, agents []demoA
 // answerOne has an agent take the newest unassigned conversation, reply,
 // and sometimes resolve it, all through the agent API.
 func answerOne(ctx context.Context, log *slog.Logger, post func(string, string, string, any) (*http.Response, error), a demoAgent, rng *rand.Rand) {
-	resp, err := post(http.MethodGet, "/api/v1/conversations?assignee=none&status=open&limit=1", a.Token, nil)
-	if err != nil {
+	// The router hands out conversations; the agent answers their own
+	// oldest, or takes an unassigned one if the queue holds any.
+	var id string
+	mine := false
+	for _, q := range []string{"assignee=" + a.ID, "assignee=none"} {
+		resp, err := post(http.MethodGet, "/api/v1/conversations?status=open&limit=1&"+q, a.Token, nil)
+		if err != nil {
+			return
+		}
+		var list struct {
+			Conversations []struct {
+				ID string `json:"id"`
+			} `json:"conversations"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&list)
+		resp.Body.Close()
+		if err == nil && len(list.Conversations) > 0 {
+			id, mine = list.Conversations[0].ID, q != "assignee=none"
+			break
+		}
+	}
+	if id == "" {
 		return
 	}
-	var list struct {
-		Conversations []struct {
-			ID string `json:"id"`
-		} `json:"conversations"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&list)
-	resp.Body.Close()
-	if err != nil || len(list.Conversations) == 0 {
-		return
-	}
-	id := list.Conversations[0].ID
 	replies := []string{
 		"Thanks for reaching out! I'm looking into this now and will update you shortly.",
 		"Sorry about that. I've opened a claim with the carrier and a replacement is on its way.",
 		"I've refunded the duplicate charge; it will show on your statement in 3-5 days.",
 	}
-	steps := []struct {
+	type step struct {
 		path string
 		body any
-	}{
-		{"/api/v1/conversations/" + id + "/assign", map[string]string{"agent_id": a.ID}},
-		{"/api/v1/conversations/" + id + "/messages", map[string]string{"text": replies[rng.IntN(len(replies))]}},
 	}
+	var steps []step
+	if !mine {
+		steps = append(steps, step{"/api/v1/conversations/" + id + "/assign", map[string]string{"agent_id": a.ID}})
+	}
+	steps = append(steps, step{"/api/v1/conversations/" + id + "/messages", map[string]string{"text": replies[rng.IntN(len(replies))]}})
 	if rng.IntN(2) == 0 {
-		steps = append(steps, struct {
-			path string
-			body any
-		}{"/api/v1/conversations/" + id + "/status", map[string]string{"status": "resolved"}})
+		steps = append(steps, step{"/api/v1/conversations/" + id + "/status", map[string]string{"status": "resolved"}})
 	}
 	for _, step := range steps {
 		r, err := post(http.MethodPost, step.path, a.Token, step.body)
