@@ -114,8 +114,8 @@ func TestInlineImagesPointAtAttachments(t *testing.T) {
 		e := newEnv(t, backend)
 		ctx := context.Background()
 		in := switchboard.Inbound{Channel: switchboard.ChannelEmail, ProviderID: "m1@x", ContentType: "text", Text: "see logo",
-			Identities: []switchboard.IdentityRef{{Kind: switchboard.IdentityEmail, Value: "ana@example.com"}},
-			HTML:       `<p>see <img src="cid:logo@x" alt="logo"> and <img src="cid:missing@x"></p>`,
+			Identities:  []switchboard.IdentityRef{{Kind: switchboard.IdentityEmail, Value: "ana@example.com"}},
+			HTML:        `<p>see <img src="cid:logo@x" alt="logo"> and <img src="cid:missing@x"></p>`,
 			Attachments: []switchboard.Attachment{{Key: "media/email/x/0-logo.png", ContentType: "image/png", Size: 3, Name: "logo.png", ContentID: "logo@x"}}}
 		res, err := e.db.Ingest(ctx, []switchboard.Inbound{in}, store.IngestOptions{})
 		if err != nil {
