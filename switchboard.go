@@ -473,6 +473,10 @@ type Policy interface {
 	Check(r Recipient, d Draft, now time.Time) Decision
 }
 
+// MetaOriginalKey is the message metadata key naming the object that holds
+// a message's original when it was too large to keep in the database.
+const MetaOriginalKey = "original_key"
+
 // EmailThread is what an outbound e-mail needs to continue a conversation's
 // thread in the customer's mail client.
 type EmailThread struct {

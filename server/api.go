@@ -446,6 +446,14 @@ func (s *Server) original(w http.ResponseWriter, r *http.Request, _ switchboard.
 		return err
 	}
 	body, err := s.Store.Original(ctx, m.ID)
+	if switchboard.ErrorCode(err) == switchboard.ENOTFOUND && s.Blobs != nil {
+		// Large originals live in the object store.
+		var meta map[string]any
+		json.Unmarshal(m.Metadata, &meta)
+		if key, _ := meta[switchboard.MetaOriginalKey].(string); key != "" {
+			return s.serveOriginalBlob(w, r, m, key)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -458,10 +466,26 @@ func (s *Server) original(w http.ResponseWriter, r *http.Request, _ switchboard.
 	case m.Channel == switchboard.ChannelSMS || m.Channel == switchboard.ChannelVoice:
 		ct = "application/x-www-form-urlencoded"
 	}
-	w.Header().Set("Content-Type", ct)
-	w.Header().Set("Content-Disposition", "attachment")
+	originalHeaders(w, ct)
 	w.Write(body)
 	return nil
+}
+
+func originalHeaders(w http.ResponseWriter, contentType string) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Disposition", "attachment")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+}
+
+func (s *Server) serveOriginalBlob(w http.ResponseWriter, r *http.Request, m switchboard.Message, key string) error {
+	rc, _, err := s.Blobs.Get(r.Context(), key)
+	if err != nil {
+		return fmt.Errorf("original of %s: %w", m.ID, err)
+	}
+	defer rc.Close()
+	originalHeaders(w, "message/rfc822")
+	_, err = io.Copy(w, rc)
+	return err
 }
 
 func (s *Server) showCustomer(w http.ResponseWriter, r *http.Request, _ switchboard.Agent) error {

@@ -11,6 +11,7 @@
 package email
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -32,6 +33,10 @@ type Store interface {
 	RecordAutoReply(ctx context.Context, a switchboard.AutoReply) (conversationID string, isNew bool, err error)
 	RecordBounce(ctx context.Context, b switchboard.Bounce) (messageID, conversationID string, err error)
 }
+
+// InlineOriginalBytes is the largest raw mail kept in the database as the
+// message's original; a larger one is kept in the object store.
+const InlineOriginalBytes = 256 << 10
 
 // Config wires the inbound side of the channel.
 type Config struct {
@@ -120,10 +125,23 @@ func (c *Channel) Accept(ctx context.Context, raw []byte, source string) (Outcom
 	if in.Attachments, err = c.storeAttachments(ctx, id, e.Attachments); err != nil {
 		return "", err
 	}
+	var originalKey string
+	if len(raw) > InlineOriginalBytes && c.cfg.Blobs != nil {
+		// A large mail is kept whole in the object store, so the queue
+		// entry and the database row do not carry its attachments again.
+		originalKey = blobDir(id) + "/original.eml"
+		if err := c.cfg.Blobs.Put(ctx, originalKey, bytes.NewReader(raw), int64(len(raw)), "message/rfc822"); err != nil {
+			return "", fmt.Errorf("email: store original: %w", err)
+		}
+		in.Original = nil
+	}
 	if strings.TrimSpace(in.Text) == "" && len(in.Attachments) > 0 {
 		in.ContentType = contentType(in.Attachments[0].ContentType)
 	}
 	meta := map[string]any{"message_id": e.MessageID, "source": source}
+	if originalKey != "" {
+		meta[switchboard.MetaOriginalKey] = originalKey
+	}
 	if len(e.References) > 0 {
 		meta["references"] = e.References
 	}
@@ -176,9 +194,7 @@ func (c *Channel) bounce(ctx context.Context, id string, e *parse.Email, refs []
 	return nil
 }
 
-// storeAttachments puts a message's files in the object store under keys
-// derived from its id, so that a mail accepted twice overwrites its files
-// instead of leaving copies.
+// storeAttachments puts a message's files in the object store.
 func (c *Channel) storeAttachments(ctx context.Context, id string, atts []parse.Attachment) ([]switchboard.Attachment, error) {
 	if len(atts) == 0 {
 		return nil, nil
@@ -186,8 +202,7 @@ func (c *Channel) storeAttachments(ctx context.Context, id string, atts []parse.
 	if c.cfg.Blobs == nil {
 		return nil, errors.New("email: attachments arrived but no object store is configured")
 	}
-	sum := sha256.Sum256([]byte(id))
-	dir := "media/email/" + hex.EncodeToString(sum[:12])
+	dir := blobDir(id)
 	out := make([]switchboard.Attachment, 0, len(atts))
 	for i, a := range atts {
 		key := fmt.Sprintf("%s/%d-%s", dir, i, path.Base(a.Name))
@@ -197,6 +212,13 @@ func (c *Channel) storeAttachments(ctx context.Context, id string, atts []parse.
 		out = append(out, switchboard.Attachment{Key: key, ContentType: a.ContentType, Size: int64(len(a.Data)), Name: a.Name, ContentID: a.ContentID})
 	}
 	return out, nil
+}
+
+// blobDir is where a mail's files go: derived from its id, so that a mail
+// accepted twice overwrites its files instead of leaving copies.
+func blobDir(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return "media/email/" + hex.EncodeToString(sum[:12])
 }
 
 // recipients are the addresses a reply token may hide in.

@@ -345,3 +345,34 @@ func TestWebhookAuthAndBodies(t *testing.T) {
 		t.Errorf("no secret configured: %d", code)
 	}
 }
+
+func TestLargeOriginalGoesToTheObjectStore(t *testing.T) {
+	ch, q, _, blobs := newTestChannel()
+	big := strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\r\n", 10000) // ~380 KB of base64
+	raw := "From: ann@example.com\r\nSubject: big\r\nMessage-ID: <big@x>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nsee file\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=a.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n" + big + "--b--\r\n"
+	if _, err := ch.Accept(context.Background(), []byte(raw), "http"); err != nil {
+		t.Fatal(err)
+	}
+	in := q.items[0]
+	var meta map[string]any
+	json.Unmarshal(in.Metadata, &meta)
+	key, _ := meta[switchboard.MetaOriginalKey].(string)
+	if in.Original != nil || key == "" || string(blobs.objs[key]) != raw {
+		t.Errorf("original inline %d bytes, key %q holding %d bytes", len(in.Original), key, len(blobs.objs[key]))
+	}
+	small, _ := newTestChannelAccept(t, plainMail)
+	if string(small.Original) != plainMail || strings.Contains(string(small.Metadata), switchboard.MetaOriginalKey) {
+		t.Error("a small mail's original is not kept inline")
+	}
+}
+
+func newTestChannelAccept(t *testing.T, raw string) (switchboard.Inbound, error) {
+	t.Helper()
+	ch, q, _, _ := newTestChannel()
+	_, err := ch.Accept(context.Background(), []byte(raw), "http")
+	if err != nil || len(q.items) != 1 {
+		t.Fatalf("accept: %v", err)
+	}
+	return q.items[0], nil
+}

@@ -32,7 +32,7 @@ func benchMail(run string, i int) string {
 }
 
 // mailBenchMain runs an embedded Switchboard that counts stored messages.
-func mailBenchMain(b *testing.B, imapURLs string) (*Main, *atomic.Int64) {
+func mailBenchMain(b testing.TB, imapURLs string) (*Main, *atomic.Int64) {
 	b.Helper()
 	var stored atomic.Int64
 	addr := freeAddr(b)
@@ -56,7 +56,7 @@ func mailBenchMain(b *testing.B, imapURLs string) (*Main, *atomic.Int64) {
 	return m, &stored
 }
 
-func waitStored(b *testing.B, stored *atomic.Int64, n int) {
+func waitStored(b testing.TB, stored *atomic.Int64, n int) {
 	b.Helper()
 	deadline := time.Now().Add(5 * time.Minute)
 	for stored.Load() < int64(n) {

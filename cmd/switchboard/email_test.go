@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
@@ -351,5 +352,77 @@ func TestEmailEndToEnd(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	if c = e.conversation(func(mailConv) bool { return true }); len(c.Messages) != 6 {
 		t.Errorf("%d messages after a restart, want 6", len(c.Messages))
+	}
+}
+
+// TestEmailWebhookKeepsLargeOriginal posts a mail with a 300 KB attachment
+// to /webhooks/email: its original is served back byte for byte (from the
+// object store) and the attachment is stored with its sniffed type.
+func TestEmailWebhookKeepsLargeOriginal(t *testing.T) {
+	m, stored := mailBenchMain(t, "")
+	e := &smsEnv{t: t, m: m}
+	agent, _ := m.DB.CreateAgent(context.Background(), switchboard.Agent{Name: "Sam", Email: "sam@team.example"}, "")
+	e.token, _ = m.DB.CreateToken(context.Background(), agent.ID)
+	png := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 300<<10)...)
+	var b64 strings.Builder
+	enc := base64.NewEncoder(base64.StdEncoding, &b64)
+	enc.Write(png)
+	enc.Close()
+	var body strings.Builder
+	for s := b64.String(); len(s) > 0; {
+		n := min(76, len(s))
+		body.WriteString(s[:n] + "\r\n")
+		s = s[n:]
+	}
+	raw := "From: Ann <ann@example.com>\r\nTo: support@acme.test\r\nSubject: photo\r\nMessage-ID: <big.1@example.com>\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nHere is the photo of the damage.\r\n" +
+		"--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"damage.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + body.String() + "--b--\r\n"
+	req, _ := http.NewRequest("POST", m.URL()+"/webhooks/email", strings.NewReader(raw))
+	req.Header.Set("Content-Type", "message/rfc822")
+	req.Header.Set("Authorization", "Bearer "+mailSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("post: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	for deadline := time.Now().Add(10 * time.Second); stored.Load() < 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("not stored")
+		}
+	}
+	var list struct {
+		Conversations []struct{ ID string } `json:"conversations"`
+	}
+	e.api("GET", "/api/v1/conversations", nil, &list)
+	var c struct {
+		Messages []struct {
+			ID          string `json:"id"`
+			Text        string `json:"text"`
+			Attachments []struct {
+				URL         string `json:"url"`
+				ContentType string `json:"content_type"`
+				Size        int    `json:"size"`
+				Name        string `json:"name"`
+			} `json:"attachments"`
+		} `json:"messages"`
+	}
+	e.api("GET", "/api/v1/conversations/"+list.Conversations[0].ID, nil, &c)
+	msg := c.Messages[0]
+	if msg.Text != "Here is the photo of the damage." || len(msg.Attachments) != 1 {
+		t.Fatalf("message = %+v", msg)
+	}
+	if a := msg.Attachments[0]; a.ContentType != "image/png" || a.Size != len(png) || a.Name != "damage.png" {
+		t.Errorf("attachment = %+v", a)
+	}
+	req, _ = http.NewRequest("GET", m.URL()+"/api/v1/messages/"+msg.ID+"/original", nil)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "message/rfc822" || string(got) != raw {
+		t.Errorf("original: %d %s, %d bytes (want %d, identical)", resp.StatusCode, resp.Header.Get("Content-Type"), len(got), len(raw))
 	}
 }
