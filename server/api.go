@@ -35,6 +35,7 @@ func (s *Server) routeAPI(mux *http.ServeMux) {
 	h("POST /api/v1/customers/{id}/merge", s.mergeCustomer)
 	h("GET /api/v1/agents", s.listAgents)
 	h("POST /api/v1/agents/{id}/status", s.setAgentStatus)
+	h("POST /api/v1/conversations/{id}/priority", s.setPriority)
 	h("GET /api/v1/routing", s.getRouting)
 	h("PUT /api/v1/routing", s.putRouting)
 	h("PATCH /api/v1/agents/{id}", s.patchAgent)

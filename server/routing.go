@@ -87,3 +87,32 @@ func (s *Server) putRouting(w http.ResponseWriter, r *http.Request, me switchboa
 	s.wakeRouter()
 	return s.getRouting(w, r, me)
 }
+
+// setPriority moves a conversation up (or down) the waiting queue:
+// higher priority is assigned first, then the oldest. Supervisors only.
+func (s *Server) setPriority(w http.ResponseWriter, r *http.Request, me switchboard.Agent) error {
+	if !isSupervisor(me) {
+		return switchboard.Errorf(switchboard.EFORBIDDEN, "only supervisors change priorities")
+	}
+	var body struct {
+		Priority *int `json:"priority"`
+	}
+	if err := decode(w, r, &body); err != nil {
+		return err
+	}
+	if body.Priority == nil || *body.Priority < -100 || *body.Priority > 100 {
+		return switchboard.Errorf(switchboard.EINVALID, "priority must be a number from -100 to 100")
+	}
+	ctx := r.Context()
+	if err := s.Store.SetPriority(ctx, r.PathValue("id"), *body.Priority); err != nil {
+		return err
+	}
+	c, err := s.Store.GetConversation(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	s.publish(ctx, switchboard.BusConversationUpdated, c.ID, me.ID, map[string]any{"priority": *body.Priority})
+	s.wakeRouter()
+	writeJSON(w, http.StatusOK, conversationOut(c))
+	return nil
+}

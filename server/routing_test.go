@@ -78,8 +78,23 @@ func TestQueuePositionAndEmailReplies(t *testing.T) {
 		if positions[older] != 1 || positions[newer] != 2 {
 			t.Errorf("queue positions = %v, want the older conversation first", positions)
 		}
-		e.api("POST", "/api/v1/conversations/"+older+"/assign", e.agent, map[string]any{"agent_id": e.agentID}, nil)
+		// A supervisor's priority puts the newer one first.
+		if code := e.api("POST", "/api/v1/conversations/"+newer+"/priority", e.agent, map[string]any{"priority": 5}, nil); code != http.StatusForbidden {
+			t.Errorf("agent sets priority: %d", code)
+		}
+		if code := e.api("POST", "/api/v1/conversations/"+newer+"/priority", e.admin, map[string]any{"priority": 500}, nil); code != http.StatusBadRequest {
+			t.Errorf("priority out of range: %d", code)
+		}
+		if code := e.api("POST", "/api/v1/conversations/"+newer+"/priority", e.admin, map[string]any{"priority": 5}, nil); code != http.StatusOK {
+			t.Errorf("set priority: %d", code)
+		}
 		var full map[string]any
+		e.api("GET", "/api/v1/conversations/"+newer, e.admin, nil, &full)
+		if full["queue_position"] != 1.0 {
+			t.Errorf("prioritised conversation at %v, want 1", full["queue_position"])
+		}
+		e.api("POST", "/api/v1/conversations/"+older+"/assign", e.agent, map[string]any{"agent_id": e.agentID}, nil)
+		full = nil
 		e.api("GET", "/api/v1/conversations/"+older, e.admin, nil, &full)
 		if _, ok := full["queue_position"]; ok {
 			t.Errorf("an assigned conversation has a queue position: %v", full["queue_position"])
