@@ -150,9 +150,9 @@ func (c *Classifier) Topics() []string { return slices.Clone(c.topics) }
 
 // Predict returns the most probable topic of text and its posterior
 // probability (the softmax of the topics' log-probabilities). A text with
-// no known word gets the most frequent topic at its prior probability,
-// which is low enough to fall under any sensible threshold. An untrained
-// classifier returns "", 0.
+// no feature the model knows returns "", 0: the prior alone says nothing
+// about this text, and a confidence above zero would read as evidence. An
+// untrained classifier returns "", 0 too.
 func (c *Classifier) Predict(text string) (topic string, confidence float64) {
 	if c == nil || len(c.topics) == 0 || c.index == nil {
 		return "", 0
@@ -179,6 +179,9 @@ func (c *Classifier) Predict(text string) (topic string, confidence float64) {
 		}
 	})
 	c.pool.Put(z)
+	if len(rows) == 0 {
+		return "", 0
+	}
 	slices.Sort(rows)
 	rows = slices.Compact(rows)
 	for _, r := range rows {

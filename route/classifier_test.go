@@ -96,9 +96,12 @@ func TestClassifierPredict(t *testing.T) {
 			t.Errorf("Predict(%q) = %s, %.3f; want %s with confidence in [0.6, 1]", tt.text, topic, conf, tt.topic)
 		}
 	}
-	// No known word: the prior alone, one topic in six.
-	if topic, conf := c.Predict("zzz qqq"); conf > 0.2 || topic == "" {
-		t.Errorf("Predict(unknown words) = %s, %.3f; want some topic at about 1/6", topic, conf)
+	// No feature the model knows: no topic and no confidence, rather than
+	// the most frequent topic at its prior.
+	for _, text := range []string{"zzz qqq", "", "!!! ???"} {
+		if topic, conf := c.Predict(text); topic != "" || conf != 0 {
+			t.Errorf("Predict(%q) = %q, %v; want \"\", 0", text, topic, conf)
+		}
 	}
 	var empty route.Classifier
 	if topic, conf := empty.Predict("refund"); topic != "" || conf != 0 {

@@ -187,6 +187,54 @@ func (c TeamConfig) Validate() error {
 	return nil
 }
 
+// ValidateTeams checks each team's configuration (Validate) and that
+// after-hours hand-offs end: following after_hours_team from any team must
+// never come back to a team already passed (nor to the team itself), or a
+// conversation arriving while they are all closed would be handed round
+// for ever. Errors are EINVALID and name the team or the cycle.
+func ValidateTeams(teams map[string]TeamConfig) error {
+	names := make([]string, 0, len(teams))
+	for t := range teams {
+		names = append(names, t)
+	}
+	slices.Sort(names) // the same configuration, the same first error
+	for _, t := range names {
+		if err := teams[t].Validate(); err != nil {
+			return switchboard.Errorf(switchboard.EINVALID, "team %q: %s", t, switchboard.ErrorMessage(err))
+		}
+	}
+	for _, start := range names {
+		path := []string{start}
+		for t := start; ; {
+			c := teams[t]
+			if c.AfterHours != AfterHoursTeam || c.AfterHoursTeam == "" {
+				break
+			}
+			next := c.AfterHoursTeam
+			if i := slices.Index(path, next); i >= 0 {
+				return switchboard.Errorf(switchboard.EINVALID,
+					"route: after-hours hand-offs go round in a cycle (%s): while these teams are all closed a conversation would never settle; end the chain with a team whose after_hours is %q",
+					HandoffPath(append(path[i:], next)), AfterHoursQueue)
+			}
+			path = append(path, next)
+			t = next
+		}
+	}
+	return nil
+}
+
+// HandoffPath writes a chain of teams as "default → night → weekend".
+func HandoffPath(teams []string) string {
+	var b strings.Builder
+	for i, t := range teams {
+		if i > 0 {
+			b.WriteString(" → ")
+		}
+		b.WriteString(teamName(t))
+	}
+	return b.String()
+}
+
 // weight returns the weight of one conversation of class cl.
 func (c *TeamConfig) weight(cl switchboard.ChannelClass) float64 {
 	if w, ok := c.Weights[cl]; ok {

@@ -555,3 +555,35 @@ func TestTeamConfigJSON(t *testing.T) {
 		t.Fatalf("round trip = %s\nwant         %s", out, in)
 	}
 }
+
+func TestValidateTeamsRefusesHandoffCycles(t *testing.T) {
+	to := func(team string) route.TeamConfig {
+		return route.TeamConfig{AfterHours: route.AfterHoursTeam, AfterHoursTeam: team}
+	}
+	tests := []struct {
+		teams map[string]route.TeamConfig
+		want  string // "" = valid
+	}{
+		{map[string]route.TeamConfig{"": to("night"), "night": {}}, ""},
+		{map[string]route.TeamConfig{"": to("a"), "a": to("b"), "b": {AfterHours: route.AfterHoursQueue}}, ""},
+		// A hand-off to a team without a configuration ends there: it queues.
+		{map[string]route.TeamConfig{"": to("elsewhere")}, ""},
+		{map[string]route.TeamConfig{"": to("a"), "a": to("")}, `team "a": route: after_hours is "team" but after_hours_team is empty`},
+		{map[string]route.TeamConfig{"": to("a"), "a": to("b"), "b": to("a")}, "cycle (a → b → a)"},
+		{map[string]route.TeamConfig{"x": to("")}, `team "x"`},
+		{map[string]route.TeamConfig{"a": to("a")}, "cycle (a → a)"},
+		{map[string]route.TeamConfig{"a": to("b"), "b": to("")}, `team "b"`},
+	}
+	for i, tt := range tests {
+		err := route.ValidateTeams(tt.teams)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%d: %v, want valid", i, err)
+		case tt.want != "" && (switchboard.ErrorCode(err) != switchboard.EINVALID || !strings.Contains(switchboard.ErrorMessage(err), tt.want)):
+			t.Errorf("%d: %v, want EINVALID with %q", i, err, tt.want)
+		}
+	}
+	if got := route.HandoffPath([]string{"", "night", "weekend"}); got != "default → night → weekend" {
+		t.Errorf("HandoffPath = %q", got)
+	}
+}

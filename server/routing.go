@@ -44,7 +44,8 @@ func (s *Server) getRouting(w http.ResponseWriter, r *http.Request, me switchboa
 }
 
 // putRouting replaces the routing configuration (admins). Each team's
-// configuration is checked before anything is stored.
+// configuration, and the after-hours hand-offs between teams, are checked
+// before anything is stored.
 func (s *Server) putRouting(w http.ResponseWriter, r *http.Request, me switchboard.Agent) error {
 	if me.Role != switchboard.RoleAdmin {
 		return switchboard.Errorf(switchboard.EFORBIDDEN, "only admins change the routing configuration")
@@ -53,13 +54,15 @@ func (s *Server) putRouting(w http.ResponseWriter, r *http.Request, me switchboa
 	if err := decode(w, r, &body); err != nil {
 		return err
 	}
+	// Each team's configuration, and after-hours hand-offs that end: a
+	// cycle of closed teams would hand a conversation round for ever.
+	if err := route.ValidateTeams(body.Teams); err != nil {
+		return err
+	}
 	c := store.RoutingConfig{Teams: map[string]json.RawMessage{}}
 	var teams []string
 	for team, tc := range body.Teams {
 		teams = append(teams, team, tc.AfterHoursTeam)
-		if err := tc.Validate(); err != nil {
-			return switchboard.Errorf(switchboard.EINVALID, "team %q: %s", team, switchboard.ErrorMessage(err))
-		}
 		b, err := json.Marshal(tc)
 		if err != nil {
 			return err

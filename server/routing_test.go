@@ -24,6 +24,35 @@ func TestRoutingConfigAPI(t *testing.T) {
 		if code := e.api("PUT", "/api/v1/routing", e.admin, bad, &errOut); code != http.StatusBadRequest || !strings.Contains(errOut.Error.Message, "Mars/Olympus") {
 			t.Errorf("bad time zone: %d %+v", code, errOut)
 		}
+		// After-hours hand-offs that go round in a cycle are refused, whole.
+		for _, tt := range []struct {
+			teams map[string]any
+			cycle string
+		}{
+			{map[string]any{
+				"":  map[string]any{"after_hours": "team", "after_hours_team": "a"},
+				"a": map[string]any{"after_hours": "team", "after_hours_team": "b"},
+				"b": map[string]any{"after_hours": "team", "after_hours_team": "a"},
+			}, "(a → b → a)"},
+			{map[string]any{"": map[string]any{"after_hours": "team", "after_hours_team": "night"}, "night": map[string]any{"after_hours": "team", "after_hours_team": ""}}, ""},
+			{map[string]any{"night": map[string]any{"after_hours": "team", "after_hours_team": "night"}}, "(night → night)"},
+		} {
+			errOut = apiError{}
+			code := e.api("PUT", "/api/v1/routing", e.admin, map[string]any{"teams": tt.teams}, &errOut)
+			if tt.cycle == "" {
+				// Not a cycle, but invalid: night hands off to nobody.
+				if code != http.StatusBadRequest || !strings.Contains(errOut.Error.Message, `team "night"`) {
+					t.Errorf("team without an after-hours team: %d %+v", code, errOut)
+				}
+				continue
+			}
+			if code != http.StatusBadRequest || !strings.Contains(errOut.Error.Message, "after-hours hand-offs go round in a cycle "+tt.cycle) {
+				t.Errorf("cycle %s: %d %+v", tt.cycle, code, errOut)
+			}
+		}
+		if c, err := e.db.GetRoutingConfig(context.Background()); err != nil || len(c.Teams) != 0 {
+			t.Errorf("after refused configurations: %+v, %v; want nothing stored", c, err)
+		}
 		cfg := map[string]any{
 			"teams": map[string]any{
 				"": map[string]any{

@@ -112,11 +112,26 @@ func (db *DB) ListAgents(ctx context.Context) ([]switchboard.Agent, error) {
 	return out, rows.Err()
 }
 
+// activeWhere selects the conversations that count against agents' caps.
+// It repeats the WHERE of the partial index conversations_active, term for
+// term, so that SQLite uses it (an assignee_id = ? term implies IS NOT
+// NULL): the counts read that small index, never the resolved bulk of the
+// table.
+const activeWhere = `assignee_id IS NOT NULL AND status <> 'resolved'`
+
+const activeCountsQuery = `SELECT assignee_id, last_channel, COUNT(*) FROM conversations WHERE ` + activeWhere + ` GROUP BY assignee_id, last_channel`
+
+// agentActiveQuery counts one agent's active conversations of class c; its
+// arguments are the agent's id, then classChannels(c).
+func agentActiveQuery(c switchboard.ChannelClass) string {
+	return `SELECT COUNT(*) FROM conversations WHERE assignee_id = ? AND ` + activeWhere + ` AND last_channel IN (` + placeholders(len(classChannels(c))) + `)`
+}
+
 // ActiveCounts returns, per agent, the number of conversations not
 // resolved that are assigned to them, split by channel class of their
 // last channel.
 func (db *DB) ActiveCounts(ctx context.Context) (map[string]map[switchboard.ChannelClass]int, error) {
-	rows, err := db.query(ctx, `SELECT assignee_id, last_channel, COUNT(*) FROM conversations WHERE assignee_id IS NOT NULL AND status <> 'resolved' GROUP BY assignee_id, last_channel`)
+	rows, err := db.query(ctx, activeCountsQuery)
 	if err != nil {
 		return nil, fmt.Errorf("store: active counts: %w", err)
 	}

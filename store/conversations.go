@@ -279,7 +279,10 @@ func (db *DB) SetStatus(ctx context.Context, id, status, agentID string) (switch
 // router never takes it away (not even when its agent goes offline). When
 // a conversation is unassigned, the agent who had it is excluded from
 // routing it again until it is resolved, so one handed back waits for
-// someone else rather than coming straight back.
+// someone else rather than coming straight back. A transfer (from one
+// agent straight to another) excludes nobody: the agent it was taken from
+// did not refuse it, and is the one who knows the customer should it
+// come back to the queue.
 func (db *DB) Assign(ctx context.Context, id, agentID, by, rule, reason string) (switchboard.Conversation, error) {
 	err := db.inTx(ctx, func(tx *Tx) error {
 		var current sql.NullString

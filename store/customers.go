@@ -121,7 +121,12 @@ func (db *DB) MergeCustomers(ctx context.Context, keep, other, agentID string) (
 				WHERE id = ?`, keepOpen, keepOpen, keepOpen); err != nil {
 				return err
 			}
-			if err := tx.exec(ctx, `UPDATE conversations SET status = 'resolved', resolved_at = ? WHERE id = ?`, micros(now), otherOpen); err != nil {
+			// Resolved as SetStatus resolves: what kept it from agents and
+			// what it waited for no longer apply.
+			if err := tx.exec(ctx, `UPDATE conversations SET status = 'resolved', resolved_at = ?, wait_reason = '' WHERE id = ?`, micros(now), otherOpen); err != nil {
+				return err
+			}
+			if err := tx.exec(ctx, `DELETE FROM routing_exclusions WHERE conversation_id = ?`, otherOpen); err != nil {
 				return err
 			}
 			if err := tx.addEvent(ctx, otherOpen, switchboard.EventMerged, agentID, map[string]any{"into_conversation": keepOpen, "into_customer": keep}, now); err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,12 +20,16 @@ func hinted(in *switchboard.Inbound) bool {
 
 // hintedConversation finds the conversation a reply names: the one its
 // verified token points at, else the one holding a message it refers to.
-// A reply to a resolved conversation reopens it, unless its customer has
-// another conversation open by now, which then takes the reply: a customer
-// has at most one open conversation. ok is false when the hints name
-// nothing stored, and the usual threading applies.
-func (tx *Tx) hintedConversation(ctx context.Context, in *switchboard.Inbound, now time.Time, r *IngestResult) (c convRef, ok bool, err error) {
-	id := in.ConversationHint
+// A token (signed, and only ever sent to the people we mailed) may bring
+// anyone into its conversation, a colleague in Cc say; a reference only
+// counts for the sender's own conversations, since Message-IDs travel with
+// every copy and forward of a mail. A reply to a resolved conversation
+// reopens it, unless its customer has another conversation open by now,
+// which then takes the reply: a customer has at most one open
+// conversation. ok is false when the hints name nothing usable, and the
+// usual threading applies.
+func (tx *Tx) hintedConversation(ctx context.Context, in *switchboard.Inbound, senderID string, now time.Time, r *IngestResult) (c convRef, ok bool, err error) {
+	id, byToken := in.ConversationHint, in.ConversationHint != ""
 	if id == "" && len(in.InReplyTo) > 0 {
 		id, err = tx.conversationByProviderIDs(ctx, in.Channel, in.InReplyTo)
 		if err != nil || id == "" {
@@ -42,6 +47,16 @@ func (tx *Tx) hintedConversation(ctx context.Context, in *switchboard.Inbound, n
 	}
 	if err != nil {
 		return c, false, fmt.Errorf("hinted conversation: %w", err)
+	}
+	if customerID != senderID {
+		if !byToken {
+			return c, false, nil
+		}
+		// Someone else's conversation: take its customer's lock too, as
+		// threading their own messages would.
+		if _, _, err := tx.lockCustomer(ctx, customerID); err != nil {
+			return c, false, err
+		}
 	}
 	switch c.status {
 	case switchboard.StatusOpen:
@@ -223,28 +238,50 @@ func (db *DB) RecordBounce(ctx context.Context, b switchboard.Bounce) (messageID
 		if n, _ := res.RowsAffected(); n == 0 || messageID == "" {
 			return nil
 		}
-		if b.Permanent {
+		toCustomer := len(b.Recipients) == 0
+		if !toCustomer {
+			rows, err := tx.query(ctx, `SELECT i.value FROM identities i JOIN conversations c ON c.customer_id = i.customer_id
+				WHERE c.id = ? AND i.kind = 'email'`, conversationID)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var addr string
+				if err := rows.Scan(&addr); err != nil {
+					rows.Close()
+					return err
+				}
+				toCustomer = toCustomer || slices.Contains(b.Recipients, addr)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		if b.Permanent && toCustomer {
 			if err := tx.exec(ctx, `UPDATE messages SET status = 'failed', error = ? WHERE id = ?`, b.Diagnostic, messageID); err != nil {
 				return err
 			}
 		}
 		return tx.addEvent(ctx, conversationID, switchboard.EventBounce, "", map[string]any{
-			"message_id": messageID, "permanent": b.Permanent, "diagnostic": b.Diagnostic}, now)
+			"message_id": messageID, "permanent": b.Permanent, "diagnostic": b.Diagnostic, "recipients": b.Recipients, "customer": toCustomer}, now)
 	})
 	return messageID, conversationID, wrap("record bounce", err)
 }
 
-// TryAutoMail reserves the right to send an automatic mail to address:
-// at most one per address within window (RFC 3834 §2 asks responders not
-// to answer the same sender over and over). It reports false when one was
-// sent within the window.
-func (db *DB) TryAutoMail(ctx context.Context, address string, window time.Duration) (bool, error) {
+// TryAutoMail reserves the right to send the automatic mail messageID to
+// address: at most one per address within window (RFC 3834 §2 asks
+// responders not to answer the same sender over and over). A retry of the
+// same message keeps its reservation. It reports false when another
+// automatic mail went to the address within the window.
+func (db *DB) TryAutoMail(ctx context.Context, address, messageID string, window time.Duration) (bool, error) {
 	var ok bool
 	err := db.inTx(ctx, func(tx *Tx) error {
 		now := db.clock.Now()
-		res, err := tx.execResult(ctx, `INSERT INTO auto_mail_log (address, sent_at) VALUES (?, ?)
-			ON CONFLICT (address) DO UPDATE SET sent_at = excluded.sent_at WHERE auto_mail_log.sent_at < ?`,
-			strings.ToLower(address), micros(now), micros(now.Add(-window)))
+		res, err := tx.execResult(ctx, `INSERT INTO auto_mail_log (address, message_id, sent_at) VALUES (?, ?, ?)
+			ON CONFLICT (address) DO UPDATE SET sent_at = excluded.sent_at, message_id = excluded.message_id
+			WHERE auto_mail_log.sent_at < ? OR auto_mail_log.message_id = excluded.message_id`,
+			strings.ToLower(address), messageID, micros(now), micros(now.Add(-window)))
 		if err != nil {
 			return err
 		}

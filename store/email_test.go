@@ -89,6 +89,13 @@ func TestEmailThreading(t *testing.T) {
 		if got.ConversationID != first.ConversationID || got.NewConversation {
 			t.Errorf("token reply from a colleague: %+v", got)
 		}
+		// Without the token, a stranger quoting Ann's Message-IDs does not
+		// get into her conversation.
+		r = mailIn("c5b@mail.example", "let me in", "mallory@example.com")
+		r.InReplyTo = []string{"sb.out1@acme.test", "c1@mail.example"}
+		if got = mustIngestOpts(t, db, opts, r)[0]; got.ConversationID == first.ConversationID || !got.NewConversation {
+			t.Errorf("a stranger's reference threaded into Ann's conversation: %+v", got)
+		}
 		// An unknown token (a deleted conversation) falls back to the
 		// sender's own threading.
 		r = mailIn("c6@mail.example", "x", "carol@example.com")
@@ -126,7 +133,16 @@ func TestEmailRobots(t *testing.T) {
 		if c.Status != switchboard.StatusResolved {
 			t.Errorf("an auto-reply reopened the conversation: %s", c.Status)
 		}
-		b := switchboard.Bounce{MessageID: "dsn@x", Original: "sb.out1@acme.test", Permanent: true, Diagnostic: "5.1.1 ann@example.com user unknown"}
+		// A bounce for a Cc'd address is noted but does not fail the
+		// message to the customer.
+		cc := switchboard.Bounce{MessageID: "dsn-cc@x", Original: "sb.out1@acme.test", Permanent: true, Diagnostic: "5.1.1 boss@example.com", Recipients: []string{"boss@example.com"}}
+		if mid, _, err := db.RecordBounce(ctx, cc); err != nil || mid != m.ID {
+			t.Fatalf("cc bounce: %q %v", mid, err)
+		}
+		if got, _ := db.GetMessage(ctx, m.ID); got.Status == switchboard.DeliveryFailed {
+			t.Error("a Cc's bounce failed the message to the customer")
+		}
+		b := switchboard.Bounce{MessageID: "dsn@x", Original: "sb.out1@acme.test", Permanent: true, Diagnostic: "5.1.1 ann@example.com user unknown", Recipients: []string{"ann@example.com"}}
 		for i := 0; i < 2; i++ {
 			mid, conv, err := db.RecordBounce(ctx, b)
 			if err != nil || mid != m.ID || conv != first.ConversationID {
@@ -142,8 +158,8 @@ func TestEmailRobots(t *testing.T) {
 		for _, e := range events {
 			counts[e.Type]++
 		}
-		if counts[switchboard.EventAutoReply] != 1 || counts[switchboard.EventBounce] != 1 {
-			t.Errorf("events = %v, want one auto_reply and one bounce", counts)
+		if counts[switchboard.EventAutoReply] != 1 || counts[switchboard.EventBounce] != 2 {
+			t.Errorf("events = %v, want one auto_reply and two bounces", counts)
 		}
 		msgs, _ := db.Timeline(ctx, first.CustomerID)
 		if len(msgs) != 2 {
@@ -154,12 +170,13 @@ func TestEmailRobots(t *testing.T) {
 		}
 
 		// One automatic mail per address per window.
-		ok1, _ := db.TryAutoMail(ctx, "Ann@Example.com", 24*time.Hour)
-		ok2, _ := db.TryAutoMail(ctx, "ann@example.com", 24*time.Hour)
+		ok1, _ := db.TryAutoMail(ctx, "Ann@Example.com", "m1", 24*time.Hour)
+		retry, _ := db.TryAutoMail(ctx, "ann@example.com", "m1", 24*time.Hour)
+		ok2, _ := db.TryAutoMail(ctx, "ann@example.com", "m2", 24*time.Hour)
 		clock.Advance(25 * time.Hour)
-		ok3, _ := db.TryAutoMail(ctx, "ann@example.com", 24*time.Hour)
-		if !ok1 || ok2 || !ok3 {
-			t.Errorf("auto mail allowed: %v %v %v, want true false true", ok1, ok2, ok3)
+		ok3, _ := db.TryAutoMail(ctx, "ann@example.com", "m3", 24*time.Hour)
+		if !ok1 || !retry || ok2 || !ok3 {
+			t.Errorf("auto mail allowed: %v %v %v %v, want true true false true", ok1, retry, ok2, ok3)
 		}
 
 		// Mailbox positions.

@@ -177,6 +177,9 @@ func (tx *Tx) ingestBatch(ctx context.Context, items []switchboard.Inbound, orde
 			results[i] = r
 		}
 	}
+	if err := tx.afterReopen(ctx, results, now); err != nil {
+		return nil, fmt.Errorf("reopened conversations: %w", err)
+	}
 	if err := tx.applyPendingTranscripts(ctx, items, results); err != nil {
 		return nil, fmt.Errorf("apply transcripts: %w", err)
 	}
@@ -257,7 +260,7 @@ func (tx *Tx) thread(ctx context.Context, in *switchboard.Inbound, now time.Time
 	}
 	created := receivedAt(in, now)
 	r := IngestResult{CustomerID: customerID}
-	conv, ok, err := tx.hintedConversation(ctx, in, now, &r)
+	conv, ok, err := tx.hintedConversation(ctx, in, customerID, now, &r)
 	if err != nil {
 		return IngestResult{}, err
 	}
@@ -528,4 +531,57 @@ func (db *DB) CountDeadLetters(ctx context.Context) (int, error) {
 	var n int
 	err := db.queryRow(ctx, `SELECT COUNT(*) FROM dead_letters`).Scan(&n)
 	return n, wrap("count dead letters", err)
+}
+
+// afterReopen settles who has the conversations this batch reopened. The
+// agent who had one keeps it while online (continuity), as the router's
+// assignment now, so that it may later return to the queue like any other;
+// one whose agent is away or offline goes back to the queue at once, with
+// an event saying why.
+func (tx *Tx) afterReopen(ctx context.Context, results []IngestResult, now time.Time) error {
+	var ids []any
+	for _, r := range results {
+		if r.Reopened && r.Err == nil {
+			ids = append(ids, r.ConversationID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := tx.query(ctx, `SELECT c.id, a.id, a.name, a.status FROM conversations c JOIN agents a ON a.id = c.assignee_id
+		WHERE c.id IN (`+placeholders(len(ids))+`)`, ids...)
+	if err != nil {
+		return err
+	}
+	type held struct{ conv, agent, name, status string }
+	var hs []held
+	for rows.Next() {
+		var h held
+		if err := rows.Scan(&h.conv, &h.agent, &h.name, &h.status); err != nil {
+			rows.Close()
+			return err
+		}
+		hs = append(hs, h)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, h := range hs {
+		if h.status == switchboard.AgentOnline {
+			if err := tx.exec(ctx, `UPDATE conversations SET assigned_by = ? WHERE id = ?`, AssignedRouter, h.conv); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := tx.exec(ctx, `UPDATE conversations SET assignee_id = NULL, assigned_by = '' WHERE id = ?`, h.conv); err != nil {
+			return err
+		}
+		reason := fmt.Sprintf("reopened while %s is %s: back to the queue", h.name, h.status)
+		if err := tx.addEvent(ctx, h.conv, switchboard.EventUnassigned, "", map[string]any{
+			"agent_id": "", "from": h.agent, "by": AssignedRouter, "rule": "availability", "reason": reason}, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -12,6 +12,14 @@ import (
 	"github.com/switchboard-inbox/switchboard"
 )
 
+// Where a conversation's topic came from (conversations.topic_source);
+// "" for topics stored before it was kept.
+const (
+	TopicByAgent      = "agent"
+	TopicByKeyword    = "keyword"
+	TopicByClassifier = "classifier"
+)
+
 // Who assigned a conversation (conversations.assigned_by).
 const (
 	AssignedManual = "manual" // a person: the router never undoes it
@@ -125,13 +133,21 @@ func (db *DB) RoutingAgents(ctx context.Context) ([]RoutingAgent, error) {
 type Waiting struct {
 	ID          string
 	CustomerID  string
-	Team        string // team id, "" for the default team
+	Team        string // its own team's id ("" for the default team): a hand-off never changes it
+	RoutedTeam  string // the after-hours team it was last handed to, "" when with its own team
+	Status      string
 	Topic       string
 	Priority    int
 	LastChannel switchboard.Channel
 	CreatedAt   time.Time
 	WaitReason  string // the waiting reason last written to its events
-	AckedPeriod string // the closed period an acknowledgement went out for
+
+	// The after-hours acknowledgement: the closed period one was last sent
+	// for, the newest inbound message it answered, and the newest inbound
+	// message.
+	AckedPeriod    string
+	AckedInboundAt time.Time
+	LastInboundAt  time.Time
 
 	// Filled by FillWaiting.
 	Text            string   // the customer's inbound text, oldest first, capped
@@ -152,8 +168,27 @@ func (w Waiting) Cursor() *QueueCursor {
 }
 
 // waitingWhere selects the queue: conversations not resolved, with no
-// assignee, not held. Pending and snoozed ones count: they are open.
-const waitingWhere = `c.assignee_id IS NULL AND c.status <> 'resolved' AND c.held = 0`
+// assignee, not held. Pending and snoozed ones count: they are open. It
+// repeats the WHERE of the partial index conversations_queue, term for
+// term, so that both databases can use the index (see 0008_routing.sql
+// for the COALESCE).
+const waitingWhere = `COALESCE(c.assignee_id, '') = '' AND c.status <> 'resolved' AND c.held = 0`
+
+const waitingSelect = `SELECT c.id, c.customer_id, COALESCE(c.team_id, ''), c.routed_team, c.status, c.topic, c.priority, c.last_channel, c.created_at,
+	c.wait_reason, c.acked_period, c.acked_inbound_at, c.last_inbound_at
+	FROM conversations c WHERE ` + waitingWhere
+
+// The queue's pages. After a cursor the walk is two range scans of the
+// index, the rest of the cursor's priority and then the lower priorities:
+// one OR-shaped condition would be a filter over every row before the
+// cursor, making a walk of the whole queue quadratic.
+const (
+	queueFirst       = waitingSelect + ` ORDER BY c.priority DESC, c.created_at, c.id LIMIT ?`
+	queueSamePrio    = waitingSelect + ` AND c.priority = ? AND (c.created_at, c.id) > (?, ?) ORDER BY c.priority DESC, c.created_at, c.id LIMIT ?`
+	queueLowerPrio   = waitingSelect + ` AND c.priority < ? ORDER BY c.priority DESC, c.created_at, c.id LIMIT ?`
+	queueAheadSame   = `SELECT COUNT(*) FROM conversations c WHERE ` + waitingWhere + ` AND c.priority = ? AND (c.created_at, c.id) < (?, ?)`
+	queueAheadHigher = `SELECT COUNT(*) FROM conversations c WHERE ` + waitingWhere + ` AND c.priority > ?`
+)
 
 // WaitingConversations returns up to limit conversations of the queue after
 // the cursor (nil: from the start), in the order they are served: priority
@@ -162,32 +197,35 @@ func (db *DB) WaitingConversations(ctx context.Context, after *QueueCursor, limi
 	if limit <= 0 {
 		limit = 500
 	}
-	q := `SELECT c.id, c.customer_id, COALESCE(c.team_id, ''), c.topic, c.priority, c.last_channel, c.created_at, c.wait_reason, c.acked_period
-	FROM conversations c WHERE ` + waitingWhere
-	var args []any
-	if after != nil {
-		q += ` AND (c.priority < ? OR (c.priority = ? AND (c.created_at > ? OR (c.created_at = ? AND c.id > ?))))`
-		args = append(args, after.Priority, after.Priority, after.CreatedAt, after.CreatedAt, after.ID)
+	if after == nil {
+		return db.waiting(ctx, nil, queueFirst, limit)
 	}
-	q += ` ORDER BY c.priority DESC, c.created_at, c.id LIMIT ?`
-	args = append(args, limit)
+	out, err := db.waiting(ctx, nil, queueSamePrio, after.Priority, after.CreatedAt, after.ID, limit)
+	if err != nil || len(out) == limit {
+		return out, err
+	}
+	return db.waiting(ctx, out, queueLowerPrio, after.Priority, limit-len(out))
+}
+
+// waiting appends to out the conversations q selects.
+func (db *DB) waiting(ctx context.Context, out []Waiting, q string, args ...any) ([]Waiting, error) {
 	rows, err := db.query(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("store: waiting conversations: %w", err)
+		return out, fmt.Errorf("store: waiting conversations: %w", err)
 	}
 	defer rows.Close()
-	var out []Waiting
 	for rows.Next() {
 		var w Waiting
-		var created sql.NullInt64
-		if err := rows.Scan(&w.ID, &w.CustomerID, &w.Team, &w.Topic, &w.Priority, &w.LastChannel, &created, &w.WaitReason, &w.AckedPeriod); err != nil {
-			return nil, fmt.Errorf("store: scan waiting conversation: %w", err)
+		var created, inbound, acked sql.NullInt64
+		if err := rows.Scan(&w.ID, &w.CustomerID, &w.Team, &w.RoutedTeam, &w.Status, &w.Topic, &w.Priority, &w.LastChannel, &created,
+			&w.WaitReason, &w.AckedPeriod, &acked, &inbound); err != nil {
+			return out, fmt.Errorf("store: scan waiting conversation: %w", err)
 		}
-		w.CreatedAt = fromMicros(created)
+		w.CreatedAt, w.LastInboundAt, w.AckedInboundAt = fromMicros(created), fromMicros(inbound), fromMicros(acked)
 		out = append(out, w)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: waiting conversations: %w", err)
+		return out, fmt.Errorf("store: waiting conversations: %w", err)
 	}
 	return out, nil
 }
@@ -360,10 +398,8 @@ func (db *DB) AssignRouted(ctx context.Context, a RoutedAssignment) error {
 			return ErrAgentUnavailable
 		}
 		class := ch.Class()
-		chans := classChannels(class)
 		var active int
-		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM conversations WHERE assignee_id = ? AND status <> 'resolved' AND last_channel IN (`+placeholders(len(chans))+`)`,
-			append([]any{a.AgentID}, chans...)...).Scan(&active); err != nil {
+		if err := tx.queryRow(ctx, agentActiveQuery(class), append([]any{a.AgentID}, classChannels(class)...)...).Scan(&active); err != nil {
 			return fmt.Errorf("count active: %w", err)
 		}
 		if active >= capOf(class, capChat, capEmail) {
@@ -371,8 +407,9 @@ func (db *DB) AssignRouted(ctx context.Context, a RoutedAssignment) error {
 		}
 		now := db.clock.Now()
 		res, err := tx.execResult(ctx, `UPDATE conversations SET assignee_id = ?, assigned_by = ?, wait_reason = '',
+			topic_source = CASE WHEN topic = '' AND ? <> '' THEN ? ELSE topic_source END,
 			topic = CASE WHEN topic = '' THEN ? ELSE topic END WHERE id = ? AND assignee_id IS NULL`,
-			a.AgentID, AssignedRouter, a.Topic, a.ConversationID)
+			a.AgentID, AssignedRouter, a.Topic, a.TopicSource, a.Topic, a.ConversationID)
 		if err != nil {
 			return fmt.Errorf("assign: %w", err)
 		}
@@ -420,7 +457,7 @@ func (db *DB) RecordWaiting(ctx context.Context, d WaitDecision) (bool, error) {
 	err := db.inTx(ctx, func(tx *Tx) error {
 		written = false
 		if d.Topic != "" {
-			if err := tx.exec(ctx, `UPDATE conversations SET topic = ? WHERE id = ? AND topic = ''`, d.Topic, d.ConversationID); err != nil {
+			if err := tx.exec(ctx, `UPDATE conversations SET topic = ?, topic_source = ? WHERE id = ? AND topic = ''`, d.Topic, d.TopicSource, d.ConversationID); err != nil {
 				return fmt.Errorf("save topic: %w", err)
 			}
 		}
@@ -443,8 +480,9 @@ func (db *DB) RecordWaiting(ctx context.Context, d WaitDecision) (bool, error) {
 	return written, wrap("record waiting", err)
 }
 
-// SetTeam moves a conversation to another team (the after-hours hand-off),
-// recording why. team "" is the default team.
+// SetTeam moves a conversation to another team for good (a person's
+// decision), recording why; team "" is the default team. The after-hours
+// hand-off does not use it: see SetRoutedTeam.
 func (db *DB) SetTeam(ctx context.Context, conversationID, team, by, rule, reason string) error {
 	err := db.inTx(ctx, func(tx *Tx) error {
 		var from sql.NullString
@@ -458,12 +496,56 @@ func (db *DB) SetTeam(ctx context.Context, conversationID, team, by, rule, reaso
 		if from.String == team {
 			return nil
 		}
-		if err := tx.exec(ctx, `UPDATE conversations SET team_id = ?, wait_reason = '' WHERE id = ?`, nullString(team), conversationID); err != nil {
+		if err := tx.exec(ctx, `UPDATE conversations SET team_id = ?, routed_team = '', wait_reason = '' WHERE id = ?`, nullString(team), conversationID); err != nil {
 			return err
 		}
-		return tx.addEvent(ctx, conversationID, EventHandoff, by, map[string]any{"from": from.String, "to": team, "rule": rule, "reason": reason}, db.clock.Now())
+		return tx.addEvent(ctx, conversationID, EventHandoff, by, map[string]any{"from": from.String, "to": team, "home": team, "rule": rule, "reason": reason}, db.clock.Now())
 	})
 	return wrap("set team", err)
+}
+
+// SetRoutedTeam records which team a waiting conversation is routed in:
+// routed is the after-hours team it was handed to (path is the teams the
+// hand-off went through, its own team first), or "" when it is back with
+// its own team, which it never leaves (team_id is unchanged). A handoff
+// event (from, to, home, path, rule, reason) is written when that changes,
+// and only then; it reports whether it wrote one. A conversation no longer
+// waiting is left alone.
+func (db *DB) SetRoutedTeam(ctx context.Context, conversationID, routed string, path []string, rule, reason string) (bool, error) {
+	wrote := false
+	err := db.inTx(ctx, func(tx *Tx) error {
+		wrote = false
+		var home sql.NullString
+		var from string
+		err := tx.queryRow(ctx, `SELECT team_id, routed_team FROM conversations c WHERE c.id = ? AND `+waitingWhere+db.dialect.lockRow(), conversationID).Scan(&home, &from)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if from == routed {
+			return nil
+		}
+		// The reason to wait changes with the team: let the next one be written.
+		if err := tx.exec(ctx, `UPDATE conversations SET routed_team = ?, wait_reason = '' WHERE id = ?`, routed, conversationID); err != nil {
+			return err
+		}
+		if from == "" {
+			from = home.String
+		}
+		to := routed
+		if to == "" {
+			to = home.String
+		}
+		wrote = true
+		data := map[string]any{"from": from, "to": to, "home": home.String, "rule": rule, "reason": reason}
+		if len(path) > 0 {
+			data["path"] = path
+		}
+		return tx.addEvent(ctx, conversationID, EventHandoff, "", data, db.clock.Now())
+	})
+	return wrote, wrap("set routed team", err)
 }
 
 // SetHeld takes a conversation out of automatic routing (held) or puts it
@@ -486,38 +568,78 @@ func (db *DB) SetHeld(ctx context.Context, conversationID string, held bool, by 
 	return wrap("set held", err)
 }
 
-// ClaimAck reserves the after-hours acknowledgement of one closed period
-// (named by period, e.g. the time it opens) for a conversation. It reports
-// true to exactly one caller per conversation and period, across workers
-// and restarts; that caller sends and then calls RecordAck, or ReleaseAck
-// when sending failed.
-func (db *DB) ClaimAck(ctx context.Context, conversationID, period string) (bool, error) {
-	claimed := false
+// AckClaim is the right to send one after-hours acknowledgement, from
+// ClaimAck.
+type AckClaim struct {
+	ConversationID string
+	Period         string
+	// Send is true when the acknowledgement must go out. False: nothing
+	// to acknowledge, or the newest message came in a closed period
+	// already acknowledged and is now counted as answered.
+	Send bool
+
+	inbound, prevInbound int64 // acked_inbound_at after and before the claim
+	prevPeriod           string
+}
+
+// ClaimAck reserves the after-hours acknowledgement of a conversation for
+// the closed period named period (e.g. the time it opens). One is due
+// only for an open (not pending or snoozed), waiting conversation with an
+// inbound message newer than the one the last acknowledgement answered,
+// and at most one per closed period: a message in a period already
+// acknowledged is marked answered without another. Exactly one caller
+// gets Send, across workers and restarts; it sends and then calls
+// RecordAck, or ReleaseAck when sending failed.
+func (db *DB) ClaimAck(ctx context.Context, conversationID, period string) (AckClaim, error) {
+	c := AckClaim{ConversationID: conversationID, Period: period}
 	err := db.inTx(ctx, func(tx *Tx) error {
-		res, err := tx.execResult(ctx, `UPDATE conversations SET acked_period = ? WHERE id = ? AND acked_period <> ? AND assignee_id IS NULL AND status <> 'resolved'`,
-			period, conversationID, period)
+		c.Send = false
+		var status, acked string
+		var inbound sql.NullInt64
+		var ackedAt int64
+		err := tx.queryRow(ctx, `SELECT c.status, c.acked_period, c.acked_inbound_at, c.last_inbound_at FROM conversations c WHERE c.id = ? AND `+waitingWhere+db.dialect.lockRow(),
+			conversationID).Scan(&status, &acked, &ackedAt, &inbound)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // assigned, resolved, held or gone
+		}
 		if err != nil {
 			return err
 		}
-		n, _ := res.RowsAffected()
-		claimed = n == 1
+		if status != switchboard.StatusOpen || !inbound.Valid || inbound.Int64 <= ackedAt {
+			return nil
+		}
+		c.prevPeriod, c.prevInbound, c.inbound = acked, ackedAt, inbound.Int64
+		if err := tx.exec(ctx, `UPDATE conversations SET acked_period = ?, acked_inbound_at = ? WHERE id = ?`, period, inbound.Int64, conversationID); err != nil {
+			return err
+		}
+		c.Send = acked != period
 		return nil
 	})
-	return claimed, wrap("claim ack", err)
+	if err != nil {
+		return AckClaim{}, wrap("claim ack", err)
+	}
+	return c, nil
 }
 
-// RecordAck writes the auto_ack event once the acknowledgement was sent.
-func (db *DB) RecordAck(ctx context.Context, conversationID, period string, ch switchboard.Channel, text string) error {
+// RecordAck writes the auto_ack event of a claim: sent, or skipped (not
+// "") with the reason, when the channel could not carry it; a skipped one
+// keeps its claim, so it is not tried again for the same message.
+func (db *DB) RecordAck(ctx context.Context, c AckClaim, ch switchboard.Channel, text, skipped string) error {
+	data := map[string]any{"period": c.Period, "channel": ch, "text": text, "sent": skipped == ""}
+	if skipped != "" {
+		data["reason"] = skipped
+	}
 	return wrap("record ack", db.inTx(ctx, func(tx *Tx) error {
-		return tx.addEvent(ctx, conversationID, EventAutoAck, "", map[string]any{"period": period, "channel": ch, "text": text}, db.clock.Now())
+		return tx.addEvent(ctx, c.ConversationID, EventAutoAck, "", data, db.clock.Now())
 	}))
 }
 
 // ReleaseAck gives back a claim whose acknowledgement could not be sent,
 // so a later pass tries again.
-func (db *DB) ReleaseAck(ctx context.Context, conversationID, period string) error {
+func (db *DB) ReleaseAck(ctx context.Context, c AckClaim) error {
 	return wrap("release ack", db.inTx(ctx, func(tx *Tx) error {
-		return tx.exec(ctx, `UPDATE conversations SET acked_period = '' WHERE id = ? AND acked_period = ?`, conversationID, period)
+		return tx.exec(ctx, `UPDATE conversations SET acked_period = ?, acked_inbound_at = ? WHERE id = ? AND acked_period = ? AND acked_inbound_at = ?`,
+			c.prevPeriod, c.prevInbound, c.ConversationID, c.Period, c.inbound)
 	}))
 }
 
@@ -531,13 +653,13 @@ type Returned struct {
 // router gave to agents who have not been online for at least grace (by
 // status_changed_at, so it holds across restarts and instances). E-mail-like
 // conversations stay: they can wait for the agent. Manual assignments stay
-// too: a person chose that agent. Each returns with an unassigned event
-// saying why.
+// too: a person chose that agent; and held ones, which are out of
+// automatic routing. Each returns with an unassigned event saying why.
 func (db *DB) ReturnAbsent(ctx context.Context, grace time.Duration) ([]Returned, error) {
 	now := db.clock.Now()
 	cutoff := micros(now.Add(-grace))
 	rows, err := db.query(ctx, `SELECT a.id FROM agents a WHERE a.status <> 'online' AND a.status_changed_at <= ?
-		AND EXISTS (SELECT 1 FROM conversations c WHERE c.assignee_id = a.id AND c.assigned_by = 'router' AND c.status <> 'resolved'
+		AND EXISTS (SELECT 1 FROM conversations c WHERE c.assignee_id = a.id AND c.assigned_by = 'router' AND c.status <> 'resolved' AND c.held = 0
 		AND c.last_channel IN (`+placeholders(len(chatChannels))+`))`, append([]any{cutoff}, chatChannels...)...)
 	if err != nil {
 		return nil, fmt.Errorf("store: absent agents: %w", err)
@@ -570,7 +692,7 @@ func (db *DB) ReturnAbsent(ctx context.Context, grace time.Duration) ([]Returned
 				return nil
 			}
 			rows, err := tx.query(ctx, `UPDATE conversations SET assignee_id = NULL, assigned_by = '', wait_reason = ''
-				WHERE assignee_id = ? AND assigned_by = 'router' AND status <> 'resolved' AND last_channel IN (`+placeholders(len(chatChannels))+`) RETURNING id`,
+				WHERE assignee_id = ? AND assigned_by = 'router' AND status <> 'resolved' AND held = 0 AND last_channel IN (`+placeholders(len(chatChannels))+`) RETURNING id`,
 				append([]any{agentID}, chatChannels...)...)
 			if err != nil {
 				return err
@@ -673,32 +795,38 @@ func (db *DB) QueuePosition(ctx context.Context, conversationID string) (int, er
 	if waiting == 0 {
 		return 0, nil
 	}
-	var ahead int
-	err = db.queryRow(ctx, `SELECT COUNT(*) FROM conversations c WHERE `+waitingWhere+`
-		AND (c.priority > ? OR (c.priority = ? AND (c.created_at < ? OR (c.created_at = ? AND c.id < ?))))`,
-		priority, priority, created.Int64, created.Int64, conversationID).Scan(&ahead)
-	if err != nil {
+	// Two counts, each a range of the queue's index (see queueSamePrio).
+	var higher, same int
+	if err := db.queryRow(ctx, queueAheadHigher, priority).Scan(&higher); err != nil {
 		return 0, fmt.Errorf("store: queue position: %w", err)
 	}
-	return ahead + 1, nil
+	if err := db.queryRow(ctx, queueAheadSame, priority, created.Int64, conversationID).Scan(&same); err != nil {
+		return 0, fmt.Errorf("store: queue position: %w", err)
+	}
+	return higher + same + 1, nil
 }
 
 // RoutingState is what the routing keeps on a conversation beside the
 // domain fields.
 type RoutingState struct {
-	AssignedBy  string // AssignedManual, AssignedRouter or ""
-	Held        bool
-	WaitReason  string
-	AckedPeriod string
-	Excluded    []string
+	AssignedBy     string // AssignedManual, AssignedRouter or ""
+	Held           bool
+	WaitReason     string
+	RoutedTeam     string // the after-hours team it is handed to, "" for its own
+	AckedPeriod    string
+	AckedInboundAt time.Time
+	TopicSource    string
+	Excluded       []string
 }
 
 // GetRoutingState returns a conversation's routing state.
 func (db *DB) GetRoutingState(ctx context.Context, conversationID string) (RoutingState, error) {
 	var s RoutingState
 	var held int
-	err := db.queryRow(ctx, `SELECT assigned_by, held, wait_reason, acked_period FROM conversations WHERE id = ?`, conversationID).
-		Scan(&s.AssignedBy, &held, &s.WaitReason, &s.AckedPeriod)
+	var acked sql.NullInt64
+	err := db.queryRow(ctx, `SELECT assigned_by, held, wait_reason, routed_team, acked_period, acked_inbound_at, topic_source FROM conversations WHERE id = ?`, conversationID).
+		Scan(&s.AssignedBy, &held, &s.WaitReason, &s.RoutedTeam, &s.AckedPeriod, &acked, &s.TopicSource)
+	s.AckedInboundAt = fromMicros(acked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, switchboard.Errorf(switchboard.ENOTFOUND, "conversation %s not found", conversationID)
 	}
@@ -788,12 +916,13 @@ type TopicSample struct{ Text, Topic string }
 
 // ResolvedTopics returns up to limit of the most recently resolved
 // conversations that have a topic, with their inbound text, for training
-// the topic classifier.
+// the topic classifier. Topics the classifier guessed are left out: trained
+// on, its mistakes would come back as facts.
 func (db *DB) ResolvedTopics(ctx context.Context, limit int) ([]TopicSample, error) {
 	if limit <= 0 {
 		limit = 10000
 	}
-	rows, err := db.query(ctx, `SELECT id, topic FROM conversations WHERE status = 'resolved' AND topic <> '' ORDER BY resolved_at DESC, id DESC LIMIT ?`, limit)
+	rows, err := db.query(ctx, `SELECT id, topic FROM conversations WHERE status = 'resolved' AND topic <> '' AND topic_source <> ? ORDER BY resolved_at DESC, id DESC LIMIT ?`, TopicByClassifier, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: resolved topics: %w", err)
 	}
@@ -907,4 +1036,66 @@ func (db *DB) EnsureTeams(ctx context.Context, ids []string) error {
 		}
 		return nil
 	}))
+}
+
+// RoutingPlans returns how the database runs the routing's hot queries, by
+// name: "active_counts" (every agent's load), "agent_active" (one agent's,
+// inside each assignment), "queue_first", "queue_same_priority" and
+// "queue_lower_priority" (pages of the queue). On SQLite it is EXPLAIN
+// QUERY PLAN; on PostgreSQL EXPLAIN with sequential scans discouraged, so
+// that the answer says whether an index can serve the query whatever the
+// size of the table. Tests and benchmarks use it to check that the indexes
+// are used.
+func (db *DB) RoutingPlans(ctx context.Context) (map[string]string, error) {
+	queries := []struct {
+		name, q string
+		args    []any
+	}{
+		{"active_counts", activeCountsQuery, nil},
+		{"agent_active", agentActiveQuery(switchboard.ClassChat), append([]any{"agent"}, chatChannels...)},
+		{"queue_first", queueFirst, []any{500}},
+		{"queue_same_priority", queueSamePrio, []any{0, int64(0), "id", 500}},
+		{"queue_lower_priority", queueLowerPrio, []any{0, 500}},
+	}
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("store: routing plans: %w", err)
+	}
+	defer tx.Rollback()
+	explain := "EXPLAIN QUERY PLAN "
+	if db.dialect.name() == "postgres" {
+		explain = "EXPLAIN "
+		if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+			return nil, fmt.Errorf("store: routing plans: %w", err)
+		}
+	}
+	out := make(map[string]string, len(queries))
+	for _, q := range queries {
+		rows, err := tx.QueryContext(ctx, explain+db.dialect.rebind(q.q), q.args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: routing plan %s: %w", q.name, err)
+		}
+		cols, _ := rows.Columns()
+		var lines []string
+		for rows.Next() {
+			// SQLite: id, parent, notused, detail; PostgreSQL: one line.
+			vals := make([]any, len(cols))
+			var line string
+			for i := range vals {
+				vals[i] = new(any)
+			}
+			vals[len(vals)-1] = &line
+			if err := rows.Scan(vals...); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: routing plan %s: %w", q.name, err)
+			}
+			lines = append(lines, line)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: routing plan %s: %w", q.name, err)
+		}
+		out[q.name] = strings.Join(lines, "\n")
+	}
+	return out, nil
 }

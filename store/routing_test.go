@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -249,38 +250,86 @@ func TestRecordWaitingOnlyWhenReasonChanges(t *testing.T) {
 	})
 }
 
-func TestClaimAckOncePerPeriod(t *testing.T) {
+func TestClaimAckPerMessageAndPeriod(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, backend string) {
 		ctx := context.Background()
-		db := storetest.Open(t, backend, testenv.NewClock(t0))
+		clock := testenv.NewClock(t0)
+		db := storetest.Open(t, backend, clock)
 		conv := newConv(t, db, switchboard.ChannelSMS, 1, "hi")
-		claims := 0
-		for i := 0; i < 3; i++ {
-			ok, err := db.ClaimAck(ctx, conv, "mon")
+		claim := func(period string) store.AckClaim {
+			t.Helper()
+			c, err := db.ClaimAck(ctx, conv, period)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ok {
-				claims++
+			return c
+		}
+		sends := 0
+		for i := 0; i < 3; i++ {
+			if claim("mon").Send {
+				sends++
 			}
 		}
-		if claims != 1 {
-			t.Fatalf("claims for one period = %d, want 1", claims)
+		if sends != 1 {
+			t.Fatalf("claims for one message in one period = %d, want 1", sends)
 		}
-		if err := db.ReleaseAck(ctx, conv, "mon"); err != nil {
+		st, _ := db.GetRoutingState(ctx, conv)
+		if st.AckedPeriod != "mon" || !st.AckedInboundAt.Equal(t0) {
+			t.Fatalf("after the claim: period %q, answered message of %v; want mon and %v", st.AckedPeriod, st.AckedInboundAt, t0)
+		}
+		// The next closed period with no new message: nothing to say.
+		if c := claim("tue"); c.Send {
+			t.Fatal("a second acknowledgement for the same message in the next closed period")
+		}
+		// A new message in the period already acknowledged is counted as
+		// answered, without another acknowledgement...
+		clock.Advance(time.Hour)
+		mustIngest(t, db, inbound(switchboard.ChannelSMS, "p1b", "still there?", phone("+14155550001")))
+		if c := claim("mon"); c.Send {
+			t.Fatal("a second acknowledgement in one closed period")
+		}
+		if c := claim("tue"); c.Send {
+			t.Fatal("the message answered by Monday's acknowledgement was acknowledged again on Tuesday")
+		}
+		// ...and one in the next period gets one, which a failed send gives back.
+		clock.Advance(24 * time.Hour)
+		mustIngest(t, db, inbound(switchboard.ChannelSMS, "p1c", "hello??", phone("+14155550001")))
+		c := claim("tue")
+		if !c.Send {
+			t.Fatal("a new message in a new closed period was not acknowledged")
+		}
+		if err := db.ReleaseAck(ctx, c); err != nil {
 			t.Fatal(err)
 		}
-		if ok, _ := db.ClaimAck(ctx, conv, "mon"); !ok {
+		if st, _ := db.GetRoutingState(ctx, conv); st.AckedPeriod != "mon" || !st.AckedInboundAt.Equal(t0.Add(time.Hour)) {
+			t.Fatalf("after release: %q %v, want the claim undone (mon, %v)", st.AckedPeriod, st.AckedInboundAt, t0.Add(time.Hour))
+		}
+		c = claim("tue")
+		if !c.Send {
 			t.Fatal("a released claim cannot be claimed again")
 		}
-		if ok, _ := db.ClaimAck(ctx, conv, "tue"); !ok {
-			t.Fatal("the next closed period cannot be claimed")
-		}
-		if err := db.RecordAck(ctx, conv, "tue", switchboard.ChannelSMS, "closed"); err != nil {
+		clock.Advance(time.Second) // events in order
+		if err := db.RecordAck(ctx, c, switchboard.ChannelSMS, "closed", ""); err != nil {
 			t.Fatal(err)
 		}
-		if ev := eventsOf(t, db, conv, store.EventAutoAck); len(ev) != 1 || ev[0]["period"] != "tue" {
-			t.Fatalf("auto_ack events = %v", ev)
+		clock.Advance(time.Second)
+		if err := db.RecordAck(ctx, c, switchboard.ChannelSMS, "closed", "no sender"); err != nil {
+			t.Fatal(err)
+		}
+		ev := eventsOf(t, db, conv, store.EventAutoAck)
+		if len(ev) != 2 || ev[0]["period"] != "tue" || ev[0]["sent"] != true || ev[0]["reason"] != nil || ev[1]["sent"] != false || ev[1]["reason"] != "no sender" {
+			t.Fatalf("auto_ack events = %v, want one sent and one skipped with its reason", ev)
+		}
+
+		// Only open conversations are acknowledged: not pending or snoozed ones.
+		for i, status := range []string{switchboard.StatusPending, switchboard.StatusSnoozed} {
+			other := newConv(t, db, switchboard.ChannelSMS, 10+i, "hi")
+			if _, err := db.SetStatus(ctx, other, status, ""); err != nil {
+				t.Fatal(err)
+			}
+			if c, err := db.ClaimAck(ctx, other, "mon"); err != nil || c.Send {
+				t.Fatalf("%s conversation: claim %+v, %v; want no acknowledgement", status, c, err)
+			}
 		}
 	})
 }
@@ -294,12 +343,18 @@ func TestReturnAbsent(t *testing.T) {
 		chat := newConv(t, db, switchboard.ChannelWhatsApp, 1, "hi")
 		mail := newConv(t, db, switchboard.ChannelEmail, 2, "hello")
 		manual := newConv(t, db, switchboard.ChannelSMS, 3, "yo")
-		for _, c := range []string{chat, mail} {
+		held := newConv(t, db, switchboard.ChannelLivechat, 4, "hold me")
+		for _, c := range []string{chat, mail, held} {
 			if err := db.AssignRouted(ctx, store.RoutedAssignment{ConversationID: c, AgentID: sue.ID, Rule: "workload"}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if _, err := db.Assign(ctx, manual, sue.ID, "", "manual", "by hand"); err != nil {
+			t.Fatal(err)
+		}
+		// Held after the router assigned it: out of automatic routing, so
+		// the router does not take it back either.
+		if err := db.SetHeld(ctx, held, true, ""); err != nil {
 			t.Fatal(err)
 		}
 		clock.Advance(time.Minute)
@@ -315,7 +370,7 @@ func TestReturnAbsent(t *testing.T) {
 		if err != nil || len(got) != 1 || got[0] != (store.Returned{ConversationID: chat, AgentID: sue.ID}) {
 			t.Fatalf("after the grace period: returned %v, %v; want the chat alone", got, err)
 		}
-		for id, want := range map[string]string{chat: "", mail: sue.ID, manual: sue.ID} {
+		for id, want := range map[string]string{chat: "", mail: sue.ID, manual: sue.ID, held: sue.ID} {
 			if c, _ := db.GetConversation(ctx, id); c.AssigneeID != want {
 				t.Fatalf("%s (%s) assignee = %q, want %q", id, c.LastChannel, c.AssigneeID, want)
 			}
@@ -467,4 +522,216 @@ func cmpString(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+func TestSetRoutedTeamKeepsHomeTeam(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		clock := testenv.NewClock(t0)
+		db := storetest.Open(t, backend, clock)
+		conv := newConv(t, db, switchboard.ChannelSMS, 1, "hi")
+		if _, err := db.RecordWaiting(ctx, store.WaitDecision{ConversationID: conv, Rule: "business_hours", Reason: "closed", AfterHours: true}); err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range []bool{true, false} {
+			wrote, err := db.SetRoutedTeam(ctx, conv, "night", []string{"", "night"}, "business_hours", "handed to team night")
+			if err != nil || wrote != want {
+				t.Fatalf("hand-off %d: wrote %v, %v; want %v", i, wrote, err, want)
+			}
+		}
+		st, _ := db.GetRoutingState(ctx, conv)
+		c, _ := db.GetConversation(ctx, conv)
+		if st.RoutedTeam != "night" || st.WaitReason != "" || c.Team != "" {
+			t.Fatalf("after the hand-off: routed %q, wait reason %q, team %q; want night, cleared, and its own team unchanged", st.RoutedTeam, st.WaitReason, c.Team)
+		}
+		clock.Advance(time.Hour)
+		if wrote, err := db.SetRoutedTeam(ctx, conv, "", []string{""}, "business_hours", "back to team default"); err != nil || !wrote {
+			t.Fatalf("back home: wrote %v, %v", wrote, err)
+		}
+		ev := eventsOf(t, db, conv, store.EventHandoff)
+		if len(ev) != 2 || ev[0]["from"] != "" || ev[0]["to"] != "night" || ev[0]["home"] != "" || ev[0]["reason"] != "handed to team night" ||
+			ev[1]["from"] != "night" || ev[1]["to"] != "" || ev[1]["reason"] != "back to team default" {
+			t.Fatalf("handoff events = %v, want there and back", ev)
+		}
+		// An assigned conversation is no longer the router's to move.
+		a := onlineAgent(t, db, "ann", 6)
+		if err := db.AssignRouted(ctx, store.RoutedAssignment{ConversationID: conv, AgentID: a.ID}); err != nil {
+			t.Fatal(err)
+		}
+		if wrote, err := db.SetRoutedTeam(ctx, conv, "night", nil, "business_hours", "x"); err != nil || wrote {
+			t.Fatalf("hand-off of an assigned conversation: wrote %v, %v; want nothing", wrote, err)
+		}
+	})
+}
+
+func TestMergeClearsRoutingStateAndTransferExcludesNobody(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		clock := testenv.NewClock(t0)
+		db := storetest.Open(t, backend, clock)
+		ann := onlineAgent(t, db, "ann", 6)
+		ben := onlineAgent(t, db, "ben", 6)
+		keep := mustIngest(t, db, inbound(switchboard.ChannelSMS, "k1", "hi", phone("+14155550100")))[0]
+		other := mustIngest(t, db, inbound(switchboard.ChannelEmail, "o1", "hello", email("x@example.com")))[0]
+		// The other conversation was handed back by Ann and waits.
+		if _, err := db.Assign(ctx, other.ConversationID, ann.ID, "", "manual", "x"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Assign(ctx, other.ConversationID, "", ann.ID, "manual", "handed back"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.RecordWaiting(ctx, store.WaitDecision{ConversationID: other.ConversationID, Rule: "availability", Reason: "nobody"}); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := db.GetRoutingState(ctx, other.ConversationID); len(st.Excluded) != 1 || st.WaitReason == "" {
+			t.Fatalf("setup: %+v, want an exclusion and a wait reason", st)
+		}
+		if _, err := db.MergeCustomers(ctx, keep.CustomerID, other.CustomerID, ann.ID); err != nil {
+			t.Fatal(err)
+		}
+		st, err := db.GetRoutingState(ctx, other.ConversationID)
+		if err != nil || len(st.Excluded) != 0 || st.WaitReason != "" {
+			t.Fatalf("merged-away conversation: %+v, %v; want no exclusion and no wait reason", st, err)
+		}
+
+		// A supervisor's transfer from Ann to Ben excludes nobody (see Assign).
+		if _, err := db.Assign(ctx, keep.ConversationID, ann.ID, "", "manual", "x"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Assign(ctx, keep.ConversationID, ben.ID, "boss", "manual", "transferred"); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := db.GetRoutingState(ctx, keep.ConversationID); len(st.Excluded) != 0 {
+			t.Fatalf("exclusions after a transfer = %v, want none", st.Excluded)
+		}
+	})
+}
+
+func TestQueuePagesWithTiesAndPriorities(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		clock := testenv.NewClock(t0)
+		db := storetest.Open(t, backend, clock)
+		// Three conversations per instant, so pages break inside a tie on
+		// created_at; priorities 2, 0 and -1.
+		type item struct {
+			id      string
+			prio    int
+			instant int
+		}
+		var items []item
+		for i := 0; i < 12; i++ {
+			if i%3 == 0 {
+				clock.Advance(time.Second)
+			}
+			id := newConv(t, db, switchboard.ChannelSMS, i, "hi")
+			prio := []int{0, 2, -1, 0}[i%4]
+			if prio != 0 {
+				if err := db.SetPriority(ctx, id, prio); err != nil {
+					t.Fatal(err)
+				}
+			}
+			items = append(items, item{id, prio, i / 3})
+		}
+		want := slices.Clone(items)
+		slices.SortStableFunc(want, func(a, b item) int {
+			if a.prio != b.prio {
+				return b.prio - a.prio
+			}
+			if a.instant != b.instant {
+				return a.instant - b.instant
+			}
+			return cmpString(a.id, b.id)
+		})
+		var wantIDs []string
+		for _, w := range want {
+			wantIDs = append(wantIDs, w.id)
+		}
+		for _, size := range []int{1, 2, 5, 12} {
+			var got []string
+			var cur *store.QueueCursor
+			for pages := 0; pages < 20; pages++ {
+				page, err := db.WaitingConversations(ctx, cur, size)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) == 0 {
+					break
+				}
+				for _, w := range page {
+					got = append(got, w.ID)
+				}
+				cur = page[len(page)-1].Cursor()
+			}
+			if !slices.Equal(got, wantIDs) {
+				t.Fatalf("queue in pages of %d = %v, want %v", size, got, wantIDs)
+			}
+		}
+		for i, id := range wantIDs {
+			if p, err := db.QueuePosition(ctx, id); err != nil || p != i+1 {
+				t.Fatalf("position of %s = %d, %v; want %d", id, p, err, i+1)
+			}
+		}
+	})
+}
+
+// TestRoutingQueriesUseTheirIndexes checks the plans of the queries every
+// routing pass and assignment runs: agents' active counts read the partial
+// index of open assigned conversations (not every assigned conversation,
+// resolved ones included), and the queue is read in index order from the
+// cursor on, without sorting.
+func TestRoutingQueriesUseTheirIndexes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		db := storetest.Open(t, backend, testenv.NewClock(t0))
+		plans, err := db.RoutingPlans(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{
+			"active_counts":        "conversations_active",
+			"agent_active":         "conversations_active",
+			"queue_first":          "conversations_queue",
+			"queue_same_priority":  "conversations_queue",
+			"queue_lower_priority": "conversations_queue",
+		}
+		for name, index := range want {
+			plan := plans[name]
+			t.Logf("%s %s:\n%s", backend, name, plan)
+			if !strings.Contains(plan, index) {
+				t.Errorf("%s does not use %s:\n%s", name, index, plan)
+			}
+			if strings.HasPrefix(name, "queue") && (strings.Contains(plan, "TEMP B-TREE") || strings.Contains(plan, "Sort")) {
+				t.Errorf("%s sorts instead of reading the index in order:\n%s", name, plan)
+			}
+		}
+		if len(plans) != len(want) {
+			t.Errorf("plans for %d queries, want %d", len(plans), len(want))
+		}
+	})
+}
+
+func TestResolvedTopicsLeaveOutClassifierGuesses(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		db := storetest.Open(t, backend, testenv.NewClock(t0))
+		a := onlineAgent(t, db, "a", 6)
+		for i, src := range []string{store.TopicByKeyword, store.TopicByClassifier, "", store.TopicByAgent} {
+			conv := newConv(t, db, switchboard.ChannelSMS, i, fmt.Sprintf("text %d", i))
+			if err := db.AssignRouted(ctx, store.RoutedAssignment{ConversationID: conv, AgentID: a.ID, Topic: fmt.Sprintf("t%d", i), TopicSource: src}); err != nil {
+				t.Fatal(err)
+			}
+			if st, _ := db.GetRoutingState(ctx, conv); st.TopicSource != src {
+				t.Fatalf("topic source = %q, want %q", st.TopicSource, src)
+			}
+			if _, err := db.SetStatus(ctx, conv, switchboard.StatusResolved, a.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		samples, err := db.ResolvedTopics(ctx, 10)
+		slices.SortFunc(samples, func(x, y store.TopicSample) int { return cmpString(x.Topic, y.Topic) })
+		want := []store.TopicSample{{Text: "text 0", Topic: "t0"}, {Text: "text 2", Topic: "t2"}, {Text: "text 3", Topic: "t3"}}
+		if err != nil || !slices.Equal(samples, want) {
+			t.Fatalf("training samples = %+v, %v; want %+v (the classifier's own guess left out)", samples, err, want)
+		}
+	})
 }

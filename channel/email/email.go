@@ -22,6 +22,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/channel/email/parse"
@@ -81,13 +82,17 @@ func (c *Channel) Accept(ctx context.Context, raw []byte, source string) (Outcom
 	if err != nil {
 		return "", switchboard.Errorf(switchboard.EINVALID, "unreadable e-mail: %v", err)
 	}
+	rawSum := sha256.Sum256(raw)
 	id := e.MessageID
-	if id == "" {
-		// Without a Message-ID the content itself is the identity, so the
-		// same mail fetched again or posted too is stored once.
-		sum := sha256.Sum256(raw)
-		id = "sha256:" + hex.EncodeToString(sum[:16])
+	if !validMessageID(id) {
+		// Without a usable Message-ID the content itself is the identity,
+		// so the same mail fetched again or posted too is stored once. An
+		// id too long to index (anyone can send one) counts as unusable.
+		id = "sha256:" + hex.EncodeToString(rawSum[:16])
 	}
+	// Files are kept under the raw mail's digest, not its Message-ID: a
+	// second mail claiming the same id must not replace the first's files.
+	dir := "media/email/" + hex.EncodeToString(rawSum[:12])
 	hint, _ := c.cfg.Tokens.Find(recipients(e)...)
 	refs := references(e)
 	switch {
@@ -121,15 +126,19 @@ func (c *Channel) Accept(ctx context.Context, raw []byte, source string) (Outcom
 		Original:         raw,
 		ConversationHint: hint,
 		InReplyTo:        refs,
+		// The Date the sender's system gave, so that a backlog fetched
+		// after downtime keeps its order; the store refuses future times,
+		// and a date older than a month is not believed either.
+		ReceivedAt: sentAt(e.Date),
 	}
-	if in.Attachments, err = c.storeAttachments(ctx, id, e.Attachments); err != nil {
+	if in.Attachments, err = c.storeAttachments(ctx, dir, e.Attachments); err != nil {
 		return "", err
 	}
 	var originalKey string
 	if len(raw) > InlineOriginalBytes && c.cfg.Blobs != nil {
 		// A large mail is kept whole in the object store, so the queue
 		// entry and the database row do not carry its attachments again.
-		originalKey = blobDir(id) + "/original.eml"
+		originalKey = dir + "/original.eml"
 		if err := c.cfg.Blobs.Put(ctx, originalKey, bytes.NewReader(raw), int64(len(raw)), "message/rfc822"); err != nil {
 			return "", fmt.Errorf("email: store original: %w", err)
 		}
@@ -177,6 +186,9 @@ func (c *Channel) bounce(ctx context.Context, id string, e *parse.Email, refs []
 		if r.Permanent() {
 			b.Permanent = true
 		}
+		if r.FinalRecipient != "" {
+			b.Recipients = append(b.Recipients, strings.ToLower(r.FinalRecipient))
+		}
 		diags = append(diags, strings.TrimSpace(strings.Join(nonEmpty(r.Status, r.FinalRecipient, r.Diagnostic), " ")))
 	}
 	b.Diagnostic = strings.Join(diags, "; ")
@@ -195,17 +207,18 @@ func (c *Channel) bounce(ctx context.Context, id string, e *parse.Email, refs []
 }
 
 // storeAttachments puts a message's files in the object store.
-func (c *Channel) storeAttachments(ctx context.Context, id string, atts []parse.Attachment) ([]switchboard.Attachment, error) {
+func (c *Channel) storeAttachments(ctx context.Context, dir string, atts []parse.Attachment) ([]switchboard.Attachment, error) {
 	if len(atts) == 0 {
 		return nil, nil
 	}
 	if c.cfg.Blobs == nil {
 		return nil, errors.New("email: attachments arrived but no object store is configured")
 	}
-	dir := blobDir(id)
 	out := make([]switchboard.Attachment, 0, len(atts))
 	for i, a := range atts {
-		key := fmt.Sprintf("%s/%d-%s", dir, i, path.Base(a.Name))
+		// The name stays in the database; the key holds only a short,
+		// safe extension, so no file name can make the key unusable.
+		key := fmt.Sprintf("%s/%d%s", dir, i, safeExt(a.Name))
 		if err := c.cfg.Blobs.Put(ctx, key, strings.NewReader(string(a.Data)), int64(len(a.Data)), a.ContentType); err != nil {
 			return nil, fmt.Errorf("email: store attachment %d: %w", i, err)
 		}
@@ -214,11 +227,40 @@ func (c *Channel) storeAttachments(ctx context.Context, id string, atts []parse.
 	return out, nil
 }
 
-// blobDir is where a mail's files go: derived from its id, so that a mail
-// accepted twice overwrites its files instead of leaving copies.
-func blobDir(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return "media/email/" + hex.EncodeToString(sum[:12])
+func sentAt(date time.Time) time.Time {
+	if date.IsZero() || time.Since(date) > 30*24*time.Hour {
+		return time.Time{}
+	}
+	return date.UTC()
+}
+
+// safeExt is a file name's extension when it is short and plain.
+func safeExt(name string) string {
+	ext := strings.ToLower(path.Ext(name))
+	if len(ext) < 2 || len(ext) > 10 {
+		return ""
+	}
+	for _, r := range ext[1:] {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
+			return ""
+		}
+	}
+	return ext
+}
+
+// validMessageID reports whether id (without <>) is one we can store and
+// look up: printable ASCII, no spaces or angle brackets, and short enough
+// for an index. RFC 5322 ids are far shorter in practice.
+func validMessageID(id string) bool {
+	if id == "" || len(id) > 250 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c <= ' ' || c >= 0x7f || c == '<' || c == '>' {
+			return false
+		}
+	}
+	return true
 }
 
 // recipients are the addresses a reply token may hide in.
@@ -236,7 +278,7 @@ func references(e *parse.Email) []string {
 	var out []string
 	seen := map[string]bool{}
 	add := func(id string) {
-		if id != "" && !seen[id] {
+		if validMessageID(id) && !seen[id] && len(out) < 50 {
 			seen[id] = true
 			out = append(out, id)
 		}

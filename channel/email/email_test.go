@@ -329,11 +329,23 @@ func TestWebhookAuthAndBodies(t *testing.T) {
 	if code, _ := post(t, h, mailgun(now, "tok4", "s3cret-s3cret", "garbage without headers")); code != http.StatusNotAcceptable {
 		t.Errorf("mailgun unreadable mail: %d, want 406 so Mailgun stops retrying", code)
 	}
-	if code, _ := post(t, h, mailgun(now, "tok5", "s3cret-s3cret", "")); code != http.StatusBadRequest {
+	if code, _ := post(t, h, mailgun(now, "tok5", "s3cret-s3cret", "")); code != http.StatusNotAcceptable {
 		t.Errorf("mailgun without body-mime: %d", code)
 	}
-	if len(q.items) != 4 {
-		t.Errorf("queued %d, want 4 (bearer, basic, sendgrid, mailgun)", len(q.items))
+	// A 12 MB raw mail in a multipart form field is accepted.
+	bigMail := strings.Replace(plainMail, "Where is my order?", "Where is my order?"+strings.Repeat(" padding", 1500000), 1)
+	var bbuf bytes.Buffer
+	bmw := multipart.NewWriter(&bbuf)
+	bmw.WriteField("email", bigMail)
+	bmw.Close()
+	bigReq := httptest.NewRequest("POST", "/webhooks/email", &bbuf)
+	bigReq.Header.Set("Content-Type", bmw.FormDataContentType())
+	bigReq.SetBasicAuth("u", "s3cret-s3cret")
+	if code, body := post(t, h, bigReq); code != http.StatusOK {
+		t.Errorf("12 MB raw mail in a form: %d %s", code, body)
+	}
+	if len(q.items) != 5 {
+		t.Errorf("queued %d, want 5 (bearer, basic, sendgrid, mailgun, big)", len(q.items))
 	}
 
 	big := ch.Handler(HandlerConfig{Secret: "s3cret-s3cret", MaxBodyBytes: 100})
@@ -375,4 +387,38 @@ func newTestChannelAccept(t *testing.T, raw string) (switchboard.Inbound, error)
 		t.Fatalf("accept: %v", err)
 	}
 	return q.items[0], nil
+}
+
+func TestAcceptHostileIdentifiers(t *testing.T) {
+	ch, q, st, blobs := newTestChannel()
+	long := strings.Repeat("x", 4000) + "@example.com"
+	ooo := "From: ann@example.com\r\nSubject: away\r\nMessage-ID: <" + long + ">\r\nIn-Reply-To: <" + long + "> <sb.m1@acme.test>\r\nAuto-Submitted: auto-replied\r\n\r\naway\r\n"
+	if _, err := ch.Accept(context.Background(), []byte(ooo), "http"); err != nil {
+		t.Fatal(err)
+	}
+	if a := st.auto[0]; !strings.HasPrefix(a.MessageID, "sha256:") || len(a.InReplyTo) != 1 || a.InReplyTo[0] != "sb.m1@acme.test" {
+		t.Errorf("an unindexable Message-ID was kept: %.40q %v", a.MessageID, a.InReplyTo)
+	}
+
+	// Two mails claiming one Message-ID: the second must not replace the
+	// first one's files.
+	mail := func(content, name string) string {
+		return "From: ann@example.com\r\nSubject: invoice\r\nMessage-ID: <same@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+			"--b\r\nContent-Type: text/plain\r\n\r\nsee file\r\n--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"" + name + "\"\r\n\r\n" + content + "\r\n--b--\r\n"
+	}
+	ch.Accept(context.Background(), []byte(mail("%PDF-1.4 GENUINE", "invoice.pdf")), "http")
+	ch.Accept(context.Background(), []byte(mail("%PDF-1.4 FORGED", "invoice.pdf")), "http")
+	k1, k2 := q.items[0].Attachments[0].Key, q.items[1].Attachments[0].Key
+	if k1 == k2 || !strings.Contains(string(blobs.objs[k1]), "GENUINE") {
+		t.Errorf("keys %s and %s; first file now %q", k1, k2, blobs.objs[k1])
+	}
+	// A very long file name keeps its name but not in the key.
+	name := strings.Repeat("n", 250) + ".pdf"
+	if _, err := ch.Accept(context.Background(), []byte(mail("%PDF-1.4 x", name)), "http"); err != nil {
+		t.Fatalf("a long file name lost the mail: %v", err)
+	}
+	a := q.items[2].Attachments[0]
+	if !strings.HasSuffix(a.Key, "/0.pdf") || len(a.Name) < 200 {
+		t.Errorf("attachment = key %q, name of %d bytes", a.Key, len(a.Name))
+	}
 }

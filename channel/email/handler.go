@@ -132,7 +132,10 @@ func (h *Handler) read(r *http.Request) (raw []byte, mailgun bool, status int, e
 	}
 	var perr error
 	if mediaType == "multipart/form-data" {
-		perr = r.ParseMultipartForm(1 << 20)
+		// The raw mail is a form field, not a file part: allow it the
+		// whole body, or a mail with a few megabytes of attachments would
+		// be refused (the body is already capped by MaxBytesReader).
+		perr = r.ParseMultipartForm(h.cfg.MaxBodyBytes)
 	} else {
 		perr = r.ParseForm()
 	}
@@ -153,7 +156,11 @@ func (h *Handler) read(r *http.Request) (raw []byte, mailgun bool, status int, e
 		body = r.PostFormValue("email") // SendGrid Inbound Parse, raw mode
 	}
 	if body == "" {
-		return nil, mailgun, http.StatusBadRequest, errors.New("the form has no raw message: use Mailgun's body-mime (a URL ending in mime) or SendGrid's raw mode")
+		status := http.StatusBadRequest
+		if mailgun {
+			status = http.StatusNotAcceptable // retrying cannot add the field
+		}
+		return nil, mailgun, status, errors.New("the form has no raw message: use Mailgun's body-mime (a URL ending in mime) or SendGrid's raw mode")
 	}
 	return []byte(body), mailgun, 0, nil
 }

@@ -28,7 +28,7 @@ type Mailer interface {
 // Threads is what the sender reads and records around a send.
 type Threads interface {
 	EmailThread(ctx context.Context, conversationID string) (switchboard.EmailThread, error)
-	TryAutoMail(ctx context.Context, address string, window time.Duration) (bool, error)
+	TryAutoMail(ctx context.Context, address, messageID string, window time.Duration) (bool, error)
 }
 
 // SenderConfig wires outbound e-mail.
@@ -108,7 +108,7 @@ func (s *Sender) Send(ctx context.Context, m *switchboard.Outbound) (string, err
 		}
 	}
 	if meta.Auto {
-		ok, err := s.cfg.Threads.TryAutoMail(ctx, to, AutoMailWindow)
+		ok, err := s.cfg.Threads.TryAutoMail(ctx, to, m.MessageID, AutoMailWindow)
 		if err != nil {
 			return "", err
 		}
@@ -127,8 +127,8 @@ func (s *Sender) Send(ctx context.Context, m *switchboard.Outbound) (string, err
 		Bcc:        addresses(meta.Bcc),
 		Subject:    replySubject(thread.Subject),
 		MessageID:  s.MessageID(m.MessageID),
-		InReplyTo:  thread.InReplyTo,
-		References: trimReferences(thread.References),
+		InReplyTo:  validID(thread.InReplyTo),
+		References: trimReferences(validIDs(thread.References)),
 		Date:       s.cfg.Clock.Now(),
 		Text:       m.Text,
 		HTML:       m.HTML,
@@ -169,8 +169,35 @@ func (s *Sender) read(ctx context.Context, key string) ([]byte, error) {
 	return data, nil
 }
 
-// replySubject is "Re: " and the customer's subject, once.
+// validID and validIDs keep the thread ids a header can carry: the
+// customer's mail system chose them, and one it got wrong must not make
+// every reply in the conversation fail.
+func validID(id string) string {
+	if smtpout.ValidMessageID(id) {
+		return id
+	}
+	return ""
+}
+
+func validIDs(ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		if smtpout.ValidMessageID(id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// replySubject is "Re: " and the customer's subject, once, without the
+// control characters a sender may have put in it.
 func replySubject(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return "Re: your message"

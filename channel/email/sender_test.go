@@ -19,24 +19,24 @@ func (f *fakeMailer) Send(_ context.Context, m smtpout.Mail) ([]byte, error) {
 
 type fakeThreads struct {
 	thread switchboard.EmailThread
-	autos  map[string]bool
+	autos  map[string]string // address -> message
 }
 
 func (f *fakeThreads) EmailThread(context.Context, string) (switchboard.EmailThread, error) {
 	return f.thread, nil
 }
 
-func (f *fakeThreads) TryAutoMail(_ context.Context, addr string, _ time.Duration) (bool, error) {
-	if f.autos[addr] {
+func (f *fakeThreads) TryAutoMail(_ context.Context, addr, messageID string, _ time.Duration) (bool, error) {
+	if m, ok := f.autos[addr]; ok && m != messageID {
 		return false, nil
 	}
-	f.autos[addr] = true
+	f.autos[addr] = messageID
 	return true, nil
 }
 
 func TestSenderThreadsTheReply(t *testing.T) {
 	mailer := &fakeMailer{}
-	threads := &fakeThreads{thread: switchboard.EmailThread{Subject: "Café order", InReplyTo: "abc@example.com", References: []string{"first@example.com", "abc@example.com"}}, autos: map[string]bool{}}
+	threads := &fakeThreads{thread: switchboard.EmailThread{Subject: "Café order", InReplyTo: "abc@example.com", References: []string{"first@example.com", "abc@example.com"}}, autos: map[string]string{}}
 	blobs := &memBlobs{}
 	blobs.Put(context.Background(), "uploads/a.pdf", strings.NewReader("%PDF-1.4 test"), 13, "application/pdf")
 	s := NewSender(SenderConfig{Mailer: mailer, From: smtpout.Address{Name: "Acme", Addr: "support@acme.test"}, Tokens: testTokens, Threads: threads, Blobs: blobs})
@@ -78,13 +78,33 @@ func TestSenderThreadsTheReply(t *testing.T) {
 	if _, err := s.Send(context.Background(), &auto); err != nil || !mailer.sent[1].Auto {
 		t.Fatalf("auto send: %v, auto=%v", err, mailer.sent[1].Auto)
 	}
-	if _, err := s.Send(context.Background(), &auto); !switchboard.IsPermanent(err) || len(mailer.sent) != 2 {
+	if _, err := s.Send(context.Background(), &auto); err != nil || len(mailer.sent) != 3 {
+		t.Errorf("a retried automatic mail: err=%v, sent=%d", err, len(mailer.sent))
+	}
+	another := auto
+	another.MessageID = "m43"
+	if _, err := s.Send(context.Background(), &another); !switchboard.IsPermanent(err) || len(mailer.sent) != 3 {
 		t.Errorf("second automatic mail within the window: err=%v, sent=%d", err, len(mailer.sent))
 	}
 	noMail := *out
 	noMail.To = noMail.To[:1]
 	if _, err := s.Send(context.Background(), &noMail); !switchboard.IsPermanent(err) {
 		t.Errorf("no address: %v", err)
+	}
+}
+
+func TestSenderSurvivesOddThreadHeaders(t *testing.T) {
+	mailer := &fakeMailer{}
+	threads := &fakeThreads{thread: switchboard.EmailThread{Subject: "hello\x1bworld\r\nBcc: x@y", InReplyTo: "abc:def@example.com", References: []string{"20240101123456.GA1234", "ok@example.com"}}, autos: map[string]string{}}
+	s := NewSender(SenderConfig{Mailer: mailer, From: smtpout.Address{Addr: "support@acme.test"}, Threads: threads})
+	_, err := s.Send(context.Background(), &switchboard.Outbound{MessageID: "m1", ConversationID: "c1", Text: "hi",
+		To: []switchboard.IdentityRef{{Kind: switchboard.IdentityEmail, Value: "ann@example.com"}}})
+	if err != nil {
+		t.Fatalf("a reply failed on the customer's odd headers: %v", err)
+	}
+	m := mailer.sent[0]
+	if m.Subject != "Re: hello world  Bcc: x@y" || m.InReplyTo != "" || strings.Join(m.References, " ") != "ok@example.com" {
+		t.Errorf("subject %q, in-reply-to %q, references %v", m.Subject, m.InReplyTo, m.References)
 	}
 }
 

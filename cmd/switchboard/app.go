@@ -63,7 +63,8 @@ type Main struct {
 	Dispatcher *dispatch.Dispatcher
 
 	// policies are the channels' rules, by channel (also the server's).
-	policies map[switchboard.Channel]switchboard.Policy
+	policies     map[switchboard.Channel]switchboard.Policy
+	mailFailures mailFailures
 
 	// background work started with the workers (template sync).
 	background []func(context.Context)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
@@ -98,16 +99,50 @@ func (m *Main) wireEmail(srv *server.Server, signingKey []byte) error {
 // acceptMail hands one fetched mail to the channel. Mail that can never be
 // read is kept as a dead letter and reported done, so that the mailbox
 // moves on instead of fetching it forever.
+// Mail that keeps failing for another reason (a bug, a limit of the
+// database it trips) is set aside after maxMailAttempts, so that one mail
+// cannot hold up its mailbox for good.
 func (m *Main) acceptMail(ctx context.Context, ch *email.Channel, msg imap.Message) error {
 	_, err := ch.Accept(ctx, msg.Raw, "imap:"+msg.Mailbox)
-	if switchboard.ErrorCode(err) == switchboard.EINVALID {
-		m.Logger.Warn("imap: unreadable mail kept as a dead letter", "mailbox", msg.Mailbox, "uid", msg.UID, "err", err)
-		return m.DB.DeadLetter(ctx, switchboard.ChannelEmail, msg.Raw, err.Error())
-	}
 	if err == nil {
+		m.mailFailures.forget(msg)
 		m.Metrics.Accepted.Add(string(switchboard.ChannelEmail), 1)
+		return nil
 	}
-	return err
+	if switchboard.ErrorCode(err) != switchboard.EINVALID && m.mailFailures.add(msg) < maxMailAttempts {
+		return err // the fetcher retries it after a backoff
+	}
+	m.mailFailures.forget(msg)
+	m.Logger.Warn("imap: mail kept as a dead letter", "mailbox", msg.Mailbox, "uid", msg.UID, "err", err)
+	return m.DB.DeadLetter(ctx, switchboard.ChannelEmail, msg.Raw, err.Error())
+}
+
+const maxMailAttempts = 5
+
+// mailFailures counts failed attempts per fetched mail.
+type mailFailures struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func mailKey(msg imap.Message) string {
+	return fmt.Sprintf("%s/%d/%d", msg.Mailbox, msg.UIDValidity, msg.UID)
+}
+
+func (f *mailFailures) add(msg imap.Message) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == nil {
+		f.n = map[string]int{}
+	}
+	f.n[mailKey(msg)]++
+	return f.n[mailKey(msg)]
+}
+
+func (f *mailFailures) forget(msg imap.Message) {
+	f.mu.Lock()
+	delete(f.n, mailKey(msg))
+	f.mu.Unlock()
 }
 
 // mailboxState keeps IMAP positions in the store.

@@ -300,12 +300,18 @@ func TestEmailEndToEnd(t *testing.T) {
 	}
 	replyTo := rt.Address
 
-	// A reply from Ann's other address, by a client that drops Reply-To
-	// but keeps In-Reply-To: same conversation.
-	e.deliver(fmt.Sprintf("From: Ann at work <ann.work-%s@office.test>\r\nTo: support@acme.test\r\nSubject: Re: Order 77 is late\r\nMessage-ID: <r1.%s@office.test>\r\nIn-Reply-To: <%s>\r\nReferences: <%s> <%s>\r\n\r\nGreat, thanks!\r\n\r\nOn Thu, Nov 26, 2026 at 10:05 AM Acme Support <support@acme.test> wrote:\r\n> It ships today.\r\n", e.run, e.run, ourID, first, ourID))
+	// The conversation is resolved; Ann replies from a client that drops
+	// Reply-To but keeps In-Reply-To: the same conversation reopens.
+	if code := e.api("POST", "/api/v1/conversations/"+c.ID+"/status", map[string]string{"status": "resolved"}, nil); code != http.StatusOK {
+		t.Fatalf("resolve: %d", code)
+	}
+	e.deliver(fmt.Sprintf("From: Ann <%s>\r\nTo: support@acme.test\r\nSubject: Re: Order 77 is late\r\nMessage-ID: <r1.%s@customer.test>\r\nIn-Reply-To: <%s>\r\nReferences: <%s> <%s>\r\n\r\nGreat, thanks!\r\n\r\nOn Thu, Nov 26, 2026 at 10:05 AM Acme Support <support@acme.test> wrote:\r\n> It ships today.\r\n", ann, e.run, ourID, first, ourID))
 	// And one that keeps only the token address, from a third address.
 	e.deliver(fmt.Sprintf("From: Bob <bob-%s@office.test>\r\nTo: %s\r\nSubject: order 77\r\nMessage-ID: <r2.%s@office.test>\r\n\r\nI'm Ann's colleague; please also send the invoice.\r\n", e.run, replyTo, e.run))
 	c = e.conversation(func(c mailConv) bool { return len(c.Messages) >= 4 })
+	if c.Status != "open" {
+		t.Errorf("status after the replies: %s, want open", c.Status)
+	}
 	texts := []string{}
 	for _, m := range c.Messages {
 		texts = append(texts, m.Text)

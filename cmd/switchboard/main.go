@@ -17,6 +17,9 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	// Business hours name IANA time zones; embedded, they resolve on
+	// images without /usr/share/zoneinfo (distroless, scratch).
+	_ "time/tzdata"
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/store"

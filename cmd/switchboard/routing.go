@@ -17,28 +17,28 @@ import (
 // Acknowledge sends the automatic out-of-hours acknowledgement the router
 // asks for, through the customer's channel and under its policy: where the
 // policy refuses (no sender, an SMS opt-out, a closed WhatsApp window) the
-// acknowledgement is skipped, never forced. It is stored as an automatic
+// acknowledgement is skipped, never forced, and the error wraps
+// dispatch.ErrAckSkipped with the reason so the router records the skip
+// rather than a sent acknowledgement. It is stored as an automatic
 // message, which is never the conversation's first response.
 func (m *Main) Acknowledge(ctx context.Context, conversationID string, ch switchboard.Channel, text string) error {
 	pol, sender := m.policies[ch], m.Senders[ch]
 	if sender == nil {
-		m.Logger.Info("routing: no acknowledgement: nothing sends on this channel", "conversation", conversationID, "channel", ch)
-		return nil
+		return fmt.Errorf("%w: nothing sends on %s", dispatch.ErrAckSkipped, ch)
 	}
 	if pol != nil {
 		r, err := m.DB.Recipient(ctx, conversationID)
 		if err != nil {
-			return err
+			return fmt.Errorf("routing: acknowledgement: %w", err)
 		}
 		dec := pol.Check(r, switchboard.Draft{Channel: ch, Text: text}, time.Now().UTC())
 		if !dec.Allowed {
-			m.Logger.Info("routing: no acknowledgement: the channel refuses it", "conversation", conversationID, "channel", ch, "reason", dec.Reason)
-			return nil
+			return fmt.Errorf("%w: %s refuses it: %s", dispatch.ErrAckSkipped, ch, dec.Reason)
 		}
 	}
 	msg, err := m.DB.CreateReply(ctx, store.Reply{ConversationID: conversationID, Channel: ch, Text: text, Auto: true})
 	if err != nil {
-		return err
+		return fmt.Errorf("routing: acknowledgement: %w", err)
 	}
 	m.Outbox.Notify()
 	m.publish(switchboard.BusMessageCreated, conversationID, map[string]any{"message_id": msg.ID, "direction": msg.Direction, "auto": true})

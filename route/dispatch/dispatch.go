@@ -35,9 +35,18 @@ import (
 // Acker sends the automatic after-hours acknowledgement through the
 // customer's channel. The implementation applies the channel's policy,
 // marks the message automatic and never counts it as a first response.
+// When it does not send because nothing can carry it (no sender for the
+// channel, the channel's policy refuses) it returns an error wrapping
+// ErrAckSkipped with the reason: the dispatcher records the skip and does
+// not try again for the same message. Any other error is taken as
+// passing, and a later pass tries again.
 type Acker interface {
 	Acknowledge(ctx context.Context, conversationID string, ch switchboard.Channel, text string) error
 }
+
+// ErrAckSkipped is wrapped by an Acker's error when the acknowledgement
+// was deliberately not sent.
+var ErrAckSkipped = errors.New("acknowledgement skipped")
 
 // Dispatcher assigns waiting conversations. Set the fields before Run; the
 // zero values of the tunables take the defaults shown.
@@ -341,14 +350,28 @@ func (d *Dispatcher) RouteOnce(ctx context.Context) (assigned, waiting int, err 
 	}
 }
 
-// needsAck reports whether w's team is closed and w has not been
-// acknowledged for this closed period.
+// needsAck reports whether w waits in a closed team (its own or the
+// after-hours team it was handed to) with a customer message that no
+// acknowledgement answered yet: then it must be decided even when no agent
+// has room.
 func (d *Dispatcher) needsAck(r *route.Router, w store.Waiting, now time.Time) bool {
-	tc := r.Teams[w.Team]
+	team := w.Team
+	if w.RoutedTeam != "" {
+		team = w.RoutedTeam
+	}
+	tc := r.Teams[team]
 	if tc.Hours == nil || tc.Hours.Open(now) {
 		return false
 	}
-	return w.AckedPeriod != period(tc.Hours, now)
+	return ackDue(w)
+}
+
+// ackDue reports whether w has a message an acknowledgement should answer:
+// it is open (pending and snoozed ones wait on purpose) and its newest
+// inbound message is newer than the one the last acknowledgement answered.
+// store.ClaimAck decides for good; this spares it the calls.
+func ackDue(w store.Waiting) bool {
+	return w.Status == switchboard.StatusOpen && w.LastInboundAt.After(w.AckedInboundAt)
 }
 
 // period names the closed period containing now by when it ends.
@@ -364,8 +387,71 @@ func period(h *route.Schedule, now time.Time) string {
 // after losing a race.
 const maxTries = 3
 
+// decideTeams decides for req in its own team and follows after-hours
+// hand-offs, each team at most once: a hand-off back to a team already
+// passed (a cycle in a configuration stored before cycles were refused)
+// ends in a wait in the last team reached, saying so. It returns the
+// decision, the team that made it and the teams passed, req's first.
+func decideTeams(router *route.Router, req route.Request, agents []route.Agent) (route.Decision, []string) {
+	path := []string{req.Team}
+	for {
+		dec := router.Decide(req, agents)
+		if dec.Outcome != route.Handoff {
+			return dec, path
+		}
+		if slices.Contains(path, dec.Team) {
+			reason := "after-hours hand-offs go round in a cycle (" + route.HandoffPath(append(slices.Clip(path), dec.Team)) + "): waiting in team " + route.HandoffPath(path[len(path)-1:])
+			dec.Outcome, dec.Team, dec.AfterHours, dec.Reason = route.Wait, "", true, reason
+			dec.Trace = append(dec.Trace, route.Step{Rule: dec.Rule, Reason: reason})
+			return dec, path
+		}
+		path = append(path, dec.Team)
+		req.Team = dec.Team
+	}
+}
+
+// settleTeam records, when it changed, the team w is routed in: the last
+// of path (the after-hours team it was handed to), or its own team again.
+func (d *Dispatcher) settleTeam(ctx context.Context, w *store.Waiting, path []string, dec route.Decision) {
+	routed := ""
+	if len(path) > 1 {
+		routed = path[len(path)-1]
+	}
+	if routed == w.RoutedTeam {
+		return
+	}
+	var reason string
+	if routed != "" {
+		reason = "outside business hours: handed to team " + route.HandoffPath(path[len(path)-1:])
+		if len(path) > 2 {
+			reason = "outside business hours: handed on along " + route.HandoffPath(path)
+		}
+	} else {
+		reason = "back to team " + route.HandoffPath(path[:1]) + " from team " + route.HandoffPath([]string{w.RoutedTeam})
+		for _, st := range dec.Trace {
+			if st.Rule == route.RuleBusinessHours {
+				reason += ": " + st.Reason
+				break
+			}
+		}
+	}
+	wrote, err := d.Store.SetRoutedTeam(ctx, w.ID, routed, path, route.RuleBusinessHours, reason)
+	if err != nil {
+		d.logger().Warn("dispatch: hand-off", "conversation", w.ID, "team", routed, "err", err)
+		return
+	}
+	w.RoutedTeam = routed
+	if wrote {
+		w.WaitReason = "" // cleared with the team change
+	}
+}
+
 // place decides for one conversation and carries the decision out. It
 // reports whether the conversation was assigned.
+//
+// Every decision starts from the conversation's own team: a hand-off to
+// the after-hours team holds only while the own team is closed, so the
+// conversation is back with its team when it opens.
 func (d *Dispatcher) place(ctx context.Context, router *route.Router, snap **snapshot, w store.Waiting, now time.Time) (bool, error) {
 	start := time.Now()
 	if d.observe != nil {
@@ -375,17 +461,12 @@ func (d *Dispatcher) place(ctx context.Context, router *route.Router, snap **sna
 	class := w.LastChannel.Class()
 	excluded := w.Excluded
 	for try := 0; ; try++ {
-		dec := router.Decide(req, (*snap).without(excluded))
-		if dec.Outcome == route.Handoff && try < maxTries {
-			if err := d.Store.SetTeam(ctx, w.ID, dec.Team, "", dec.Rule, dec.Reason); err != nil {
-				d.logger().Warn("dispatch: hand-off", "conversation", w.ID, "team", dec.Team, "err", err)
-				return false, d.wait(ctx, router, w, dec, now)
-			}
-			req.Team, w.Team = dec.Team, dec.Team
-			continue
+		dec, path := decideTeams(router, req, (*snap).without(excluded))
+		if try == 0 {
+			d.settleTeam(ctx, &w, path, dec)
 		}
 		if dec.Outcome != route.Assign {
-			return false, d.wait(ctx, router, w, dec, now)
+			return false, d.wait(ctx, router, w, path[len(path)-1], dec, now)
 		}
 		topic := dec.Topic
 		if w.Topic != "" {
@@ -420,8 +501,10 @@ func (d *Dispatcher) place(ctx context.Context, router *route.Router, snap **sna
 }
 
 // wait records a waiting decision when its reason changed, and sends the
-// after-hours acknowledgement once per closed period.
-func (d *Dispatcher) wait(ctx context.Context, router *route.Router, w store.Waiting, dec route.Decision, now time.Time) error {
+// after-hours acknowledgement when one is due: at most one per closed
+// period of team (the team that decided), and only for a customer message
+// no acknowledgement answered yet.
+func (d *Dispatcher) wait(ctx context.Context, router *route.Router, w store.Waiting, team string, dec route.Decision, now time.Time) error {
 	wd := store.WaitDecision{ConversationID: w.ID, Rule: dec.Rule, Reason: dec.Reason, Trace: dec.Trace, AfterHours: dec.AfterHours}
 	if w.Topic == "" && dec.Topic != "" {
 		wd.Topic, wd.TopicSource = dec.Topic, dec.TopicSource
@@ -431,25 +514,26 @@ func (d *Dispatcher) wait(ctx context.Context, router *route.Router, w store.Wai
 			return fmt.Errorf("dispatch: record waiting: %w", err)
 		}
 	}
-	if !dec.AfterHours || d.Acker == nil {
+	if !dec.AfterHours || d.Acker == nil || !ackDue(w) {
 		return nil
 	}
-	tc := router.Teams[w.Team]
+	tc := router.Teams[team]
 	if tc.Hours == nil {
 		return nil
 	}
-	p := period(tc.Hours, now)
-	if w.AckedPeriod == p {
-		return nil
-	}
-	ok, err := d.Store.ClaimAck(ctx, w.ID, p)
-	if err != nil || !ok {
+	claim, err := d.Store.ClaimAck(ctx, w.ID, period(tc.Hours, now))
+	if err != nil || !claim.Send {
 		return err
 	}
 	text := tc.AckText(w.LastChannel, tc.Hours.NextOpen(now))
-	if err := d.Acker.Acknowledge(ctx, w.ID, w.LastChannel, text); err != nil {
-		d.logger().Warn("dispatch: acknowledgement not sent", "conversation", w.ID, "channel", w.LastChannel, "err", err)
-		return d.Store.ReleaseAck(ctx, w.ID, p)
+	err = d.Acker.Acknowledge(ctx, w.ID, w.LastChannel, text)
+	switch {
+	case err == nil:
+		return d.Store.RecordAck(ctx, claim, w.LastChannel, text, "")
+	case errors.Is(err, ErrAckSkipped):
+		d.logger().Info("dispatch: acknowledgement skipped", "conversation", w.ID, "channel", w.LastChannel, "reason", err)
+		return d.Store.RecordAck(ctx, claim, w.LastChannel, text, err.Error())
 	}
-	return d.Store.RecordAck(ctx, w.ID, p, w.LastChannel, text)
+	d.logger().Warn("dispatch: acknowledgement not sent", "conversation", w.ID, "channel", w.LastChannel, "err", err)
+	return d.Store.ReleaseAck(ctx, claim)
 }

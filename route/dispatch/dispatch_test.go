@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -38,13 +39,20 @@ func newEnv(t *testing.T, backend string) *env {
 type fakeAcker struct {
 	mu    sync.Mutex
 	calls []string
+	err   error // returned by every call
 }
 
 func (f *fakeAcker) Acknowledge(_ context.Context, conv string, ch switchboard.Channel, text string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, conv+"|"+string(ch)+"|"+text)
-	return nil
+	return f.err
+}
+
+func (f *fakeAcker) fail(err error) {
+	f.mu.Lock()
+	f.err = err
+	f.mu.Unlock()
 }
 
 func (f *fakeAcker) count() int {
@@ -143,6 +151,14 @@ func (e *env) setConfig(teams map[string]string, keywords string) {
 	}
 	if keywords != "" {
 		c.Keywords = json.RawMessage(keywords)
+	}
+	// As the API does: the teams named exist.
+	var names []string
+	for k := range teams {
+		names = append(names, k)
+	}
+	if err := e.db.EnsureTeams(context.Background(), names); err != nil {
+		e.t.Fatal(err)
 	}
 	if err := e.db.PutRoutingConfig(context.Background(), c); err != nil {
 		e.t.Fatal(err)
@@ -551,4 +567,182 @@ func TestTrainAndClassify(t *testing.T) {
 	if got.Topic != wantTopic || got.AssigneeID != ann.ID {
 		t.Fatalf("topic %q assignee %q; want %q (classifier, confidence %.2f) and Ann", got.Topic, got.AssigneeID, wantTopic, conf)
 	}
+}
+
+// agentIn creates an online agent serving the given teams.
+func (e *env) agentIn(name string, teams ...string) switchboard.Agent {
+	e.t.Helper()
+	a := e.agent(name, 6)
+	if _, err := e.db.UpdateAgent(context.Background(), a.ID, store.AgentUpdate{Teams: &teams}); err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
+
+func (e *env) setStatus(a switchboard.Agent, status string) {
+	e.t.Helper()
+	if _, err := e.db.SetAgentStatus(context.Background(), a.ID, status); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// weekdays is a schedule open 09:00-17:00 UTC Monday to Friday.
+const weekdays = `{"tz":"UTC","week":{"mon":[["09:00","17:00"]],"tue":[["09:00","17:00"]],"wed":[["09:00","17:00"]],"thu":[["09:00","17:00"]],"fri":[["09:00","17:00"]]}}`
+
+func TestAfterHoursHandoffComesBack(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		ctx := context.Background()
+		e.setConfig(map[string]string{
+			"":      `{"hours":` + weekdays + `,"after_hours":"team","after_hours_team":"night"}`,
+			"night": `{}`,
+		}, "")
+		ann := e.agentIn("Ann") // the default team
+		nia := e.agentIn("Nia", "night")
+		e.setStatus(ann, switchboard.AgentOffline)
+		e.setStatus(nia, switchboard.AgentOffline)
+		e.clock.Advance(12 * time.Hour) // Monday 22:00: closed, and nobody in the night team is online
+		c := e.conv(switchboard.ChannelSMS, 1, "hello?")
+		for i := 0; i < 3; i++ {
+			if a, w := e.routeOnce(); a != 0 || w != 1 {
+				t.Fatalf("pass %d at 22:00: assigned %d waiting %d; want 0 and 1", i, a, w)
+			}
+		}
+		st, _ := e.db.GetRoutingState(ctx, c)
+		if conv, _ := e.db.GetConversation(ctx, c); conv.Team != "" || st.RoutedTeam != "night" {
+			t.Fatalf("at night: team %q routed to %q; want its own team kept and routed to night", conv.Team, st.RoutedTeam)
+		}
+		ev := e.events(c, store.EventHandoff)
+		if len(ev) != 1 || ev[0].Data["from"] != "" || ev[0].Data["to"] != "night" || ev[0].Data["reason"] != "outside business hours: handed to team night" {
+			t.Fatalf("handoff events at night = %v, want one to night", ev)
+		}
+		if wev := e.events(c, store.EventWaiting); len(wev) != 1 || wev[0].Data["reason"] != "no agent of team night is online (0 away, 1 offline): waiting" {
+			t.Fatalf("waiting events at night = %v, want one for the night team", wev)
+		}
+
+		// Tuesday 09:00: the own team is open and Ann is in; the night team
+		// no longer has it.
+		e.clock.Advance(11 * time.Hour)
+		e.setStatus(ann, switchboard.AgentOnline)
+		if a, w := e.routeOnce(); a != 1 || w != 0 {
+			t.Fatalf("at 09:00: assigned %d waiting %d; want 1 and 0", a, w)
+		}
+		if got := e.assignee(c); got != ann.ID {
+			t.Fatalf("at 09:00 the conversation went to %q, want Ann of its own team", got)
+		}
+		ev = e.events(c, store.EventHandoff)
+		if len(ev) != 2 || ev[1].Data["from"] != "night" || ev[1].Data["to"] != "" ||
+			ev[1].Data["reason"] != "back to team default from team night: within business hours (UTC)" {
+			t.Fatalf("handoff events = %v, want the way back at opening", ev)
+		}
+		if st, _ := e.db.GetRoutingState(ctx, c); st.RoutedTeam != "" {
+			t.Fatalf("routed team after opening = %q, want its own", st.RoutedTeam)
+		}
+	})
+}
+
+func TestHandoffCycleSettles(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		// A configuration the API now refuses, stored directly: default
+		// hands to a, a to b, b back to a, all closed at night.
+		e.setConfig(map[string]string{
+			"":  `{"hours":` + weekdays + `,"after_hours":"team","after_hours_team":"a"}`,
+			"a": `{"hours":` + weekdays + `,"after_hours":"team","after_hours_team":"b"}`,
+			"b": `{"hours":` + weekdays + `,"after_hours":"team","after_hours_team":"a","ack":{"":"b is closed"}}`,
+		}, "")
+		e.agentIn("Ann")
+		e.clock.Advance(12 * time.Hour) // Monday 22:00
+		c := e.conv(switchboard.ChannelSMS, 1, "hello?")
+		for i := 0; i < 5; i++ {
+			if a, w := e.routeOnce(); a != 0 || w != 1 {
+				t.Fatalf("pass %d: assigned %d waiting %d; want 0 and 1", i, a, w)
+			}
+			e.clock.Advance(time.Minute)
+		}
+		ev := e.events(c, store.EventHandoff)
+		if len(ev) != 1 || ev[0].Data["to"] != "b" || fmt.Sprint(ev[0].Data["path"]) != "[ a b]" {
+			t.Fatalf("handoff events after 5 passes = %v, want exactly one, along default → a → b", ev)
+		}
+		wev := e.events(c, store.EventWaiting)
+		if len(wev) != 1 || wev[0].Data["reason"] != "after-hours hand-offs go round in a cycle (default → a → b → a): waiting in team b" {
+			t.Fatalf("waiting events after 5 passes = %v, want exactly one naming the cycle", wev)
+		}
+		if e.acks.count() != 1 || !strings.HasSuffix(e.acks.calls[0], "|b is closed") {
+			t.Fatalf("acknowledgements = %v, want one, in team b's words", e.acks.calls)
+		}
+	})
+}
+
+func TestAcknowledgeOnlyNewCustomerMessages(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		ctx := context.Background()
+		e.setConfig(map[string]string{"": `{"hours":` + weekdays + `}`}, "")
+		e.clock.Advance(12 * time.Hour) // Monday 22:00; no agent at all, so it keeps waiting
+		c := e.conv(switchboard.ChannelSMS, 1, "hello?")
+		pending := e.conv(switchboard.ChannelSMS, 2, "thanks, that's all")
+		if _, err := e.db.SetStatus(ctx, pending, switchboard.StatusPending, ""); err != nil {
+			t.Fatal(err)
+		}
+		e.routeOnce()
+		// Another message the same night: answered by the first acknowledgement.
+		e.clock.Advance(time.Hour)
+		e.ingest(switchboard.ChannelSMS, 1, "m2", "anyone?")
+		e.routeOnce()
+		if e.acks.count() != 1 || !strings.HasPrefix(e.acks.calls[0], c+"|") {
+			t.Fatalf("acknowledgements on Monday night = %v, want one, for the open conversation only", e.acks.calls)
+		}
+		// Tuesday: open all day, then closed again at 17:00. Nothing new
+		// from the customer: no new acknowledgement, however many passes.
+		for _, step := range []time.Duration{10 * time.Hour, 9 * time.Hour, time.Minute, time.Hour} {
+			e.clock.Advance(step)
+			e.routeOnce()
+		}
+		if e.acks.count() != 1 {
+			t.Fatalf("acknowledgements on Tuesday evening without a new message = %v, want still 1", e.acks.calls)
+		}
+		// A new message on Tuesday night gets one.
+		e.ingest(switchboard.ChannelSMS, 1, "m3", "hello again")
+		e.routeOnce()
+		e.routeOnce()
+		if e.acks.count() != 2 || !strings.HasPrefix(e.acks.calls[1], c+"|sms|Thanks for your message. We're closed right now and will reply when we open at Wed 09:00 (UTC).") {
+			t.Fatalf("acknowledgements after a message on Tuesday night = %v, want a second one for Wednesday", e.acks.calls)
+		}
+		if ev := e.events(c, store.EventAutoAck); len(ev) != 2 || ev[0].Data["sent"] != true || ev[1].Data["sent"] != true {
+			t.Fatalf("auto_ack events = %v, want 2 sent", ev)
+		}
+		if ev := e.events(pending, store.EventAutoAck); len(ev) != 0 {
+			t.Fatalf("auto_ack events of the pending conversation = %v, want none", ev)
+		}
+	})
+}
+
+func TestAckSkippedIsRecordedOnceAndFailuresRetried(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		e.setConfig(map[string]string{"": `{"hours":` + weekdays + `}`}, "")
+		e.clock.Advance(12 * time.Hour) // Monday 22:00
+		// A transient failure: no event, and the next pass tries again.
+		e.acks.fail(errors.New("connection reset"))
+		c := e.conv(switchboard.ChannelSMS, 1, "hello?")
+		e.routeOnce()
+		if ev := e.events(c, store.EventAutoAck); e.acks.count() != 1 || len(ev) != 0 {
+			t.Fatalf("after a failure: %d calls, auto_ack events %v; want 1 call and no event", e.acks.count(), ev)
+		}
+		// Skipped (the channel refuses): recorded as not sent, with the
+		// reason, and not tried again.
+		e.acks.fail(fmt.Errorf("%w: sms refuses it: opted out", dispatch.ErrAckSkipped))
+		for i := 0; i < 3; i++ {
+			e.clock.Advance(time.Minute)
+			e.routeOnce()
+		}
+		if e.acks.count() != 2 {
+			t.Fatalf("calls = %d, want 2: the failure retried once, the skip not retried", e.acks.count())
+		}
+		ev := e.events(c, store.EventAutoAck)
+		if len(ev) != 1 || ev[0].Data["sent"] != false || ev[0].Data["reason"] != "acknowledgement skipped: sms refuses it: opted out" {
+			t.Fatalf("auto_ack events = %v, want one skipped with the reason", ev)
+		}
+	})
 }

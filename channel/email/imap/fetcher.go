@@ -252,6 +252,13 @@ func dial(ctx context.Context, mb Mailbox, opts *imapclient.Options) (*imapclien
 		return nil, err
 	}
 	if !c.Caps().Has(goimap.CapStartTLS) {
+		// Someone on the path can strip the offer; the password must not
+		// follow in clear text, except to this machine or when the URL
+		// says so (?starttls=off).
+		if !isLoopback(mb.Host) {
+			c.Close()
+			return nil, fmt.Errorf("imap: %s offers no STARTTLS: refusing to log in in clear text (use imaps://, or ?starttls=off to allow it)", mb.Addr)
+		}
 		return c, nil
 	}
 	c.Close()
@@ -580,4 +587,13 @@ func (s *session) wait(ctx context.Context, newMail <-chan struct{}) error {
 		return fmt.Errorf("imap: idle: %w", err)
 	}
 	return nil
+}
+
+// isLoopback reports whether host names this machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -16,8 +16,8 @@ type TLSMode int
 
 const (
 	// StartTLSAuto upgrades with STARTTLS when the server offers it (imap://,
-	// the default). Opportunistic: an attacker on the path can strip the
-	// offer; use StartTLSRequired where that matters.
+	// the default). A server that does not offer it is refused, since an
+	// attacker on the path can strip the offer, except on loopback.
 	StartTLSAuto TLSMode = iota
 	// StartTLSRequired fails unless STARTTLS succeeds (imap://...?starttls=required).
 	StartTLSRequired

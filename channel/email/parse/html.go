@@ -70,6 +70,9 @@ func cleanStyle(v string) string {
 		if !ok || val == "" || !styleProps[prop] || (prop == "display" && val != "none" && val != "block" && val != "inline" && val != "inline-block") {
 			continue
 		}
+		if strings.HasPrefix(prop, "margin") && strings.Contains(val, "-") {
+			continue // a negative margin can pull the mail over what surrounds it
+		}
 		if b.Len() > 0 {
 			b.WriteString("; ")
 		}

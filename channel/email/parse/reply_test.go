@@ -135,6 +135,7 @@ func TestSanitizeHTMLVectors(t *testing.T) {
 		{"style position dropped", `<div style="position:fixed;top:0;COLOR:Red !important;display:flex">x</div>`, `<div style="color: Red !important">x</div>`},
 		{"style comment and escape", `<div style="color:red/**/;width:\\65xpression(1)">x</div>`, `<div>x</div>`},
 		{"style rgb kept", `<p style="color: rgb(0, 0, 0);font-family:'Segoe UI', Arial">x</p>`, `<p style="color: rgb(0, 0, 0); font-family: &#39;Segoe UI&#39;, Arial">x</p>`},
+		{"negative margin dropped", `<div style="margin-top:-400px;margin:0 0 8px 0">x</div>`, `<div style="margin: 0 0 8px 0">x</div>`},
 		{"style element", `<style>body{background:url(https://t.example/x)}</style>x`, `x`},
 		{"iframe", `<iframe src="https://evil.example"></iframe>x`, `x`},
 		{"form", `<form action="https://evil.example"><input name="p"><button>Go</button></form>`, `Go`},

@@ -129,6 +129,12 @@ func isAtext(c byte) bool {
 
 // checkMsgID accepts id-left "@" id-right of RFC 5322 §3.6.4, without the
 // angle brackets, in the dot-atom form (plus a domain literal on the right).
+// ValidMessageID reports whether id (without <>) may be written in a
+// Message-ID, In-Reply-To or References header. Ids from other mail
+// systems that are not (RFC 5322 is strict, real mail less so) are best
+// dropped from a reply's thread headers rather than failing the reply.
+func ValidMessageID(id string) bool { return checkMsgID("id", id) == nil }
+
 func checkMsgID(field, id string) error {
 	left, right, ok := strings.Cut(id, "@")
 	if !ok || left == "" || right == "" {

@@ -188,8 +188,9 @@ func (c *Client) Send(ctx context.Context, m Mail) ([]byte, error) {
 		from = "" // RFC 3834 §3.3: MAIL FROM:<> so nothing answers an auto-reply
 	}
 	rcpts := m.recipients()
+	required := min(len(m.To), len(rcpts)) // To comes first in rcpts
 	start := time.Now()
-	if err := c.submit(ctx, from, rcpts, raw); err != nil {
+	if err := c.submit(ctx, from, rcpts, required, raw); err != nil {
 		c.log.WarnContext(ctx, "smtp send failed", "relay", c.redacted, "message_id", m.MessageID,
 			"permanent", switchboard.IsPermanent(err), "err", err)
 		return nil, err
@@ -200,8 +201,10 @@ func (c *Client) Send(ctx context.Context, m Mail) ([]byte, error) {
 }
 
 // submit runs one SMTP session: dial, TLS, EHLO, AUTH, SIZE check, MAIL,
-// RCPT, DATA, QUIT.
-func (c *Client) submit(ctx context.Context, from string, rcpts []string, raw []byte) (err error) {
+// RCPT, DATA, QUIT. The first required recipients must be accepted; a copy
+// (Cc, Bcc) the relay refuses for good is logged and left out, so that one
+// wrong colleague's address does not keep the reply from the customer.
+func (c *Client) submit(ctx context.Context, from string, rcpts []string, required int, raw []byte) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
@@ -274,9 +277,15 @@ func (c *Client) submit(ctx context.Context, from string, rcpts []string, raw []
 	if err = sc.Mail(from, &smtp.MailOptions{Size: int64(len(raw))}); err != nil {
 		return err
 	}
-	for _, r := range rcpts {
+	for i, r := range rcpts {
 		stage = "rcpt to <" + r + ">"
 		if err = sc.Rcpt(r, nil); err != nil {
+			var se *smtp.SMTPError
+			if i >= required && errors.As(err, &se) && se.Code >= 500 && se.Code < 600 {
+				c.log.WarnContext(ctx, "smtp: a copy's recipient refused", "relay", c.redacted, "recipient", r, "err", err)
+				err = nil
+				continue
+			}
 			return err
 		}
 	}
@@ -306,7 +315,9 @@ func (c *Client) classify(ctx context.Context, stage string, err error) error {
 	}
 	wrapped := fmt.Errorf("smtp %s: %s: %w", c.host, stage, err)
 	var se *smtp.SMTPError
-	if errors.As(err, &se) && se.Code >= 500 && se.Code < 600 {
+	// A refused login is the relay's configuration, not this message: the
+	// outbox keeps retrying while someone fixes the credentials.
+	if errors.As(err, &se) && se.Code >= 500 && se.Code < 600 && stage != "auth" {
 		return switchboard.Permanent(wrapped)
 	}
 	if switchboard.ErrorCode(err) == switchboard.ETOOLARGE {

@@ -383,8 +383,8 @@ func TestSendWrongPassword(t *testing.T) {
 	if !errors.As(err, &se) || se.Code != 535 {
 		t.Fatalf("err %v, want 535", err)
 	}
-	if !switchboard.IsPermanent(err) {
-		t.Errorf("535 not permanent")
+	if switchboard.IsPermanent(err) {
+		t.Errorf("535 marked permanent: every queued reply would fail while the password is fixed")
 	}
 	if strings.Contains(err.Error(), "WRONG") || strings.Contains(logs.String(), "WRONG") {
 		t.Errorf("the password leaks: %v\n%s", err, logs)
@@ -427,7 +427,8 @@ func TestSendReplies(t *testing.T) {
 		stage     string
 		wantData  bool
 	}{
-		{"rcpt 550", &fakeServer{rcptErr: map[string]error{"ops@customer.example": rej(550, smtp.EnhancedCode{5, 1, 1}, "no such user")}}, 550, true, "rcpt to <ops@customer.example>", false},
+		{"rcpt 550", &fakeServer{rcptErr: map[string]error{"jose@customer.example": rej(550, smtp.EnhancedCode{5, 1, 1}, "no such user")}}, 550, true, "rcpt to <jose@customer.example>", false},
+		{"cc rcpt 451", &fakeServer{rcptErr: map[string]error{"ops@customer.example": rej(451, smtp.EnhancedCode{4, 7, 1}, "greylisted")}}, 451, false, "rcpt to <ops@customer.example>", false},
 		{"rcpt 451", &fakeServer{rcptErr: map[string]error{"jose@customer.example": rej(451, smtp.EnhancedCode{4, 7, 1}, "greylisted, try later")}}, 451, false, "rcpt to <jose@customer.example>", false},
 		{"mail 550", &fakeServer{mailErr: rej(550, smtp.EnhancedCode{5, 7, 1}, "sender rejected")}, 550, true, "mail from", false},
 		{"mail 421", &fakeServer{mailErr: rej(421, smtp.EnhancedCode{4, 3, 0}, "shutting down")}, 421, false, "mail from", false},
@@ -456,6 +457,20 @@ func TestSendReplies(t *testing.T) {
 				t.Errorf("server got %d DATA, want data: %v", datas, c.wantData)
 			}
 		})
+	}
+}
+
+// A copy's address the relay refuses for good is left out; the customer
+// still gets the reply.
+func TestSendSkipsRefusedCopy(t *testing.T) {
+	f := &fakeServer{rcptErr: map[string]error{"ops@customer.example": &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}}}
+	addr := f.start(t, startTLSMode, nil)
+	c, _ := newClient(t, "smtp://"+addr+"?insecure=true", nil)
+	if _, err := c.Send(context.Background(), fullMail()); err != nil {
+		t.Fatalf("a refused Cc failed the reply: %v", err)
+	}
+	if _, datas := f.totals(); datas != 1 {
+		t.Errorf("server got %d DATA, want 1", datas)
 	}
 }
 

@@ -19,8 +19,10 @@ CREATE TABLE email_receipts (
     created_at      BIGINT NOT NULL
 );
 
--- Our own automatic mails, at most one per address per day (RFC 3834 §2).
+-- Our own automatic mails, at most one per address per day (RFC 3834 §2);
+-- message_id lets a retried send of the same mail through.
 CREATE TABLE auto_mail_log (
-    address TEXT PRIMARY KEY,
-    sent_at BIGINT NOT NULL
+    address    TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL,
+    sent_at    BIGINT NOT NULL
 );
