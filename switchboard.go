@@ -503,7 +503,7 @@ type Bounce struct {
 	Original   string // the Message-ID of our message it reports on
 	Permanent  bool
 	Diagnostic string // e.g. "5.1.1 user unknown"
-	// Recipients are the addresses that failed (lower-cased); a bounce for
-	// a Cc alone does not fail the message to the customer.
+	// Recipients are the addresses that failed for good (lower-cased); a
+	// bounce for a Cc alone does not fail the message to the customer.
 	Recipients []string
 }

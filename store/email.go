@@ -39,9 +39,11 @@ func (tx *Tx) hintedConversation(ctx context.Context, in *switchboard.Inbound, s
 	if id == "" {
 		return c, false, nil
 	}
+	// Customer first, then conversation, the order every other path takes
+	// its locks in: look the owner up without a lock, lock them, then lock
+	// the conversation and check it still belongs to them.
 	var customerID string
-	err = tx.queryRow(ctx, `SELECT id, customer_id, last_channel, status FROM conversations WHERE id = ?`+tx.db.dialect.lockRow(), id).
-		Scan(&c.id, &customerID, &c.lastChannel, &c.status)
+	err = tx.queryRow(ctx, `SELECT customer_id FROM conversations WHERE id = ?`, id).Scan(&customerID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, false, nil // e.g. a token for a conversation since deleted
 	}
@@ -52,11 +54,21 @@ func (tx *Tx) hintedConversation(ctx context.Context, in *switchboard.Inbound, s
 		if !byToken {
 			return c, false, nil
 		}
-		// Someone else's conversation: take its customer's lock too, as
+		// Someone else's conversation: take its customer's lock, as
 		// threading their own messages would.
 		if _, _, err := tx.lockCustomer(ctx, customerID); err != nil {
 			return c, false, err
 		}
+	}
+	var owner string
+	err = tx.queryRow(ctx, `SELECT id, customer_id, last_channel, status FROM conversations WHERE id = ?`+tx.db.dialect.lockRow(), id).
+		Scan(&c.id, &owner, &c.lastChannel, &c.status)
+	if err != nil {
+		return c, false, fmt.Errorf("hinted conversation: %w", err)
+	}
+	if owner != customerID {
+		// Merged away between the two reads: thread as if unhinted.
+		return c, false, nil
 	}
 	switch c.status {
 	case switchboard.StatusOpen:

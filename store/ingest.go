@@ -459,8 +459,9 @@ func (tx *Tx) touchConversation(ctx context.Context, c convRef, ch switchboard.C
 	q := `UPDATE conversations SET last_channel = ?, last_message_at = CASE WHEN last_message_at > ? THEN last_message_at ELSE ? END WHERE id = ?`
 	args := []any{ch, micros(at), micros(at), c.id}
 	if inbound {
-		q = `UPDATE conversations SET last_channel = ?, last_message_at = CASE WHEN last_message_at > ? THEN last_message_at ELSE ? END, last_inbound_at = ? WHERE id = ?`
-		args = []any{ch, micros(at), micros(at), micros(at), c.id}
+		q = `UPDATE conversations SET last_channel = ?, last_message_at = CASE WHEN last_message_at > ? THEN last_message_at ELSE ? END,
+			last_inbound_at = CASE WHEN last_inbound_at > ? THEN last_inbound_at ELSE ? END WHERE id = ?`
+		args = []any{ch, micros(at), micros(at), micros(at), micros(at), c.id}
 	}
 	if err := tx.exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("update conversation: %w", err)
@@ -548,8 +549,9 @@ func (tx *Tx) afterReopen(ctx context.Context, results []IngestResult, now time.
 	if len(ids) == 0 {
 		return nil
 	}
+	// Held conversations are a person's to release; they keep their agent.
 	rows, err := tx.query(ctx, `SELECT c.id, a.id, a.name, a.status FROM conversations c JOIN agents a ON a.id = c.assignee_id
-		WHERE c.id IN (`+placeholders(len(ids))+`)`, ids...)
+		WHERE c.held = 0 AND c.id IN (`+placeholders(len(ids))+`)`, ids...)
 	if err != nil {
 		return err
 	}

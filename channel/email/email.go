@@ -128,7 +128,7 @@ func (c *Channel) Accept(ctx context.Context, raw []byte, source string) (Outcom
 		InReplyTo:        refs,
 		// The Date the sender's system gave, so that a backlog fetched
 		// after downtime keeps its order; the store refuses future times,
-		// and a date older than a month is not believed either.
+		// and a date older than a day is not believed either.
 		ReceivedAt: sentAt(e.Date),
 	}
 	if in.Attachments, err = c.storeAttachments(ctx, dir, e.Attachments); err != nil {
@@ -183,11 +183,13 @@ func (c *Channel) bounce(ctx context.Context, id string, e *parse.Email, refs []
 	}
 	var diags []string
 	for _, r := range e.Bounce.Recipients {
+		// Only recipients that failed for good count: a report where a Cc
+		// failed and the customer is merely delayed must not fail the reply.
 		if r.Permanent() {
 			b.Permanent = true
-		}
-		if r.FinalRecipient != "" {
-			b.Recipients = append(b.Recipients, strings.ToLower(r.FinalRecipient))
+			if r.FinalRecipient != "" {
+				b.Recipients = append(b.Recipients, strings.ToLower(r.FinalRecipient))
+			}
 		}
 		diags = append(diags, strings.TrimSpace(strings.Join(nonEmpty(r.Status, r.FinalRecipient, r.Diagnostic), " ")))
 	}
@@ -228,7 +230,7 @@ func (c *Channel) storeAttachments(ctx context.Context, dir string, atts []parse
 }
 
 func sentAt(date time.Time) time.Time {
-	if date.IsZero() || time.Since(date) > 30*24*time.Hour {
+	if date.IsZero() || time.Since(date) > 24*time.Hour {
 		return time.Time{}
 	}
 	return date.UTC()

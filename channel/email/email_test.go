@@ -422,3 +422,23 @@ func TestAcceptHostileIdentifiers(t *testing.T) {
 		t.Errorf("attachment = key %q, name of %d bytes", a.Key, len(a.Name))
 	}
 }
+
+// A report where a Cc failed for good and the customer is only delayed
+// names only the Cc as failed, so the reply to the customer is not failed.
+func TestMixedBounceNamesOnlyPermanentFailures(t *testing.T) {
+	ch, _, st, _ := newTestChannel()
+	dsn := "From: MAILER-DAEMON@mx.example.com\r\nTo: support@acme.test\r\nSubject: Delivery Status Notification\r\nMessage-ID: <dsn9@mx.example.com>\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/report; report-type=delivery-status; boundary=r\r\n\r\n" +
+		"--r\r\nContent-Type: text/plain\r\n\r\nreport\r\n" +
+		"--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\n" +
+		"Final-Recipient: rfc822; boss@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n" +
+		"Final-Recipient: rfc822; ann@example.com\r\nAction: delayed\r\nStatus: 4.4.1\r\n\r\n" +
+		"--r\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <sb.m5@acme.test>\r\n\r\n--r--\r\n"
+	if out, err := ch.Accept(context.Background(), []byte(dsn), "http"); err != nil || out != Bounced {
+		t.Fatalf("Accept = %q, %v", out, err)
+	}
+	b := st.bounces[0]
+	if !b.Permanent || len(b.Recipients) != 1 || b.Recipients[0] != "boss@example.com" {
+		t.Errorf("bounce = %+v, want only boss@ as failed for good", b)
+	}
+}

@@ -100,8 +100,10 @@ func (m *Main) wireEmail(srv *server.Server, signingKey []byte) error {
 // read is kept as a dead letter and reported done, so that the mailbox
 // moves on instead of fetching it forever.
 // Mail that keeps failing for another reason (a bug, a limit of the
-// database it trips) is set aside after maxMailAttempts, so that one mail
-// cannot hold up its mailbox for good.
+// database it trips) is set aside once it has failed for over an hour, so
+// that one mail cannot hold up its mailbox for good, while an outage of the
+// queue or the object store shorter than that loses nothing to the dead
+// letters.
 func (m *Main) acceptMail(ctx context.Context, ch *email.Channel, msg imap.Message) error {
 	_, err := ch.Accept(ctx, msg.Raw, "imap:"+msg.Mailbox)
 	if err == nil {
@@ -109,7 +111,10 @@ func (m *Main) acceptMail(ctx context.Context, ch *email.Channel, msg imap.Messa
 		m.Metrics.Accepted.Add(string(switchboard.ChannelEmail), 1)
 		return nil
 	}
-	if switchboard.ErrorCode(err) != switchboard.EINVALID && m.mailFailures.add(msg) < maxMailAttempts {
+	if ctx.Err() != nil {
+		return err // shutting down
+	}
+	if switchboard.ErrorCode(err) != switchboard.EINVALID && m.mailFailures.failingFor(msg) < maxMailFailing {
 		return err // the fetcher retries it after a backoff
 	}
 	m.mailFailures.forget(msg)
@@ -117,31 +122,36 @@ func (m *Main) acceptMail(ctx context.Context, ch *email.Channel, msg imap.Messa
 	return m.DB.DeadLetter(ctx, switchboard.ChannelEmail, msg.Raw, err.Error())
 }
 
-const maxMailAttempts = 5
+const maxMailFailing = time.Hour
 
-// mailFailures counts failed attempts per fetched mail.
+// mailFailures remembers since when each fetched mail has been failing.
 type mailFailures struct {
-	mu sync.Mutex
-	n  map[string]int
+	mu    sync.Mutex
+	since map[string]time.Time
 }
 
 func mailKey(msg imap.Message) string {
 	return fmt.Sprintf("%s/%d/%d", msg.Mailbox, msg.UIDValidity, msg.UID)
 }
 
-func (f *mailFailures) add(msg imap.Message) int {
+// failingFor records a failure and says how long the mail has failed.
+func (f *mailFailures) failingFor(msg imap.Message) time.Duration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.n == nil {
-		f.n = map[string]int{}
+	if f.since == nil {
+		f.since = map[string]time.Time{}
 	}
-	f.n[mailKey(msg)]++
-	return f.n[mailKey(msg)]
+	first, ok := f.since[mailKey(msg)]
+	if !ok {
+		f.since[mailKey(msg)] = time.Now()
+		return 0
+	}
+	return time.Since(first)
 }
 
 func (f *mailFailures) forget(msg imap.Message) {
 	f.mu.Lock()
-	delete(f.n, mailKey(msg))
+	delete(f.since, mailKey(msg))
 	f.mu.Unlock()
 }
 

@@ -321,7 +321,7 @@ func (d *Dispatcher) RouteOnce(ctx context.Context) (assigned, waiting int, err 
 		// Leave out, before reading anything more, what cannot change.
 		todo := page[:0:0]
 		for _, w := range page {
-			if snap.room[w.LastChannel.Class()] == 0 && w.WaitReason != "" && !d.needsAck(router, w, now) {
+			if snap.room[w.LastChannel.Class()] == 0 && w.WaitReason != "" && !d.needsAck(router, w, now) && !comesBack(router, w, now) {
 				waiting++
 				continue
 			}
@@ -364,6 +364,17 @@ func (d *Dispatcher) needsAck(r *route.Router, w store.Waiting, now time.Time) b
 		return false
 	}
 	return ackDue(w)
+}
+
+// comesBack reports whether w was handed to an after-hours team and its
+// own team is open again: it must be decided, to return, even when no
+// agent has room.
+func comesBack(r *route.Router, w store.Waiting, now time.Time) bool {
+	if w.RoutedTeam == "" {
+		return false
+	}
+	h := r.Teams[w.Team].Hours
+	return h == nil || h.Open(now)
 }
 
 // ackDue reports whether w has a message an acknowledgement should answer:

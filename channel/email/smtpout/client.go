@@ -277,17 +277,26 @@ func (c *Client) submit(ctx context.Context, from string, rcpts []string, requir
 	if err = sc.Mail(from, &smtp.MailOptions{Size: int64(len(raw))}); err != nil {
 		return err
 	}
+	var accepted int
+	var firstRefusal error
 	for i, r := range rcpts {
 		stage = "rcpt to <" + r + ">"
 		if err = sc.Rcpt(r, nil); err != nil {
 			var se *smtp.SMTPError
 			if i >= required && errors.As(err, &se) && se.Code >= 500 && se.Code < 600 {
 				c.log.WarnContext(ctx, "smtp: a copy's recipient refused", "relay", c.redacted, "recipient", r, "err", err)
+				if firstRefusal == nil {
+					firstRefusal = err
+				}
 				err = nil
 				continue
 			}
 			return err
 		}
+		accepted++
+	}
+	if accepted == 0 && firstRefusal != nil {
+		return firstRefusal // nobody left to send to
 	}
 	stage = "data"
 	w, err := sc.Data()
