@@ -442,3 +442,18 @@ func TestMixedBounceNamesOnlyPermanentFailures(t *testing.T) {
 		t.Errorf("bounce = %+v, want only boss@ as failed for good", b)
 	}
 }
+
+// The sender's Date orders a backlog, within a day; an older one is not
+// believed (the store then uses the time of arrival).
+func TestAcceptUsesRecentDate(t *testing.T) {
+	for _, c := range []struct {
+		date time.Time
+		want bool
+	}{{time.Now().Add(-3 * time.Hour), true}, {time.Now().Add(-72 * time.Hour), false}} {
+		raw := strings.Replace(plainMail, "Date: Thu, 26 Nov 2026 10:00:00 +0000", "Date: "+c.date.Format(time.RFC1123Z), 1)
+		in, _ := newTestChannelAccept(t, raw)
+		if got := !in.ReceivedAt.IsZero(); got != c.want || (c.want && !in.ReceivedAt.Equal(c.date.Truncate(time.Second).UTC())) {
+			t.Errorf("Date %v: received at %v", c.date, in.ReceivedAt)
+		}
+	}
+}
