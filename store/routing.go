@@ -1099,3 +1099,13 @@ func (db *DB) RoutingPlans(ctx context.Context) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// WaitingCount is the number of conversations waiting for an agent.
+func (db *DB) WaitingCount(ctx context.Context) (int, error) {
+	var n int
+	err := db.queryRow(ctx, `SELECT COUNT(*) FROM conversations c WHERE `+waitingWhere).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: waiting count: %w", err)
+	}
+	return n, nil
+}

@@ -140,6 +140,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.Blobs, err = blob.Open(ctx, c.BlobURL, c.PublicURL, key); err != nil {
 		return err
 	}
+	m.Metrics.Registry.NewGaugeFunc("switchboard_routing_waiting", "Conversations waiting for an agent.", func(ctx context.Context) (float64, error) {
+		n, err := m.DB.WaitingCount(ctx)
+		return float64(n), err
+	})
 	m.Metrics.Registry.NewGaugeFunc("switchboard_queue_depth", "Inbound entries not yet stored.", func(ctx context.Context) (float64, error) {
 		n, err := m.Queue.Depth(ctx)
 		return float64(n), err

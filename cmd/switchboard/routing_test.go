@@ -144,4 +144,13 @@ func TestAfterHoursAcknowledgement(t *testing.T) {
 	if !conv.FirstResponseAt.IsZero() {
 		t.Error("the acknowledgement counted as the first response")
 	}
+	resp, err := http.Get(m.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), "\nswitchboard_routing_waiting 1\n") {
+		t.Errorf("metrics do not show the one waiting conversation:\n%s", metrics)
+	}
 }
