@@ -334,7 +334,7 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, me switchbo
 		}
 		body.Channel = dec.Channel
 		if len(body.Cc)+len(body.Bcc) > 0 {
-			if body.Channel.Class() != switchboard.ClassEmail || body.Channel == switchboard.ChannelVoice {
+			if body.Channel != switchboard.ChannelEmail && body.Channel != switchboard.ChannelWebform {
 				return switchboard.Errorf(switchboard.EINVALID, "cc and bcc are for e-mail replies")
 			}
 			for _, a := range append(slices.Clip(body.Cc), body.Bcc...) {

@@ -29,15 +29,9 @@ func hinted(in *switchboard.Inbound) bool {
 // conversation. ok is false when the hints name nothing usable, and the
 // usual threading applies.
 func (tx *Tx) hintedConversation(ctx context.Context, in *switchboard.Inbound, senderID string, now time.Time, r *IngestResult) (c convRef, ok bool, err error) {
-	id, byToken := in.ConversationHint, in.ConversationHint != ""
-	if id == "" && len(in.InReplyTo) > 0 {
-		id, err = tx.conversationByProviderIDs(ctx, in.Channel, in.InReplyTo)
-		if err != nil || id == "" {
-			return c, false, err
-		}
-	}
-	if id == "" {
-		return c, false, nil
+	id, byToken, err := tx.namedConversation(ctx, in.Channel, in.ConversationHint, in.InReplyTo)
+	if err != nil || id == "" {
+		return c, false, err
 	}
 	// Customer first, then conversation, the order every other path takes
 	// its locks in: look the owner up without a lock, lock them, then lock
@@ -94,6 +88,20 @@ func (tx *Tx) hintedConversation(ctx context.Context, in *switchboard.Inbound, s
 	r.Reopened = true
 	c.status = switchboard.StatusOpen
 	return c, true, tx.addEvent(ctx, c.id, switchboard.EventReopened, "", map[string]any{"channel": in.Channel, "reply_to": true}, now)
+}
+
+// namedConversation is the conversation a mail names: the one a verified
+// token points at (byToken), else the one holding the nearest message it
+// refers to; "" when it names none.
+func (tx *Tx) namedConversation(ctx context.Context, ch switchboard.Channel, token string, refs []string) (id string, byToken bool, err error) {
+	if token != "" {
+		return token, true, nil
+	}
+	if len(refs) == 0 {
+		return "", false, nil
+	}
+	id, err = tx.conversationByProviderIDs(ctx, ch, refs)
+	return id, false, err
 }
 
 // conversationByProviderIDs returns the conversation of the first of ids
@@ -197,13 +205,11 @@ func (db *DB) RecordAutoReply(ctx context.Context, a switchboard.AutoReply) (con
 	err = db.inTx(ctx, func(tx *Tx) error {
 		now := db.clock.Now()
 		conversationID, isNew = "", false
-		in := switchboard.Inbound{Channel: switchboard.ChannelEmail, ConversationHint: a.ConversationHint, InReplyTo: a.InReplyTo}
-		id := in.ConversationHint
-		if id == "" && len(in.InReplyTo) > 0 {
-			var err error
-			if id, err = tx.conversationByProviderIDs(ctx, in.Channel, in.InReplyTo); err != nil {
-				return err
-			}
+		// Only a note is written, so a reference from another address (a
+		// robot seldom writes from the customer's own) may name it too.
+		id, _, err := tx.namedConversation(ctx, switchboard.ChannelEmail, a.ConversationHint, a.InReplyTo)
+		if err != nil {
+			return err
 		}
 		if id == "" && a.From.Value != "" {
 			err := tx.queryRow(ctx, `SELECT c.id FROM conversations c JOIN identities i ON i.customer_id = c.customer_id

@@ -576,12 +576,11 @@ func (tx *Tx) afterReopen(ctx context.Context, results []IngestResult, now time.
 			}
 			continue
 		}
-		if err := tx.exec(ctx, `UPDATE conversations SET assignee_id = NULL, assigned_by = '' WHERE id = ?`, h.conv); err != nil {
+		if err := tx.exec(ctx, `UPDATE conversations SET assignee_id = NULL, assigned_by = '', wait_reason = '' WHERE id = ?`, h.conv); err != nil {
 			return err
 		}
 		reason := fmt.Sprintf("reopened while %s is %s: back to the queue", h.name, h.status)
-		if err := tx.addEvent(ctx, h.conv, switchboard.EventUnassigned, "", map[string]any{
-			"agent_id": "", "from": h.agent, "by": AssignedRouter, "rule": "availability", "reason": reason}, now); err != nil {
+		if err := tx.returnedEvent(ctx, h.conv, h.agent, reason, now); err != nil {
 			return err
 		}
 	}

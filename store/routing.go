@@ -713,8 +713,7 @@ func (db *DB) ReturnAbsent(ctx context.Context, grace time.Duration) ([]Returned
 			away := now.Sub(fromMicros(changed)).Round(time.Second)
 			reason := fmt.Sprintf("returned to the queue: %s has been %s for %s", name, status, away)
 			for _, id := range ids {
-				if err := tx.addEvent(ctx, id, switchboard.EventUnassigned, "", map[string]any{"agent_id": "", "from": agentID, "by": AssignedRouter,
-					"rule": "availability", "reason": reason}, now); err != nil {
+				if err := tx.returnedEvent(ctx, id, agentID, reason, now); err != nil {
 					return err
 				}
 				got = append(got, Returned{ConversationID: id, AgentID: agentID})
@@ -1108,4 +1107,11 @@ func (db *DB) WaitingCount(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("store: waiting count: %w", err)
 	}
 	return n, nil
+}
+
+// returnedEvent records that the router took a conversation from an agent
+// who is not available and put it back in the queue.
+func (tx *Tx) returnedEvent(ctx context.Context, conversationID, fromAgent, reason string, at time.Time) error {
+	return tx.addEvent(ctx, conversationID, switchboard.EventUnassigned, "", map[string]any{
+		"agent_id": "", "from": fromAgent, "by": AssignedRouter, "rule": "availability", "reason": reason}, at)
 }
