@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net/mail"
 	"net/url"
 	"os"
@@ -79,78 +81,116 @@ type Config struct {
 	RoutingOff        bool
 	OfflineGrace      time.Duration
 	ClassifierRetrain time.Duration
+
+	// envErrs are the variables Bind could not parse, and flags the flag
+	// set it registered on: Validate reports the problems of the settings
+	// whose flag was not given (a flag wins over its variable).
+	envErrs []envError
+	flags   *flag.FlagSet
+}
+
+// Defaults that 0 also stands for (the flag help says which).
+const (
+	defaultReopenWindow      = 7 * 24 * time.Hour
+	defaultQueueReclaimAfter = 30 * time.Second
+	defaultSMSPrice          = 0.0079
+	defaultIMAPPoll          = time.Minute
+	defaultOfflineGrace      = 5 * time.Minute
+	defaultShutdownTimeout   = 10 * time.Second
+)
+
+// envPrefix starts every variable name; the setting NAME is read from
+// SWITCHBOARD_NAME and has the flag --name (lower case, "-" for "_").
+const envPrefix = "SWITCHBOARD_"
+
+// envError is a SWITCHBOARD_* variable Bind could not parse.
+type envError struct {
+	name string // without the prefix
+	err  error
+}
+
+// setting names a setting by its variable and its flag, for messages.
+func setting(name string) string {
+	return envPrefix + name + " (--" + flagName(name) + ")"
+}
+
+func flagName(name string) string {
+	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
 }
 
 // env returns the SWITCHBOARD_ variable for name, or def.
 func env(name, def string) string {
-	if v, ok := os.LookupEnv("SWITCHBOARD_" + name); ok {
+	if v, ok := os.LookupEnv(envPrefix + name); ok {
 		return v
 	}
 	return def
 }
 
-func envInt(name string, def int) int {
-	if v, ok := os.LookupEnv("SWITCHBOARD_" + name); ok {
-		if n, err := strconv.Atoi(v); err == nil {
-			return n
-		}
+// envParse returns the SWITCHBOARD_ variable for name parsed by parse, or
+// def when it is unset. A value that does not parse (an empty one
+// included) is recorded for Validate, and def is used meanwhile: the flag
+// may still override it.
+func envParse[T any](c *Config, name string, def T, parse func(string) (T, error), want string) T {
+	v, ok := os.LookupEnv(envPrefix + name)
+	if !ok {
+		return def
 	}
-	return def
+	x, err := parse(v)
+	if err != nil {
+		if errors.Is(err, strconv.ErrRange) {
+			want = "out of range"
+		}
+		c.envErrs = append(c.envErrs, envError{name, fmt.Errorf("config: %s%s=%q: %s", envPrefix, name, v, want)})
+		return def
+	}
+	return x
 }
 
-func envBool(name string, def bool) bool {
-	if v, ok := os.LookupEnv("SWITCHBOARD_" + name); ok {
-		if b, err := strconv.ParseBool(v); err == nil {
-			return b
-		}
-	}
-	return def
+func (c *Config) envInt(name string, def int) int {
+	return envParse(c, name, def, strconv.Atoi, "not an integer")
 }
 
-func envFloat(name string, def float64) float64 {
-	if v, ok := os.LookupEnv("SWITCHBOARD_" + name); ok {
-		if f, err := strconv.ParseFloat(v, 64); err == nil {
-			return f
-		}
-	}
-	return def
+func (c *Config) envBool(name string, def bool) bool {
+	return envParse(c, name, def, strconv.ParseBool, "not a boolean (true or false)")
 }
 
-func envDuration(name string, def time.Duration) time.Duration {
-	if v, ok := os.LookupEnv("SWITCHBOARD_" + name); ok {
-		if d, err := time.ParseDuration(v); err == nil {
-			return d
-		}
-	}
-	return def
+func (c *Config) envFloat(name string, def float64) float64 {
+	parse := func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
+	return envParse(c, name, def, parse, "not a number")
+}
+
+func (c *Config) envDuration(name string, def time.Duration) time.Duration {
+	return envParse(c, name, def, time.ParseDuration, "not a duration (such as 90s, 5m or 1h30m)")
 }
 
 // Bind registers the configuration's flags on fs, with defaults from the
-// environment.
+// environment. A variable that does not parse is reported by Validate,
+// unless its flag is given.
 func (c *Config) Bind(fs *flag.FlagSet) {
+	c.flags, c.envErrs = fs, nil
 	fs.StringVar(&c.Addr, "addr", env("ADDR", "127.0.0.1:8080"), "listen address (SWITCHBOARD_ADDR)")
 	fs.StringVar(&c.PublicURL, "public-url", env("PUBLIC_URL", ""), "base URL providers and browsers use to reach this server (SWITCHBOARD_PUBLIC_URL); default http://ADDR")
 	fs.StringVar(&c.DataDir, "data-dir", env("DATA_DIR", "switchboard-data"), "directory for the embedded database, queue and files (SWITCHBOARD_DATA_DIR)")
 	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "sqlite:PATH or postgres://... (SWITCHBOARD_DATABASE_URL); default sqlite in the data directory")
 	fs.StringVar(&c.RedisURL, "redis-url", env("REDIS_URL", ""), "redis://... for the inbound queue and event bus of several instances (SWITCHBOARD_REDIS_URL)")
 	fs.StringVar(&c.BlobURL, "blob-url", env("BLOB_URL", ""), "file:DIR or s3://bucket?endpoint=... (SWITCHBOARD_BLOB_URL); default files in the data directory")
-	fs.DurationVar(&c.ReopenWindow, "reopen-window", envDuration("REOPEN_WINDOW", 7*24*time.Hour), "a message this soon after resolution reopens the conversation (SWITCHBOARD_REOPEN_WINDOW)")
+	fs.DurationVar(&c.ReopenWindow, "reopen-window", c.envDuration("REOPEN_WINDOW", defaultReopenWindow), "a message this soon after resolution reopens the conversation; 0 means 168h (SWITCHBOARD_REOPEN_WINDOW)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (SWITCHBOARD_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("LOG_FORMAT", "text"), "text or json (SWITCHBOARD_LOG_FORMAT)")
 	fs.StringVar(&c.FormThanksURL, "form-thanks-url", env("FORM_THANKS_URL", ""), "where browser form posts are redirected after success (SWITCHBOARD_FORM_THANKS_URL)")
 	fs.StringVar(&c.FormOrigins, "form-origins", env("FORM_ORIGINS", ""), "comma-separated origins allowed to post forms; empty allows any (SWITCHBOARD_FORM_ORIGINS)")
-	fs.IntVar(&c.FormRatePerMinute, "form-rate-limit", envInt("FORM_RATE_LIMIT", 10), "form posts per minute per client address; 0 disables (SWITCHBOARD_FORM_RATE_LIMIT)")
-	fs.IntVar(&c.IngestWorkers, "ingest-workers", envInt("INGEST_WORKERS", 0), "ingest batches processed at once; default 1 on SQLite, 4 on PostgreSQL (SWITCHBOARD_INGEST_WORKERS)")
-	fs.IntVar(&c.IngestBatch, "ingest-batch", envInt("INGEST_BATCH", 256), "most messages stored per transaction (SWITCHBOARD_INGEST_BATCH)")
-	fs.IntVar(&c.OutboxMaxAttempts, "outbox-max-attempts", envInt("OUTBOX_MAX_ATTEMPTS", 8), "send attempts before a reply fails for good (SWITCHBOARD_OUTBOX_MAX_ATTEMPTS)")
+	fs.IntVar(&c.FormRatePerMinute, "form-rate-limit", c.envInt("FORM_RATE_LIMIT", 10), "form posts per minute per client address; 0 disables (SWITCHBOARD_FORM_RATE_LIMIT)")
+	fs.IntVar(&c.IngestWorkers, "ingest-workers", c.envInt("INGEST_WORKERS", 0), "ingest batches processed at once; 0 means 1 on SQLite, 4 on PostgreSQL (SWITCHBOARD_INGEST_WORKERS)")
+	fs.IntVar(&c.IngestBatch, "ingest-batch", c.envInt("INGEST_BATCH", 256), "most messages stored per transaction, at least 1 (SWITCHBOARD_INGEST_BATCH)")
+	fs.IntVar(&c.OutboxMaxAttempts, "outbox-max-attempts", c.envInt("OUTBOX_MAX_ATTEMPTS", 8), "send attempts before a reply fails for good, at least 1 (SWITCHBOARD_OUTBOX_MAX_ATTEMPTS)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", env("REDIS_PREFIX", "switchboard:"), "prefix of every Redis key and Pub/Sub channel (SWITCHBOARD_REDIS_PREFIX)")
-	fs.DurationVar(&c.QueueReclaimAfter, "queue-reclaim-after", envDuration("QUEUE_RECLAIM_AFTER", 30*time.Second), "redeliver inbound entries a consumer has held this long without acknowledging (SWITCHBOARD_QUEUE_RECLAIM_AFTER)")
+	fs.DurationVar(&c.QueueReclaimAfter, "queue-reclaim-after", c.envDuration("QUEUE_RECLAIM_AFTER", defaultQueueReclaimAfter), "redeliver inbound entries a consumer has held this long without acknowledging; 0 means 30s (SWITCHBOARD_QUEUE_RECLAIM_AFTER)")
 	fs.StringVar(&c.TwilioAccountSID, "twilio-account-sid", env("TWILIO_ACCOUNT_SID", ""), "Twilio account SID; with the auth token, turns SMS on (SWITCHBOARD_TWILIO_ACCOUNT_SID)")
 	fs.StringVar(&c.TwilioAuthToken, "twilio-auth-token", env("TWILIO_AUTH_TOKEN", ""), "Twilio auth token (SWITCHBOARD_TWILIO_AUTH_TOKEN)")
 	fs.StringVar(&c.TwilioAPIURL, "twilio-api-url", env("TWILIO_API_URL", "https://api.twilio.com"), "Twilio REST base URL (SWITCHBOARD_TWILIO_API_URL)")
 	fs.StringVar(&c.TwilioFrom, "twilio-from", env("TWILIO_FROM", ""), "our SMS number, E.164 (SWITCHBOARD_TWILIO_FROM)")
 	fs.StringVar(&c.TwilioMessagingSID, "twilio-messaging-service-sid", env("TWILIO_MESSAGING_SERVICE_SID", ""), "send through this Messaging Service instead of a number (SWITCHBOARD_TWILIO_MESSAGING_SERVICE_SID)")
-	fs.Float64Var(&c.SMSPricePerSegment, "sms-price", envFloat("SMS_PRICE", 0.0079), "price per SMS segment shown by the composer (SWITCHBOARD_SMS_PRICE)")
+	fs.Float64Var(&c.SMSPricePerSegment, "sms-price", c.envFloat("SMS_PRICE", defaultSMSPrice), "price per SMS segment shown by the composer; 0 means 0.0079 (SWITCHBOARD_SMS_PRICE)")
 	fs.StringVar(&c.PhoneRegion, "phone-region", env("PHONE_REGION", "US"), "region for phone numbers written without a country code (SWITCHBOARD_PHONE_REGION)")
 	fs.StringVar(&c.VoiceGreeting, "voice-greeting", env("VOICE_GREETING", ""), "what callers hear before leaving a voicemail (SWITCHBOARD_VOICE_GREETING)")
 	fs.StringVar(&c.MetaAppSecret, "meta-app-secret", env("META_APP_SECRET", ""), "Meta app secret; turns on /webhooks/meta for WhatsApp, Messenger and Instagram (SWITCHBOARD_META_APP_SECRET)")
@@ -163,86 +203,129 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.InstagramAccountID, "instagram-account-id", env("INSTAGRAM_ACCOUNT_ID", ""), "Instagram professional account id (SWITCHBOARD_INSTAGRAM_ACCOUNT_ID)")
 	fs.StringVar(&c.SMTPURL, "smtp-url", env("SMTP_URL", ""), "smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465 for outbound e-mail (SWITCHBOARD_SMTP_URL)")
 	fs.StringVar(&c.IMAPURLs, "imap-urls", env("IMAP_URLS", ""), "comma-separated imap(s)://user:pass@host/MAILBOX?processed=FOLDER mailboxes to read (SWITCHBOARD_IMAP_URLS)")
-	fs.DurationVar(&c.IMAPPoll, "imap-poll", envDuration("IMAP_POLL", time.Minute), "how often to poll mailboxes whose server has no IDLE (SWITCHBOARD_IMAP_POLL)")
+	fs.DurationVar(&c.IMAPPoll, "imap-poll", c.envDuration("IMAP_POLL", defaultIMAPPoll), "how often to poll mailboxes whose server has no IDLE; 0 means 1m (SWITCHBOARD_IMAP_POLL)")
 	fs.StringVar(&c.EmailFrom, "email-from", env("EMAIL_FROM", ""), "our address, e.g. 'Acme Support <support@acme.example>'; replies carry support+TOKEN@ as Reply-To (SWITCHBOARD_EMAIL_FROM)")
 	fs.StringVar(&c.DKIMSelector, "dkim-selector", env("DKIM_SELECTOR", ""), "DKIM selector for outbound mail (SWITCHBOARD_DKIM_SELECTOR)")
 	fs.StringVar(&c.DKIMKeyFile, "dkim-key-file", env("DKIM_KEY_FILE", ""), "PEM private key (RSA or Ed25519) that signs outbound mail (SWITCHBOARD_DKIM_KEY_FILE)")
 	fs.StringVar(&c.InboundEmailSecret, "inbound-email-secret", env("INBOUND_EMAIL_SECRET", ""), "turns on POST /webhooks/email: the Bearer/Basic secret, or Mailgun's signing key (SWITCHBOARD_INBOUND_EMAIL_SECRET)")
-	fs.BoolVar(&c.RoutingOff, "routing-off", envBool("ROUTING_OFF", false), "do not assign conversations automatically (SWITCHBOARD_ROUTING_OFF)")
-	fs.DurationVar(&c.OfflineGrace, "offline-grace", envDuration("OFFLINE_GRACE", 5*time.Minute), "an agent away or offline this long has their chat-like conversations returned to the queue (SWITCHBOARD_OFFLINE_GRACE)")
-	fs.DurationVar(&c.ClassifierRetrain, "classifier-retrain", envDuration("CLASSIFIER_RETRAIN", 24*time.Hour), "how often the topic classifier is retrained on resolved conversations; 0 never (SWITCHBOARD_CLASSIFIER_RETRAIN)")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", 10*time.Second), "grace period for in-flight requests on shutdown (SWITCHBOARD_SHUTDOWN_TIMEOUT)")
+	fs.BoolVar(&c.RoutingOff, "routing-off", c.envBool("ROUTING_OFF", false), "do not assign conversations automatically (SWITCHBOARD_ROUTING_OFF)")
+	fs.DurationVar(&c.OfflineGrace, "offline-grace", c.envDuration("OFFLINE_GRACE", defaultOfflineGrace), "an agent away or offline this long has their chat-like conversations returned to the queue; 0 means 5m (SWITCHBOARD_OFFLINE_GRACE)")
+	fs.DurationVar(&c.ClassifierRetrain, "classifier-retrain", c.envDuration("CLASSIFIER_RETRAIN", 24*time.Hour), "how often the topic classifier is retrained on resolved conversations; 0 never (SWITCHBOARD_CLASSIFIER_RETRAIN)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.envDuration("SHUTDOWN_TIMEOUT", defaultShutdownTimeout), "grace period for in-flight requests on shutdown; 0 means 10s (SWITCHBOARD_SHUTDOWN_TIMEOUT)")
 }
 
-// Validate fills derived defaults and checks the configuration, with
-// messages that say what to fix.
+// Validate fills derived defaults and checks the configuration. It reports
+// every problem at once, one line each, naming the setting and saying what
+// to fix; the variables Bind could not parse come first.
 func (c *Config) Validate() error {
+	var errs []error
+	given := map[string]bool{}
+	if c.flags != nil {
+		c.flags.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	}
+	for _, e := range c.envErrs {
+		if !given[flagName(e.name)] {
+			errs = append(errs, e.err)
+		}
+	}
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: "+format, args...))
+	}
+
 	if c.DataDir == "" {
-		return fmt.Errorf("config: the data directory must not be empty")
+		bad("%s must not be empty", setting("DATA_DIR"))
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "switchboard.db")
 	}
 	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
-		return fmt.Errorf("config: SWITCHBOARD_DATABASE_URL must start with sqlite: or postgres://")
+		bad("%s must start with sqlite: or postgres://", setting("DATABASE_URL"))
 	}
 	if c.BlobURL == "" {
 		c.BlobURL = "file:" + filepath.Join(c.DataDir, "files")
 	}
 	if c.RedisURL != "" {
 		if _, err := url.Parse(c.RedisURL); err != nil || !strings.HasPrefix(c.RedisURL, "redis") {
-			return fmt.Errorf("config: SWITCHBOARD_REDIS_URL must be a redis:// or rediss:// URL")
+			bad("%s must be a redis:// or rediss:// URL", setting("REDIS_URL"))
 		}
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + c.Addr
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("config: SWITCHBOARD_PUBLIC_URL %q must be an absolute http(s) URL", c.PublicURL)
+		bad("%s %q must be an absolute http(s) URL", setting("PUBLIC_URL"), c.PublicURL)
 	}
 	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		return fmt.Errorf("config: log level %q: want debug, info, warn or error", c.LogLevel)
+		bad("%s %q: want debug, info, warn or error", setting("LOG_LEVEL"), c.LogLevel)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return fmt.Errorf("config: log format %q: want text or json", c.LogFormat)
+		bad("%s %q: want text or json", setting("LOG_FORMAT"), c.LogFormat)
 	}
-	if c.FormRatePerMinute < 0 || c.IngestWorkers < 0 || c.IngestBatch <= 0 || c.OutboxMaxAttempts <= 0 {
-		return fmt.Errorf("config: rate limit and worker counts must not be negative, batch and attempts must be positive")
+
+	// Counts. 0 means "off" or "the default" only where the flag help
+	// says so; a negative count is always a mistake.
+	if c.FormRatePerMinute < 0 {
+		bad("%s is %d: must be 0 (off) or more", setting("FORM_RATE_LIMIT"), c.FormRatePerMinute)
 	}
+	if c.IngestWorkers < 0 {
+		bad("%s is %d: must be 0 (the default) or more", setting("INGEST_WORKERS"), c.IngestWorkers)
+	}
+	if c.IngestBatch < 1 {
+		bad("%s is %d: must be at least 1", setting("INGEST_BATCH"), c.IngestBatch)
+	}
+	if c.OutboxMaxAttempts < 1 {
+		bad("%s is %d: must be at least 1", setting("OUTBOX_MAX_ATTEMPTS"), c.OutboxMaxAttempts)
+	}
+	if math.IsNaN(c.SMSPricePerSegment) || math.IsInf(c.SMSPricePerSegment, 0) || c.SMSPricePerSegment < 0 {
+		bad("%s is %v: must be 0 (the default) or more", setting("SMS_PRICE"), c.SMSPricePerSegment)
+	} else if c.SMSPricePerSegment == 0 {
+		c.SMSPricePerSegment = defaultSMSPrice
+	}
+
+	// Durations: negative is a mistake; 0 is the default, except for the
+	// classifier, where it means never.
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"REOPEN_WINDOW", &c.ReopenWindow, defaultReopenWindow},
+		{"QUEUE_RECLAIM_AFTER", &c.QueueReclaimAfter, defaultQueueReclaimAfter},
+		{"IMAP_POLL", &c.IMAPPoll, defaultIMAPPoll},
+		{"OFFLINE_GRACE", &c.OfflineGrace, defaultOfflineGrace},
+		{"SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, defaultShutdownTimeout},
+		{"CLASSIFIER_RETRAIN", &c.ClassifierRetrain, 0},
+	} {
+		switch {
+		case *d.v < 0:
+			bad("%s is %v: must not be negative", setting(d.name), *d.v)
+		case *d.v == 0:
+			*d.v = d.def
+		}
+	}
+
 	if (c.TwilioAccountSID == "") != (c.TwilioAuthToken == "") {
-		return fmt.Errorf("config: set both SWITCHBOARD_TWILIO_ACCOUNT_SID and SWITCHBOARD_TWILIO_AUTH_TOKEN, or neither")
+		bad("set both SWITCHBOARD_TWILIO_ACCOUNT_SID and SWITCHBOARD_TWILIO_AUTH_TOKEN, or neither")
 	}
 	if c.TwilioAccountSID != "" && c.TwilioFrom == "" && c.TwilioMessagingSID == "" {
-		return fmt.Errorf("config: SMS needs SWITCHBOARD_TWILIO_FROM (our number) or SWITCHBOARD_TWILIO_MESSAGING_SERVICE_SID")
+		bad("SMS needs SWITCHBOARD_TWILIO_FROM (our number) or SWITCHBOARD_TWILIO_MESSAGING_SERVICE_SID")
 	}
 	if c.MetaAppSecret != "" && c.MetaVerifyToken == "" {
-		return fmt.Errorf("config: /webhooks/meta needs SWITCHBOARD_META_VERIFY_TOKEN for Meta's verification handshake")
+		bad("/webhooks/meta needs SWITCHBOARD_META_VERIFY_TOKEN for Meta's verification handshake")
 	}
 	if c.EmailFrom != "" {
 		if _, err := mail.ParseAddress(c.EmailFrom); err != nil {
-			return fmt.Errorf("config: SWITCHBOARD_EMAIL_FROM %q: %v", c.EmailFrom, err)
+			bad("%s %q: %v", setting("EMAIL_FROM"), c.EmailFrom, err)
 		}
 	}
 	if c.SMTPURL != "" && c.EmailFrom == "" {
-		return fmt.Errorf("config: outbound e-mail (SWITCHBOARD_SMTP_URL) needs SWITCHBOARD_EMAIL_FROM")
+		bad("outbound e-mail (SWITCHBOARD_SMTP_URL) needs SWITCHBOARD_EMAIL_FROM")
 	}
 	if (c.DKIMSelector == "") != (c.DKIMKeyFile == "") {
-		return fmt.Errorf("config: set both SWITCHBOARD_DKIM_SELECTOR and SWITCHBOARD_DKIM_KEY_FILE, or neither")
-	}
-	if c.IMAPPoll <= 0 {
-		c.IMAPPoll = time.Minute
-	}
-	if c.QueueReclaimAfter <= 0 {
-		c.QueueReclaimAfter = 30 * time.Second
-	}
-	if c.ShutdownTimeout <= 0 {
-		c.ShutdownTimeout = 10 * time.Second
-	}
-	if c.ReopenWindow < 0 {
-		return fmt.Errorf("config: the reopen window must not be negative")
+		bad("set both SWITCHBOARD_DKIM_SELECTOR and SWITCHBOARD_DKIM_KEY_FILE, or neither")
 	}
 	if c.IngestWorkers == 0 {
 		c.IngestWorkers = 1
@@ -250,5 +333,5 @@ func (c *Config) Validate() error {
 			c.IngestWorkers = 4
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
