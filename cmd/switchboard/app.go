@@ -133,7 +133,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 		m.Bus = bus.NewMemory()
 	}
-	key, err := blobKey(c.DataDir)
+	key, err := blobKey(c.BlobKey, c.DataDir)
 	if err != nil {
 		return err
 	}
@@ -406,14 +406,12 @@ func (m *Main) Close() error {
 	return errors.Join(errs...)
 }
 
-// blobKey returns the key that signs local file URLs: SWITCHBOARD_BLOB_KEY
-// when set, else one generated once and kept in the data directory.
-func blobKey(dataDir string) ([]byte, error) {
-	if k := os.Getenv("SWITCHBOARD_BLOB_KEY"); k != "" {
-		if len(k) < 32 {
-			return nil, fmt.Errorf("config: SWITCHBOARD_BLOB_KEY must be at least 32 characters")
-		}
-		return []byte(k), nil
+// blobKey returns the key that signs local file URLs: configured (Validate
+// checks its length), else one generated once and kept in the data
+// directory.
+func blobKey(configured, dataDir string) ([]byte, error) {
+	if configured != "" {
+		return []byte(configured), nil
 	}
 	path := filepath.Join(dataDir, "blob.key")
 	if k, err := os.ReadFile(path); err == nil && len(k) >= 32 {

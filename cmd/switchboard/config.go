@@ -23,6 +23,7 @@ type Config struct {
 	DatabaseURL  string
 	RedisURL     string
 	BlobURL      string
+	BlobKey      string // signs file URLs, keys reply tokens; empty: one generated into the data directory
 	ReopenWindow time.Duration
 	LogLevel     string
 	LogFormat    string
@@ -174,6 +175,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "sqlite:PATH or postgres://... (SWITCHBOARD_DATABASE_URL); default sqlite in the data directory")
 	fs.StringVar(&c.RedisURL, "redis-url", env("REDIS_URL", ""), "redis://... for the inbound queue and event bus of several instances (SWITCHBOARD_REDIS_URL)")
 	fs.StringVar(&c.BlobURL, "blob-url", env("BLOB_URL", ""), "file:DIR or s3://bucket?endpoint=... (SWITCHBOARD_BLOB_URL); default files in the data directory")
+	fs.StringVar(&c.BlobKey, "blob-key", env("BLOB_KEY", ""), "key that signs local file URLs and e-mail reply tokens, 32 characters or more; set the same one on every instance; default one generated into the data directory (SWITCHBOARD_BLOB_KEY)")
 	fs.DurationVar(&c.ReopenWindow, "reopen-window", c.envDuration("REOPEN_WINDOW", defaultReopenWindow), "a message this soon after resolution reopens the conversation; 0 means 168h (SWITCHBOARD_REOPEN_WINDOW)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (SWITCHBOARD_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("LOG_FORMAT", "text"), "text or json (SWITCHBOARD_LOG_FORMAT)")
@@ -243,6 +245,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BlobURL == "" {
 		c.BlobURL = "file:" + filepath.Join(c.DataDir, "files")
+	}
+	if c.BlobKey != "" && len(c.BlobKey) < 32 {
+		bad("%s has %d characters: must have at least 32", setting("BLOB_KEY"), len(c.BlobKey))
 	}
 	if c.RedisURL != "" {
 		if _, err := url.Parse(c.RedisURL); err != nil || !strings.HasPrefix(c.RedisURL, "redis") {

@@ -132,7 +132,7 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 		"--log-level", "loud", "--ingest-batch", "0", "--outbox-max-attempts", "-2", "--ingest-workers", "-1",
 		"--form-rate-limit", "-5", "--sms-price", "-1", "--imap-poll", "-1m", "--queue-reclaim-after", "-1s",
 		"--reopen-window", "-1h", "--offline-grace", "-1m", "--classifier-retrain", "-1h",
-		"--twilio-account-sid", "AC1", "--database-url", "mysql://x")
+		"--twilio-account-sid", "AC1", "--database-url", "mysql://x", "--blob-key", "short-secret")
 	err := c.Validate()
 	lines := errLines(err)
 	for _, want := range []string{
@@ -151,18 +151,38 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 		"SWITCHBOARD_TWILIO_AUTH_TOKEN",
 		"SWITCHBOARD_TWILIO_FROM",
 		"SWITCHBOARD_DATABASE_URL (--database-url)",
+		"SWITCHBOARD_BLOB_KEY (--blob-key) has 12 characters: must have at least 32",
 	} {
 		if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, want) }) {
 			t.Errorf("no line says %q", want)
 		}
 	}
-	if len(lines) != 15 {
-		t.Errorf("got %d lines, want 15:\n%v", len(lines), err)
+	if len(lines) != 16 {
+		t.Errorf("got %d lines, want 16:\n%v", len(lines), err)
 	}
 	for _, l := range lines {
 		if !strings.HasPrefix(l, "config: ") {
 			t.Errorf("line %q does not start with config:", l)
 		}
+	}
+}
+
+func TestConfigBlobKey(t *testing.T) {
+	key := strings.Repeat("k", 32)
+	c := bindParse(t, map[string]string{"BLOB_KEY": key})
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.BlobKey != key {
+		t.Errorf("BlobKey = %q, want SWITCHBOARD_BLOB_KEY's", c.BlobKey)
+	}
+	c = bindParse(t, map[string]string{"BLOB_KEY": key[:31]})
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "SWITCHBOARD_BLOB_KEY (--blob-key) has 31 characters") {
+		t.Fatalf("Validate() = %v, want the short key refused", err)
+	}
+	if strings.Contains(err.Error(), key[:31]) {
+		t.Errorf("Validate() = %v: the message shows the key", err)
 	}
 }
 
@@ -211,7 +231,7 @@ func TestConfigFlagsAndVariables(t *testing.T) {
 		}
 	})
 	want := []string{
-		"addr", "blob-url", "classifier-retrain", "data-dir", "database-url", "dkim-key-file", "dkim-selector",
+		"addr", "blob-key", "blob-url", "classifier-retrain", "data-dir", "database-url", "dkim-key-file", "dkim-selector",
 		"email-from", "form-origins", "form-rate-limit", "form-thanks-url", "graph-api-url", "imap-poll", "imap-urls",
 		"inbound-email-secret", "ingest-batch", "ingest-workers", "instagram-account-id", "log-format", "log-level",
 		"messenger-page-id", "meta-access-token", "meta-app-secret", "meta-verify-token", "offline-grace",
