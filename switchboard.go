@@ -51,6 +51,17 @@ const (
 	ClassEmail ChannelClass = "email"
 )
 
+// ReplyChannel is the channel a reply to a message that came on c goes out
+// on: a voicemail is answered by SMS to the same number; every other
+// channel carries its own replies (a web form's by e-mail, to the address
+// the form gave).
+func (c Channel) ReplyChannel() Channel {
+	if c == ChannelVoice {
+		return ChannelSMS
+	}
+	return c
+}
+
 // Class returns the channel's class.
 func (c Channel) Class() ChannelClass {
 	switch c {
@@ -89,17 +100,20 @@ type Customer struct {
 	Identities []IdentityRef
 }
 
-// Conversation statuses. Every status but resolved counts as open: a
-// customer has at most one conversation that is not resolved.
+// Status is a conversation's status. Every status but resolved counts as
+// open: a customer has at most one conversation that is not resolved.
+type Status string
+
+// Conversation statuses.
 const (
-	StatusOpen     = "open"
-	StatusPending  = "pending"
-	StatusSnoozed  = "snoozed"
-	StatusResolved = "resolved"
+	StatusOpen     Status = "open"
+	StatusPending  Status = "pending"
+	StatusSnoozed  Status = "snoozed"
+	StatusResolved Status = "resolved"
 )
 
-// ValidStatus reports whether s is a conversation status.
-func ValidStatus(s string) bool {
+// Valid reports whether s is a conversation status.
+func (s Status) Valid() bool {
 	switch s {
 	case StatusOpen, StatusPending, StatusSnoozed, StatusResolved:
 		return true
@@ -112,7 +126,7 @@ type Conversation struct {
 	ID              string
 	CustomerID      string
 	CustomerName    string
-	Status          string
+	Status          Status
 	AssigneeID      string
 	AssigneeName    string
 	Team            string
@@ -127,11 +141,14 @@ type Conversation struct {
 	CreatedAt       time.Time
 }
 
+// Direction says who wrote a message.
+type Direction string
+
 // Message directions.
 const (
-	DirectionIn   = "in"
-	DirectionOut  = "out"
-	DirectionNote = "note"
+	DirectionIn   Direction = "in"
+	DirectionOut  Direction = "out"
+	DirectionNote Direction = "note"
 )
 
 // Content types of a message.
@@ -142,28 +159,31 @@ const (
 	ContentFile  = "file"
 )
 
+// DeliveryStatus is where a message stands on its way to the customer.
+type DeliveryStatus string
+
 // Delivery statuses of a message.
 const (
-	DeliveryReceived  = "received"
-	DeliveryQueued    = "queued"
-	DeliverySent      = "sent"
-	DeliveryDelivered = "delivered"
-	DeliveryRead      = "read"
-	DeliveryFailed    = "failed"
+	DeliveryReceived  DeliveryStatus = "received"
+	DeliveryQueued    DeliveryStatus = "queued"
+	DeliverySent      DeliveryStatus = "sent"
+	DeliveryDelivered DeliveryStatus = "delivered"
+	DeliveryRead      DeliveryStatus = "read"
+	DeliveryFailed    DeliveryStatus = "failed"
 )
 
 // Message is one inbound, outbound or internal message in a conversation.
 type Message struct {
 	ID             string
 	ConversationID string
-	Direction      string
+	Direction      Direction
 	Channel        Channel
 	ProviderID     string
 	Sender         string
 	ContentType    string
 	Text           string
 	HTML           string
-	Status         string
+	Status         DeliveryStatus
 	Error          string
 	Metadata       json.RawMessage
 	Attachments    []Attachment
@@ -183,30 +203,62 @@ type Attachment struct {
 	ContentID string `json:"content_id,omitempty"`
 }
 
+// Role is what an agent may do (DESIGN §4.1): agents work conversations,
+// supervisors also move others' work and merge customers, admins also
+// change agents and configuration.
+type Role string
+
 // Roles of an agent.
 const (
-	RoleAgent      = "agent"
-	RoleSupervisor = "supervisor"
-	RoleAdmin      = "admin"
+	RoleAgent      Role = "agent"
+	RoleSupervisor Role = "supervisor"
+	RoleAdmin      Role = "admin"
+	// RoleSystem is Switchboard itself acting (routing, acknowledgements,
+	// automations): never an agent's role.
+	RoleSystem Role = "system"
 )
 
-// ValidRole reports whether r is an agent role.
-func ValidRole(r string) bool { return r == RoleAgent || r == RoleSupervisor || r == RoleAdmin }
+// Valid reports whether r is a role an agent may have.
+func (r Role) Valid() bool { return r == RoleAgent || r == RoleSupervisor || r == RoleAdmin }
+
+// rank orders roles by what they may do.
+func (r Role) rank() int {
+	switch r {
+	case RoleAgent:
+		return 1
+	case RoleSupervisor:
+		return 2
+	case RoleAdmin:
+		return 3
+	case RoleSystem:
+		return 4
+	}
+	return 0
+}
+
+// AtLeast reports whether r may do what min may.
+func (r Role) AtLeast(min Role) bool { return r.rank() >= min.rank() && r.rank() > 0 }
+
+// AgentStatus is an agent's availability.
+type AgentStatus string
 
 // Agent availability.
 const (
-	AgentOnline  = "online"
-	AgentAway    = "away"
-	AgentOffline = "offline"
+	AgentOnline  AgentStatus = "online"
+	AgentAway    AgentStatus = "away"
+	AgentOffline AgentStatus = "offline"
 )
+
+// Valid reports whether s is an agent status.
+func (s AgentStatus) Valid() bool { return s == AgentOnline || s == AgentAway || s == AgentOffline }
 
 // Agent is a person who answers customers.
 type Agent struct {
 	ID        string
 	Name      string
 	Email     string
-	Role      string
-	Status    string
+	Role      Role
+	Status    AgentStatus
 	Skills    []string
 	Teams     []string
 	CapChat   int
@@ -214,35 +266,63 @@ type Agent struct {
 	CreatedAt time.Time
 }
 
+// Actor returns the agent as the one performing an operation.
+func (a Agent) Actor() Actor { return Actor{ID: a.ID, Name: a.Name, Role: a.Role} }
+
+// Actor is who performs an operation: an agent, or Switchboard itself.
+// Operations check the actor's role and record its id in the event log.
+type Actor struct {
+	ID   string // the agent's id; "" for Switchboard itself
+	Name string
+	Role Role
+}
+
+// System is Switchboard acting on its own (the router, acknowledgements,
+// channel callbacks, administrative commands): it may do anything.
+var System = Actor{Name: "Switchboard", Role: RoleSystem}
+
+// IsSystem reports whether the actor is Switchboard itself.
+func (a Actor) IsSystem() bool { return a.Role == RoleSystem }
+
 // Team groups agents for routing and business hours.
 type Team struct {
 	ID   string
 	Name string
 }
 
+// EventType names an entry of a conversation's append-only log.
+type EventType string
+
 // Event types written to a conversation's append-only log.
 const (
-	EventCreated       = "created"
-	EventMessage       = "message"
-	EventReopened      = "reopened"
-	EventAssigned      = "assigned"
-	EventUnassigned    = "unassigned"
-	EventStatus        = "status"
-	EventFirstResponse = "first_response"
-	EventChannelSwitch = "channel_switch"
-	EventMerged        = "merged"
+	EventCreated       EventType = "created"
+	EventMessage       EventType = "message"
+	EventReopened      EventType = "reopened"
+	EventAssigned      EventType = "assigned"
+	EventUnassigned    EventType = "unassigned"
+	EventStatus        EventType = "status"
+	EventFirstResponse EventType = "first_response"
+	EventChannelSwitch EventType = "channel_switch"
+	EventMerged        EventType = "merged"
+	EventPriority      EventType = "priority"
 	// EventAutoReply notes mail a robot sent (an out-of-office, say): it
 	// never becomes a customer message.
-	EventAutoReply = "auto_reply"
+	EventAutoReply EventType = "auto_reply"
 	// EventBounce notes a delivery status notification for our e-mail.
-	EventBounce = "bounce"
+	EventBounce EventType = "bounce"
+	// Routing's entries beside assigned and unassigned.
+	EventWaiting    EventType = "waiting"    // the router found nobody; written when the reason changes
+	EventAutoAck    EventType = "auto_ack"   // the after-hours acknowledgement was sent or skipped
+	EventContinuity EventType = "continuity" // a message on a new channel stayed with the agent
+	EventHandoff    EventType = "handoff"    // moved to another team (after hours)
+	EventHeld       EventType = "held"       // taken out of, or put back into, automatic routing
 )
 
 // Event is one entry in a conversation's log.
 type Event struct {
 	ID             string
 	ConversationID string
-	Type           string
+	Type           EventType
 	AgentID        string
 	Data           json.RawMessage
 	CreatedAt      time.Time
@@ -327,19 +407,34 @@ type Bus interface {
 	Close() error
 }
 
-// Bus event types (DESIGN §6).
+// BusEventType names a real-time event (DESIGN §6.1).
+type BusEventType string
+
+// Real-time event types.
 const (
-	BusMessageCreated      = "message.created"
-	BusConversationUpdated = "conversation.updated"
+	// BusMessageCreated and BusMessageUpdated carry the message as the
+	// agent API shows it (DESIGN §4.1).
+	BusMessageCreated BusEventType = "message.created"
+	BusMessageUpdated BusEventType = "message.updated"
+	// BusConversationUpdated carries the conversation as the list shows it.
+	BusConversationUpdated BusEventType = "conversation.updated"
+	// BusPresence carries who views and who types in a conversation.
+	BusPresence BusEventType = "presence"
+	// BusAgentStatus carries an agent's new availability.
+	BusAgentStatus BusEventType = "agent.status"
 )
 
-// BusEvent is a small JSON object pushed to agents' sockets.
+// BusEvent is one real-time event, in the form agents' sockets receive it
+// (DESIGN §6.1). It is published only after the change it reports is
+// committed.
 type BusEvent struct {
-	Type         string          `json:"type"`
-	Conversation string          `json:"conversation,omitempty"`
-	Agent        string          `json:"agent,omitempty"`
-	At           time.Time       `json:"at"`
-	Data         json.RawMessage `json:"data,omitempty"`
+	// ID orders events; the event log that keeps them for replay sets it.
+	ID             string          `json:"id,omitempty"`
+	Type           BusEventType    `json:"type"`
+	ConversationID string          `json:"conversation_id,omitempty"`
+	AgentID        string          `json:"agent_id,omitempty"` // who caused it; "" for Switchboard itself
+	At             time.Time       `json:"at"`
+	Data           json.RawMessage `json:"data,omitempty"`
 }
 
 // BlobStore keeps files (inbound media, uploads) and hands out URLs to them.
@@ -387,7 +482,7 @@ func (SystemClock) Now() time.Time { return time.Now().UTC() }
 // DeliveryRank orders delivery statuses so that status reports, which
 // providers send out of order, only ever move a message forward: a final
 // state (delivered, failed) never regresses to sent, and read beats both.
-func DeliveryRank(status string) int {
+func DeliveryRank(status DeliveryStatus) int {
 	switch status {
 	case DeliveryQueued:
 		return 1
@@ -506,4 +601,35 @@ type Bounce struct {
 	// Recipients are the addresses that failed for good (lower-cased); a
 	// bounce for a Cc alone does not fail the message to the customer.
 	Recipients []string
+}
+
+// PresenceKind is what an agent is doing in a conversation.
+type PresenceKind string
+
+// Presence kinds: soft locks that warn, never block (DESIGN §6).
+const (
+	PresenceViewing PresenceKind = "viewing"
+	PresenceTyping  PresenceKind = "typing"
+)
+
+// PresenceEntry says that an agent is viewing, or typing in, a
+// conversation.
+type PresenceEntry struct {
+	ConversationID string
+	AgentID        string
+	Name           string
+	Kind           PresenceKind
+}
+
+// Presence keeps who is viewing and typing where, each entry for a while:
+// in memory on one instance, in Redis keys with expiry across several.
+type Presence interface {
+	// Put records e until ttl has passed, replacing the same agent's
+	// entry of the same kind in that conversation. It reports whether the
+	// conversation's presence changed (a new entry, not a renewal).
+	Put(ctx context.Context, e PresenceEntry, ttl time.Duration) (changed bool, err error)
+	// Remove deletes e and reports whether it was there.
+	Remove(ctx context.Context, e PresenceEntry) (bool, error)
+	// Of returns the live entries of the conversations named.
+	Of(ctx context.Context, conversationIDs []string) ([]PresenceEntry, error)
 }

@@ -1,13 +1,12 @@
 // Package ingest is the consumer side of the inbound queue: it takes
-// batches of normalised messages, threads them into conversations through
-// the store (deduplicated, one transaction per batch), acknowledges them
-// and announces what was stored on the event bus.
+// batches of normalised messages, hands them to the inbox, which threads
+// them into conversations (deduplicated, one transaction per batch) and
+// announces them, and acknowledges them once they are stored.
 package ingest
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -16,14 +15,21 @@ import (
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/metrics"
-	"github.com/switchboard-inbox/switchboard/store"
 )
+
+// Inbox stores what the pipeline takes off the queue (package inbox).
+type Inbox interface {
+	// Ingest stores a batch, results in the order of items, and announces
+	// what it stored.
+	Ingest(ctx context.Context, items []switchboard.Inbound) ([]switchboard.IngestResult, error)
+	// DeadLetter keeps an entry that can never be stored.
+	DeadLetter(ctx context.Context, ch switchboard.Channel, payload []byte, cause string) error
+}
 
 // Pipeline consumes the inbound queue.
 type Pipeline struct {
 	Queue   switchboard.Queue
-	Store   *store.DB
-	Bus     switchboard.Bus
+	Inbox   Inbox
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
 	Clock   switchboard.Clock
@@ -33,12 +39,10 @@ type Pipeline struct {
 	// Workers is how many batches are processed at once (default 1; more
 	// helps on PostgreSQL, where writers do not exclude each other).
 	Workers int
-	// ReopenWindow: see store.IngestOptions.
-	ReopenWindow time.Duration
 	// OnStored, when set, is called after each batch is stored and
 	// published, with the messages and what became of each; the benchmark
 	// and tests use it.
-	OnStored func([]switchboard.Inbound, []store.IngestResult)
+	OnStored func([]switchboard.Inbound, []switchboard.IngestResult)
 }
 
 func (p *Pipeline) defaults() {
@@ -181,7 +185,7 @@ func (p *Pipeline) Process(ctx context.Context, ds []switchboard.Delivery) error
 		if err != nil {
 			// Nothing can make this entry valid later: keep it for an
 			// operator and let the rest of the batch through.
-			if err := p.Store.DeadLetter(ctx, d.Channel, d.Payload, "decode: "+err.Error()); err != nil {
+			if err := p.Inbox.DeadLetter(ctx, d.Channel, d.Payload, "decode: "+err.Error()); err != nil {
 				return err
 			}
 			p.Metrics.DeadLetters.Add(string(d.Channel), 1)
@@ -190,7 +194,7 @@ func (p *Pipeline) Process(ctx context.Context, ds []switchboard.Delivery) error
 		}
 		items = append(items, in)
 	}
-	results, err := p.Store.Ingest(ctx, items, store.IngestOptions{ReopenWindow: p.ReopenWindow})
+	results, err := p.Inbox.Ingest(ctx, items)
 	if err != nil {
 		return err
 	}
@@ -199,9 +203,7 @@ func (p *Pipeline) Process(ctx context.Context, ds []switchboard.Delivery) error
 		return fmt.Errorf("ingest: ack: %w", err)
 	}
 	p.Metrics.Batch.Observe(time.Since(start))
-	now := p.Clock.Now()
-	var events []switchboard.BusEvent
-	var stored []*switchboard.Inbound
+	done := p.Clock.Now()
 	for i, r := range results {
 		in := &items[i]
 		switch {
@@ -212,56 +214,13 @@ func (p *Pipeline) Process(ctx context.Context, ds []switchboard.Delivery) error
 			p.Metrics.Deduplicated.Add(string(in.Channel), 1)
 		default:
 			p.Metrics.Ingested.Add(string(in.Channel), 1)
-			events = append(events, announce(in, r, now)...)
-			stored = append(stored, in)
-		}
-	}
-	p.publish(ctx, events)
-	done := p.Clock.Now()
-	for _, in := range stored {
-		if !in.AcceptedAt.IsZero() {
-			p.Metrics.Processing.Observe(done.Sub(in.AcceptedAt))
+			if !in.AcceptedAt.IsZero() {
+				p.Metrics.Processing.Observe(done.Sub(in.AcceptedAt))
+			}
 		}
 	}
 	if p.OnStored != nil {
 		p.OnStored(items, results)
 	}
 	return nil
-}
-
-// announce returns the events that tell agents about a stored message.
-func announce(in *switchboard.Inbound, r store.IngestResult, now time.Time) []switchboard.BusEvent {
-	data, _ := json.Marshal(map[string]any{
-		"message_id": r.MessageID, "customer_id": r.CustomerID, "channel": in.Channel,
-		"new_conversation": r.NewConversation, "reopened": r.Reopened,
-	})
-	return []switchboard.BusEvent{
-		{Type: switchboard.BusMessageCreated, Conversation: r.ConversationID, At: now, Data: data},
-		{Type: switchboard.BusConversationUpdated, Conversation: r.ConversationID, At: now, Data: data},
-	}
-}
-
-// batchPublisher is a bus that can send many events in one round trip.
-type batchPublisher interface {
-	PublishBatch(ctx context.Context, evs []switchboard.BusEvent) error
-}
-
-// publish announces a stored batch. The store is the truth and already
-// has the messages: a lost real-time event only delays what agents see
-// until their next fetch, so failures are logged, not retried.
-func (p *Pipeline) publish(ctx context.Context, evs []switchboard.BusEvent) {
-	if p.Bus == nil || len(evs) == 0 {
-		return
-	}
-	if bp, ok := p.Bus.(batchPublisher); ok {
-		if err := bp.PublishBatch(ctx, evs); err != nil && !errors.Is(err, context.Canceled) {
-			p.Logger.Warn("ingest: publish", "events", len(evs), "err", err)
-		}
-		return
-	}
-	for _, ev := range evs {
-		if err := p.Bus.Publish(ctx, ev); err != nil && !errors.Is(err, context.Canceled) {
-			p.Logger.Warn("ingest: publish", "type", ev.Type, "conversation", ev.Conversation, "err", err)
-		}
-	}
 }

@@ -6,7 +6,6 @@ package outbox
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -15,16 +14,22 @@ import (
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/metrics"
-	"github.com/switchboard-inbox/switchboard/store"
 )
+
+// Inbox is where the worker claims replies and records how sending went
+// (package inbox, which announces each outcome).
+type Inbox interface {
+	ClaimOutbox(ctx context.Context, n int, lease time.Duration) ([]switchboard.OutboxItem, error)
+	CompleteOutbox(ctx context.Context, it switchboard.OutboxItem, providerID string) error
+	FailOutbox(ctx context.Context, it switchboard.OutboxItem, cause string, retryAt time.Time) error
+}
 
 // Worker sends outbox rows. Several workers, in one process or many, may
 // run against one PostgreSQL database: rows are claimed with a lease and
 // SKIP LOCKED, so each row is sent by one worker at a time.
 type Worker struct {
-	Store   *store.DB
+	Inbox   Inbox
 	Senders map[switchboard.Channel]switchboard.Sender
-	Bus     switchboard.Bus
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
 	Clock   switchboard.Clock
@@ -113,7 +118,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // it claimed.
 func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	w.init()
-	items, err := w.Store.ClaimOutbox(ctx, w.BatchSize, w.Lease)
+	items, err := w.Inbox.ClaimOutbox(ctx, w.BatchSize, w.Lease)
 	if err != nil {
 		return 0, err
 	}
@@ -133,7 +138,7 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	return len(items), <-errs
 }
 
-func (w *Worker) send(ctx context.Context, it store.OutboxItem) error {
+func (w *Worker) send(ctx context.Context, it switchboard.OutboxItem) error {
 	m := &it.Message
 	sender, ok := w.Senders[m.Channel]
 	var providerID string
@@ -150,26 +155,24 @@ func (w *Worker) send(ctx context.Context, it store.OutboxItem) error {
 	}
 	ctx = context.WithoutCancel(ctx)
 	if err == nil {
-		if err := w.Store.CompleteOutbox(ctx, it.ID, providerID); err != nil {
+		if err := w.Inbox.CompleteOutbox(ctx, it, providerID); err != nil {
 			return err
 		}
 		w.Metrics.Outbox.Add("sent", 1)
-		w.publish(ctx, m, switchboard.DeliverySent)
 		return nil
 	}
 	if switchboard.IsPermanent(err) || it.Attempts >= w.MaxAttempts {
 		w.Logger.Warn("outbox: send failed for good", "message", m.MessageID, "channel", m.Channel, "attempts", it.Attempts, "err", err)
-		if err := w.Store.FailOutbox(ctx, it.ID, err.Error(), time.Time{}); err != nil {
+		if err := w.Inbox.FailOutbox(ctx, it, err.Error(), time.Time{}); err != nil {
 			return err
 		}
 		w.Metrics.Outbox.Add("failed", 1)
-		w.publish(ctx, m, switchboard.DeliveryFailed)
 		return nil
 	}
 	retry := w.Clock.Now().Add(w.backoff(it.Attempts))
 	w.Logger.Info("outbox: send failed, will retry", "message", m.MessageID, "channel", m.Channel, "attempt", it.Attempts, "retry_at", retry, "err", err)
 	w.Metrics.Outbox.Add("retry", 1)
-	return w.Store.FailOutbox(ctx, it.ID, err.Error(), retry)
+	return w.Inbox.FailOutbox(ctx, it, err.Error(), retry)
 }
 
 // backoff is the delay after the given attempt: doubling from BaseBackoff,
@@ -181,14 +184,4 @@ func (w *Worker) backoff(attempt int) time.Duration {
 		d = w.MaxBackoff
 	}
 	return d + time.Duration(rand.Int64N(int64(d)/5+1))
-}
-
-func (w *Worker) publish(ctx context.Context, m *switchboard.Outbound, status string) {
-	if w.Bus == nil {
-		return
-	}
-	data, _ := json.Marshal(map[string]string{"message_id": m.MessageID, "status": status})
-	if err := w.Bus.Publish(ctx, switchboard.BusEvent{Type: switchboard.BusConversationUpdated, Conversation: m.ConversationID, At: w.Clock.Now(), Data: data}); err != nil {
-		w.Logger.Warn("outbox: publish", "err", err)
-	}
 }

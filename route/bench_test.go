@@ -15,7 +15,7 @@ import (
 func benchAgents(n int) []route.Agent {
 	r := rand.New(rand.NewPCG(1, 2))
 	teamSets := [][]string{nil, {"support"}, {"support", "sales"}, {"night"}}
-	statuses := []string{switchboard.AgentOnline, switchboard.AgentOnline, switchboard.AgentOnline, switchboard.AgentAway, switchboard.AgentOffline}
+	statuses := []switchboard.AgentStatus{switchboard.AgentOnline, switchboard.AgentOnline, switchboard.AgentOnline, switchboard.AgentAway, switchboard.AgentOffline}
 	agents := make([]route.Agent, n)
 	for i := range agents {
 		var sk []string

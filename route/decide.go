@@ -153,7 +153,7 @@ func (s *decision) continuity() bool {
 		if status == "" {
 			status = switchboard.AgentOffline
 		}
-		s.step(RuleContinuity, name(a)+" has this customer but is "+status)
+		s.step(RuleContinuity, name(a)+" has this customer but is "+string(status))
 		return false
 	case !a.fits(s.class):
 		s.step(RuleContinuity, fmt.Sprintf("%s has this customer but is at the %s cap (%d of %d)", name(a), s.class, a.Active[s.class], a.Cap(s.class)))

@@ -40,7 +40,7 @@ const (
 // Agent is the router's view of one agent at decision time.
 type Agent struct {
 	ID, Name  string
-	Status    string                           // switchboard.AgentOnline/AgentAway/AgentOffline
+	Status    switchboard.AgentStatus
 	Skills    map[string]int                   // topic -> proficiency 1..5
 	Teams     []string                         // none = the default team ""
 	Caps      map[switchboard.ChannelClass]int // 0 or missing = default (6 chat, 15 email)

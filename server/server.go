@@ -12,19 +12,18 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/inbox"
 	"github.com/switchboard-inbox/switchboard/metrics"
-	"github.com/switchboard-inbox/switchboard/store"
 )
 
 // Server serves Switchboard's HTTP endpoints.
 type Server struct {
-	Store   *store.DB
+	Inbox   *inbox.Service
 	Queue   switchboard.Queue
-	Bus     switchboard.Bus
-	Blobs   switchboard.BlobStore
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
 
@@ -33,20 +32,6 @@ type Server struct {
 	Webhooks map[string]http.Handler
 	// BlobHandler serves local blob URLs under /blobs/ when set.
 	BlobHandler http.Handler
-	// Senders, when set, lists the channels replies can go out on; a reply
-	// on any other channel is refused up front instead of failing later.
-	Senders map[switchboard.Channel]switchboard.Sender
-	// Policies enforce each channel's rules while composing and sending; a
-	// channel without one has no rules beyond a non-empty message.
-	Policies map[switchboard.Channel]switchboard.Policy
-	// OutboxNotify is called after a reply is queued.
-	OutboxNotify func()
-	// RoutingWake is called after anything that may let the router assign
-	// a waiting conversation: a resolution, an assignment changed by hand,
-	// an agent's status, caps or skills, the routing configuration.
-	RoutingWake func()
-	// AttachmentURLTTL is how long attachment URLs in API answers live.
-	AttachmentURLTTL time.Duration
 }
 
 // Handler returns the root handler.
@@ -56,9 +41,6 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.Metrics == nil {
 		s.Metrics = metrics.New()
-	}
-	if s.AttachmentURLTTL <= 0 {
-		s.AttachmentURLTTL = time.Hour
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
@@ -90,7 +72,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	status, code := map[string]any{"status": "ok"}, http.StatusOK
 	// The endpoint is public: say what is down, log why (driver errors
 	// name hosts and users).
-	if err := s.Store.Ping(ctx); err != nil {
+	if err := s.Inbox.Ping(ctx); err != nil {
 		s.Logger.Error("healthz: database", "err", err)
 		status["status"], status["database"], code = "unavailable", "unavailable", http.StatusServiceUnavailable
 	}
@@ -218,4 +200,13 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
 	}
 	writeJSON(w, status, map[string]any{"error": body})
+}
+
+// parseLimit reads a page size.
+func parseLimit(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 200 {
+		return 0, switchboard.Errorf(switchboard.EINVALID, "limit must be an integer from 1 to 200")
+	}
+	return n, nil
 }

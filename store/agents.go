@@ -53,7 +53,7 @@ func (db *DB) CreateAgent(ctx context.Context, a switchboard.Agent, passwordHash
 	if a.Role == "" {
 		a.Role = switchboard.RoleAgent
 	}
-	if !switchboard.ValidRole(a.Role) {
+	if !a.Role.Valid() {
 		return a, switchboard.Errorf(switchboard.EINVALID, "unknown role %q", a.Role)
 	}
 	if a.Status == "" {
@@ -156,14 +156,14 @@ func (db *DB) ActiveCounts(ctx context.Context) (map[string]map[switchboard.Chan
 // is kept (status_changed_at) so that the router's offline grace period
 // runs from it whichever instance looks, and across restarts; setting the
 // status an agent already has changes nothing.
-func (db *DB) SetAgentStatus(ctx context.Context, id, status string) (switchboard.Agent, error) {
-	switch status {
-	case switchboard.AgentOnline, switchboard.AgentAway, switchboard.AgentOffline:
+func (db *DB) SetAgentStatus(ctx context.Context, id string, status switchboard.AgentStatus) (switchboard.Agent, error) {
+	switch {
+	case status.Valid():
 	default:
 		return switchboard.Agent{}, switchboard.Errorf(switchboard.EINVALID, "unknown agent status %q", status)
 	}
 	err := db.inTx(ctx, func(tx *Tx) error {
-		var from string
+		var from switchboard.AgentStatus
 		err := tx.queryRow(ctx, `SELECT status FROM agents WHERE id = ?`+db.dialect.lockRow(), id).Scan(&from)
 		if errors.Is(err, sql.ErrNoRows) {
 			return switchboard.Errorf(switchboard.ENOTFOUND, "agent %s not found", id)
@@ -194,23 +194,14 @@ func (db *DB) SetAgentStatus(ctx context.Context, id, status string) (switchboar
 	return db.GetAgent(ctx, id)
 }
 
-// AgentUpdate holds the fields an admin may change; nil means unchanged.
-type AgentUpdate struct {
-	Role     *string
-	Skills   *[]string
-	Teams    *[]string
-	CapChat  *int
-	CapEmail *int
-}
-
 // UpdateAgent applies an admin's changes.
-func (db *DB) UpdateAgent(ctx context.Context, id string, u AgentUpdate) (switchboard.Agent, error) {
+func (db *DB) UpdateAgent(ctx context.Context, id string, u switchboard.AgentUpdate) (switchboard.Agent, error) {
 	a, err := db.GetAgent(ctx, id)
 	if err != nil {
 		return a, err
 	}
 	if u.Role != nil {
-		if !switchboard.ValidRole(*u.Role) {
+		if !u.Role.Valid() {
 			return a, switchboard.Errorf(switchboard.EINVALID, "unknown role %q", *u.Role)
 		}
 		a.Role = *u.Role

@@ -105,7 +105,7 @@ func (db *DB) Recipient(ctx context.Context, conversationID string) (switchboard
 // A report for an id not stored yet (the send's answer is still on its
 // way) is kept and applied when the id is recorded. It returns the
 // message's id and conversation when the report changed it.
-func (db *DB) ApplyDeliveryStatus(ctx context.Context, ch switchboard.Channel, providerID, status, errText string) (messageID, conversationID string, err error) {
+func (db *DB) ApplyDeliveryStatus(ctx context.Context, ch switchboard.Channel, providerID string, status switchboard.DeliveryStatus, errText string) (messageID, conversationID string, err error) {
 	if switchboard.DeliveryRank(status) == 0 {
 		return "", "", switchboard.Errorf(switchboard.EINVALID, "unknown delivery status %q", status)
 	}
@@ -114,7 +114,7 @@ func (db *DB) ApplyDeliveryStatus(ctx context.Context, ch switchboard.Channel, p
 		if err := tx.lockProviderID(ctx, ch, providerID); err != nil {
 			return err
 		}
-		var current string
+		var current switchboard.DeliveryStatus
 		var mid, cid string
 		err := tx.queryRow(ctx, `SELECT id, conversation_id, status FROM messages WHERE channel = ? AND provider_id = ? AND direction = 'out'`+db.dialect.lockRow(),
 			ch, providerID).Scan(&mid, &cid, &current)
@@ -134,7 +134,7 @@ func (db *DB) ApplyDeliveryStatus(ctx context.Context, ch switchboard.Channel, p
 	return messageID, conversationID, wrap("apply delivery status", err)
 }
 
-func advances(current, next string) bool {
+func advances(current, next switchboard.DeliveryStatus) bool {
 	return switchboard.DeliveryRank(next) > switchboard.DeliveryRank(current)
 }
 
@@ -145,9 +145,11 @@ func (tx *Tx) applyPendingStatuses(ctx context.Context, ch switchboard.Channel, 
 	if err != nil {
 		return err
 	}
-	best, bestErr := "", ""
+	var best switchboard.DeliveryStatus
+	var bestErr string
 	for rows.Next() {
-		var s, e string
+		var s switchboard.DeliveryStatus
+		var e string
 		if err := rows.Scan(&s, &e); err != nil {
 			rows.Close()
 			return err
@@ -182,35 +184,44 @@ func (tx *Tx) lockProviderID(ctx context.Context, ch switchboard.Channel, provid
 
 // ApplyWatermark applies a delivery or read watermark (Messenger,
 // Instagram): every outbound message on ch to the customer behind the
-// identity, sent up to upTo, has reached at least status. It returns how
-// many messages moved.
-func (db *DB) ApplyWatermark(ctx context.Context, ch switchboard.Channel, id switchboard.IdentityRef, upTo time.Time, status string) (int64, error) {
+// identity, sent up to upTo, has reached at least status. It returns the
+// messages that moved.
+func (db *DB) ApplyWatermark(ctx context.Context, ch switchboard.Channel, id switchboard.IdentityRef, upTo time.Time, status switchboard.DeliveryStatus) ([]string, error) {
 	rank := switchboard.DeliveryRank(status)
 	if rank == 0 {
-		return 0, switchboard.Errorf(switchboard.EINVALID, "unknown delivery status %q", status)
+		return nil, switchboard.Errorf(switchboard.EINVALID, "unknown delivery status %q", status)
 	}
 	// Only messages the provider has accepted move: a watermark says
 	// nothing of a reply still queued with us, nor revives a failed one.
 	var lower []any
-	for _, s := range []string{switchboard.DeliverySent, switchboard.DeliveryDelivered} {
+	for _, s := range []switchboard.DeliveryStatus{switchboard.DeliverySent, switchboard.DeliveryDelivered} {
 		if switchboard.DeliveryRank(s) < rank {
 			lower = append(lower, s)
 		}
 	}
-	var n int64
+	var moved []string
 	err := db.inTx(ctx, func(tx *Tx) error {
+		moved = moved[:0]
 		args := append([]any{status, ch, micros(upTo)}, lower...)
 		args = append(args, id.Kind, id.Value)
-		res, err := tx.execResult(ctx, `UPDATE messages SET status = ? WHERE channel = ? AND direction = 'out' AND created_at <= ?
+		rows, err := tx.query(ctx, `UPDATE messages SET status = ? WHERE channel = ? AND direction = 'out' AND created_at <= ?
 			AND status IN (`+placeholders(len(lower))+`)
-			AND conversation_id IN (SELECT c.id FROM conversations c JOIN identities i ON i.customer_id = c.customer_id WHERE i.kind = ? AND i.value = ?)`, args...)
+			AND conversation_id IN (SELECT c.id FROM conversations c JOIN identities i ON i.customer_id = c.customer_id WHERE i.kind = ? AND i.value = ?)
+			RETURNING id`, args...)
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
-		return err
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			moved = append(moved, id)
+		}
+		return rows.Err()
 	})
-	return n, wrap("apply watermark", err)
+	return moved, wrap("apply watermark", err)
 }
 
 // PutTemplate adds or replaces a message template (name, language).
@@ -264,13 +275,15 @@ func (db *DB) Caller(ctx context.Context, callSID string) (string, error) {
 // AttachTranscript sets the transcript of the audio stored for the message
 // (ch, providerID), whichever of the recording and the transcription
 // arrived first: when the message is not stored yet, the transcript waits
-// and Ingest applies it.
-func (db *DB) AttachTranscript(ctx context.Context, ch switchboard.Channel, providerID, transcript string) error {
-	return wrap("attach transcript", db.inTx(ctx, func(tx *Tx) error {
+// and Ingest applies it. It returns the message changed, "" when the
+// transcript waits.
+func (db *DB) AttachTranscript(ctx context.Context, ch switchboard.Channel, providerID, transcript string) (string, error) {
+	var messageID string
+	err := db.inTx(ctx, func(tx *Tx) error {
+		messageID = ""
 		if err := tx.lockProviderID(ctx, ch, providerID); err != nil {
 			return err
 		}
-		var messageID string
 		err := tx.queryRow(ctx, `SELECT id FROM messages WHERE channel = ? AND provider_id = ? AND direction = 'in'`, ch, providerID).Scan(&messageID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return tx.exec(ctx, `INSERT INTO pending_transcripts (channel, provider_id, transcript, created_at) VALUES (?, ?, ?, ?)
@@ -280,7 +293,8 @@ func (db *DB) AttachTranscript(ctx context.Context, ch switchboard.Channel, prov
 			return err
 		}
 		return tx.setTranscript(ctx, messageID, transcript)
-	}))
+	})
+	return messageID, wrap("attach transcript", err)
 }
 
 func (tx *Tx) setTranscript(ctx context.Context, messageID, transcript string) error {
@@ -289,7 +303,7 @@ func (tx *Tx) setTranscript(ctx context.Context, messageID, transcript string) e
 
 // applyPendingTranscripts gives newly stored voice messages the
 // transcripts that arrived before them.
-func (tx *Tx) applyPendingTranscripts(ctx context.Context, items []switchboard.Inbound, results []IngestResult) error {
+func (tx *Tx) applyPendingTranscripts(ctx context.Context, items []switchboard.Inbound, results []switchboard.IngestResult) error {
 	for i := range items {
 		if items[i].Channel != switchboard.ChannelVoice || results[i].MessageID == "" || results[i].Duplicate || results[i].Err != nil {
 			continue

@@ -10,18 +10,8 @@ import (
 	"strings"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/route"
 )
-
-// ConversationFilter selects conversations for the agent's list.
-type ConversationFilter struct {
-	Status     string
-	AssigneeID string // an agent id, or "none" for unassigned
-	Channel    switchboard.Channel
-	Topic      string
-	Query      string // full text over message text
-	Limit      int
-	Cursor     string
-}
 
 const conversationColumns = `c.id, c.customer_id, COALESCE(cu.name, ''), c.status, COALESCE(c.assignee_id, ''), COALESCE(a.name, ''),
 	COALESCE(t.name, ''), c.topic, c.priority, c.last_channel, c.last_message_at, c.last_inbound_at, c.first_response_at, c.resolved_at, c.created_at`
@@ -43,7 +33,7 @@ func scanConversation(row interface{ Scan(...any) error }) (switchboard.Conversa
 
 // ListConversations returns conversations newest last_message_at first, and
 // the cursor of the next page ("" on the last page).
-func (db *DB) ListConversations(ctx context.Context, f ConversationFilter) ([]switchboard.Conversation, string, error) {
+func (db *DB) ListConversations(ctx context.Context, f switchboard.ConversationFilter) ([]switchboard.Conversation, string, error) {
 	if f.Limit <= 0 || f.Limit > 200 {
 		f.Limit = 50
 	}
@@ -183,6 +173,31 @@ func (db *DB) GetConversation(ctx context.Context, id string) (switchboard.Conve
 	return convs[0], nil
 }
 
+// ConversationsByID returns the conversations named, in no particular
+// order; ids not found are left out. Two queries however many there are.
+func (db *DB) ConversationsByID(ctx context.Context, ids []string) ([]switchboard.Conversation, error) {
+	var out []switchboard.Conversation
+	for _, chunk := range chunks(toAny(ids), 500) {
+		rows, err := db.query(ctx, "SELECT "+conversationColumns+conversationFrom+" WHERE c.id IN ("+placeholders(len(chunk))+")", chunk...)
+		if err != nil {
+			return nil, fmt.Errorf("store: conversations by id: %w", err)
+		}
+		for rows.Next() {
+			c, err := scanConversation(rows)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: scan conversation: %w", err)
+			}
+			out = append(out, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: conversations by id: %w", err)
+		}
+	}
+	return out, db.fillChannels(ctx, out)
+}
+
 // Timeline returns every message of the customer's conversations, oldest
 // first, so the agent sees the whole story whichever thread they open.
 func (db *DB) Timeline(ctx context.Context, customerID string) ([]switchboard.Message, error) {
@@ -220,12 +235,13 @@ func (db *DB) Events(ctx context.Context, conversationID string) ([]switchboard.
 }
 
 // SetStatus changes a conversation's status, recording who did it.
-func (db *DB) SetStatus(ctx context.Context, id, status, agentID string) (switchboard.Conversation, error) {
-	if !switchboard.ValidStatus(status) {
+func (db *DB) SetStatus(ctx context.Context, id string, status switchboard.Status, agentID string) (switchboard.Conversation, error) {
+	if !status.Valid() {
 		return switchboard.Conversation{}, switchboard.Errorf(switchboard.EINVALID, "unknown status %q", status)
 	}
 	err := db.inTx(ctx, func(tx *Tx) error {
-		var from, customerID string
+		var from switchboard.Status
+		var customerID string
 		err := tx.queryRow(ctx, `SELECT status, customer_id FROM conversations WHERE id = ?`+db.dialect.lockRow(), id).Scan(&from, &customerID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return switchboard.Errorf(switchboard.ENOTFOUND, "conversation %s not found", id)
@@ -306,11 +322,11 @@ func (db *DB) Assign(ctx context.Context, id, agentID, by, rule, reason string) 
 		if current.String == agentID {
 			if agentID != "" {
 				// Confirming the router's choice by hand makes it manual.
-				return tx.exec(ctx, `UPDATE conversations SET assigned_by = ? WHERE id = ?`, AssignedManual, id)
+				return tx.exec(ctx, `UPDATE conversations SET assigned_by = ? WHERE id = ?`, route.AssignedManual, id)
 			}
 			return nil
 		}
-		assignedBy := AssignedManual
+		assignedBy := route.AssignedManual
 		if agentID == "" {
 			assignedBy = ""
 		}

@@ -67,13 +67,15 @@ func (db *DB) CustomerConversations(ctx context.Context, customerID string) ([]s
 // to keep, other is left behind as a redirect. When both have an open
 // conversation, the other's messages and events move into keep's and the
 // emptied conversation is resolved, so keep still has one open thread.
-// It returns the id of the conversation that is open afterwards, if any.
-func (db *DB) MergeCustomers(ctx context.Context, keep, other, agentID string) (string, error) {
+// It returns the conversations that changed: the other's, and keep's open
+// one when messages moved into it.
+func (db *DB) MergeCustomers(ctx context.Context, keep, other, agentID string) ([]string, error) {
 	if keep == other {
-		return "", switchboard.Errorf(switchboard.EINVALID, "cannot merge a customer into itself")
+		return nil, switchboard.Errorf(switchboard.EINVALID, "cannot merge a customer into itself")
 	}
-	var openID string
+	var changed []string
 	err := db.inTx(ctx, func(tx *Tx) error {
+		var openID string
 		now := db.clock.Now()
 		// Lock in id order so two merges never deadlock.
 		pair := []string{keep, other}
@@ -135,6 +137,26 @@ func (db *DB) MergeCustomers(ctx context.Context, keep, other, agentID string) (
 		} else if otherOpen != "" {
 			openID = otherOpen
 		}
+		rows, err := tx.query(ctx, `SELECT id FROM conversations WHERE customer_id = ?`, other)
+		if err != nil {
+			return err
+		}
+		changed = changed[:0]
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			changed = append(changed, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if keepOpen != "" && otherOpen != "" {
+			changed = append(changed, keepOpen)
+		}
 		for _, q := range []string{
 			`UPDATE identities SET customer_id = ? WHERE customer_id = ?`,
 			`UPDATE conversations SET customer_id = ? WHERE customer_id = ?`,
@@ -156,7 +178,7 @@ func (db *DB) MergeCustomers(ctx context.Context, keep, other, agentID string) (
 		}
 		return nil
 	})
-	return openID, wrap("merge customers", err)
+	return changed, wrap("merge customers", err)
 }
 
 func (tx *Tx) openConversationID(ctx context.Context, customerID string) (string, error) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/thread"
 )
 
 // hinted reports whether a message names the conversation it answers.
@@ -18,76 +19,51 @@ func hinted(in *switchboard.Inbound) bool {
 	return in.ConversationHint != "" || len(in.InReplyTo) > 0
 }
 
-// hintedConversation finds the conversation a reply names: the one its
-// verified token points at, else the one holding a message it refers to.
-// A token (signed, and only ever sent to the people we mailed) may bring
-// anyone into its conversation, a colleague in Cc say; a reference only
-// counts for the sender's own conversations, since Message-IDs travel with
-// every copy and forward of a mail. A reply to a resolved conversation
-// reopens it, unless its customer has another conversation open by now,
-// which then takes the reply: a customer has at most one open
-// conversation. ok is false when the hints name nothing usable, and the
-// usual threading applies.
-func (tx *Tx) hintedConversation(ctx context.Context, in *switchboard.Inbound, senderID string, now time.Time, r *IngestResult) (c convRef, ok bool, err error) {
+// namedFacts adds to f the conversation a reply names (see thread.Facts):
+// the one its verified token points at, else the one holding a message it
+// refers to, and, when that conversation belongs to someone else, their
+// open conversation. Whether the name counts is thread.Decide's to say.
+func (tx *Tx) namedFacts(ctx context.Context, in *switchboard.Inbound, senderID string, f *thread.Facts) error {
 	id, byToken, err := tx.namedConversation(ctx, in.Channel, in.ConversationHint, in.InReplyTo)
 	if err != nil || id == "" {
-		return c, false, err
+		return err
 	}
 	// Customer first, then conversation, the order every other path takes
 	// its locks in: look the owner up without a lock, lock them, then lock
 	// the conversation and check it still belongs to them.
-	var customerID string
-	err = tx.queryRow(ctx, `SELECT customer_id FROM conversations WHERE id = ?`, id).Scan(&customerID)
+	var owner string
+	err = tx.queryRow(ctx, `SELECT customer_id FROM conversations WHERE id = ?`, id).Scan(&owner)
 	if errors.Is(err, sql.ErrNoRows) {
-		return c, false, nil // e.g. a token for a conversation since deleted
+		return nil // e.g. a token for a conversation since deleted
 	}
 	if err != nil {
-		return c, false, fmt.Errorf("hinted conversation: %w", err)
+		return fmt.Errorf("named conversation: %w", err)
 	}
-	if customerID != senderID {
-		if !byToken {
-			return c, false, nil
-		}
+	if owner != senderID {
 		// Someone else's conversation: take its customer's lock, as
 		// threading their own messages would.
-		if _, _, err := tx.lockCustomer(ctx, customerID); err != nil {
-			return c, false, err
+		if _, _, err := tx.lockCustomer(ctx, owner); err != nil {
+			return err
 		}
 	}
-	var owner string
-	err = tx.queryRow(ctx, `SELECT id, customer_id, last_channel, status FROM conversations WHERE id = ?`+tx.db.dialect.lockRow(), id).
-		Scan(&c.id, &owner, &c.lastChannel, &c.status)
+	c, err := scanThreadConversation(tx.queryRow(ctx, `SELECT `+threadColumns+` FROM conversations WHERE id = ?`+tx.db.dialect.lockRow(), id))
 	if err != nil {
-		return c, false, fmt.Errorf("hinted conversation: %w", err)
+		return fmt.Errorf("named conversation: %w", err)
 	}
-	if owner != customerID {
-		// Merged away between the two reads: thread as if unhinted.
-		return c, false, nil
+	if c.CustomerID != owner {
+		return nil // merged away between the two reads: thread as if unnamed
 	}
-	switch c.status {
-	case switchboard.StatusOpen:
-		return c, true, nil
-	case switchboard.StatusPending, switchboard.StatusSnoozed:
-		return c, true, tx.setStatus(ctx, c.id, c.status, switchboard.StatusOpen, "", now)
-	}
-	var open convRef
-	err = tx.queryRow(ctx, `SELECT id, last_channel, status FROM conversations WHERE customer_id = ? AND status <> 'resolved'`, customerID).
-		Scan(&open.id, &open.lastChannel, &open.status)
-	switch {
-	case err == nil:
-		if open.status != switchboard.StatusOpen {
-			return open, true, tx.setStatus(ctx, open.id, open.status, switchboard.StatusOpen, "", now)
+	f.Named, f.NamedByToken = c, byToken
+	if owner != senderID && c.Status == switchboard.StatusResolved {
+		open, err := scanThreadConversation(tx.queryRow(ctx, `SELECT `+threadColumns+` FROM conversations WHERE customer_id = ? AND status <> 'resolved'`, owner))
+		switch {
+		case err == nil:
+			f.NamedOwnerOpen = open
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("open conversation: %w", err)
 		}
-		return open, true, nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return c, false, fmt.Errorf("open conversation: %w", err)
 	}
-	if err := tx.exec(ctx, `UPDATE conversations SET status = 'open', resolved_at = NULL WHERE id = ?`, c.id); err != nil {
-		return c, false, fmt.Errorf("reopen conversation: %w", err)
-	}
-	r.Reopened = true
-	c.status = switchboard.StatusOpen
-	return c, true, tx.addEvent(ctx, c.id, switchboard.EventReopened, "", map[string]any{"channel": in.Channel, "reply_to": true}, now)
+	return nil
 }
 
 // namedConversation is the conversation a mail names: the one a verified

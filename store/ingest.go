@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/route"
+	"github.com/switchboard-inbox/switchboard/thread"
 )
 
 // IngestOptions tune how inbound messages are threaded.
@@ -23,22 +25,6 @@ type IngestOptions struct {
 	// its own savepoint, as Ingest does after the fast path fails. Tests
 	// use it to hold both paths to the same behaviour.
 	OneByOne bool
-}
-
-// IngestResult says what became of one inbound message.
-type IngestResult struct {
-	MessageID       string
-	ConversationID  string
-	CustomerID      string
-	Duplicate       bool // the (channel, provider id) was already stored
-	NewConversation bool
-	Reopened        bool
-	// SwitchedFrom is the conversation's channel before this message,
-	// when the message came by another one.
-	SwitchedFrom switchboard.Channel
-	// Err is set when this message could not be stored; it was written to
-	// dead_letters and the rest of the batch went on.
-	Err error
 }
 
 // errIdentityTaken means another transaction claimed an identity between
@@ -56,7 +42,7 @@ var errIdentityTaken = errors.New("identity claimed concurrently")
 // identity or provider id on PostgreSQL), the transaction is rolled back
 // and the batch runs again message by message inside savepoints, so that
 // one bad message is dead-lettered without holding back the rest.
-func (db *DB) Ingest(ctx context.Context, items []switchboard.Inbound, opts IngestOptions) ([]IngestResult, error) {
+func (db *DB) Ingest(ctx context.Context, items []switchboard.Inbound, opts IngestOptions) ([]switchboard.IngestResult, error) {
 	if opts.ReopenWindow <= 0 {
 		opts.ReopenWindow = 7 * 24 * time.Hour
 	}
@@ -69,7 +55,7 @@ func (db *DB) Ingest(ctx context.Context, items []switchboard.Inbound, opts Inge
 	sort.SliceStable(order, func(a, b int) bool {
 		return identityKey(items[order[a]]) < identityKey(items[order[b]])
 	})
-	var results []IngestResult
+	var results []switchboard.IngestResult
 	err := errSlowPath
 	for attempt := 0; attempt < 3 && !opts.OneByOne; attempt++ {
 		err = db.inTx(ctx, func(tx *Tx) error {
@@ -107,9 +93,9 @@ var errSlowPath = errors.New("a message failed on the fast path")
 // stored something this one planned to create, and has committed it.
 var errReplan = errors.New("a concurrent batch changed what was planned")
 
-func (tx *Tx) ingestBatch(ctx context.Context, items []switchboard.Inbound, order []int, opts IngestOptions, careful bool) ([]IngestResult, error) {
+func (tx *Tx) ingestBatch(ctx context.Context, items []switchboard.Inbound, order []int, opts IngestOptions, careful bool) ([]switchboard.IngestResult, error) {
 	now := tx.db.clock.Now()
-	results := make([]IngestResult, len(items))
+	results := make([]switchboard.IngestResult, len(items))
 	known, err := tx.storedProviderIDs(ctx, items)
 	if err != nil {
 		return nil, err
@@ -123,11 +109,11 @@ func (tx *Tx) ingestBatch(ctx context.Context, items []switchboard.Inbound, orde
 		in := &items[i]
 		key := string(in.Channel) + "\x00" + in.ProviderID
 		if id, ok := known[key]; ok {
-			results[i] = IngestResult{MessageID: id, Duplicate: true}
+			results[i] = switchboard.IngestResult{MessageID: id, Duplicate: true}
 			continue
 		}
 		if seen[key] {
-			results[i] = IngestResult{Duplicate: true}
+			results[i] = switchboard.IngestResult{Duplicate: true}
 			continue
 		}
 		seen[key] = true
@@ -150,7 +136,7 @@ func (tx *Tx) ingestBatch(ctx context.Context, items []switchboard.Inbound, orde
 			if err := tx.deadLetter(ctx, in, err, now); err != nil {
 				return nil, err
 			}
-			r = IngestResult{Err: err}
+			r = switchboard.IngestResult{Err: err}
 		}
 		results[i] = r
 	}
@@ -225,23 +211,23 @@ func identityKey(in switchboard.Inbound) string {
 
 // ingestOne stores one message inside a savepoint, so that a message that
 // fails (or turns out to be a duplicate) leaves no trace in the batch.
-func (tx *Tx) ingestOne(ctx context.Context, in *switchboard.Inbound, now time.Time, opts IngestOptions) (IngestResult, error) {
+func (tx *Tx) ingestOne(ctx context.Context, in *switchboard.Inbound, now time.Time, opts IngestOptions) (switchboard.IngestResult, error) {
 	if err := in.Validate(); err != nil {
-		return IngestResult{}, err
+		return switchboard.IngestResult{}, err
 	}
 	for attempt := 0; ; attempt++ {
 		if err := tx.exec(ctx, `SAVEPOINT ingest_one`); err != nil {
-			return IngestResult{}, err
+			return switchboard.IngestResult{}, err
 		}
 		r, err := tx.thread(ctx, in, now, opts)
 		if err == nil && !r.Duplicate {
 			return r, tx.exec(ctx, `RELEASE SAVEPOINT ingest_one`)
 		}
 		if rbErr := tx.exec(ctx, `ROLLBACK TO SAVEPOINT ingest_one`); rbErr != nil {
-			return IngestResult{}, errors.Join(err, rbErr)
+			return switchboard.IngestResult{}, errors.Join(err, rbErr)
 		}
 		if err := tx.exec(ctx, `RELEASE SAVEPOINT ingest_one`); err != nil {
-			return IngestResult{}, err
+			return switchboard.IngestResult{}, err
 		}
 		if errors.Is(err, errIdentityTaken) && attempt < 3 {
 			continue
@@ -250,25 +236,31 @@ func (tx *Tx) ingestOne(ctx context.Context, in *switchboard.Inbound, now time.T
 	}
 }
 
-// thread stores one message: it finds or creates the customer and their
-// conversation, then writes the message. The caller has checked the
-// provider id against what was stored before the batch.
-func (tx *Tx) thread(ctx context.Context, in *switchboard.Inbound, now time.Time, opts IngestOptions) (IngestResult, error) {
+// thread stores one message: it finds or creates the customer, gathers
+// the facts thread.Decide needs, carries out its decision, then writes the
+// message. The caller has checked the provider id against what was stored
+// before the batch.
+func (tx *Tx) thread(ctx context.Context, in *switchboard.Inbound, now time.Time, opts IngestOptions) (switchboard.IngestResult, error) {
 	customerID, isNew, err := tx.resolveCustomer(ctx, in, now)
 	if err != nil {
-		return IngestResult{}, err
+		return switchboard.IngestResult{}, err
 	}
 	created := receivedAt(in, now)
-	r := IngestResult{CustomerID: customerID}
-	conv, ok, err := tx.hintedConversation(ctx, in, customerID, now, &r)
-	if err != nil {
-		return IngestResult{}, err
-	}
-	if !ok {
-		conv, err = tx.openConversation(ctx, customerID, isNew, in.Channel, created, now, opts, &r)
-		if err != nil {
-			return IngestResult{}, err
+	r := switchboard.IngestResult{CustomerID: customerID}
+	f := thread.Facts{Customer: customerID, Now: now, ReopenWindow: opts.ReopenWindow}
+	if !isNew {
+		if f.Current, err = tx.currentConversation(ctx, customerID); err != nil {
+			return switchboard.IngestResult{}, err
 		}
+	}
+	if hinted(in) {
+		if err := tx.namedFacts(ctx, in, customerID, &f); err != nil {
+			return switchboard.IngestResult{}, err
+		}
+	}
+	conv, err := tx.applyThreading(ctx, thread.Decide(f), customerID, in.Channel, created, now, &r)
+	if err != nil {
+		return switchboard.IngestResult{}, err
 	}
 	r.ConversationID = conv.id
 
@@ -278,20 +270,20 @@ func (tx *Tx) thread(ctx context.Context, in *switchboard.Inbound, now time.Time
 		ON CONFLICT (channel, provider_id) DO NOTHING RETURNING id`, inboundMessageRow(in, r.MessageID, conv.id, created)...).Scan(&inserted)
 	if errors.Is(err, sql.ErrNoRows) {
 		// Another transaction stored it between our look-up and now.
-		return IngestResult{Duplicate: true}, nil
+		return switchboard.IngestResult{Duplicate: true}, nil
 	}
 	if err != nil {
-		return IngestResult{}, fmt.Errorf("insert message: %w", err)
+		return switchboard.IngestResult{}, fmt.Errorf("insert message: %w", err)
 	}
 	for _, a := range in.Attachments {
 		if err := tx.exec(ctx, `INSERT INTO attachments (id, message_id, object_key, content_type, size, name, transcript, content_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			newID(now), r.MessageID, a.Key, a.ContentType, a.Size, a.Name, a.Transcript, a.ContentID); err != nil {
-			return IngestResult{}, fmt.Errorf("insert attachment: %w", err)
+			return switchboard.IngestResult{}, fmt.Errorf("insert attachment: %w", err)
 		}
 	}
 	if len(in.Original) > 0 {
 		if err := tx.exec(ctx, `INSERT INTO message_originals (message_id, body) VALUES (?, ?)`, r.MessageID, in.Original); err != nil {
-			return IngestResult{}, fmt.Errorf("insert original: %w", err)
+			return switchboard.IngestResult{}, fmt.Errorf("insert original: %w", err)
 		}
 	}
 	if r.NewConversation {
@@ -406,51 +398,73 @@ func (tx *Tx) lockCustomer(ctx context.Context, id string) (string, string, erro
 type convRef struct {
 	id          string
 	lastChannel switchboard.Channel
-	status      string
+	status      switchboard.Status
 }
 
-// openConversation returns the customer's conversation that is not
-// resolved, reopens the last resolved one inside the window, or starts one.
-// A customer created in this transaction has no conversation to look for.
-func (tx *Tx) openConversation(ctx context.Context, customerID string, isNew bool, ch switchboard.Channel, created, now time.Time, opts IngestOptions, r *IngestResult) (convRef, error) {
-	var c convRef
-	if !isNew {
-		// One look-up serves both cases: the open conversation sorts first,
-		// else the most recently resolved one.
-		var resolvedAt sql.NullInt64
-		err := tx.queryRow(ctx, `SELECT id, last_channel, status, resolved_at FROM conversations WHERE customer_id = ?
-			ORDER BY CASE WHEN status = 'resolved' THEN 1 ELSE 0 END, resolved_at DESC LIMIT 1`, customerID).
-			Scan(&c.id, &c.lastChannel, &c.status, &resolvedAt)
-		switch {
-		case err == nil && c.status != switchboard.StatusResolved:
-			if c.status != switchboard.StatusOpen {
-				// A customer writing again wakes a pending or snoozed conversation.
-				if err := tx.setStatus(ctx, c.id, c.status, switchboard.StatusOpen, "", now); err != nil {
-					return c, err
-				}
-			}
-			return c, nil
-		case err == nil && fromMicros(resolvedAt).After(now.Add(-opts.ReopenWindow)):
-			if err := tx.exec(ctx, `UPDATE conversations SET status = 'open', resolved_at = NULL WHERE id = ?`, c.id); err != nil {
-				return c, fmt.Errorf("reopen conversation: %w", err)
-			}
-			r.Reopened = true
-			c.status = switchboard.StatusOpen
-			return c, tx.addEvent(ctx, c.id, switchboard.EventReopened, "", map[string]any{"channel": ch}, now)
-		case err != nil && !errors.Is(err, sql.ErrNoRows):
-			return c, fmt.Errorf("find conversation: %w", err)
+const threadColumns = `id, customer_id, status, resolved_at, last_channel`
+
+func scanThreadConversation(row interface{ Scan(...any) error }) (*thread.Conversation, error) {
+	c := &thread.Conversation{}
+	var resolved sql.NullInt64
+	if err := row.Scan(&c.ID, &c.CustomerID, &c.Status, &resolved, &c.LastChannel); err != nil {
+		return nil, err
+	}
+	c.ResolvedAt = fromMicros(resolved)
+	return c, nil
+}
+
+// currentConversation returns the customer's conversation that is not
+// resolved, else the one resolved last; nil when they have none.
+func (tx *Tx) currentConversation(ctx context.Context, customerID string) (*thread.Conversation, error) {
+	// One look-up serves both cases: the open conversation sorts first.
+	c, err := scanThreadConversation(tx.queryRow(ctx, `SELECT `+threadColumns+` FROM conversations WHERE customer_id = ?
+		ORDER BY CASE WHEN status = 'resolved' THEN 1 ELSE 0 END, resolved_at DESC LIMIT 1`, customerID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find conversation: %w", err)
+	}
+	return c, nil
+}
+
+// applyThreading carries out a threading decision for a message that came
+// on ch: it starts, wakes or reopens the conversation as decided, with the
+// events that say so.
+func (tx *Tx) applyThreading(ctx context.Context, d thread.Decision, customerID string, ch switchboard.Channel, created, now time.Time, r *switchboard.IngestResult) (convRef, error) {
+	if d.Action == thread.Create {
+		c := convRef{id: newID(now), lastChannel: ch, status: switchboard.StatusOpen}
+		if err := tx.exec(ctx, `INSERT INTO conversations (id, customer_id, status, last_channel, last_message_at, last_inbound_at, created_at) VALUES (?, ?, 'open', ?, ?, ?, ?)`,
+			c.id, customerID, ch, micros(created), micros(created), micros(now)); err != nil {
+			return c, fmt.Errorf("insert conversation: %w", err)
 		}
+		if err := tx.exec(ctx, `INSERT INTO conversation_channels (conversation_id, channel) VALUES (?, ?)`, c.id, ch); err != nil {
+			return c, fmt.Errorf("record channel: %w", err)
+		}
+		r.NewConversation = true
+		return c, tx.addEvent(ctx, c.id, switchboard.EventCreated, "", map[string]any{"channel": ch, "customer_id": customerID}, now)
 	}
-	c = convRef{id: newID(now), lastChannel: ch, status: switchboard.StatusOpen}
-	if err := tx.exec(ctx, `INSERT INTO conversations (id, customer_id, status, last_channel, last_message_at, last_inbound_at, created_at) VALUES (?, ?, 'open', ?, ?, ?, ?)`,
-		c.id, customerID, ch, micros(created), micros(created), micros(now)); err != nil {
-		return c, fmt.Errorf("insert conversation: %w", err)
+	c := convRef{id: d.Conversation.ID, lastChannel: d.Conversation.LastChannel, status: switchboard.StatusOpen}
+	switch d.Action {
+	case thread.Wake:
+		// A customer writing again wakes a pending or snoozed conversation.
+		return c, tx.setStatus(ctx, c.id, d.Conversation.Status, switchboard.StatusOpen, "", now)
+	case thread.Reopen:
+		if err := tx.exec(ctx, `UPDATE conversations SET status = 'open', resolved_at = NULL WHERE id = ?`, c.id); err != nil {
+			return c, fmt.Errorf("reopen conversation: %w", err)
+		}
+		r.Reopened = true
+		return c, tx.addEvent(ctx, c.id, switchboard.EventReopened, "", reopenedData(ch, d.ByReply), now)
 	}
-	if err := tx.exec(ctx, `INSERT INTO conversation_channels (conversation_id, channel) VALUES (?, ?)`, c.id, ch); err != nil {
-		return c, fmt.Errorf("record channel: %w", err)
+	return c, nil
+}
+
+// reopenedData is the reopened event's data, on both ingest paths.
+func reopenedData(ch switchboard.Channel, byReply bool) map[string]any {
+	if byReply {
+		return map[string]any{"channel": ch, "reply_to": true}
 	}
-	r.NewConversation = true
-	return c, tx.addEvent(ctx, c.id, switchboard.EventCreated, "", map[string]any{"channel": ch, "customer_id": customerID}, now)
+	return map[string]any{"channel": ch}
 }
 
 // touchConversation records a new message on the conversation: its time,
@@ -478,7 +492,7 @@ func (tx *Tx) touchConversation(ctx context.Context, c convRef, ch switchboard.C
 	return nil
 }
 
-func (tx *Tx) addEvent(ctx context.Context, conversationID, typ, agentID string, data any, at time.Time) error {
+func (tx *Tx) addEvent(ctx context.Context, conversationID string, typ switchboard.EventType, agentID string, data any, at time.Time) error {
 	b, err := json.Marshal(data)
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
@@ -490,7 +504,7 @@ func (tx *Tx) addEvent(ctx context.Context, conversationID, typ, agentID string,
 	return nil
 }
 
-func (tx *Tx) setStatus(ctx context.Context, conversationID, from, to, agentID string, now time.Time) error {
+func (tx *Tx) setStatus(ctx context.Context, conversationID string, from, to switchboard.Status, agentID string, now time.Time) error {
 	resolved := sql.NullInt64{}
 	if to == switchboard.StatusResolved {
 		resolved = nullMicros(now)
@@ -527,19 +541,12 @@ func (db *DB) DeadLetter(ctx context.Context, ch switchboard.Channel, payload []
 	}))
 }
 
-// CountDeadLetters returns how many entries were dead-lettered.
-func (db *DB) CountDeadLetters(ctx context.Context) (int, error) {
-	var n int
-	err := db.queryRow(ctx, `SELECT COUNT(*) FROM dead_letters`).Scan(&n)
-	return n, wrap("count dead letters", err)
-}
-
 // afterReopen settles who has the conversations this batch reopened. The
 // agent who had one keeps it while online (continuity), as the router's
 // assignment now, so that it may later return to the queue like any other;
 // one whose agent is away or offline goes back to the queue at once, with
 // an event saying why.
-func (tx *Tx) afterReopen(ctx context.Context, results []IngestResult, now time.Time) error {
+func (tx *Tx) afterReopen(ctx context.Context, results []switchboard.IngestResult, now time.Time) error {
 	var ids []any
 	for _, r := range results {
 		if r.Reopened && r.Err == nil {
@@ -555,7 +562,10 @@ func (tx *Tx) afterReopen(ctx context.Context, results []IngestResult, now time.
 	if err != nil {
 		return err
 	}
-	type held struct{ conv, agent, name, status string }
+	type held struct {
+		conv, agent, name string
+		status            switchboard.AgentStatus
+	}
 	var hs []held
 	for rows.Next() {
 		var h held
@@ -571,7 +581,7 @@ func (tx *Tx) afterReopen(ctx context.Context, results []IngestResult, now time.
 	}
 	for _, h := range hs {
 		if h.status == switchboard.AgentOnline {
-			if err := tx.exec(ctx, `UPDATE conversations SET assigned_by = ? WHERE id = ?`, AssignedRouter, h.conv); err != nil {
+			if err := tx.exec(ctx, `UPDATE conversations SET assigned_by = ? WHERE id = ?`, route.AssignedRouter, h.conv); err != nil {
 				return err
 			}
 			continue

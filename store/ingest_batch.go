@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/thread"
 )
 
 // The fast path threads a whole batch with a fixed number of statements:
@@ -30,8 +31,8 @@ type convPlan struct {
 	id          string
 	customerID  string
 	isNew       bool
-	status      string // as planned: open once a message arrives
-	wasStatus   string
+	status      switchboard.Status // as planned: open once a message arrives
+	wasStatus   switchboard.Status
 	resolvedAt  time.Time
 	lastChannel switchboard.Channel
 	lastMessage time.Time
@@ -52,7 +53,7 @@ type batchPlan struct {
 	events      [][]any
 }
 
-func (tx *Tx) ingestFast(ctx context.Context, items []switchboard.Inbound, work []int, now time.Time, opts IngestOptions, results []IngestResult) error {
+func (tx *Tx) ingestFast(ctx context.Context, items []switchboard.Inbound, work []int, now time.Time, opts IngestOptions, results []switchboard.IngestResult) error {
 	if len(work) == 0 {
 		return nil
 	}
@@ -184,14 +185,14 @@ func (tx *Tx) prefetchConversations(ctx context.Context, customers []string, win
 	return nil
 }
 
-func (p *batchPlan) event(convID, typ string, data any, at time.Time) {
+func (p *batchPlan) event(convID string, typ switchboard.EventType, data any, at time.Time) {
 	b, _ := json.Marshal(data)
 	p.events = append(p.events, []any{newID(at), convID, typ, nil, string(b), micros(at)})
 }
 
 // plan threads one message in memory, exactly as thread does in the
 // database.
-func (p *batchPlan) plan(in *switchboard.Inbound, idents map[switchboard.IdentityRef]customerInfo, now time.Time, opts IngestOptions) IngestResult {
+func (p *batchPlan) plan(in *switchboard.Inbound, idents map[switchboard.IdentityRef]customerInfo, now time.Time, opts IngestOptions) switchboard.IngestResult {
 	// As in resolveCustomer, only the primary identity picks the customer.
 	cust, found := idents[in.Identities[0]]
 	if !found {
@@ -212,19 +213,22 @@ func (p *batchPlan) plan(in *switchboard.Inbound, idents map[switchboard.Identit
 		}
 	}
 	created := receivedAt(in, now)
-	r := IngestResult{CustomerID: cust.id, MessageID: newID(now)}
+	r := switchboard.IngestResult{CustomerID: cust.id, MessageID: newID(now)}
+	var cur *thread.Conversation
 	c := p.convs[cust.id]
-	switch {
-	case c != nil && c.status != switchboard.StatusResolved:
-		if c.status != switchboard.StatusOpen {
-			p.event(c.id, switchboard.EventStatus, map[string]any{"from": c.status, "to": switchboard.StatusOpen}, now)
-			c.status = switchboard.StatusOpen
-		}
-	case c != nil && c.resolvedAt.After(now.Add(-opts.ReopenWindow)):
+	if c != nil {
+		cur = &thread.Conversation{ID: c.id, CustomerID: c.customerID, Status: c.status, ResolvedAt: c.resolvedAt, LastChannel: c.lastChannel}
+	}
+	d := thread.Decide(thread.Facts{Customer: cust.id, Current: cur, Now: now, ReopenWindow: opts.ReopenWindow})
+	switch d.Action {
+	case thread.Wake:
+		p.event(c.id, switchboard.EventStatus, map[string]any{"from": c.status, "to": switchboard.StatusOpen}, now)
+		c.status = switchboard.StatusOpen
+	case thread.Reopen:
 		c.status = switchboard.StatusOpen
 		r.Reopened = true
-		p.event(c.id, switchboard.EventReopened, map[string]any{"channel": in.Channel}, now)
-	default:
+		p.event(c.id, switchboard.EventReopened, reopenedData(in.Channel, d.ByReply), now)
+	case thread.Create:
 		c = &convPlan{id: newID(now), customerID: cust.id, isNew: true, status: switchboard.StatusOpen, lastChannel: in.Channel,
 			channels: map[switchboard.Channel]bool{in.Channel: true}}
 		p.convs[cust.id] = c

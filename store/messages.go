@@ -83,6 +83,24 @@ func (db *DB) GetMessage(ctx context.Context, id string) (switchboard.Message, e
 	return msgs[0], db.fillAttachments(ctx, msgs)
 }
 
+// MessagesByID returns the messages named with their attachments, in no
+// particular order; ids not found are left out.
+func (db *DB) MessagesByID(ctx context.Context, ids []string) ([]switchboard.Message, error) {
+	var out []switchboard.Message
+	for _, chunk := range chunks(toAny(ids), 500) {
+		rows, err := db.query(ctx, `SELECT `+messageColumns+` FROM messages m WHERE m.id IN (`+placeholders(len(chunk))+`)`, chunk...)
+		if err != nil {
+			return nil, fmt.Errorf("store: messages by id: %w", err)
+		}
+		msgs, err := scanMessages(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, msgs...)
+	}
+	return out, db.fillAttachments(ctx, out)
+}
+
 // Original returns the message exactly as the provider sent it.
 func (db *DB) Original(ctx context.Context, messageID string) ([]byte, error) {
 	var body []byte
@@ -237,20 +255,13 @@ func withAuto(meta string) (string, error) {
 	return string(b), err
 }
 
-// OutboxItem is a claimed outbox row with what its sender needs.
-type OutboxItem struct {
-	ID       string
-	Attempts int
-	Message  switchboard.Outbound
-}
-
 // ClaimOutbox takes up to n due outbox rows for this worker until lease
 // has passed. Rows claimed by another instance are skipped, not waited for,
 // and a row is not handed out again while its lease runs, so two instances
 // never send the same row at once. A worker that dies leaves its rows to be
 // claimed again when their lease ends.
-func (db *DB) ClaimOutbox(ctx context.Context, n int, lease time.Duration) ([]OutboxItem, error) {
-	var items []OutboxItem
+func (db *DB) ClaimOutbox(ctx context.Context, n int, lease time.Duration) ([]switchboard.OutboxItem, error) {
+	var items []switchboard.OutboxItem
 	err := db.inTx(ctx, func(tx *Tx) error {
 		items = items[:0]
 		now := db.clock.Now()
@@ -263,7 +274,7 @@ func (db *DB) ClaimOutbox(ctx context.Context, n int, lease time.Duration) ([]Ou
 		}
 		var customers []string
 		for rows.Next() {
-			var it OutboxItem
+			var it switchboard.OutboxItem
 			var meta, customerID string
 			if err := rows.Scan(&it.ID, &it.Attempts, &it.Message.MessageID, &it.Message.ConversationID, &it.Message.Channel,
 				&it.Message.Text, &it.Message.HTML, &meta, &customerID); err != nil {
@@ -358,36 +369,6 @@ func (db *DB) FailOutbox(ctx context.Context, id string, cause string, retryAt t
 	}))
 }
 
-// OutboxState reports an outbox row's state and attempts, by message id.
-func (db *DB) OutboxState(ctx context.Context, messageID string) (state string, attempts int, lastError string, err error) {
-	err = db.queryRow(ctx, `SELECT state, attempts, last_error FROM outbox WHERE message_id = ?`, messageID).Scan(&state, &attempts, &lastError)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", 0, "", switchboard.Errorf(switchboard.ENOTFOUND, "no outbox row for message %s", messageID)
-	}
-	return state, attempts, lastError, wrap("outbox state", err)
-}
-
-// CountMessagesByText counts stored messages per text among those whose
-// text is LIKE pattern; operators and the crash tests use it to check that
-// nothing was stored twice.
-func (db *DB) CountMessagesByText(ctx context.Context, pattern string) (map[string]int, error) {
-	rows, err := db.query(ctx, `SELECT text, COUNT(*) FROM messages WHERE text LIKE ? GROUP BY text`, pattern)
-	if err != nil {
-		return nil, fmt.Errorf("store: count messages: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var text string
-		var n int
-		if err := rows.Scan(&text, &n); err != nil {
-			return nil, fmt.Errorf("store: count messages: %w", err)
-		}
-		out[text] = n
-	}
-	return out, rows.Err()
-}
-
 // CreateUpload records a file an agent stored in the object store.
 func (db *DB) CreateUpload(ctx context.Context, agentID string, a switchboard.Attachment) (switchboard.Attachment, error) {
 	now := db.clock.Now()
@@ -399,13 +380,14 @@ func (db *DB) CreateUpload(ctx context.Context, agentID string, a switchboard.At
 	return a, wrap("create upload", err)
 }
 
-// Uploads returns uploaded files by id, in the order asked; an unknown id
-// is an EINVALID error naming it.
-func (db *DB) Uploads(ctx context.Context, ids []string) ([]switchboard.Attachment, error) {
+// Uploads returns the files agentID uploaded, by id, in the order asked;
+// an id unknown, or another agent's upload, is an EINVALID error naming it.
+func (db *DB) Uploads(ctx context.Context, agentID string, ids []string) ([]switchboard.Attachment, error) {
 	out := make([]switchboard.Attachment, 0, len(ids))
 	for _, id := range ids {
 		var a switchboard.Attachment
-		err := db.queryRow(ctx, `SELECT id, object_key, content_type, size, name FROM uploads WHERE id = ?`, id).Scan(&a.ID, &a.Key, &a.ContentType, &a.Size, &a.Name)
+		err := db.queryRow(ctx, `SELECT id, object_key, content_type, size, name FROM uploads WHERE id = ? AND agent_id = ?`, id, agentID).
+			Scan(&a.ID, &a.Key, &a.ContentType, &a.Size, &a.Name)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, switchboard.Errorf(switchboard.EINVALID, "unknown upload %q", id)
 		}

@@ -80,17 +80,17 @@ func TestAssignRoutedChecksCapAndState(t *testing.T) {
 			}
 		}
 		if err := assign(convs[2], tom.ID); !errors.Is(err, store.ErrAgentFull) {
-			t.Fatalf("third chat over cap 2: err = %v, want ErrAgentFull", err)
+			t.Fatalf("third chat over cap 2: err = %v, want route.ErrAgentFull", err)
 		}
 		// The cap is per class: an e-mail still fits.
 		if err := assign(mail, tom.ID); err != nil {
 			t.Fatalf("email with chats at cap: %v", err)
 		}
 		if err := assign(convs[0], tom.ID); !errors.Is(err, store.ErrNotWaiting) {
-			t.Fatalf("assigning an assigned conversation: err = %v, want ErrNotWaiting", err)
+			t.Fatalf("assigning an assigned conversation: err = %v, want route.ErrNotWaiting", err)
 		}
 		if err := assign(convs[2], off.ID); !errors.Is(err, store.ErrAgentUnavailable) {
-			t.Fatalf("offline agent: err = %v, want ErrAgentUnavailable", err)
+			t.Fatalf("offline agent: err = %v, want route.ErrAgentUnavailable", err)
 		}
 		c, err := db.GetConversation(ctx, convs[0])
 		if err != nil || c.AssigneeID != tom.ID || c.Topic != "billing" {
@@ -118,7 +118,7 @@ func TestAssignRoutedChecksCapAndState(t *testing.T) {
 		}
 		sam := onlineAgent(t, db, "sam", 5)
 		if err := assign(convs[2], sam.ID); !errors.Is(err, store.ErrNotWaiting) {
-			t.Fatalf("held conversation: err = %v, want ErrNotWaiting", err)
+			t.Fatalf("held conversation: err = %v, want route.ErrNotWaiting", err)
 		}
 	})
 }
@@ -157,7 +157,7 @@ func TestManualAssignHandbackAndExclusion(t *testing.T) {
 		}
 		err = db.AssignRouted(ctx, store.RoutedAssignment{ConversationID: conv, AgentID: ana.ID, Rule: "workload"})
 		if !errors.Is(err, store.ErrExcluded) {
-			t.Fatalf("routing back to the agent who handed it back: err = %v, want ErrExcluded", err)
+			t.Fatalf("routing back to the agent who handed it back: err = %v, want route.ErrExcluded", err)
 		}
 		ev := eventsOf(t, db, conv, switchboard.EventUnassigned)
 		if len(ev) != 1 || ev[0]["from"] != ana.ID {

@@ -64,10 +64,10 @@ func Run(t *testing.T, cfg Config) {
 // Event returns the n-th test event from publisher p.
 func Event(p, n int) switchboard.BusEvent {
 	return switchboard.BusEvent{
-		Type:         switchboard.BusMessageCreated,
-		Conversation: fmt.Sprintf("conv-%d", p),
-		At:           time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
-		Data:         json.RawMessage(fmt.Sprintf(`{"p":%d,"n":%d}`, p, n)),
+		Type:           switchboard.BusMessageCreated,
+		ConversationID: fmt.Sprintf("conv-%d", p),
+		At:             time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Data:           json.RawMessage(fmt.Sprintf(`{"p":%d,"n":%d}`, p, n)),
 	}
 }
 
@@ -158,15 +158,15 @@ func ExpectQuiet(t testing.TB, ch <-chan switchboard.BusEvent, d time.Duration) 
 func testRoundTrip(t *testing.T, b Bus) {
 	ch := Subscribe(t, b)
 	want := switchboard.BusEvent{
-		Type:         switchboard.BusConversationUpdated,
-		Conversation: "c1",
-		Agent:        "a1",
-		At:           time.Date(2026, 3, 4, 5, 6, 7, 890_000_000, time.UTC),
-		Data:         json.RawMessage(`{"status":"resolved"}`),
+		Type:           switchboard.BusConversationUpdated,
+		ConversationID: "c1",
+		AgentID:        "a1",
+		At:             time.Date(2026, 3, 4, 5, 6, 7, 890_000_000, time.UTC),
+		Data:           json.RawMessage(`{"status":"resolved"}`),
 	}
 	Publish(t, b, want)
 	got := Receive(t, ch)
-	if got.Type != want.Type || got.Conversation != want.Conversation || got.Agent != want.Agent ||
+	if got.Type != want.Type || got.ConversationID != want.ConversationID || got.AgentID != want.AgentID ||
 		!got.At.Equal(want.At) || string(got.Data) != string(want.Data) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}

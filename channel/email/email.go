@@ -46,8 +46,6 @@ type Config struct {
 	Store  Store
 	Tokens *Tokens // reply addresses; nil: threading by headers only
 	Logger *slog.Logger
-	// OnBounce is called after a bounce marked one of our messages.
-	OnBounce func(messageID, conversationID string)
 }
 
 // Outcome says what became of one accepted mail.
@@ -197,14 +195,11 @@ func (c *Channel) bounce(ctx context.Context, id string, e *parse.Email, refs []
 	if b.Diagnostic == "" {
 		b.Diagnostic = "bounced: " + e.Subject
 	}
-	msg, conv, err := c.cfg.Store.RecordBounce(ctx, b)
+	msg, _, err := c.cfg.Store.RecordBounce(ctx, b)
 	if err != nil {
 		return fmt.Errorf("email: bounce: %w", err)
 	}
 	c.cfg.Logger.Info("email: bounce", "original", b.Original, "permanent", b.Permanent, "message", msg)
-	if msg != "" && c.cfg.OnBounce != nil {
-		c.cfg.OnBounce(msg, conv)
-	}
 	return nil
 }
 

@@ -18,6 +18,17 @@ type Tokens struct {
 	Domain string // e.g. "example.com"
 }
 
+// NewTokens returns the reply addresses for the mailbox from (an address,
+// "support@example.com"). The MAC key is derived from secret, a key every
+// instance already shares (the object store's signing key), so that no
+// new secret has to be configured.
+func NewTokens(secret []byte, from string) *Tokens {
+	local, domain, _ := strings.Cut(strings.ToLower(from), "@")
+	k := hmac.New(sha256.New, secret)
+	k.Write([]byte("switchboard e-mail reply tokens"))
+	return &Tokens{Key: k.Sum(nil), Local: local, Domain: domain}
+}
+
 var tokenEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 func (t *Tokens) mac(conversationID string) string {

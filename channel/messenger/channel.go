@@ -15,6 +15,16 @@ import (
 type Channel struct {
 	Client      *Client
 	LastInbound func(ctx context.Context, conversationID string) (time.Time, error)
+	// Clock is the time the windows are checked at when sending (default:
+	// the system clock); the policy is given the time by its caller.
+	Clock switchboard.Clock
+}
+
+func (c *Channel) now() time.Time {
+	if c.Clock == nil {
+		return time.Now().UTC()
+	}
+	return c.Clock.Now()
 }
 
 func (c *Channel) kind() (switchboard.Channel, switchboard.IdentityKind) {
@@ -76,7 +86,7 @@ func (c *Channel) Send(ctx context.Context, m *switchboard.Outbound) (string, er
 			return "", fmt.Errorf("messenger: window: %w", err)
 		}
 	}
-	mode, reason := SendMode(last, time.Now())
+	mode, reason := SendMode(last, c.now())
 	if mode == "" {
 		return "", switchboard.Permanent(errors.New(reason))
 	}

@@ -28,7 +28,7 @@ type OptOuts interface {
 
 // Statuses is where delivery reports go.
 type Statuses interface {
-	ApplyDeliveryStatus(ctx context.Context, ch switchboard.Channel, providerID, status, errText string) (messageID, conversationID string, err error)
+	ApplyDeliveryStatus(ctx context.Context, ch switchboard.Channel, providerID string, status switchboard.DeliveryStatus, errText string) (messageID, conversationID string, err error)
 }
 
 // Config wires the SMS channel.
@@ -54,8 +54,6 @@ type Config struct {
 	// OnAccepted and OnRejected, when set, count webhooks for metrics.
 	OnAccepted func()
 	OnRejected func(reason string)
-	// OnStatus is called after a delivery report changed a message.
-	OnStatus func(messageID, conversationID, status string)
 }
 
 // Channel is the SMS channel: webhooks, sender and policy.
@@ -239,17 +237,20 @@ func (c *Channel) StatusHandler() http.Handler {
 		}
 		if st.ErrorCode == twilio.ErrUnsubscribed && c.cfg.OptOuts != nil && st.To != "" {
 			if to, err := normalisePhone(st.To, c.cfg.DefaultRegion); err == nil {
-				c.cfg.OptOuts.RecordOptOut(ctx, to, switchboard.ChannelSMS, "21610")
+				// Twilio retries a failed callback: losing the opt-out would
+				// have us text someone who asked us to stop.
+				if err := c.cfg.OptOuts.RecordOptOut(ctx, to, switchboard.ChannelSMS, "21610"); err != nil {
+					c.cfg.Logger.Error("sms: record opt-out", "message_sid", st.MessageSID, "err", err)
+					http.Error(w, "opt-out could not be stored; retry", http.StatusServiceUnavailable)
+					return
+				}
 			}
 		}
-		mid, cid, err := c.cfg.Statuses.ApplyDeliveryStatus(ctx, switchboard.ChannelSMS, st.MessageSID, st.Delivery, errText)
+		_, _, err = c.cfg.Statuses.ApplyDeliveryStatus(ctx, switchboard.ChannelSMS, st.MessageSID, st.Delivery, errText)
 		if err != nil {
 			c.cfg.Logger.Error("sms: apply status", "message_sid", st.MessageSID, "err", err)
 			http.Error(w, "status could not be stored; retry", http.StatusServiceUnavailable)
 			return
-		}
-		if mid != "" && c.cfg.OnStatus != nil {
-			c.cfg.OnStatus(mid, cid, st.Delivery)
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})

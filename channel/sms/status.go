@@ -16,7 +16,7 @@ type Status struct {
 	// scheduled, canceled, receiving or received.
 	ProviderStatus string
 	// Delivery is the switchboard.Delivery* status it maps to.
-	Delivery     string
+	Delivery     switchboard.DeliveryStatus
 	ErrorCode    int // 0 when Twilio sent none
 	ErrorMessage string
 	To, From     string
@@ -63,7 +63,7 @@ func ParseStatus(form url.Values) (Status, error) {
 	return s, nil
 }
 
-func deliveryStatus(providerStatus string) string {
+func deliveryStatus(providerStatus string) switchboard.DeliveryStatus {
 	switch providerStatus {
 	case "accepted", "scheduled", "queued", "sending":
 		return switchboard.DeliveryQueued
@@ -89,13 +89,13 @@ func deliveryStatus(providerStatus string) string {
 // a late "failed" a delivery. read outranks both: a read receipt is proof
 // the message arrived. The rank is a plain integer so that a store can
 // apply callbacks with one conditional UPDATE.
-func StatusRank(s string) int { return switchboard.DeliveryRank(s) }
+func StatusRank(s switchboard.DeliveryStatus) int { return switchboard.DeliveryRank(s) }
 
 // Advances reports whether a message whose delivery status is current
 // should take next: only when next ranks strictly higher. Repeated and
 // out-of-order callbacks (sent after delivered, delivered after failed) are
 // therefore no-ops, and an unknown next status never applies.
-func Advances(current, next string) bool {
+func Advances(current, next switchboard.DeliveryStatus) bool {
 	return StatusRank(next) > StatusRank(current)
 }
 

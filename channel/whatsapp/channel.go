@@ -19,6 +19,16 @@ type Channel struct {
 	// LastInbound tells the sender when the customer last wrote on
 	// WhatsApp; the window may have closed since the reply was queued.
 	LastInbound func(ctx context.Context, conversationID string) (time.Time, error)
+	// Clock is the time the window is checked at (default: the system
+	// clock); the policy is given the time by its caller.
+	Clock switchboard.Clock
+}
+
+func (c *Channel) now() time.Time {
+	if c.Clock == nil {
+		return time.Now().UTC()
+	}
+	return c.Clock.Now()
 }
 
 // Check is the WhatsApp policy: free-form text only within 24 hours of the
@@ -101,7 +111,7 @@ func (c *Channel) Send(ctx context.Context, m *switchboard.Outbound) (string, er
 		if err != nil {
 			return "", fmt.Errorf("whatsapp: window: %w", err)
 		}
-		if !CanSendFreeForm(last, time.Now()) {
+		if !CanSendFreeForm(last, c.now()) {
 			return "", switchboard.Permanent(fmt.Errorf("the 24-hour window closed at %s; nothing was sent", WindowEnds(last).UTC().Format(time.RFC3339)))
 		}
 	}

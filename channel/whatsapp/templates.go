@@ -3,9 +3,11 @@ package whatsapp
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/channel/meta"
@@ -59,4 +61,35 @@ func (c *Client) Templates(ctx context.Context, businessAccountID string) ([]swi
 		endpoint = p.Paging.Next
 	}
 	return out, nil
+}
+
+// TemplateStore keeps the synced templates (package inbox).
+type TemplateStore interface {
+	PutTemplate(ctx context.Context, actor switchboard.Actor, t switchboard.MessageTemplate) error
+}
+
+// SyncTemplates copies the WhatsApp Business Account's message templates
+// into the store now and then every interval until ctx ends; admins may
+// still add or edit them. A failed sync is logged and tried again at the
+// next interval.
+func SyncTemplates(ctx context.Context, client *Client, businessAccountID string, store TemplateStore, every time.Duration, log *slog.Logger) {
+	for {
+		ts, err := client.Templates(ctx, businessAccountID)
+		if err != nil {
+			log.Warn("whatsapp: template sync", "err", err)
+		}
+		for _, t := range ts {
+			if err := store.PutTemplate(ctx, switchboard.System, t); err != nil {
+				log.Warn("whatsapp: store template", "name", t.Name, "err", err)
+			}
+		}
+		if err == nil {
+			log.Info("whatsapp: templates synced", "templates", len(ts))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
 }

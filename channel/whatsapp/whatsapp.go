@@ -194,7 +194,7 @@ type Status struct {
 
 // Delivery maps the status to switchboard's delivery statuses; "" for a
 // status it does not know. played (a voice note) counts as read.
-func (s Status) Delivery() string {
+func (s Status) Delivery() switchboard.DeliveryStatus {
 	switch s.Status {
 	case StatusSent:
 		return switchboard.DeliverySent

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,21 +27,24 @@ import (
 	"github.com/switchboard-inbox/switchboard/channel/voice"
 	"github.com/switchboard-inbox/switchboard/channel/webform"
 	"github.com/switchboard-inbox/switchboard/channel/whatsapp"
+	"github.com/switchboard-inbox/switchboard/inbox"
 	"github.com/switchboard-inbox/switchboard/ingest"
 	"github.com/switchboard-inbox/switchboard/metrics"
 	"github.com/switchboard-inbox/switchboard/outbox"
 	"github.com/switchboard-inbox/switchboard/queue"
 	"github.com/switchboard-inbox/switchboard/route/dispatch"
 	"github.com/switchboard-inbox/switchboard/server"
-	"github.com/switchboard-inbox/switchboard/store"
 )
 
 // Main is one running Switchboard: it opens every part the configuration
-// names, wires them together and runs them until Close.
+// names, wires them together and runs them until Close. It holds no rule
+// of its own: those live in the inbox (package inbox), the channels and
+// the router.
 type Main struct {
-	Config  Config
-	Logger  *slog.Logger
-	Senders map[switchboard.Channel]switchboard.Sender
+	Config Config
+	Logger *slog.Logger
+	// Clock, when set, is the time every part reads (tests move it).
+	Clock switchboard.Clock
 	// ProviderHTTP, when set, is the HTTP client for calls to providers
 	// (tests and the demo point it at local stand-ins with their own TLS
 	// certificates).
@@ -51,9 +53,9 @@ type Main struct {
 	// stand-in recordings this way).
 	ExtraRoutes map[string]http.Handler
 	// OnStored is passed to the ingest pipeline (bench and tests use it).
-	OnStored func([]switchboard.Inbound, []store.IngestResult)
+	OnStored func([]switchboard.Inbound, []switchboard.IngestResult)
 
-	DB         *store.DB
+	Inbox      *inbox.Service
 	Queue      switchboard.Queue
 	Bus        switchboard.Bus
 	Blobs      switchboard.BlobStore
@@ -62,11 +64,7 @@ type Main struct {
 	Outbox     *outbox.Worker
 	Dispatcher *dispatch.Dispatcher
 
-	// policies are the channels' rules, by channel (also the server's).
-	policies     map[switchboard.Channel]switchboard.Policy
-	mailFailures mailFailures
-
-	// background work started with the workers (template sync).
+	// background work started with the workers (template sync, IMAP).
 	background []func(context.Context)
 
 	redis    *redis.Client
@@ -107,11 +105,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	m.Metrics = metrics.New()
-	if m.Senders == nil {
-		m.Senders = map[switchboard.Channel]switchboard.Sender{}
-	}
-	if m.DB, err = store.Open(ctx, c.DatabaseURL, store.Options{}); err != nil {
-		return err
+	if m.Clock == nil {
+		m.Clock = switchboard.SystemClock{}
 	}
 	if c.RedisURL != "" {
 		opts, err := redis.ParseURL(c.RedisURL)
@@ -125,7 +120,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.Queue = queue.NewRedis(m.redis, queue.RedisOptions{Prefix: c.RedisPrefix + "inbound:", Consumer: queue.ConsumerName(), MinIdle: c.QueueReclaimAfter})
 		m.Bus = bus.NewRedis(m.redis, c.RedisPrefix+"events")
 	} else {
-		if m.DB.Dialect() != "sqlite" {
+		if !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
 			m.Logger.Warn("no SWITCHBOARD_REDIS_URL: the inbound queue is a file in the data directory, so run only one instance")
 		}
 		if m.Queue, err = queue.OpenSQLite(ctx, filepath.Join(c.DataDir, "queue.db"), queue.WithVisibility(c.QueueReclaimAfter)); err != nil {
@@ -140,8 +135,14 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.Blobs, err = blob.Open(ctx, c.BlobURL, c.PublicURL, key); err != nil {
 		return err
 	}
+	m.Inbox, err = inbox.Open(ctx, inbox.Config{
+		DatabaseURL: c.DatabaseURL, Clock: m.Clock, Bus: m.Bus, Blobs: m.Blobs, Logger: m.Logger, ReopenWindow: c.ReopenWindow,
+	})
+	if err != nil {
+		return err
+	}
 	m.Metrics.Registry.NewGaugeFunc("switchboard_routing_waiting", "Conversations waiting for an agent.", func(ctx context.Context) (float64, error) {
-		n, err := m.DB.WaitingCount(ctx)
+		n, err := m.Inbox.WaitingCount(ctx)
 		return float64(n), err
 	})
 	m.Metrics.Registry.NewGaugeFunc("switchboard_queue_depth", "Inbound entries not yet stored.", func(ctx context.Context) (float64, error) {
@@ -149,23 +150,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return float64(n), err
 	})
 
-	m.Pipeline = &ingest.Pipeline{
-		Queue: m.Queue, Store: m.DB, Bus: m.Bus, Metrics: m.Metrics, Logger: m.Logger,
-		BatchSize: c.IngestBatch, Workers: c.IngestWorkers, ReopenWindow: c.ReopenWindow, OnStored: m.onStored,
-	}
-	m.Outbox = &outbox.Worker{Store: m.DB, Senders: m.Senders, Bus: m.Bus, Metrics: m.Metrics, Logger: m.Logger, MaxAttempts: c.OutboxMaxAttempts}
-	if !c.RoutingOff {
-		m.Dispatcher = &dispatch.Dispatcher{Store: m.DB, Acker: m, Logger: m.Logger, OfflineGrace: c.OfflineGrace}
-	}
-
 	srv := &server.Server{
-		Store: m.DB, Queue: m.Queue, Bus: m.Bus, Blobs: m.Blobs, Metrics: m.Metrics, Logger: m.Logger,
-		Webhooks:     map[string]http.Handler{},
-		OutboxNotify: m.Outbox.Notify,
-		Senders:      m.Senders,
-	}
-	if m.Dispatcher != nil {
-		srv.RoutingWake = m.Dispatcher.Wake
+		Inbox: m.Inbox, Queue: m.Queue, Metrics: m.Metrics, Logger: m.Logger,
+		Webhooks: map[string]http.Handler{},
 	}
 	if h, ok := m.Blobs.(interface{ Handler() http.Handler }); ok {
 		srv.BlobHandler = h.Handler()
@@ -173,8 +160,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	form := m.formHandler()
 	srv.Webhooks["POST /forms/{form}"] = form
 	srv.Webhooks["OPTIONS /forms/{form}"] = form
-	srv.Policies = map[switchboard.Channel]switchboard.Policy{}
-	m.policies = srv.Policies
 	if c.TwilioAccountSID != "" {
 		m.wireSMS(srv)
 	}
@@ -184,20 +169,31 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			media = &whatsapp.MediaClient{BaseURL: c.GraphAPIURL, Token: c.MetaAccessToken, HTTP: m.ProviderHTTP}
 		}
 		h := metawebhook.New(metawebhook.Config{
-			AppSecret: c.MetaAppSecret, VerifyToken: c.MetaVerifyToken, Queue: m.Queue, Blobs: m.Blobs, Store: m.DB,
-			Media: media, HTTP: m.ProviderHTTP, Logger: m.Logger,
+			AppSecret: c.MetaAppSecret, VerifyToken: c.MetaVerifyToken, Queue: m.Queue, Blobs: m.Blobs, Store: m.Inbox,
+			Media: media, HTTP: m.ProviderHTTP, Logger: m.Logger, Clock: m.Clock,
 			OnAccepted: func(ch switchboard.Channel) { m.Metrics.Accepted.Add(string(ch), 1) },
 			OnRejected: func(reason string) { m.Metrics.Rejected.Add("meta_"+reason, 1) },
 		})
 		srv.Webhooks["GET /webhooks/meta"] = h
 		srv.Webhooks["POST /webhooks/meta"] = h
 	}
-	m.wireMetaSenders(srv)
+	m.wireMetaSenders()
 	if err := m.wireEmail(srv, key); err != nil {
 		return err
 	}
 	for pattern, h := range m.ExtraRoutes {
 		srv.Webhooks[pattern] = h
+	}
+
+	m.Pipeline = &ingest.Pipeline{
+		Queue: m.Queue, Inbox: m.Inbox, Metrics: m.Metrics, Logger: m.Logger, Clock: m.Clock,
+		BatchSize: c.IngestBatch, Workers: c.IngestWorkers, OnStored: m.onStored,
+	}
+	m.Outbox = &outbox.Worker{Inbox: m.Inbox, Senders: m.Inbox.Senders(), Metrics: m.Metrics, Logger: m.Logger, Clock: m.Clock, MaxAttempts: c.OutboxMaxAttempts}
+	m.Inbox.OnReplyQueued(m.Outbox.Notify)
+	if !c.RoutingOff {
+		m.Dispatcher = &dispatch.Dispatcher{Inbox: m.Inbox, Logger: m.Logger, Clock: m.Clock, OfflineGrace: c.OfflineGrace}
+		m.Inbox.OnRoutingChange(m.Dispatcher.Wake)
 	}
 
 	if m.listener, err = net.Listen("tcp", c.Addr); err != nil {
@@ -218,7 +214,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.Dispatcher != nil {
 		m.goRun(func() { m.Dispatcher.Run(runCtx) })
 		if c.ClassifierRetrain > 0 {
-			m.goRun(func() { m.retrainClassifier(runCtx, c.ClassifierRetrain) })
+			m.goRun(func() { dispatch.Retrain(runCtx, m.Inbox, c.ClassifierRetrain, m.Logger) })
 		}
 	}
 	for _, fn := range m.background {
@@ -229,30 +225,28 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			m.Logger.Error("http serve", "err", err)
 		}
 	})
-	m.Logger.Info("switchboard listening", "addr", m.listener.Addr().String(), "database", m.DB.Dialect(),
+	m.Logger.Info("switchboard listening", "addr", m.listener.Addr().String(), "database", m.Inbox.Dialect(),
 		"queue", fmt.Sprintf("%T", m.Queue), "blobs", fmt.Sprintf("%T", m.Blobs))
 	return nil
 }
 
-// wireSMS turns on the Twilio SMS channel: webhooks, sender and policy.
+// wireSMS turns on the Twilio SMS channel (webhooks, sender and policy)
+// and voicemail.
 func (m *Main) wireSMS(srv *server.Server) {
 	c := m.Config
 	ch := sms.New(sms.Config{
 		AuthToken: c.TwilioAuthToken, PublicURL: c.PublicURL,
 		Client: &twilio.Client{BaseURL: c.TwilioAPIURL, AccountSID: c.TwilioAccountSID, AuthToken: c.TwilioAuthToken, HTTP: m.ProviderHTTP},
 		From:   c.TwilioFrom, MessagingServiceSID: c.TwilioMessagingSID,
-		Queue: m.Queue, Blobs: m.Blobs, OptOuts: m.DB, Statuses: m.DB, Logger: m.Logger,
+		Queue: m.Queue, Blobs: m.Blobs, OptOuts: m.Inbox, Statuses: m.Inbox, Logger: m.Logger, Clock: m.Clock,
 		DefaultRegion: c.PhoneRegion, PricePerSegment: c.SMSPricePerSegment,
 		OnAccepted: func() { m.Metrics.Accepted.Add(string(switchboard.ChannelSMS), 1) },
 		OnRejected: func(reason string) { m.Metrics.Rejected.Add("sms_"+reason, 1) },
-		OnStatus: func(messageID, conversationID, status string) {
-			m.publish(switchboard.BusConversationUpdated, conversationID, map[string]string{"message_id": messageID, "status": status})
-		},
 	})
 	vm := voice.New(voice.Config{
 		AuthToken: c.TwilioAuthToken, PublicURL: c.PublicURL, Greeting: c.VoiceGreeting,
 		Client: &twilio.Client{BaseURL: c.TwilioAPIURL, AccountSID: c.TwilioAccountSID, AuthToken: c.TwilioAuthToken, HTTP: m.ProviderHTTP},
-		Queue:  m.Queue, Blobs: m.Blobs, Store: m.DB, Logger: m.Logger, DefaultRegion: c.PhoneRegion,
+		Queue:  m.Queue, Blobs: m.Blobs, Store: m.Inbox, Logger: m.Logger, Clock: m.Clock, DefaultRegion: c.PhoneRegion,
 		OnAccepted: func() { m.Metrics.Accepted.Add(string(switchboard.ChannelVoice), 1) },
 	})
 	srv.Webhooks["POST /webhooks/twilio/voice"] = vm.CallHandler()
@@ -260,79 +254,41 @@ func (m *Main) wireSMS(srv *server.Server) {
 	srv.Webhooks["POST /webhooks/twilio/transcription"] = vm.TranscriptionHandler()
 	srv.Webhooks["POST /webhooks/twilio/sms"] = ch.InboundHandler()
 	srv.Webhooks["POST /webhooks/twilio/status"] = ch.StatusHandler()
-	srv.Policies[switchboard.ChannelSMS] = ch
-	m.Senders[switchboard.ChannelSMS] = ch
+	m.Inbox.SetChannel(switchboard.ChannelSMS, ch, ch)
 }
 
 // wireMetaSenders turns on replies on WhatsApp, Messenger and Instagram
 // for the channels whose ids are configured.
-func (m *Main) wireMetaSenders(srv *server.Server) {
+func (m *Main) wireMetaSenders() {
 	c := m.Config
 	if c.MetaAccessToken == "" {
 		return
 	}
 	lastInbound := func(ch switchboard.Channel) func(context.Context, string) (time.Time, error) {
 		return func(ctx context.Context, conversationID string) (time.Time, error) {
-			r, err := m.DB.Recipient(ctx, conversationID)
-			return r.LastInbound[ch], err
+			return m.Inbox.LastInbound(ctx, conversationID, ch)
 		}
 	}
 	if c.WhatsAppPhoneNumberID != "" {
 		wa := &whatsapp.Channel{
 			Client:      &whatsapp.Client{BaseURL: c.GraphAPIURL, PhoneNumberID: c.WhatsAppPhoneNumberID, Token: c.MetaAccessToken, HTTP: m.ProviderHTTP},
-			LastInbound: lastInbound(switchboard.ChannelWhatsApp),
+			LastInbound: lastInbound(switchboard.ChannelWhatsApp), Clock: m.Clock,
 		}
-		m.Senders[switchboard.ChannelWhatsApp] = wa
-		srv.Policies[switchboard.ChannelWhatsApp] = wa
+		m.Inbox.SetChannel(switchboard.ChannelWhatsApp, wa, wa)
 		if c.WhatsAppBusinessAccountID != "" {
-			m.background = append(m.background, func(ctx context.Context) { m.syncTemplates(ctx, wa.Client) })
+			m.background = append(m.background, func(ctx context.Context) {
+				whatsapp.SyncTemplates(ctx, wa.Client, c.WhatsAppBusinessAccountID, m.Inbox, time.Hour, m.Logger)
+			})
 		}
 	}
 	if c.MessengerPageID != "" {
 		for _, ch := range []switchboard.Channel{switchboard.ChannelMessenger, switchboard.ChannelInstagram} {
 			mc := &messenger.Channel{
 				Client:      &messenger.Client{BaseURL: c.GraphAPIURL, PageID: c.MessengerPageID, Token: c.MetaAccessToken, HTTP: m.ProviderHTTP, Channel: ch},
-				LastInbound: lastInbound(ch),
+				LastInbound: lastInbound(ch), Clock: m.Clock,
 			}
-			m.Senders[ch] = mc
-			srv.Policies[ch] = mc
+			m.Inbox.SetChannel(ch, mc, mc)
 		}
-	}
-}
-
-// syncTemplates copies the WhatsApp Business Account's message templates
-// into the store now and every hour; admins may still add or edit them.
-func (m *Main) syncTemplates(ctx context.Context, client *whatsapp.Client) {
-	for {
-		ts, err := client.Templates(ctx, m.Config.WhatsAppBusinessAccountID)
-		if err != nil {
-			m.Logger.Warn("whatsapp: template sync", "err", err)
-		}
-		for _, t := range ts {
-			if err := m.DB.PutTemplate(ctx, t); err != nil {
-				m.Logger.Warn("whatsapp: store template", "name", t.Name, "err", err)
-			}
-		}
-		if err == nil {
-			m.Logger.Info("whatsapp: templates synced", "templates", len(ts))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Hour):
-		}
-	}
-}
-
-// publish tells agents' screens about a change made outside a request.
-func (m *Main) publish(typ, conversationID string, data any) {
-	b, err := json.Marshal(data)
-	if err != nil {
-		m.Logger.Error("publish: encode", "type", typ, "err", err)
-		return
-	}
-	if err := m.Bus.Publish(context.Background(), switchboard.BusEvent{Type: typ, Conversation: conversationID, At: time.Now().UTC(), Data: b}); err != nil {
-		m.Logger.Warn("publish", "type", typ, "err", err)
 	}
 }
 
@@ -359,6 +315,7 @@ func (m *Main) formHandler() *webform.Handler {
 	}
 	return webform.New(webform.Config{
 		Queue:     m.Queue,
+		Clock:     m.Clock,
 		Forms:     map[string]webform.Form{webform.DefaultFormID: f},
 		Logger:    m.Logger,
 		RateLimit: rl,
@@ -400,8 +357,8 @@ func (m *Main) Close() error {
 	if m.redis != nil {
 		errs = append(errs, m.redis.Close())
 	}
-	if m.DB != nil {
-		errs = append(errs, m.DB.Close())
+	if m.Inbox != nil {
+		errs = append(errs, m.Inbox.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
-	"github.com/switchboard-inbox/switchboard/store"
 )
 
 // benchResult is what one bench run measured.
@@ -88,7 +87,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		IngestBatch: 512, OutboxMaxAttempts: 8, FormRatePerMinute: 0, RedisPrefix: fmt.Sprintf("switchboard-bench:%d:", time.Now().UnixNano()),
 	}}
 	m.Logger = NewLogger(m.Config, stderr)
-	m.OnStored = func(items []switchboard.Inbound, res []store.IngestResult) {
+	m.OnStored = func(items []switchboard.Inbound, res []switchboard.IngestResult) {
 		now := time.Now()
 		mu.Lock()
 		for i, r := range res {
@@ -104,7 +103,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer m.Close()
-	res := benchResult{Backend: m.DB.Dialect(), Concurrency: *concurrency, TargetRate: *rate}
+	res := benchResult{Backend: m.Inbox.Dialect(), Concurrency: *concurrency, TargetRate: *rate}
 	if *redisURL != "" {
 		res.Backend += "+redis"
 	}
@@ -179,7 +178,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	pub := slices.Clone(publishLat)
 	mu.Unlock()
 	if stored.Load() < accepted.Load() {
-		st := m.DB.Stats()
+		st := m.Inbox.IngestStats()
 		fmt.Fprintf(stderr, "bench: ingest batches: %d fast, %d replanned, %d one by one\n", st.FastBatches.Load(), st.Replans.Load(), st.SlowBatches.Load())
 		return fmt.Errorf("bench: only %d of %d accepted messages were stored within 2 minutes", stored.Load(), accepted.Load())
 	}
@@ -196,11 +195,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	res.PublishP50, res.PublishP99 = quantileMS(pub, .50), quantileMS(pub, .99)
 
 	fmt.Fprintf(stderr, "bench: measuring the raw store limit with %d single-row commits\n", *rawN)
-	if res.RawCommitRate, err = m.DB.RawCommitRate(ctx, *rawN); err != nil {
+	if res.RawCommitRate, err = m.Inbox.RawCommitRate(ctx, *rawN); err != nil {
 		return err
 	}
 	res.RatioToRawRate = res.EndToEndRate / res.RawCommitRate
-	st := m.DB.Stats()
+	st := m.Inbox.IngestStats()
 	fmt.Fprintf(stderr, "bench: ingest batches: %d fast, %d replanned, %d one by one\n", st.FastBatches.Load(), st.Replans.Load(), st.SlowBatches.Load())
 
 	if *asJSON {

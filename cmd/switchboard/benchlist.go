@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
-	"github.com/switchboard-inbox/switchboard/store"
+	"github.com/switchboard-inbox/switchboard/inbox"
 )
 
 // runBenchList seeds a store with many conversations and times the agent's
@@ -35,7 +35,7 @@ func runBenchList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		defer os.RemoveAll(dir)
 		url = "sqlite:" + filepath.Join(dir, "switchboard.db")
 	}
-	db, err := store.Open(ctx, url, store.Options{})
+	db, err := inbox.Open(ctx, inbox.Config{DatabaseURL: url})
 	if err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func runBenchList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 				Identities: []switchboard.IdentityRef{{Kind: switchboard.IdentityEmail, Value: fmt.Sprintf("seed%d@example.com", i)}},
 			})
 		}
-		if _, err := db.Ingest(ctx, items, store.IngestOptions{}); err != nil {
+		if _, err := db.Ingest(ctx, items); err != nil {
 			return err
 		}
 		if done%100_000 == 0 && done > 0 {
@@ -66,24 +66,25 @@ func runBenchList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := db.Analyze(ctx); err != nil {
 		return err
 	}
-	agent, err := db.CreateAgent(ctx, switchboard.Agent{Name: "Bench Agent", Email: fmt.Sprintf("bench-%d@example.com", time.Now().UnixNano())}, "")
+	agent, _, err := db.AddAgent(ctx, switchboard.System, switchboard.Agent{Name: "Bench Agent", Email: fmt.Sprintf("bench-%d@example.com", time.Now().UnixNano()), Role: switchboard.RoleSupervisor})
 	if err != nil {
 		return err
 	}
-	recent, _, err := db.ListConversations(ctx, store.ConversationFilter{Limit: 200})
+	me := agent.Actor()
+	recent, _, err := db.Conversations(ctx, me, switchboard.ConversationFilter{Limit: 200})
 	if err != nil {
 		return err
 	}
 	for i, c := range recent {
 		if i%2 == 0 {
-			if _, err := db.Assign(ctx, c.ID, agent.ID, "", "manual", "bench"); err != nil {
+			if _, err := db.Assign(ctx, me, c.ID, agent.ID); err != nil {
 				return err
 			}
-		} else if _, err := db.SetStatus(ctx, c.ID, switchboard.StatusResolved, ""); err != nil {
+		} else if _, err := db.SetStatus(ctx, me, c.ID, switchboard.StatusResolved); err != nil {
 			return err
 		}
 	}
-	first, next, err := db.ListConversations(ctx, store.ConversationFilter{})
+	first, next, err := db.Conversations(ctx, me, switchboard.ConversationFilter{})
 	if err != nil || len(first) == 0 {
 		return fmt.Errorf("bench list: first page: %v", err)
 	}
@@ -94,22 +95,22 @@ func runBenchList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "%-48s %9s %9s %9s\n", "query (limit 50)", "p50 ms", "p95 ms", "rows")
 	for _, q := range []struct {
 		name string
-		f    store.ConversationFilter
+		f    switchboard.ConversationFilter
 	}{
-		{"newest first", store.ConversationFilter{}},
-		{"status=open", store.ConversationFilter{Status: switchboard.StatusOpen}},
-		{"assignee=agent", store.ConversationFilter{AssigneeID: agent.ID}},
-		{"assignee=none&status=open", store.ConversationFilter{AssigneeID: "none", Status: switchboard.StatusOpen}},
-		{"channel=sms", store.ConversationFilter{Channel: switchboard.ChannelSMS}},
-		{"second page (cursor)", store.ConversationFilter{Cursor: next}},
-		{"q=123456 (full text, rare word)", store.ConversationFilter{Query: "123456"}},
-		{"q=order 123456 (with a word in every message)", store.ConversationFilter{Query: "order 123456"}},
+		{"newest first", switchboard.ConversationFilter{}},
+		{"status=open", switchboard.ConversationFilter{Status: switchboard.StatusOpen}},
+		{"assignee=agent", switchboard.ConversationFilter{AssigneeID: agent.ID}},
+		{"assignee=none&status=open", switchboard.ConversationFilter{AssigneeID: "none", Status: switchboard.StatusOpen}},
+		{"channel=sms", switchboard.ConversationFilter{Channel: switchboard.ChannelSMS}},
+		{"second page (cursor)", switchboard.ConversationFilter{Cursor: next}},
+		{"q=123456 (full text, rare word)", switchboard.ConversationFilter{Query: "123456"}},
+		{"q=order 123456 (with a word in every message)", switchboard.ConversationFilter{Query: "order 123456"}},
 	} {
 		var ds []time.Duration
 		rows := 0
 		for i := 0; i < *runs; i++ {
 			t0 := time.Now()
-			convs, _, err := db.ListConversations(ctx, q.f)
+			convs, _, err := db.Conversations(ctx, me, q.f)
 			if err != nil {
 				return fmt.Errorf("bench list: %s: %w", q.name, err)
 			}

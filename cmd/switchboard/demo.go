@@ -22,7 +22,8 @@ import (
 	"github.com/switchboard-inbox/switchboard/channel/meta/metatest"
 	"github.com/switchboard-inbox/switchboard/channel/twilio"
 	"github.com/switchboard-inbox/switchboard/channel/twilio/twiliotest"
-	"github.com/switchboard-inbox/switchboard/store"
+	"github.com/switchboard-inbox/switchboard/inbox"
+	"github.com/switchboard-inbox/switchboard/route"
 )
 
 // demoCustomer is one simulated person; a few write often, so the demo
@@ -121,19 +122,6 @@ func resolveAddr(addr string) (string, error) {
 	return l.Addr().String(), nil
 }
 
-// demoSender stands in for the outbound providers in the demo: it logs
-// the reply and reports it sent. The real channel adapters replace it.
-type demoSender struct{ log *slog.Logger }
-
-func (s demoSender) Send(ctx context.Context, m *switchboard.Outbound) (string, error) {
-	to := ""
-	if len(m.To) > 0 {
-		to = m.To[0].Value
-	}
-	s.log.Info("demo: reply delivered by the local stand-in", "channel", m.Channel, "to", to, "message", m.MessageID)
-	return "demo-" + m.MessageID, nil
-}
-
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -200,10 +188,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		w.Header().Set("Content-Type", "audio/x-wav")
 		w.Write(demoWAV)
 	})}
-	m.Senders = map[switchboard.Channel]switchboard.Sender{}
-	for _, ch := range switchboard.Channels {
-		m.Senders[ch] = demoSender{m.Logger} // SMS gets the real sender below
-	}
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
@@ -261,13 +245,9 @@ func seedDemo(ctx context.Context, m *Main) (string, []demoAgent, error) {
 	var others []demoAgent
 	for i, a := range team {
 		a.Status = switchboard.AgentOnline
-		created, err := m.DB.CreateAgent(ctx, a, "")
+		created, token, err := m.Inbox.AddAgent(ctx, switchboard.System, a)
 		if err != nil {
 			return "", nil, fmt.Errorf("seed agent: %w", err)
-		}
-		token, err := m.DB.CreateToken(ctx, created.ID)
-		if err != nil {
-			return "", nil, err
 		}
 		if i == 0 {
 			admin = token
@@ -277,10 +257,12 @@ func seedDemo(ctx context.Context, m *Main) (string, []demoAgent, error) {
 	}
 	// Topics by keyword, so the router sends billing to Sarah, parcels to
 	// Sam and Priya, returns to Priya; the rest by workload.
-	keywords := `[{"topic":"billing","keywords":["charged","refund","invoice","payment","pricing"]},
-		{"topic":"shipping","keywords":["parcel","tracking","delivery","delivery address","crushed"]},
-		{"topic":"returns","keywords":["return","label","replacement"]}]`
-	if err := m.DB.PutRoutingConfig(ctx, store.RoutingConfig{Keywords: json.RawMessage(keywords)}); err != nil {
+	keywords := []route.KeywordRule{
+		{Topic: "billing", Keywords: []string{"charged", "refund", "invoice", "payment", "pricing"}},
+		{Topic: "shipping", Keywords: []string{"parcel", "tracking", "delivery", "delivery address", "crushed"}},
+		{Topic: "returns", Keywords: []string{"return", "label", "replacement"}},
+	}
+	if _, err := m.Inbox.PutRoutingConfig(ctx, switchboard.System, inbox.RoutingConfig{Keywords: keywords}); err != nil {
 		return "", nil, fmt.Errorf("seed routing: %w", err)
 	}
 	return admin, others, nil

@@ -17,12 +17,13 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
 	// Business hours name IANA time zones; embedded, they resolve on
 	// images without /usr/share/zoneinfo (distroless, scratch).
 	_ "time/tzdata"
 
 	"github.com/switchboard-inbox/switchboard"
-	"github.com/switchboard-inbox/switchboard/store"
+	"github.com/switchboard-inbox/switchboard/inbox"
 )
 
 const usage = `usage: switchboard <command> [flags]
@@ -101,8 +102,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	return m.Close()
 }
 
-// openStore opens only the database, for the commands that need no server.
-func openStore(ctx context.Context, name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*store.DB, error) {
+// openInbox opens only the inbox over the configured database, for the
+// commands that need no server.
+func openInbox(ctx context.Context, name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*inbox.Service, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c Config
@@ -119,11 +121,11 @@ func openStore(ctx context.Context, name string, args []string, stderr io.Writer
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	return store.Open(ctx, c.DatabaseURL, store.Options{})
+	return inbox.Open(ctx, inbox.Config{DatabaseURL: c.DatabaseURL})
 }
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	db, err := openStore(ctx, "migrate", args, stderr, nil)
+	db, err := openInbox(ctx, "migrate", args, stderr, nil)
 	if err != nil {
 		return err
 	}
@@ -134,10 +136,10 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 func runAgentAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var email, name, role, skills, teams string
-	db, err := openStore(ctx, "agent add", args, stderr, func(fs *flag.FlagSet) {
+	db, err := openInbox(ctx, "agent add", args, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&email, "email", "", "the agent's e-mail address (required)")
 		fs.StringVar(&name, "name", "", "the agent's name (required)")
-		fs.StringVar(&role, "role", switchboard.RoleAgent, "agent, supervisor or admin")
+		fs.StringVar(&role, "role", string(switchboard.RoleAgent), "agent, supervisor or admin")
 		fs.StringVar(&skills, "skills", "", "comma-separated skills (topics)")
 		fs.StringVar(&teams, "teams", "", "comma-separated teams")
 	})
@@ -145,16 +147,12 @@ func runAgentAdd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer db.Close()
-	a, err := db.CreateAgent(ctx, switchboard.Agent{Name: name, Email: email, Role: role, Skills: splitList(skills), Teams: splitList(teams)}, "")
+	a, token, err := db.AddAgent(ctx, switchboard.System, switchboard.Agent{Name: name, Email: email, Role: switchboard.Role(role), Skills: splitList(skills), Teams: splitList(teams)})
 	if err != nil {
 		if switchboard.ErrorCode(err) == switchboard.EINTERNAL {
 			return fmt.Errorf("add agent: %w", err)
 		}
 		return fmt.Errorf("add agent: %s", switchboard.ErrorMessage(err))
-	}
-	token, err := db.CreateToken(ctx, a.ID)
-	if err != nil {
-		return err
 	}
 	fmt.Fprintf(stdout, "created %s %s <%s> with id %s; API token:\n%s\n", a.Role, a.Name, a.Email, a.ID, token)
 	return nil

@@ -7,74 +7,20 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/inbox"
 	"github.com/switchboard-inbox/switchboard/route/dispatch"
-	"github.com/switchboard-inbox/switchboard/store"
 )
-
-// Acknowledge sends the automatic out-of-hours acknowledgement the router
-// asks for, through the customer's channel and under its policy: where the
-// policy refuses (no sender, an SMS opt-out, a closed WhatsApp window) the
-// acknowledgement is skipped, never forced, and the error wraps
-// dispatch.ErrAckSkipped with the reason so the router records the skip
-// rather than a sent acknowledgement. It is stored as an automatic
-// message, which is never the conversation's first response.
-func (m *Main) Acknowledge(ctx context.Context, conversationID string, ch switchboard.Channel, text string) error {
-	pol, sender := m.policies[ch], m.Senders[ch]
-	if sender == nil {
-		return fmt.Errorf("%w: nothing sends on %s", dispatch.ErrAckSkipped, ch)
-	}
-	if pol != nil {
-		r, err := m.DB.Recipient(ctx, conversationID)
-		if err != nil {
-			return fmt.Errorf("routing: acknowledgement: %w", err)
-		}
-		dec := pol.Check(r, switchboard.Draft{Channel: ch, Text: text}, time.Now().UTC())
-		if !dec.Allowed {
-			return fmt.Errorf("%w: %s refuses it: %s", dispatch.ErrAckSkipped, ch, dec.Reason)
-		}
-	}
-	msg, err := m.DB.CreateReply(ctx, store.Reply{ConversationID: conversationID, Channel: ch, Text: text, Auto: true})
-	if err != nil {
-		return fmt.Errorf("routing: acknowledgement: %w", err)
-	}
-	m.Outbox.Notify()
-	m.publish(switchboard.BusMessageCreated, conversationID, map[string]any{"message_id": msg.ID, "direction": msg.Direction, "auto": true})
-	return nil
-}
 
 // onStored is the ingest pipeline's hook: the router learns of new
 // messages, then whoever else asked (tests, bench).
-func (m *Main) onStored(items []switchboard.Inbound, results []store.IngestResult) {
+func (m *Main) onStored(items []switchboard.Inbound, results []switchboard.IngestResult) {
 	if m.Dispatcher != nil {
 		m.Dispatcher.OnStored(context.Background(), items, results)
 	}
 	if m.OnStored != nil {
 		m.OnStored(items, results)
-	}
-}
-
-// retrainClassifier retrains the topic classifier on resolved
-// conversations every interval; dispatchers pick up a new model at their
-// next pass. Too little labelled history is not an error worth more than
-// a debug line.
-func (m *Main) retrainClassifier(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		acc, n, err := dispatch.Train(ctx, m.DB)
-		if err != nil {
-			m.Logger.Debug("routing: classifier not retrained", "err", err)
-			continue
-		}
-		m.Logger.Info("routing: classifier retrained", "examples", n, "held_out_accuracy", fmt.Sprintf("%.3f", acc))
 	}
 }
 
@@ -93,7 +39,7 @@ func runClassifier(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	db, err := store.Open(ctx, c.DatabaseURL, store.Options{})
+	db, err := inbox.Open(ctx, inbox.Config{DatabaseURL: c.DatabaseURL})
 	if err != nil {
 		return err
 	}
@@ -127,7 +73,7 @@ func runBenchRoute(ctx context.Context, args []string, stdout, stderr io.Writer)
 		defer os.RemoveAll(dir)
 		*dbURL = "sqlite:" + filepath.Join(dir, "bench.db")
 	}
-	db, err := store.Open(ctx, *dbURL, store.Options{})
+	db, err := inbox.Open(ctx, inbox.Config{DatabaseURL: *dbURL})
 	if err != nil {
 		return err
 	}

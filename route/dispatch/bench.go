@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -10,8 +9,8 @@ import (
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/inbox"
 	"github.com/switchboard-inbox/switchboard/route"
-	"github.com/switchboard-inbox/switchboard/store"
 )
 
 // BenchOptions size the routing benchmark.
@@ -54,7 +53,7 @@ func (r BenchResult) String() string {
 // route.SampleConversations), trains a classifier and sets keyword rules,
 // then times one routing pass over the whole queue. `switchboard bench
 // route` calls it.
-func Bench(ctx context.Context, db *store.DB, o BenchOptions) (BenchResult, error) {
+func Bench(ctx context.Context, db *inbox.Service, o BenchOptions) (BenchResult, error) {
 	if o.Agents <= 0 {
 		o.Agents = 500
 	}
@@ -72,20 +71,20 @@ func Bench(ctx context.Context, db *store.DB, o BenchOptions) (BenchResult, erro
 				skills = append(skills, fmt.Sprintf("%s:%d", t, 1+r.IntN(5)))
 			}
 		}
-		a, err := db.CreateAgent(ctx, switchboard.Agent{Name: fmt.Sprintf("Agent %03d", i), Email: fmt.Sprintf("bench-agent-%d@bench.example", i), Skills: skills}, "")
+		a, _, err := db.AddAgent(ctx, switchboard.System, switchboard.Agent{Name: fmt.Sprintf("Agent %03d", i), Email: fmt.Sprintf("bench-agent-%d@bench.example", i), Skills: skills})
 		if err != nil {
 			return res, fmt.Errorf("dispatch: bench: %w", err)
 		}
-		if _, err := db.SetAgentStatus(ctx, a.ID, switchboard.AgentOnline); err != nil {
+		if _, err := db.SetAgentStatus(ctx, switchboard.System, a.ID, switchboard.AgentOnline); err != nil {
 			return res, fmt.Errorf("dispatch: bench: %w", err)
 		}
 	}
 
-	keywords, _ := json.Marshal([]route.KeywordRule{
+	keywords := []route.KeywordRule{
 		{Topic: "billing", Keywords: []string{"invoice", "charged twice"}},
 		{Topic: "shipping", Keywords: []string{"tracking number"}},
-	})
-	if err := db.PutRoutingConfig(ctx, store.RoutingConfig{Teams: map[string]json.RawMessage{}, Keywords: keywords}); err != nil {
+	}
+	if _, err := db.PutRoutingConfig(ctx, switchboard.System, inbox.RoutingConfig{Keywords: keywords}); err != nil {
 		return res, fmt.Errorf("dispatch: bench: %w", err)
 	}
 	model, err := route.Train(route.SampleConversations(o.Seed+1, 3000)).MarshalBinary()
@@ -111,7 +110,7 @@ func Bench(ctx context.Context, db *store.DB, o BenchOptions) (BenchResult, erro
 				// which PostgreSQL refuses (reported to route's author).
 				ContentType: switchboard.ContentText, Text: docs[i].Text})
 		}
-		results, err := db.Ingest(ctx, items, store.IngestOptions{})
+		results, err := db.Ingest(ctx, items)
 		if err != nil {
 			return res, fmt.Errorf("dispatch: bench: seed: %w", err)
 		}
@@ -126,7 +125,7 @@ func Bench(ctx context.Context, db *store.DB, o BenchOptions) (BenchResult, erro
 	}
 
 	var lat []time.Duration
-	d := &Dispatcher{Store: db, observe: func(dt time.Duration) { lat = append(lat, dt) }}
+	d := &Dispatcher{Inbox: db, observe: func(dt time.Duration) { lat = append(lat, dt) }}
 	start := time.Now()
 	res.Assigned, res.Waiting, err = d.RouteOnce(ctx)
 	res.Elapsed = time.Since(start)

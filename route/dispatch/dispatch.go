@@ -29,32 +29,44 @@ import (
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/route"
-	"github.com/switchboard-inbox/switchboard/store"
+	"github.com/switchboard-inbox/switchboard/view"
 )
 
-// Acker sends the automatic after-hours acknowledgement through the
-// customer's channel. The implementation applies the channel's policy,
-// marks the message automatic and never counts it as a first response.
-// When it does not send because nothing can carry it (no sender for the
-// channel, the channel's policy refuses) it returns an error wrapping
-// ErrAckSkipped with the reason: the dispatcher records the skip and does
-// not try again for the same message. Any other error is taken as
-// passing, and a later pass tries again.
-type Acker interface {
-	Acknowledge(ctx context.Context, conversationID string, ch switchboard.Channel, text string) error
+// Inbox is the service the dispatcher reads the queue from and makes its
+// changes through (package inbox implements it): an assignment, a return
+// to the queue or an agent's status set by presence is announced there
+// like any other change.
+type Inbox interface {
+	RoutingAgents(ctx context.Context) ([]route.AgentState, error)
+	WaitingConversations(ctx context.Context, after *route.QueueCursor, limit int) ([]route.Waiting, error)
+	FillWaiting(ctx context.Context, ws []route.Waiting, since time.Time) error
+	StoredRoutingConfig(ctx context.Context) (route.StoredConfig, error)
+	LatestClassifierID(ctx context.Context) (string, error)
+	LoadClassifier(ctx context.Context) (route.StoredModel, error)
+	AssignRouted(ctx context.Context, a route.Assignment) error
+	RecordWaiting(ctx context.Context, d route.WaitDecision) (bool, error)
+	SetRoutedTeam(ctx context.Context, conversationID, routed string, path []string, rule, reason string) (bool, error)
+	ClaimAck(ctx context.Context, conversationID, period string) (route.AckClaim, error)
+	RecordAck(ctx context.Context, c route.AckClaim, ch switchboard.Channel, text, skipped string) error
+	ReleaseAck(ctx context.Context, c route.AckClaim) error
+	ReturnAbsent(ctx context.Context, grace time.Duration) ([]route.Returned, error)
+	NoteContinuity(ctx context.Context, conversationID string, ch switchboard.Channel) (bool, string, error)
+	GetAgent(ctx context.Context, id string) (switchboard.Agent, error)
+	SetAgentStatus(ctx context.Context, actor switchboard.Actor, id string, status switchboard.AgentStatus) (view.Agent, error)
+	// SendAutomatic queues a message Switchboard sends on its own, under
+	// the channel's policy: an EPOLICY error says the channel cannot
+	// carry it now (an SMS opt-out, a closed WhatsApp window, no sender).
+	SendAutomatic(ctx context.Context, conversationID string, ch switchboard.Channel, text string) (view.Message, error)
 }
-
-// ErrAckSkipped is wrapped by an Acker's error when the acknowledgement
-// was deliberately not sent.
-var ErrAckSkipped = errors.New("acknowledgement skipped")
 
 // Dispatcher assigns waiting conversations. Set the fields before Run; the
 // zero values of the tunables take the defaults shown.
 type Dispatcher struct {
-	Store  *store.DB
-	Acker  Acker // nil: no acknowledgements are sent
+	Inbox  Inbox
 	Logger *slog.Logger
-	Clock  switchboard.Clock // the store's clock should agree
+	Clock  switchboard.Clock // the inbox's clock should agree
+	// NoAcks turns the after-hours acknowledgement off.
+	NoAcks bool
 
 	Poll             time.Duration // periodic pass (1s)
 	OfflineGrace     time.Duration // away/offline this long returns an agent's chats to the queue (5m)
@@ -140,7 +152,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // than OfflineGrace.
 func (d *Dispatcher) Sweep(ctx context.Context) error {
 	err := d.applyPresence(ctx)
-	returned, rerr := d.Store.ReturnAbsent(ctx, orDefault(d.OfflineGrace, 5*time.Minute))
+	returned, rerr := d.Inbox.ReturnAbsent(ctx, orDefault(d.OfflineGrace, 5*time.Minute))
 	if len(returned) > 0 {
 		d.logger().Info("dispatch: conversations returned to the queue", "count", len(returned))
 	}
@@ -152,12 +164,12 @@ func (d *Dispatcher) Sweep(ctx context.Context) error {
 // into a conversation already assigned to an online agent stays with them,
 // which is written to the events (rule continuity); then a pass is asked
 // for, to route new conversations.
-func (d *Dispatcher) OnStored(ctx context.Context, items []switchboard.Inbound, results []store.IngestResult) {
+func (d *Dispatcher) OnStored(ctx context.Context, items []switchboard.Inbound, results []switchboard.IngestResult) {
 	for i, r := range results {
 		if r.Err != nil || r.Duplicate || r.SwitchedFrom == "" || r.ConversationID == "" || i >= len(items) {
 			continue
 		}
-		if _, _, err := d.Store.NoteContinuity(ctx, r.ConversationID, items[i].Channel); err != nil {
+		if _, _, err := d.Inbox.NoteContinuity(ctx, r.ConversationID, items[i].Channel); err != nil {
 			d.logger().Warn("dispatch: continuity", "conversation", r.ConversationID, "err", err)
 		}
 	}
@@ -167,11 +179,11 @@ func (d *Dispatcher) OnStored(ctx context.Context, items []switchboard.Inbound, 
 // loadRouter returns the router built from the stored configuration and
 // the newest classifier, rebuilding it only when either changed.
 func (d *Dispatcher) loadRouter(ctx context.Context) (*route.Router, error) {
-	cfg, err := d.Store.GetRoutingConfig(ctx)
+	cfg, err := d.Inbox.StoredRoutingConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
-	modelID, err := d.Store.LatestClassifierID(ctx)
+	modelID, err := d.Inbox.LatestClassifierID(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +213,7 @@ func (d *Dispatcher) loadRouter(ctx context.Context) (*route.Router, error) {
 		}
 	}
 	if modelID != "" {
-		m, err := d.Store.LoadClassifier(ctx)
+		m, err := d.Inbox.LoadClassifier(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -229,7 +241,7 @@ type snapshot struct {
 }
 
 func (d *Dispatcher) loadSnapshot(ctx context.Context) (*snapshot, error) {
-	ras, err := d.Store.RoutingAgents(ctx)
+	ras, err := d.Inbox.RoutingAgents(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -307,9 +319,9 @@ func (d *Dispatcher) RouteOnce(ctx context.Context) (assigned, waiting int, err 
 		batch = 500
 	}
 	window := orDefault(d.ContinuityWindow, 30*24*time.Hour)
-	var cursor *store.QueueCursor
+	var cursor *route.QueueCursor
 	for {
-		page, err := d.Store.WaitingConversations(ctx, cursor, batch)
+		page, err := d.Inbox.WaitingConversations(ctx, cursor, batch)
 		if err != nil {
 			return assigned, waiting, fmt.Errorf("dispatch: read queue: %w", err)
 		}
@@ -327,7 +339,7 @@ func (d *Dispatcher) RouteOnce(ctx context.Context) (assigned, waiting int, err 
 			}
 			todo = append(todo, w)
 		}
-		if err := d.Store.FillWaiting(ctx, todo, now.Add(-window)); err != nil {
+		if err := d.Inbox.FillWaiting(ctx, todo, now.Add(-window)); err != nil {
 			return assigned, waiting, fmt.Errorf("dispatch: read queue: %w", err)
 		}
 		for _, w := range todo {
@@ -354,7 +366,7 @@ func (d *Dispatcher) RouteOnce(ctx context.Context) (assigned, waiting int, err 
 // after-hours team it was handed to) with a customer message that no
 // acknowledgement answered yet: then it must be decided even when no agent
 // has room.
-func (d *Dispatcher) needsAck(r *route.Router, w store.Waiting, now time.Time) bool {
+func (d *Dispatcher) needsAck(r *route.Router, w route.Waiting, now time.Time) bool {
 	team := w.Team
 	if w.RoutedTeam != "" {
 		team = w.RoutedTeam
@@ -369,7 +381,7 @@ func (d *Dispatcher) needsAck(r *route.Router, w store.Waiting, now time.Time) b
 // comesBack reports whether w was handed to an after-hours team and its
 // own team is open again: it must be decided, to return, even when no
 // agent has room.
-func comesBack(r *route.Router, w store.Waiting, now time.Time) bool {
+func comesBack(r *route.Router, w route.Waiting, now time.Time) bool {
 	if w.RoutedTeam == "" {
 		return false
 	}
@@ -380,8 +392,8 @@ func comesBack(r *route.Router, w store.Waiting, now time.Time) bool {
 // ackDue reports whether w has a message an acknowledgement should answer:
 // it is open (pending and snoozed ones wait on purpose) and its newest
 // inbound message is newer than the one the last acknowledgement answered.
-// store.ClaimAck decides for good; this spares it the calls.
-func ackDue(w store.Waiting) bool {
+// ClaimAck decides for good; this spares it the calls.
+func ackDue(w route.Waiting) bool {
 	return w.Status == switchboard.StatusOpen && w.LastInboundAt.After(w.AckedInboundAt)
 }
 
@@ -423,7 +435,7 @@ func decideTeams(router *route.Router, req route.Request, agents []route.Agent) 
 
 // settleTeam records, when it changed, the team w is routed in: the last
 // of path (the after-hours team it was handed to), or its own team again.
-func (d *Dispatcher) settleTeam(ctx context.Context, w *store.Waiting, path []string, dec route.Decision) {
+func (d *Dispatcher) settleTeam(ctx context.Context, w *route.Waiting, path []string, dec route.Decision) {
 	routed := ""
 	if len(path) > 1 {
 		routed = path[len(path)-1]
@@ -446,7 +458,7 @@ func (d *Dispatcher) settleTeam(ctx context.Context, w *store.Waiting, path []st
 			}
 		}
 	}
-	wrote, err := d.Store.SetRoutedTeam(ctx, w.ID, routed, path, route.RuleBusinessHours, reason)
+	wrote, err := d.Inbox.SetRoutedTeam(ctx, w.ID, routed, path, route.RuleBusinessHours, reason)
 	if err != nil {
 		d.logger().Warn("dispatch: hand-off", "conversation", w.ID, "team", routed, "err", err)
 		return
@@ -463,7 +475,7 @@ func (d *Dispatcher) settleTeam(ctx context.Context, w *store.Waiting, path []st
 // Every decision starts from the conversation's own team: a hand-off to
 // the after-hours team holds only while the own team is closed, so the
 // conversation is back with its team when it opens.
-func (d *Dispatcher) place(ctx context.Context, router *route.Router, snap **snapshot, w store.Waiting, now time.Time) (bool, error) {
+func (d *Dispatcher) place(ctx context.Context, router *route.Router, snap **snapshot, w route.Waiting, now time.Time) (bool, error) {
 	start := time.Now()
 	if d.observe != nil {
 		defer func() { d.observe(time.Since(start)) }()
@@ -483,7 +495,7 @@ func (d *Dispatcher) place(ctx context.Context, router *route.Router, snap **sna
 		if w.Topic != "" {
 			topic = "" // known already: nothing to save
 		}
-		err := d.Store.AssignRouted(ctx, store.RoutedAssignment{
+		err := d.Inbox.AssignRouted(ctx, route.Assignment{
 			ConversationID: w.ID, AgentID: dec.AgentID, Rule: dec.Rule, Reason: dec.Reason, Trace: dec.Trace,
 			Topic: topic, TopicSource: dec.TopicSource,
 		})
@@ -491,11 +503,11 @@ func (d *Dispatcher) place(ctx context.Context, router *route.Router, snap **sna
 		case err == nil:
 			(*snap).assigned(dec.AgentID, class, now)
 			return true, nil
-		case errors.Is(err, store.ErrNotWaiting):
+		case errors.Is(err, route.ErrNotWaiting):
 			return false, nil // someone else has it, or it is gone
-		case errors.Is(err, store.ErrExcluded):
+		case errors.Is(err, route.ErrExcluded):
 			excluded = append(slices.Clip(excluded), dec.AgentID)
-		case errors.Is(err, store.ErrAgentFull), errors.Is(err, store.ErrAgentUnavailable):
+		case errors.Is(err, route.ErrAgentFull), errors.Is(err, route.ErrAgentUnavailable):
 			// Another worker or a person changed the agent: read them again.
 			fresh, err := d.loadSnapshot(ctx)
 			if err != nil {
@@ -515,36 +527,46 @@ func (d *Dispatcher) place(ctx context.Context, router *route.Router, snap **sna
 // after-hours acknowledgement when one is due: at most one per closed
 // period of team (the team that decided), and only for a customer message
 // no acknowledgement answered yet.
-func (d *Dispatcher) wait(ctx context.Context, router *route.Router, w store.Waiting, team string, dec route.Decision, now time.Time) error {
-	wd := store.WaitDecision{ConversationID: w.ID, Rule: dec.Rule, Reason: dec.Reason, Trace: dec.Trace, AfterHours: dec.AfterHours}
+func (d *Dispatcher) wait(ctx context.Context, router *route.Router, w route.Waiting, team string, dec route.Decision, now time.Time) error {
+	wd := route.WaitDecision{ConversationID: w.ID, Rule: dec.Rule, Reason: dec.Reason, Trace: dec.Trace, AfterHours: dec.AfterHours}
 	if w.Topic == "" && dec.Topic != "" {
 		wd.Topic, wd.TopicSource = dec.Topic, dec.TopicSource
 	}
 	if wd.WaitKey() != w.WaitReason || wd.Topic != "" {
-		if _, err := d.Store.RecordWaiting(ctx, wd); err != nil {
+		if _, err := d.Inbox.RecordWaiting(ctx, wd); err != nil {
 			return fmt.Errorf("dispatch: record waiting: %w", err)
 		}
 	}
-	if !dec.AfterHours || d.Acker == nil || !ackDue(w) {
+	if !dec.AfterHours || d.NoAcks || !ackDue(w) {
 		return nil
 	}
 	tc := router.Teams[team]
 	if tc.Hours == nil {
 		return nil
 	}
-	claim, err := d.Store.ClaimAck(ctx, w.ID, period(tc.Hours, now))
+	claim, err := d.Inbox.ClaimAck(ctx, w.ID, period(tc.Hours, now))
 	if err != nil || !claim.Send {
 		return err
 	}
-	text := tc.AckText(w.LastChannel, tc.Hours.NextOpen(now))
-	err = d.Acker.Acknowledge(ctx, w.ID, w.LastChannel, text)
+	return d.acknowledge(ctx, claim, w.LastChannel, tc.AckText(w.LastChannel, tc.Hours.NextOpen(now)))
+}
+
+// acknowledge sends the after-hours acknowledgement a claim reserved,
+// through the customer's channel and under its policy. Where the channel
+// cannot carry it now (no sender, an SMS opt-out, a closed WhatsApp
+// window) it is skipped, never forced, and recorded as skipped with the
+// reason, so it is not tried again for the same message; any other
+// failure gives the claim back for a later pass.
+func (d *Dispatcher) acknowledge(ctx context.Context, claim route.AckClaim, ch switchboard.Channel, text string) error {
+	_, err := d.Inbox.SendAutomatic(ctx, claim.ConversationID, ch, text)
 	switch {
 	case err == nil:
-		return d.Store.RecordAck(ctx, claim, w.LastChannel, text, "")
-	case errors.Is(err, ErrAckSkipped):
-		d.logger().Info("dispatch: acknowledgement skipped", "conversation", w.ID, "channel", w.LastChannel, "reason", err)
-		return d.Store.RecordAck(ctx, claim, w.LastChannel, text, err.Error())
+		return d.Inbox.RecordAck(ctx, claim, ch, text, "")
+	case switchboard.ErrorCode(err) == switchboard.EPOLICY:
+		reason := switchboard.ErrorMessage(err)
+		d.logger().Info("dispatch: acknowledgement skipped", "conversation", claim.ConversationID, "channel", ch, "reason", reason)
+		return d.Inbox.RecordAck(ctx, claim, ch, text, reason)
 	}
-	d.logger().Warn("dispatch: acknowledgement not sent", "conversation", w.ID, "channel", w.LastChannel, "err", err)
-	return d.Store.ReleaseAck(ctx, claim)
+	d.logger().Warn("dispatch: acknowledgement not sent", "conversation", claim.ConversationID, "channel", ch, "err", err)
+	return d.Inbox.ReleaseAck(ctx, claim)
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
-	"github.com/switchboard-inbox/switchboard/store"
+	"github.com/switchboard-inbox/switchboard/route"
 )
 
 // presence counts each agent's open sockets on this instance.
@@ -72,9 +72,9 @@ func (d *Dispatcher) applyPresence(ctx context.Context) error {
 	p.mu.Unlock()
 	var errs []error
 	for _, id := range toAway {
-		a, err := d.Store.GetAgent(ctx, id)
+		a, err := d.Inbox.GetAgent(ctx, id)
 		if err == nil && a.Status == switchboard.AgentOnline {
-			_, err = d.Store.SetAgentStatus(ctx, id, switchboard.AgentAway)
+			_, err = d.Inbox.SetAgentStatus(ctx, switchboard.System, id, switchboard.AgentAway)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("dispatch: presence: %w", err))
@@ -89,11 +89,11 @@ func (d *Dispatcher) applyPresence(ctx context.Context) error {
 		d.logger().Info("dispatch: agent away: no connection", "agent", id, "grace", grace)
 	}
 	for _, id := range toOnline {
-		a, err := d.Store.GetAgent(ctx, id)
+		a, err := d.Inbox.GetAgent(ctx, id)
 		// Only undo what presence did: an agent who chose another status
 		// since keeps it.
 		if err == nil && a.Status == switchboard.AgentAway {
-			_, err = d.Store.SetAgentStatus(ctx, id, switchboard.AgentOnline)
+			_, err = d.Inbox.SetAgentStatus(ctx, switchboard.System, id, switchboard.AgentOnline)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("dispatch: presence: %w", err))
@@ -116,7 +116,7 @@ func jsonUnmarshal(b []byte, v any) error {
 
 // configKey is a canonical form of the stored configuration, to tell
 // whether it changed.
-func configKey(c store.RoutingConfig) []byte {
+func configKey(c route.StoredConfig) []byte {
 	b, _ := json.Marshal(struct {
 		Teams    map[string]json.RawMessage `json:"teams"`
 		Keywords json.RawMessage            `json:"keywords,omitempty"`

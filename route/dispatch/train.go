@@ -4,11 +4,19 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/switchboard-inbox/switchboard/route"
-	"github.com/switchboard-inbox/switchboard/store"
 )
+
+// Trainer is where training reads labelled conversations and keeps the
+// model (package inbox).
+type Trainer interface {
+	ResolvedTopics(ctx context.Context, limit int) ([]route.Labeled, error)
+	SaveClassifier(ctx context.Context, model []byte, accuracy float64, n int) (string, error)
+}
 
 // MinTrainingSamples is the fewest labelled conversations Train accepts.
 const MinTrainingSamples = 20
@@ -18,7 +26,7 @@ const MinTrainingSamples = 20
 // saves the model with its accuracy; running dispatchers pick it up at
 // their next pass. n is the number of training examples. The split is a
 // hash of each text, so it is the same from run to run on the same data.
-func Train(ctx context.Context, db *store.DB) (accuracy float64, n int, err error) {
+func Train(ctx context.Context, db Trainer) (accuracy float64, n int, err error) {
 	samples, err := db.ResolvedTopics(ctx, 50000)
 	if err != nil {
 		return 0, 0, fmt.Errorf("dispatch: train: %w", err)
@@ -26,11 +34,7 @@ func Train(ctx context.Context, db *store.DB) (accuracy float64, n int, err erro
 	if len(samples) < MinTrainingSamples {
 		return 0, 0, fmt.Errorf("dispatch: train: %d resolved conversations with a topic, need at least %d", len(samples), MinTrainingSamples)
 	}
-	docs := make([]route.Labeled, len(samples))
-	for i, s := range samples {
-		docs[i] = route.Labeled{Text: s.Text, Topic: s.Topic}
-	}
-	train, test := split(docs)
+	train, test := split(samples)
 	c := route.Train(train)
 	accuracy = route.Evaluate(c, test)
 	model, err := c.MarshalBinary()
@@ -74,4 +78,25 @@ func split(docs []route.Labeled) (train, test []route.Labeled) {
 		}
 	}
 	return train, test
+}
+
+// Retrain trains the classifier every interval until ctx ends; running
+// dispatchers pick up each new model at their next pass. Too little
+// labelled history is not an error worth more than a debug line.
+func Retrain(ctx context.Context, db Trainer, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		acc, n, err := Train(ctx, db)
+		if err != nil {
+			log.Debug("routing: classifier not retrained", "err", err)
+			continue
+		}
+		log.Info("routing: classifier retrained", "examples", n, "held_out_accuracy", fmt.Sprintf("%.3f", acc))
+	}
 }

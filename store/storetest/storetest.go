@@ -44,11 +44,13 @@ func URL(tb testing.TB, backend string) string {
 // Open opens a fresh store on backend with the given clock.
 func Open(tb testing.TB, backend string, clock switchboard.Clock) *store.DB {
 	tb.Helper()
-	db, err := store.Open(context.Background(), URL(tb, backend), store.Options{Clock: clock})
+	u := URL(tb, backend)
+	db, err := store.Open(context.Background(), u, store.Options{Clock: clock})
 	if err != nil {
 		tb.Fatalf("open %s store: %v", backend, err)
 	}
-	tb.Cleanup(func() { db.Close() })
+	urls.Store(db, u)
+	tb.Cleanup(func() { urls.Delete(db); db.Close() })
 	return db
 }
 

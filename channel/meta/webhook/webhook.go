@@ -25,8 +25,8 @@ import (
 // Store is what the handler records directly (the messages go through
 // the queue).
 type Store interface {
-	ApplyDeliveryStatus(ctx context.Context, ch switchboard.Channel, providerID, status, errText string) (messageID, conversationID string, err error)
-	ApplyWatermark(ctx context.Context, ch switchboard.Channel, id switchboard.IdentityRef, upTo time.Time, status string) (int64, error)
+	ApplyDeliveryStatus(ctx context.Context, ch switchboard.Channel, providerID string, status switchboard.DeliveryStatus, errText string) (messageID, conversationID string, err error)
+	ApplyWatermark(ctx context.Context, ch switchboard.Channel, id switchboard.IdentityRef, upTo time.Time, status switchboard.DeliveryStatus) (int, error)
 }
 
 // Config wires the handler.

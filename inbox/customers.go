@@ -1,0 +1,55 @@
+package inbox
+
+import (
+	"context"
+
+	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/view"
+)
+
+// Customer returns a customer with identities and conversations. For a
+// customer merged into another, it returns the id of the one that
+// survived instead (mergedInto), and no view.
+func (s *Service) Customer(ctx context.Context, actor switchboard.Actor, id string) (c view.Customer, mergedInto string, err error) {
+	cu, err := s.store.GetCustomer(ctx, id)
+	if err != nil {
+		return c, "", err
+	}
+	if cu.MergedInto != "" {
+		return c, cu.MergedInto, nil
+	}
+	convs, err := s.store.CustomerConversations(ctx, cu.ID)
+	if err != nil {
+		return c, "", err
+	}
+	cv, err := s.withPresence(ctx, convs)
+	if err != nil {
+		return c, "", err
+	}
+	ids := cu.Identities
+	if ids == nil {
+		ids = []switchboard.IdentityRef{}
+	}
+	return view.Customer{ID: cu.ID, Name: cu.Name, CreatedAt: view.Time{Time: cu.CreatedAt}, Identities: ids, Conversations: cv}, "", nil
+}
+
+// Merge folds the customer other into keep: identities and conversations
+// move to keep, and other is left behind as a redirect. When both have an
+// open conversation, the other's messages move into keep's. Supervisors
+// only: it joins two people's histories.
+func (s *Service) Merge(ctx context.Context, actor switchboard.Actor, keep, other string) (view.Customer, error) {
+	if err := require(actor, switchboard.RoleSupervisor, "merge customers"); err != nil {
+		return view.Customer{}, err
+	}
+	if other == "" {
+		return view.Customer{}, switchboard.Errorf(switchboard.EINVALID, "other_id is required")
+	}
+	changed, err := s.store.MergeCustomers(ctx, keep, other, actor.ID)
+	if err != nil {
+		return view.Customer{}, err
+	}
+	s.announceConversations(ctx, actor.ID, changed...)
+	s.wakeRouter()
+	c, _, err := s.Customer(ctx, actor, keep)
+	return c, err
+}

@@ -1,0 +1,118 @@
+package inbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/view"
+)
+
+// Every real-time event is built here, from what the store holds after
+// the commit that made the change, so that an event carries exactly what
+// the API shows (DESIGN §6.1): a message as GET /conversations/{id} has
+// it, a conversation as the list has it.
+
+func (s *Service) event(typ switchboard.BusEventType, conversationID, agentID string, data any) (switchboard.BusEvent, error) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return switchboard.BusEvent{}, fmt.Errorf("inbox: encode %s event: %w", typ, err)
+	}
+	return switchboard.BusEvent{Type: typ, ConversationID: conversationID, AgentID: agentID, At: s.clock.Now(), Data: b}, nil
+}
+
+// conversationEvents returns a conversation.updated event for each of the
+// conversations, read once the change is committed.
+func (s *Service) conversationEvents(ctx context.Context, by string, ids ...string) ([]switchboard.BusEvent, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	convs, err := s.store.ConversationsByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	views, err := s.withPresence(ctx, convs)
+	if err != nil {
+		return nil, err
+	}
+	evs := make([]switchboard.BusEvent, 0, len(views))
+	for _, v := range views {
+		ev, err := s.event(switchboard.BusConversationUpdated, v.ID, by, v)
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, ev)
+	}
+	return evs, nil
+}
+
+// messageEvents returns a message event of type typ for each message.
+func (s *Service) messageEvents(ctx context.Context, typ switchboard.BusEventType, by string, ids ...string) ([]switchboard.BusEvent, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	msgs, err := s.store.MessagesByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	evs := make([]switchboard.BusEvent, 0, len(msgs))
+	for _, m := range msgs {
+		v, err := view.NewMessage(ctx, m, s.sign)
+		if err != nil {
+			return nil, err
+		}
+		ev, err := s.event(typ, m.ConversationID, by, v)
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, ev)
+	}
+	return evs, nil
+}
+
+// announce publishes events after the change they report was committed.
+// The store is the truth: a lost real-time event only delays what agents
+// see until their next fetch (and socket clients resynchronise), so a
+// failure is logged, never the operation's error.
+func (s *Service) announce(ctx context.Context, evs []switchboard.BusEvent, err error) {
+	if err != nil {
+		s.log.Warn("inbox: events not built", "err", err)
+	}
+	if s.bus == nil || len(evs) == 0 {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	if bp, ok := s.bus.(interface {
+		PublishBatch(context.Context, []switchboard.BusEvent) error
+	}); ok && len(evs) > 1 {
+		if err := bp.PublishBatch(ctx, evs); err != nil {
+			s.log.Warn("inbox: publish", "events", len(evs), "err", err)
+		}
+		return
+	}
+	for _, ev := range evs {
+		if err := s.bus.Publish(ctx, ev); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Warn("inbox: publish", "type", ev.Type, "conversation", ev.ConversationID, "err", err)
+		}
+	}
+}
+
+// announceConversations publishes conversation.updated for ids.
+func (s *Service) announceConversations(ctx context.Context, by string, ids ...string) {
+	evs, err := s.conversationEvents(ctx, by, ids...)
+	s.announce(ctx, evs, err)
+}
+
+// announceMessages publishes message events of type typ for ids.
+func (s *Service) announceMessages(ctx context.Context, typ switchboard.BusEventType, by string, ids ...string) {
+	evs, err := s.messageEvents(ctx, typ, by, ids...)
+	s.announce(ctx, evs, err)
+}
+
+// announceAgent publishes agent.status for a.
+func (s *Service) announceAgent(ctx context.Context, a switchboard.Agent) {
+	ev, err := s.event(switchboard.BusAgentStatus, "", a.ID, view.AgentStatus{Status: a.Status})
+	s.announce(ctx, []switchboard.BusEvent{ev}, err)
+}

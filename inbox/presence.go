@@ -1,0 +1,109 @@
+package inbox
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/view"
+)
+
+// How long presence lasts without renewal (DESIGN §6.1): typing ends 5 s
+// after the last typing frame (clients repeat it every 3 s); viewing is
+// renewed by the agent's connection and ends when it closes.
+const (
+	TypingTTL  = 5 * time.Second
+	ViewingTTL = 60 * time.Second
+)
+
+// SetViewing records that the actor is viewing the conversation (on) or
+// no longer is, and tells every agent when that changed who is there. It
+// never blocks anything: viewing is a soft lock.
+func (s *Service) SetViewing(ctx context.Context, actor switchboard.Actor, conversationID string, on bool) error {
+	return s.setPresence(ctx, actor, conversationID, switchboard.PresenceViewing, on, ViewingTTL)
+}
+
+// Typing records that the actor is typing a reply in the conversation, for
+// TypingTTL, and tells every agent when that is news.
+func (s *Service) Typing(ctx context.Context, actor switchboard.Actor, conversationID string) error {
+	return s.setPresence(ctx, actor, conversationID, switchboard.PresenceTyping, true, TypingTTL)
+}
+
+func (s *Service) setPresence(ctx context.Context, actor switchboard.Actor, conversationID string, kind switchboard.PresenceKind, on bool, ttl time.Duration) error {
+	if actor.IsSystem() {
+		return switchboard.Errorf(switchboard.EINVALID, "presence is an agent's")
+	}
+	if _, err := s.store.GetConversation(ctx, conversationID); err != nil {
+		return err
+	}
+	e := switchboard.PresenceEntry{ConversationID: conversationID, AgentID: actor.ID, Name: actor.Name, Kind: kind}
+	var changed bool
+	var err error
+	if on {
+		changed, err = s.presence.Put(ctx, e, ttl)
+	} else {
+		changed, err = s.presence.Remove(ctx, e)
+	}
+	if err != nil {
+		return fmt.Errorf("inbox: presence: %w", err)
+	}
+	if changed {
+		s.announcePresence(ctx, actor.ID, conversationID)
+	}
+	return nil
+}
+
+// announcePresence publishes who is now viewing and typing in a
+// conversation.
+func (s *Service) announcePresence(ctx context.Context, by, conversationID string) {
+	ps, err := s.presenceOf(ctx, []string{conversationID})
+	if err != nil {
+		s.announce(ctx, nil, err)
+		return
+	}
+	ev, err := s.event(switchboard.BusPresence, conversationID, by, ps[conversationID])
+	s.announce(ctx, []switchboard.BusEvent{ev}, err)
+}
+
+// presenceOf returns the presence of each conversation named (nobody,
+// for one nobody is in).
+func (s *Service) presenceOf(ctx context.Context, ids []string) (map[string]view.Presence, error) {
+	out := make(map[string]view.Presence, len(ids))
+	for _, id := range ids {
+		out[id] = view.NoPresence()
+	}
+	es, err := s.presence.Of(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("inbox: presence: %w", err)
+	}
+	for _, e := range es {
+		p := out[e.ConversationID]
+		ref := view.Ref{ID: e.AgentID, Name: e.Name}
+		if e.Kind == switchboard.PresenceTyping {
+			p.Typing = append(p.Typing, ref)
+		} else {
+			p.Viewing = append(p.Viewing, ref)
+		}
+		out[e.ConversationID] = p
+	}
+	return out, nil
+}
+
+// withPresence returns the views of convs with who is in each.
+func (s *Service) withPresence(ctx context.Context, convs []switchboard.Conversation) ([]view.Conversation, error) {
+	ids := make([]string, len(convs))
+	for i, c := range convs {
+		ids[i] = c.ID
+	}
+	ps, err := s.presenceOf(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]view.Conversation, len(convs))
+	for i, c := range convs {
+		out[i] = view.NewConversation(c)
+		out[i].Presence = ps[c.ID]
+	}
+	return out, nil
+}

@@ -1,0 +1,245 @@
+// Package view holds the agent API's representations of the domain types
+// (DESIGN §4.1): what the JSON API answers, what real-time events carry
+// and what pages render, built in one place so that they cannot disagree.
+package view
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/email/parse"
+)
+
+// Time is a time as the API writes it: RFC 3339 in UTC, null when zero.
+type Time struct{ time.Time }
+
+// MarshalJSON writes the time, or null.
+func (t Time) MarshalJSON() ([]byte, error) {
+	if t.IsZero() {
+		return []byte("null"), nil
+	}
+	return json.Marshal(t.UTC().Format(time.RFC3339Nano))
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		t.Time = time.Time{}
+		return nil
+	}
+	return json.Unmarshal(b, &t.Time)
+}
+
+// Ref names an agent or a customer.
+type Ref struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Presence is who is viewing and who is typing in a conversation: the
+// soft locks agents' screens warn about (DESIGN §6.1).
+type Presence struct {
+	Viewing []Ref `json:"viewing"`
+	Typing  []Ref `json:"typing"`
+}
+
+// NoPresence is the presence of a conversation nobody has open.
+func NoPresence() Presence { return Presence{Viewing: []Ref{}, Typing: []Ref{}} }
+
+// Conversation is a conversation as the list shows it.
+type Conversation struct {
+	ID            string                `json:"id"`
+	Customer      Ref                   `json:"customer"`
+	Status        switchboard.Status    `json:"status"`
+	Assignee      *Ref                  `json:"assignee"`
+	Team          string                `json:"team"`
+	Topic         string                `json:"topic"`
+	Priority      int                   `json:"priority"`
+	LastChannel   switchboard.Channel   `json:"last_channel"`
+	Channels      []switchboard.Channel `json:"channels"`
+	LastMessageAt Time                  `json:"last_message_at"`
+	LastInboundAt Time                  `json:"last_inbound_at"`
+	FirstResponse Time                  `json:"first_response_at"`
+	ResolvedAt    Time                  `json:"resolved_at"`
+	CreatedAt     Time                  `json:"created_at"`
+	Presence
+}
+
+// NewConversation returns the view of c, with nobody present.
+func NewConversation(c switchboard.Conversation) Conversation {
+	out := Conversation{
+		ID: c.ID, Customer: Ref{c.CustomerID, c.CustomerName}, Status: c.Status, Team: c.Team, Topic: c.Topic,
+		Priority: c.Priority, LastChannel: c.LastChannel, Channels: c.Channels,
+		LastMessageAt: Time{c.LastMessageAt}, LastInboundAt: Time{c.LastInboundAt},
+		FirstResponse: Time{c.FirstResponseAt}, ResolvedAt: Time{c.ResolvedAt}, CreatedAt: Time{c.CreatedAt},
+		Presence: NoPresence(),
+	}
+	if out.Channels == nil {
+		out.Channels = []switchboard.Channel{}
+	}
+	if c.AssigneeID != "" {
+		out.Assignee = &Ref{c.AssigneeID, c.AssigneeName}
+	}
+	return out
+}
+
+// Attachment is a stored file of a message, with a URL that expires.
+type Attachment struct {
+	ID          string `json:"id"`
+	URL         string `json:"url"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+	Name        string `json:"name"`
+	Transcript  string `json:"transcript"`
+}
+
+// Message is one message of a timeline.
+type Message struct {
+	ID             string                     `json:"id"`
+	ConversationID string                     `json:"conversation_id"`
+	Direction      switchboard.Direction      `json:"direction"`
+	Channel        switchboard.Channel        `json:"channel"`
+	Sender         string                     `json:"sender"`
+	ContentType    string                     `json:"content_type"`
+	Text           string                     `json:"text"`
+	HTML           string                     `json:"html"`
+	Status         switchboard.DeliveryStatus `json:"status"`
+	Error          string                     `json:"error"`
+	ProviderID     string                     `json:"provider_id"`
+	Attachments    []Attachment               `json:"attachments"`
+	CreatedAt      Time                       `json:"created_at"`
+}
+
+// Signer turns an object key into a URL that serves it for a while.
+type Signer func(ctx context.Context, key string) (string, error)
+
+// NewMessage returns the view of m, signing its attachments' URLs. Inline
+// e-mail images (cid:) point at their stored parts; the URLs expire, so
+// they are written here, at display time, never stored.
+func NewMessage(ctx context.Context, m switchboard.Message, sign Signer) (Message, error) {
+	out := Message{
+		ID: m.ID, ConversationID: m.ConversationID, Direction: m.Direction, Channel: m.Channel, Sender: m.Sender,
+		ContentType: m.ContentType, Text: m.Text, HTML: m.HTML, Status: m.Status, Error: m.Error, ProviderID: m.ProviderID,
+		Attachments: []Attachment{}, CreatedAt: Time{m.CreatedAt},
+	}
+	var inline map[string]string
+	for _, a := range m.Attachments {
+		var url string
+		if sign != nil {
+			u, err := sign(ctx, a.Key)
+			if err != nil {
+				return out, err
+			}
+			url = u
+		}
+		if a.ContentID != "" && url != "" {
+			if inline == nil {
+				inline = map[string]string{}
+			}
+			inline[a.ContentID] = url
+		}
+		out.Attachments = append(out.Attachments, Attachment{a.ID, url, a.ContentType, a.Size, a.Name, a.Transcript})
+	}
+	if inline != nil && strings.Contains(out.HTML, "cid:") {
+		out.HTML = parse.RewriteCID(out.HTML, func(cid string) (string, bool) {
+			u, ok := inline[cid]
+			return u, ok
+		})
+	}
+	return out, nil
+}
+
+// NewMessages returns the views of msgs, in order.
+func NewMessages(ctx context.Context, msgs []switchboard.Message, sign Signer) ([]Message, error) {
+	out := make([]Message, 0, len(msgs))
+	for _, m := range msgs {
+		v, err := NewMessage(ctx, m, sign)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Event is one entry of a conversation's log.
+type Event struct {
+	ID        string                `json:"id"`
+	Type      switchboard.EventType `json:"type"`
+	AgentID   string                `json:"agent_id"`
+	Data      json.RawMessage       `json:"data"`
+	CreatedAt Time                  `json:"created_at"`
+}
+
+// NewEvents returns the views of a conversation's log entries.
+func NewEvents(evs []switchboard.Event) []Event {
+	out := make([]Event, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, Event{e.ID, e.Type, e.AgentID, e.Data, Time{e.CreatedAt}})
+	}
+	return out
+}
+
+// ConversationDetail is one conversation with the customer's timeline
+// (every conversation of theirs, oldest first) and its log.
+type ConversationDetail struct {
+	Conversation
+	// QueuePosition is where a conversation waiting for an agent stands
+	// (1 is next); live-chat customers can be told.
+	QueuePosition *int      `json:"queue_position,omitempty"`
+	Messages      []Message `json:"messages"`
+	Events        []Event   `json:"events"`
+}
+
+// Classes is a count per channel class.
+type Classes struct {
+	Chat  int `json:"chat"`
+	Email int `json:"email"`
+}
+
+// Agent is an agent as the API shows it.
+type Agent struct {
+	ID     string                  `json:"id"`
+	Name   string                  `json:"name"`
+	Email  string                  `json:"email"`
+	Role   switchboard.Role        `json:"role"`
+	Status switchboard.AgentStatus `json:"status"`
+	Skills []string                `json:"skills"`
+	Teams  []string                `json:"teams"`
+	Caps   Classes                 `json:"caps"`
+	Active Classes                 `json:"active"`
+}
+
+// NewAgent returns the view of a with its active conversations per class.
+func NewAgent(a switchboard.Agent, active map[switchboard.ChannelClass]int) Agent {
+	return Agent{
+		ID: a.ID, Name: a.Name, Email: a.Email, Role: a.Role, Status: a.Status,
+		Skills: nonNil(a.Skills), Teams: nonNil(a.Teams),
+		Caps:   Classes{Chat: a.CapChat, Email: a.CapEmail},
+		Active: Classes{Chat: active[switchboard.ClassChat], Email: active[switchboard.ClassEmail]},
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Customer is a customer with identities and conversations.
+type Customer struct {
+	ID            string                    `json:"id"`
+	Name          string                    `json:"name"`
+	CreatedAt     Time                      `json:"created_at"`
+	Identities    []switchboard.IdentityRef `json:"identities"`
+	Conversations []Conversation            `json:"conversations"`
+}
+
+// AgentStatus is the data of an agent.status event.
+type AgentStatus struct {
+	Status switchboard.AgentStatus `json:"status"`
+}
