@@ -175,7 +175,7 @@ func (tx *Tx) applyPendingStatuses(ctx context.Context, ch switchboard.Channel, 
 // is either seen by it or sees it, never neither.
 func (tx *Tx) lockProviderID(ctx context.Context, ch switchboard.Channel, providerID string) error {
 	q := tx.db.dialect.lockKey()
-	if q == "" {
+	if tx.db.dialect.singleWriter() {
 		return nil
 	}
 	_, err := tx.tx.ExecContext(ctx, tx.db.dialect.rebind(q), string(ch)+":"+providerID)

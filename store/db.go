@@ -190,7 +190,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		err = db.inTx(ctx, func(tx *Tx) error {
 			// Several instances may start at once on PostgreSQL: the lock
 			// makes the first apply the migrations and the rest wait.
-			if db.dialect.name() == "postgres" {
+			if !db.dialect.singleWriter() {
 				if _, err := tx.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7324001)`); err != nil {
 					return err
 				}
@@ -276,7 +276,7 @@ func (db *DB) tryTx(ctx context.Context, fn func(*Tx) error) (err error) {
 // prepared once the transaction has let the connection go. PostgreSQL's
 // driver caches prepared statements itself.
 func (tx *Tx) stmt(ctx context.Context, q string) *sql.Stmt {
-	if tx.db.dialect.name() != "sqlite" {
+	if tx.db.dialect.cachesStatements() {
 		return nil
 	}
 	tx.db.stmtMu.Lock()

@@ -14,7 +14,19 @@ import (
 // the package writes the portable subset: `?` placeholders, ON CONFLICT,
 // RETURNING, integer microsecond timestamps, JSON as text.
 type dialect interface {
+	// name is for messages and the migrations' directory: code that must
+	// behave differently tests one of the capabilities below instead.
 	name() string
+
+	// singleWriter: one transaction writes at a time, so rows and keys need no locks.
+	singleWriter() bool
+	// cachesStatements: the driver prepares and caches statements itself.
+	cachesStatements() bool
+	// plansBySize: the planner goes by tables' present sizes, so it may scan a small one that an index would serve.
+	plansBySize() bool
+	// plainSearchText: searchJoin reads its argument as plain words, never as query syntax.
+	plainSearchText() bool
+
 	// rebind rewrites `?` placeholders into the dialect's form.
 	rebind(q string) string
 	// lockRow is appended to a SELECT that must lock the rows it reads
@@ -40,6 +52,10 @@ type dialect interface {
 type sqliteDialect struct{}
 
 func (sqliteDialect) name() string             { return "sqlite" }
+func (sqliteDialect) singleWriter() bool       { return true }
+func (sqliteDialect) cachesStatements() bool   { return false }
+func (sqliteDialect) plansBySize() bool        { return false } // it assumes large tables until ANALYZE
+func (sqliteDialect) plainSearchText() bool    { return false }
 func (sqliteDialect) rebind(q string) string   { return q }
 func (sqliteDialect) lockRow() string          { return "" }
 func (sqliteDialect) lockKey() string          { return "" }
@@ -70,7 +86,11 @@ func (sqliteDialect) isUniqueViolation(err error) bool {
 
 type postgresDialect struct{}
 
-func (postgresDialect) name() string { return "postgres" }
+func (postgresDialect) name() string           { return "postgres" }
+func (postgresDialect) singleWriter() bool     { return false }
+func (postgresDialect) cachesStatements() bool { return true }
+func (postgresDialect) plansBySize() bool      { return true }
+func (postgresDialect) plainSearchText() bool  { return true }
 
 func (postgresDialect) rebind(q string) string {
 	if !strings.Contains(q, "?") {
@@ -123,7 +143,7 @@ func (postgresDialect) isUniqueViolation(err error) bool { return pgCode(err) ==
 // read as query syntax; PostgreSQL's plainto_tsquery already treats it as
 // plain words.
 func ftsQuery(d dialect, q string) string {
-	if d.name() != "sqlite" {
+	if d.plainSearchText() {
 		return q
 	}
 	words := strings.Fields(q)

@@ -354,7 +354,7 @@ func (tx *Tx) resolveCustomer(ctx context.Context, in *switchboard.Inbound, now 
 		if err := tx.exec(ctx, `INSERT INTO customers (id, name, created_at) VALUES (?, ?, ?)`, customerID, in.SenderName, micros(now)); err != nil {
 			return "", false, fmt.Errorf("insert customer: %w", err)
 		}
-	} else if tx.db.dialect.lockRow() != "" || mergedInto.Valid {
+	} else if !tx.db.dialect.singleWriter() || mergedInto.Valid {
 		if customerID, name, err = tx.lockCustomer(ctx, customerID); err != nil {
 			return "", false, err
 		}

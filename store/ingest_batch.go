@@ -129,7 +129,7 @@ func (tx *Tx) prefetchIdentities(ctx context.Context, items []switchboard.Inboun
 // so concurrent batches serialise per customer without deadlocking, and
 // checks none was merged away since the identities were read.
 func (tx *Tx) lockCustomers(ctx context.Context, ids []string) error {
-	if tx.db.dialect.lockRow() == "" || len(ids) == 0 {
+	if tx.db.dialect.singleWriter() || len(ids) == 0 {
 		return nil
 	}
 	for _, chunk := range chunks(toAny(ids), 500) {

@@ -1,0 +1,3 @@
+-- identities.verified is already INTEGER NOT NULL DEFAULT 0 here; the
+-- PostgreSQL 0009 makes it so there too. This file keeps the two trees'
+-- versions in step.
