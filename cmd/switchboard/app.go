@@ -187,7 +187,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			AppSecret: c.MetaAppSecret, VerifyToken: c.MetaVerifyToken, Queue: m.Queue, Blobs: m.Blobs, Store: m.DB,
 			Media: media, HTTP: m.ProviderHTTP, Logger: m.Logger,
 			OnAccepted: func(ch switchboard.Channel) { m.Metrics.Accepted.Add(string(ch), 1) },
-			OnRejected: func(reason string) { m.Metrics.Rejected.Add("meta_"+reason, 1) },
+			OnRejected: func(reason string) { m.Metrics.Rejected.Add("meta", reason, 1) },
 		})
 		srv.Webhooks["GET /webhooks/meta"] = h
 		srv.Webhooks["POST /webhooks/meta"] = h
@@ -244,7 +244,7 @@ func (m *Main) wireSMS(srv *server.Server) {
 		Queue: m.Queue, Blobs: m.Blobs, OptOuts: m.DB, Statuses: m.DB, Logger: m.Logger,
 		DefaultRegion: c.PhoneRegion, PricePerSegment: c.SMSPricePerSegment,
 		OnAccepted: func() { m.Metrics.Accepted.Add(string(switchboard.ChannelSMS), 1) },
-		OnRejected: func(reason string) { m.Metrics.Rejected.Add("sms_"+reason, 1) },
+		OnRejected: func(reason string) { m.Metrics.Rejected.Add(string(switchboard.ChannelSMS), reason, 1) },
 		OnStatus: func(messageID, conversationID, status string) {
 			m.publish(switchboard.BusConversationUpdated, conversationID, map[string]string{"message_id": messageID, "status": status})
 		},
@@ -365,7 +365,7 @@ func (m *Main) formHandler() *webform.Handler {
 		OnAccepted: func(string, string) {
 			m.Metrics.Accepted.Add(string(switchboard.ChannelWebform), 1)
 		},
-		OnRejected: func(_ string, code string) { m.Metrics.Rejected.Add("webform_"+code, 1) },
+		OnRejected: func(_ string, code string) { m.Metrics.Rejected.Add(string(switchboard.ChannelWebform), code, 1) },
 	})
 }
 

@@ -47,7 +47,7 @@ func (m *Main) wireEmail(srv *server.Server, signingKey []byte) error {
 		srv.Webhooks["POST /webhooks/email"] = ch.Handler(email.HandlerConfig{
 			Secret: c.InboundEmailSecret, Logger: m.Logger,
 			OnAccepted: func() { m.Metrics.Accepted.Add(string(switchboard.ChannelEmail), 1) },
-			OnRejected: func(reason string) { m.Metrics.Rejected.Add("email_"+reason, 1) },
+			OnRejected: func(reason string) { m.Metrics.Rejected.Add(string(switchboard.ChannelEmail), reason, 1) },
 		})
 	}
 	if c.IMAPURLs != "" {
