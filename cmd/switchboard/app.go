@@ -23,6 +23,7 @@ import (
 	"github.com/switchboard-inbox/switchboard/bus"
 	"github.com/switchboard-inbox/switchboard/channel/messenger"
 	metawebhook "github.com/switchboard-inbox/switchboard/channel/meta/webhook"
+	"github.com/switchboard-inbox/switchboard/channel/refusal"
 	"github.com/switchboard-inbox/switchboard/channel/sms"
 	"github.com/switchboard-inbox/switchboard/channel/twilio"
 	"github.com/switchboard-inbox/switchboard/channel/voice"
@@ -244,7 +245,7 @@ func (m *Main) wireSMS(srv *server.Server) {
 		Queue: m.Queue, Blobs: m.Blobs, OptOuts: m.DB, Statuses: m.DB, Logger: m.Logger,
 		DefaultRegion: c.PhoneRegion, PricePerSegment: c.SMSPricePerSegment,
 		OnAccepted: func() { m.Metrics.Accepted.Add(string(switchboard.ChannelSMS), 1) },
-		OnRejected: func(reason string) { m.Metrics.Rejected.Add(string(switchboard.ChannelSMS), reason, 1) },
+		OnRejected: func(code refusal.Code) { m.Metrics.Rejected.Add(string(switchboard.ChannelSMS), string(code), 1) },
 		OnStatus: func(messageID, conversationID, status string) {
 			m.publish(switchboard.BusConversationUpdated, conversationID, map[string]string{"message_id": messageID, "status": status})
 		},
@@ -254,6 +255,7 @@ func (m *Main) wireSMS(srv *server.Server) {
 		Client: &twilio.Client{BaseURL: c.TwilioAPIURL, AccountSID: c.TwilioAccountSID, AuthToken: c.TwilioAuthToken, HTTP: m.ProviderHTTP},
 		Queue:  m.Queue, Blobs: m.Blobs, Store: m.DB, Logger: m.Logger, DefaultRegion: c.PhoneRegion,
 		OnAccepted: func() { m.Metrics.Accepted.Add(string(switchboard.ChannelVoice), 1) },
+		OnRejected: func(code refusal.Code) { m.Metrics.Rejected.Add(string(switchboard.ChannelVoice), string(code), 1) },
 	})
 	srv.Webhooks["POST /webhooks/twilio/voice"] = vm.CallHandler()
 	srv.Webhooks["POST /webhooks/twilio/recording"] = vm.RecordingHandler()
