@@ -188,7 +188,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			AppSecret: c.MetaAppSecret, VerifyToken: c.MetaVerifyToken, Queue: m.Queue, Blobs: m.Blobs, Store: m.DB,
 			Media: media, HTTP: m.ProviderHTTP, Logger: m.Logger,
 			OnAccepted: func(ch switchboard.Channel) { m.Metrics.Accepted.Add(string(ch), 1) },
-			OnRejected: func(reason string) { m.Metrics.Rejected.Add("meta", reason, 1) },
+			OnRejected: func(code refusal.Code) { m.Metrics.Rejected.Add("meta", string(code), 1) },
 		})
 		srv.Webhooks["GET /webhooks/meta"] = h
 		srv.Webhooks["POST /webhooks/meta"] = h
