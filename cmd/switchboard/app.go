@@ -367,7 +367,9 @@ func (m *Main) formHandler() *webform.Handler {
 		OnAccepted: func(string, string) {
 			m.Metrics.Accepted.Add(string(switchboard.ChannelWebform), 1)
 		},
-		OnRejected: func(_ string, code string) { m.Metrics.Rejected.Add(string(switchboard.ChannelWebform), code, 1) },
+		OnRejected: func(_ string, code refusal.Code) {
+			m.Metrics.Rejected.Add(string(switchboard.ChannelWebform), string(code), 1)
+		},
 	})
 }
 
