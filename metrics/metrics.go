@@ -103,6 +103,64 @@ func (c *CounterVec) write(w io.Writer, name string) {
 	c.mu.Unlock()
 }
 
+// CounterVec2 is a monotonically increasing count per pair of label
+// values.
+type CounterVec2 struct {
+	help           string
+	label1, label2 string
+	mu             sync.Mutex
+	values         map[[2]string]*atomic.Int64
+}
+
+// NewCounterVec2 registers a counter with two labels.
+func (r *Registry) NewCounterVec2(name, help, label1, label2 string) *CounterVec2 {
+	c := &CounterVec2{help: help, label1: label1, label2: label2, values: map[[2]string]*atomic.Int64{}}
+	r.add(name, c)
+	return c
+}
+
+// Add adds n to the counter for the values v1 and v2 of the two labels.
+func (c *CounterVec2) Add(v1, v2 string, n int64) {
+	k := [2]string{v1, v2}
+	c.mu.Lock()
+	v, ok := c.values[k]
+	if !ok {
+		v = new(atomic.Int64)
+		c.values[k] = v
+	}
+	c.mu.Unlock()
+	v.Add(n)
+}
+
+// Get returns the count for v1 and v2.
+func (c *CounterVec2) Get(v1, v2 string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.values[[2]string{v1, v2}]; ok {
+		return v.Load()
+	}
+	return 0
+}
+
+func (c *CounterVec2) write(w io.Writer, name string) {
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", name, c.help, name)
+	c.mu.Lock()
+	keys := make([][2]string, 0, len(c.values))
+	for k := range c.values {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i][0] != keys[j][0] {
+			return keys[i][0] < keys[j][0]
+		}
+		return keys[i][1] < keys[j][1]
+	})
+	for _, k := range keys {
+		fmt.Fprintf(w, "%s{%s=%s,%s=%s} %d\n", name, c.label1, strconv.Quote(k[0]), c.label2, strconv.Quote(k[1]), c.values[k].Load())
+	}
+	c.mu.Unlock()
+}
+
 // GaugeFunc reports a value computed when scraped.
 type GaugeFunc struct {
 	help string
@@ -195,8 +253,9 @@ type Metrics struct {
 	Deduplicated *CounterVec
 	// Accepted counts webhook and form posts made durable, by channel.
 	Accepted *CounterVec
-	// Rejected counts webhook and form posts refused, by reason.
-	Rejected *CounterVec
+	// Rejected counts webhook and form posts refused, by channel and
+	// refusal code.
+	Rejected *CounterVec2
 	// DeadLetters counts inbound entries that could not be stored.
 	DeadLetters *CounterVec
 	// Outbox counts send outcomes: sent, retry, failed.
@@ -216,7 +275,7 @@ func New() *Metrics {
 		Ingested:     r.NewCounterVec("switchboard_ingested_total", "Inbound messages stored.", "channel"),
 		Deduplicated: r.NewCounterVec("switchboard_deduplicated_total", "Inbound deliveries dropped because the provider id was already stored.", "channel"),
 		Accepted:     r.NewCounterVec("switchboard_accepted_total", "Inbound messages made durable on the queue.", "channel"),
-		Rejected:     r.NewCounterVec("switchboard_rejected_total", "Inbound requests refused.", "reason"),
+		Rejected:     r.NewCounterVec2("switchboard_rejected_total", "Inbound requests refused.", "channel", "reason"),
 		DeadLetters:  r.NewCounterVec("switchboard_dead_letters_total", "Inbound entries that could not be stored.", "channel"),
 		Outbox:       r.NewCounterVec("switchboard_outbox_total", "Outbound send attempts by outcome.", "outcome"),
 		Processing:   r.NewHistogram("switchboard_processing_seconds", "Time from a message being accepted to it being stored and published.", DefaultLatencyBuckets),

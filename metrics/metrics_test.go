@@ -13,6 +13,10 @@ func TestExposition(t *testing.T) {
 	m := New()
 	m.Ingested.Add("sms", 2)
 	m.Ingested.Add("email", 1)
+	m.Rejected.Add("sms", "bad_signature", 2)
+	m.Rejected.Add("email", "unauthorized", 1)
+	m.Rejected.Add("sms", "bad_signature", 1)
+	m.Rejected.Add("sms", "malformed", 1)
 	m.Processing.Observe(3 * time.Millisecond)
 	m.Processing.Observe(2 * time.Second)
 	m.Registry.NewGaugeFunc("switchboard_queue_depth", "Inbound entries not yet stored.", func(context.Context) (float64, error) { return 7, nil })
@@ -24,6 +28,10 @@ func TestExposition(t *testing.T) {
 		"# TYPE switchboard_ingested_total counter\n",
 		`switchboard_ingested_total{channel="email"} 1` + "\n",
 		`switchboard_ingested_total{channel="sms"} 2` + "\n",
+		"# HELP switchboard_rejected_total Inbound requests refused.\n# TYPE switchboard_rejected_total counter\n" +
+			`switchboard_rejected_total{channel="email",reason="unauthorized"} 1` + "\n" +
+			`switchboard_rejected_total{channel="sms",reason="bad_signature"} 3` + "\n" +
+			`switchboard_rejected_total{channel="sms",reason="malformed"} 1` + "\n",
 		"switchboard_queue_depth 7\n",
 		"broken NaN\n",
 		`switchboard_processing_seconds_bucket{le="0.0025"} 0` + "\n",
@@ -36,6 +44,9 @@ func TestExposition(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("exposition lacks %q:\n%s", want, out)
 		}
+	}
+	if got := m.Rejected.Get("sms", "bad_signature"); got != 3 || m.Rejected.Get("bad_signature", "sms") != 0 {
+		t.Errorf("Rejected.Get = %d", got)
 	}
 	if strings.Index(out, "broken") > strings.Index(out, "switchboard_") {
 		t.Error("metrics are not sorted by name")

@@ -34,7 +34,7 @@ func (db *DB) RoutingPlans(ctx context.Context) (map[string]string, error) {
 	}
 	defer tx.Rollback()
 	explain := "EXPLAIN QUERY PLAN "
-	if db.dialect.name() == "postgres" {
+	if db.dialect.plansBySize() {
 		explain = "EXPLAIN "
 		if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
 			return nil, fmt.Errorf("store: routing plans: %w", err)

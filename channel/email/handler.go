@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/refusal"
 )
 
 // DefaultMaxBodyBytes bounds a posted mail: 25 MB of attachments grow by a
@@ -40,15 +41,16 @@ type HandlerConfig struct {
 	Clock        switchboard.Clock
 	Logger       *slog.Logger
 	OnAccepted   func()
-	OnRejected   func(reason string)
+	OnRejected   func(code refusal.Code)
 }
 
 // Handler serves POST /webhooks/email for inbound-mail services posting
 // raw MIME: a message/rfc822 body, Mailgun's form with body-mime, or
 // SendGrid's raw mode (the field email).
 type Handler struct {
-	ch  *Channel
-	cfg HandlerConfig
+	ch     *Channel
+	cfg    HandlerConfig
+	refuse refusal.Refuser
 
 	mu     sync.Mutex
 	tokens map[string]time.Time // Mailgun tokens seen, for replay refusal
@@ -66,19 +68,20 @@ func (c *Channel) Handler(cfg HandlerConfig) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = c.cfg.Logger
 	}
-	return &Handler{ch: c, cfg: cfg, tokens: map[string]time.Time{}}
+	return &Handler{ch: c, cfg: cfg, tokens: map[string]time.Time{},
+		refuse: refusal.Refuser{Logger: cfg.Logger, Source: "email: webhook", OnRejected: cfg.OnRejected}}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		h.reject(w, r, http.StatusMethodNotAllowed, "method not allowed", nil)
+		h.reject(w, r, false, refusal.MethodNotAllowed, "method not allowed", nil)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
-	raw, mailgun, status, err := h.read(r)
+	raw, mailgun, code, err := h.read(r)
 	if err != nil {
-		h.reject(w, r, status, err.Error(), err)
+		h.reject(w, r, mailgun, code, err.Error(), nil)
 		return
 	}
 	// The outcome must not depend on whether the service hangs up first.
@@ -86,16 +89,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	out, err := h.ch.Accept(ctx, raw, "http")
 	if err != nil {
-		code := switchboard.ErrorCode(err)
-		switch {
-		case code == switchboard.EINVALID && mailgun:
-			// Mailgun retries anything but 406 for hours.
-			h.reject(w, r, http.StatusNotAcceptable, switchboard.ErrorMessage(err), err)
-		case code == switchboard.EINVALID:
-			h.reject(w, r, http.StatusUnprocessableEntity, switchboard.ErrorMessage(err), err)
-		default:
-			h.cfg.Logger.Error("email webhook: not stored", "err", err)
-			h.reject(w, r, http.StatusServiceUnavailable, "the message could not be stored; retry", nil)
+		if switchboard.ErrorCode(err) == switchboard.EINVALID {
+			h.reject(w, r, mailgun, refusal.Unprocessable, switchboard.ErrorMessage(err), err)
+		} else {
+			h.reject(w, r, mailgun, refusal.Unavailable, "the message could not be stored; retry", err)
 		}
 		return
 	}
@@ -109,26 +106,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"status": string(out)})
 }
 
-// read authenticates the post and returns the raw mail in it.
-func (h *Handler) read(r *http.Request) (raw []byte, mailgun bool, status int, err error) {
+// read authenticates the post and returns the raw mail in it, or the
+// code to refuse it with.
+func (h *Handler) read(r *http.Request) (raw []byte, mailgun bool, code refusal.Code, err error) {
 	if h.cfg.Secret == "" {
-		return nil, false, http.StatusForbidden, errors.New("inbound e-mail is not configured (SWITCHBOARD_INBOUND_EMAIL_SECRET)")
+		return nil, false, refusal.Forbidden, errors.New("inbound e-mail is not configured (SWITCHBOARD_INBOUND_EMAIL_SECRET)")
 	}
 	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	isForm := mediaType == "multipart/form-data" || mediaType == "application/x-www-form-urlencoded"
 	headerAuth := h.headerAuth(r)
 	if !isForm {
 		if !headerAuth {
-			return nil, false, http.StatusUnauthorized, errors.New("missing or wrong credentials")
+			return nil, false, refusal.Unauthorized, errors.New("missing or wrong credentials")
 		}
 		raw, err := io.ReadAll(r.Body)
 		if err != nil {
-			return nil, false, bodyStatus(err), fmt.Errorf("reading the body: %w", err)
+			return nil, false, bodyCode(err), fmt.Errorf("reading the body: %w", err)
 		}
 		if len(raw) == 0 {
-			return nil, false, http.StatusBadRequest, errors.New("empty body: post the raw message as message/rfc822")
+			return nil, false, refusal.Malformed, errors.New("empty body: post the raw message as message/rfc822")
 		}
-		return raw, false, 0, nil
+		return raw, false, "", nil
 	}
 	var perr error
 	if mediaType == "multipart/form-data" {
@@ -140,15 +138,15 @@ func (h *Handler) read(r *http.Request) (raw []byte, mailgun bool, status int, e
 		perr = r.ParseForm()
 	}
 	if perr != nil {
-		return nil, false, bodyStatus(perr), fmt.Errorf("reading the form: %w", perr)
+		return nil, false, bodyCode(perr), fmt.Errorf("reading the form: %w", perr)
 	}
 	mailgun = r.PostFormValue("signature") != ""
 	if !headerAuth {
 		if !mailgun {
-			return nil, false, http.StatusUnauthorized, errors.New("missing or wrong credentials")
+			return nil, false, refusal.Unauthorized, errors.New("missing or wrong credentials")
 		}
 		if err := h.mailgunSignature(r.PostFormValue("timestamp"), r.PostFormValue("token"), r.PostFormValue("signature")); err != nil {
-			return nil, true, http.StatusUnauthorized, err
+			return nil, true, refusal.Unauthorized, err
 		}
 	}
 	body := r.PostFormValue("body-mime") // Mailgun, to a URL ending in "mime"
@@ -156,13 +154,13 @@ func (h *Handler) read(r *http.Request) (raw []byte, mailgun bool, status int, e
 		body = r.PostFormValue("email") // SendGrid Inbound Parse, raw mode
 	}
 	if body == "" {
-		status := http.StatusBadRequest
+		code := refusal.Malformed
 		if mailgun {
-			status = http.StatusNotAcceptable // retrying cannot add the field
+			code = refusal.Unprocessable // retrying cannot add the field
 		}
-		return nil, mailgun, status, errors.New("the form has no raw message: use Mailgun's body-mime (a URL ending in mime) or SendGrid's raw mode")
+		return nil, mailgun, code, errors.New("the form has no raw message: use Mailgun's body-mime (a URL ending in mime) or SendGrid's raw mode")
 	}
-	return []byte(body), mailgun, 0, nil
+	return []byte(body), mailgun, "", nil
 }
 
 func (h *Handler) headerAuth(r *http.Request) bool {
@@ -219,20 +217,20 @@ func (h *Handler) spend(token string) {
 	h.mu.Unlock()
 }
 
-func bodyStatus(err error) int {
+func bodyCode(err error) refusal.Code {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return http.StatusRequestEntityTooLarge
+		return refusal.TooLarge
 	}
-	return http.StatusBadRequest
+	return refusal.Malformed
 }
 
-func (h *Handler) reject(w http.ResponseWriter, r *http.Request, status int, reason string, err error) {
-	h.cfg.Logger.Warn("email webhook: rejected", "status", status, "reason", reason, "remote", r.RemoteAddr, "err", err)
-	if h.cfg.OnRejected != nil {
-		h.cfg.OnRejected(http.StatusText(status))
+// reject answers a refusal. Mailgun retries anything but 406 for hours, so
+// what retrying cannot fix is answered 406 to it.
+func (h *Handler) reject(w http.ResponseWriter, r *http.Request, mailgun bool, code refusal.Code, reason string, err error) {
+	status := code.Status()
+	if mailgun && code == refusal.Unprocessable {
+		status = http.StatusNotAcceptable
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), "message": reason}})
+	h.refuse.RefuseStatus(w, r, status, code, reason, err, "remote", r.RemoteAddr)
 }

@@ -11,11 +11,11 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/refusal"
 	"github.com/switchboard-inbox/switchboard/channel/twilio"
 )
 
@@ -53,11 +53,14 @@ type Config struct {
 	PricePerSegment float64
 	// OnAccepted and OnRejected, when set, count webhooks for metrics.
 	OnAccepted func()
-	OnRejected func(reason string)
+	OnRejected func(code refusal.Code)
 }
 
 // Channel is the SMS channel: webhooks, sender and policy.
-type Channel struct{ cfg Config }
+type Channel struct {
+	cfg    Config
+	refuse refusal.Refuser
+}
 
 // New returns the SMS channel.
 func New(cfg Config) *Channel {
@@ -74,28 +77,18 @@ func New(cfg Config) *Channel {
 		cfg.PricePerSegment = 0.0079
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
-	return &Channel{cfg: cfg}
+	return &Channel{cfg: cfg, refuse: refusal.Refuser{Logger: cfg.Logger, Source: "sms: webhook", OnRejected: cfg.OnRejected}}
 }
 
 // readSigned reads and verifies a Twilio form post. It answers the error
 // itself and returns ok=false when the request must go no further.
 func (c *Channel) readSigned(w http.ResponseWriter, r *http.Request) (raw []byte, form url.Values, ok bool) {
-	raw, form, status, reason := twilio.ReadSigned(w, r, c.cfg.AuthToken, c.cfg.PublicURL)
-	if status != 0 {
-		c.reject(w, r, status, reason, nil)
+	raw, form, code, reason := twilio.ReadSigned(w, r, c.cfg.AuthToken, c.cfg.PublicURL)
+	if code != "" {
+		c.refuse.Refuse(w, r, code, reason, nil)
 		return nil, nil, false
 	}
 	return raw, form, true
-}
-
-func (c *Channel) reject(w http.ResponseWriter, r *http.Request, status int, reason string, err error) {
-	c.cfg.Logger.Warn("sms: webhook refused", "path", r.URL.Path, "status", status, "reason", reason, "err", err)
-	if c.cfg.OnRejected != nil {
-		c.cfg.OnRejected(strconv.Itoa(status))
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": http.StatusText(status), "message": reason}})
 }
 
 // emptyTwiML answers an inbound message without an automatic reply.
@@ -114,7 +107,7 @@ func (c *Channel) InboundHandler() http.Handler {
 		now := c.cfg.Clock.Now()
 		in, err := ParseInbound(form, c.cfg.DefaultRegion, now)
 		if err != nil {
-			c.reject(w, r, http.StatusBadRequest, switchboard.ErrorMessage(err), err)
+			c.refuse.Refuse(w, r, refusal.Malformed, switchboard.ErrorMessage(err), err)
 			return
 		}
 		// Finish even if Twilio hangs up: the work is idempotent, and an
@@ -122,13 +115,11 @@ func (c *Channel) InboundHandler() http.Handler {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
 		defer cancel()
 		if in.Attachments, err = c.copyMedia(ctx, in.ProviderID, form); err != nil {
-			c.cfg.Logger.Error("sms: copy media", "message_sid", in.ProviderID, "err", err)
-			http.Error(w, "media could not be stored; retry", http.StatusServiceUnavailable)
+			c.refuse.Refuse(w, r, refusal.Unavailable, "media could not be stored; retry", fmt.Errorf("copy media: %w", err), "message_sid", in.ProviderID)
 			return
 		}
 		if err := c.applyKeyword(ctx, in); err != nil {
-			c.cfg.Logger.Error("sms: record keyword", "message_sid", in.ProviderID, "err", err)
-			http.Error(w, "could not record the opt-out; retry", http.StatusServiceUnavailable)
+			c.refuse.Refuse(w, r, refusal.Unavailable, "could not record the opt-out; retry", fmt.Errorf("record keyword: %w", err), "message_sid", in.ProviderID)
 			return
 		}
 		in.Original = raw
@@ -138,8 +129,7 @@ func (c *Channel) InboundHandler() http.Handler {
 			err = c.cfg.Queue.Enqueue(ctx, switchboard.ChannelSMS, payload)
 		}
 		if err != nil {
-			c.cfg.Logger.Error("sms: enqueue", "message_sid", in.ProviderID, "err", err)
-			http.Error(w, "message could not be stored; retry", http.StatusServiceUnavailable)
+			c.refuse.Refuse(w, r, refusal.Unavailable, "message could not be stored; retry", fmt.Errorf("enqueue: %w", err), "message_sid", in.ProviderID)
 			return
 		}
 		if c.cfg.OnAccepted != nil {
@@ -223,7 +213,7 @@ func (c *Channel) StatusHandler() http.Handler {
 		}
 		st, err := ParseStatus(form)
 		if err != nil {
-			c.reject(w, r, http.StatusBadRequest, switchboard.ErrorMessage(err), err)
+			c.refuse.Refuse(w, r, refusal.Malformed, switchboard.ErrorMessage(err), err)
 			return
 		}
 		ctx := context.WithoutCancel(r.Context())
@@ -240,16 +230,14 @@ func (c *Channel) StatusHandler() http.Handler {
 				// Twilio retries a failed callback: losing the opt-out would
 				// have us text someone who asked us to stop.
 				if err := c.cfg.OptOuts.RecordOptOut(ctx, to, switchboard.ChannelSMS, "21610"); err != nil {
-					c.cfg.Logger.Error("sms: record opt-out", "message_sid", st.MessageSID, "err", err)
-					http.Error(w, "opt-out could not be stored; retry", http.StatusServiceUnavailable)
+					c.refuse.Refuse(w, r, refusal.Unavailable, "opt-out could not be stored; retry", fmt.Errorf("record opt-out: %w", err), "message_sid", st.MessageSID)
 					return
 				}
 			}
 		}
 		_, _, err = c.cfg.Statuses.ApplyDeliveryStatus(ctx, switchboard.ChannelSMS, st.MessageSID, st.Delivery, errText)
 		if err != nil {
-			c.cfg.Logger.Error("sms: apply status", "message_sid", st.MessageSID, "err", err)
-			http.Error(w, "status could not be stored; retry", http.StatusServiceUnavailable)
+			c.refuse.Refuse(w, r, refusal.Unavailable, "status could not be stored; retry", fmt.Errorf("apply status: %w", err), "message_sid", st.MessageSID)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/refusal"
 	"github.com/switchboard-inbox/switchboard/channel/twilio"
 	"github.com/switchboard-inbox/switchboard/identity"
 )
@@ -45,10 +46,14 @@ type Config struct {
 	Clock         switchboard.Clock
 	DefaultRegion string
 	OnAccepted    func()
+	OnRejected    func(code refusal.Code) // counts refusals for metrics
 }
 
 // Channel serves the three Twilio Voice webhooks.
-type Channel struct{ cfg Config }
+type Channel struct {
+	cfg    Config
+	refuse refusal.Refuser
+}
 
 // New returns the voicemail channel.
 func New(cfg Config) *Channel {
@@ -65,17 +70,16 @@ func New(cfg Config) *Channel {
 		cfg.MaxLength = 120
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
-	return &Channel{cfg: cfg}
+	return &Channel{cfg: cfg, refuse: refusal.Refuser{Logger: cfg.Logger, Source: "voice: webhook", OnRejected: cfg.OnRejected}}
 }
 
 // NoTranscript is the transcript of a voicemail Twilio could not transcribe.
 const NoTranscript = "(no transcription: Twilio could not transcribe this recording)"
 
 func (c *Channel) read(w http.ResponseWriter, r *http.Request) (form map[string][]string, ok bool) {
-	_, f, status, reason := twilio.ReadSigned(w, r, c.cfg.AuthToken, c.cfg.PublicURL)
-	if status != 0 {
-		c.cfg.Logger.Warn("voice: webhook refused", "path", r.URL.Path, "status", status, "reason", reason)
-		http.Error(w, reason, status)
+	_, f, code, reason := twilio.ReadSigned(w, r, c.cfg.AuthToken, c.cfg.PublicURL)
+	if code != "" {
+		c.refuse.Refuse(w, r, code, reason, nil)
 		return nil, false
 	}
 	return f, true
@@ -119,7 +123,7 @@ func (c *Channel) CallHandler() http.Handler {
 		}
 		callSID, from := first(form, "CallSid"), first(form, "From")
 		if callSID == "" || from == "" {
-			http.Error(w, "CallSid and From are required", http.StatusBadRequest)
+			c.refuse.Refuse(w, r, refusal.Malformed, "CallSid and From are required", nil)
 			return
 		}
 		phone, err := identity.Phone(from, c.cfg.DefaultRegion)
@@ -130,8 +134,7 @@ func (c *Channel) CallHandler() http.Handler {
 			return
 		}
 		if err := c.cfg.Store.RecordCall(context.WithoutCancel(r.Context()), callSID, phone); err != nil {
-			c.cfg.Logger.Error("voice: record call", "call_sid", callSID, "err", err)
-			http.Error(w, "try again", http.StatusServiceUnavailable)
+			c.refuse.Refuse(w, r, refusal.Unavailable, "the call could not be recorded; retry", fmt.Errorf("record call: %w", err), "call_sid", callSID)
 			return
 		}
 		writeTwiML(w, twiml{Say: c.cfg.Greeting, Record: &record{
@@ -153,7 +156,7 @@ func (c *Channel) RecordingHandler() http.Handler {
 		}
 		sid, callSID, recURL := first(form, "RecordingSid"), first(form, "CallSid"), first(form, "RecordingUrl")
 		if sid == "" || callSID == "" {
-			http.Error(w, "RecordingSid and CallSid are required", http.StatusBadRequest)
+			c.refuse.Refuse(w, r, refusal.Malformed, "RecordingSid and CallSid are required", nil)
 			return
 		}
 		if st := first(form, "RecordingStatus"); st != "" && st != "completed" {
@@ -165,12 +168,11 @@ func (c *Channel) RecordingHandler() http.Handler {
 		defer cancel()
 		caller, err := c.cfg.Store.Caller(ctx, callSID)
 		if err != nil {
-			http.Error(w, "try again", http.StatusServiceUnavailable)
+			c.refuse.Refuse(w, r, refusal.Unavailable, "the call could not be looked up; retry", fmt.Errorf("look up caller: %w", err), "recording_sid", sid, "call_sid", callSID)
 			return
 		}
 		if caller == "" {
-			c.cfg.Logger.Warn("voice: recording for a call we never answered", "recording_sid", sid, "call_sid", callSID)
-			http.Error(w, "unknown call", http.StatusBadRequest)
+			c.refuse.Refuse(w, r, refusal.Malformed, "unknown call: a recording for a call we never answered", nil, "recording_sid", sid, "call_sid", callSID)
 			return
 		}
 		secs, _ := strconv.Atoi(first(form, "RecordingDuration"))
@@ -189,8 +191,7 @@ func (c *Channel) RecordingHandler() http.Handler {
 			c.cfg.Logger.Warn("voice: recording cannot be fetched", "recording_sid", sid, "err", err)
 			in.ContentType, in.Text = switchboard.ContentText, in.Text+": the recording could not be retrieved from Twilio"
 		case err != nil:
-			c.cfg.Logger.Error("voice: fetch recording", "recording_sid", sid, "err", err)
-			http.Error(w, "recording could not be fetched; retry", http.StatusServiceUnavailable)
+			c.refuse.Refuse(w, r, refusal.Unavailable, "recording could not be fetched; retry", fmt.Errorf("fetch recording: %w", err), "recording_sid", sid)
 			return
 		default:
 			if base, _, err := mime.ParseMediaType(ctype); err == nil {
@@ -201,14 +202,14 @@ func (c *Channel) RecordingHandler() http.Handler {
 			}
 			key := "media/voice/" + sid
 			if err := c.cfg.Blobs.Put(ctx, key, bytes.NewReader(data), int64(len(data)), ctype); err != nil {
-				http.Error(w, "recording could not be stored; retry", http.StatusServiceUnavailable)
+				c.refuse.Refuse(w, r, refusal.Unavailable, "recording could not be stored; retry", fmt.Errorf("store recording: %w", err), "recording_sid", sid)
 				return
 			}
 			in.Attachments = []switchboard.Attachment{{Key: key, ContentType: ctype, Size: int64(len(data)), Name: sid + ".wav"}}
 		}
 		payload, _ := json.Marshal(in)
 		if err := c.cfg.Queue.Enqueue(ctx, switchboard.ChannelVoice, payload); err != nil {
-			http.Error(w, "voicemail could not be stored; retry", http.StatusServiceUnavailable)
+			c.refuse.Refuse(w, r, refusal.Unavailable, "voicemail could not be stored; retry", fmt.Errorf("enqueue: %w", err), "recording_sid", sid)
 			return
 		}
 		if c.cfg.OnAccepted != nil {
@@ -227,7 +228,7 @@ func (c *Channel) TranscriptionHandler() http.Handler {
 		}
 		sid := first(form, "RecordingSid")
 		if sid == "" {
-			http.Error(w, "RecordingSid is required", http.StatusBadRequest)
+			c.refuse.Refuse(w, r, refusal.Malformed, "RecordingSid is required", nil)
 			return
 		}
 		text := strings.TrimSpace(first(form, "TranscriptionText"))
@@ -235,8 +236,7 @@ func (c *Channel) TranscriptionHandler() http.Handler {
 			text = NoTranscript
 		}
 		if err := c.cfg.Store.AttachTranscript(context.WithoutCancel(r.Context()), switchboard.ChannelVoice, sid, text); err != nil {
-			c.cfg.Logger.Error("voice: attach transcript", "recording_sid", sid, "err", err)
-			http.Error(w, "try again", http.StatusServiceUnavailable)
+			c.refuse.Refuse(w, r, refusal.Unavailable, "the transcript could not be stored; retry", fmt.Errorf("attach transcript: %w", err), "recording_sid", sid)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)

@@ -2,6 +2,9 @@ package voice
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -10,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/refusal"
 	"github.com/switchboard-inbox/switchboard/channel/twilio"
 )
 
@@ -93,5 +97,60 @@ func TestUnsignedRefused(t *testing.T) {
 	c.CallHandler().ServeHTTP(w, r)
 	if w.Code != http.StatusForbidden {
 		t.Fatalf("unsigned call: %d", w.Code)
+	}
+}
+
+type failingStore struct{ memStore }
+
+func (*failingStore) RecordCall(context.Context, string, string) error {
+	return errors.New("database down")
+}
+
+// TestRefusals: every refusal answers the one JSON shape, not plain text,
+// with the code it is counted under.
+func TestRefusals(t *testing.T) {
+	var counted []refusal.Code
+	c := New(Config{AuthToken: token, PublicURL: base, DefaultRegion: "US", Store: &failingStore{},
+		OnRejected: func(code refusal.Code) { counted = append(counted, code) }})
+	unsigned := func(path string) *http.Request {
+		r := httptest.NewRequest(http.MethodPost, path, strings.NewReader("CallSid=CA1"))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return r
+	}
+	signed := func(path string, form url.Values) *http.Request {
+		r := unsigned(path)
+		r.Body = io.NopCloser(strings.NewReader(form.Encode()))
+		r.Header.Set(twilio.SignatureHeader, twilio.Sign(token, base+path, form))
+		return r
+	}
+	const call, rec, tr = "/webhooks/twilio/voice", "/webhooks/twilio/recording", "/webhooks/twilio/transcription"
+	tests := []struct {
+		name string
+		h    http.Handler
+		r    *http.Request
+		want refusal.Code
+	}{
+		{"unsigned call", c.CallHandler(), unsigned(call), refusal.BadSignature},
+		{"unsigned recording", c.RecordingHandler(), unsigned(rec), refusal.BadSignature},
+		{"unsigned transcription", c.TranscriptionHandler(), unsigned(tr), refusal.BadSignature},
+		{"oversized", c.CallHandler(), signed(call, url.Values{"CallSid": {strings.Repeat("x", 70<<10)}}), refusal.TooLarge},
+		{"call without From", c.CallHandler(), signed(call, url.Values{"CallSid": {"CA1"}}), refusal.Malformed},
+		{"call not recorded", c.CallHandler(), signed(call, url.Values{"CallSid": {"CA1"}, "From": {"+14155550123"}}), refusal.Unavailable},
+		{"recording without CallSid", c.RecordingHandler(), signed(rec, url.Values{"RecordingSid": {"RE1"}}), refusal.Malformed},
+		{"recording of an unknown call", c.RecordingHandler(), signed(rec, url.Values{"RecordingSid": {"RE1"}, "CallSid": {"CA9"}}), refusal.Malformed},
+		{"transcription without RecordingSid", c.TranscriptionHandler(), signed(tr, url.Values{"TranscriptionText": {"hi"}}), refusal.Malformed},
+	}
+	for _, tt := range tests {
+		counted = nil
+		w := httptest.NewRecorder()
+		tt.h.ServeHTTP(w, tt.r)
+		var b refusal.Body
+		if err := json.Unmarshal(w.Body.Bytes(), &b); err != nil || w.Header().Get("Content-Type") != "application/json" {
+			t.Errorf("%s: answer %d %q is not the refusal shape: %v", tt.name, w.Code, w.Body, err)
+			continue
+		}
+		if w.Code != tt.want.Status() || b.Error.Code != tt.want || len(counted) != 1 || counted[0] != tt.want {
+			t.Errorf("%s: answer %d %q counted %v, want %s", tt.name, w.Code, w.Body, counted, tt.want)
+		}
 	}
 }

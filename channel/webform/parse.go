@@ -37,12 +37,9 @@ const (
 	maxParts = 64
 )
 
-// Error codes this package uses beyond the root package's.
-const (
-	CodeUnsupportedMediaType = "unsupported_media_type"
-	CodeMethodNotAllowed     = "method_not_allowed"
-	CodeUnavailable          = "unavailable"
-)
+// CodeUnsupportedMediaType is the error code ParseSubmission uses beyond
+// the root package's.
+const CodeUnsupportedMediaType = "unsupported_media_type"
 
 // Submission is a parsed and validated form post.
 type Submission struct {

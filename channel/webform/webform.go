@@ -26,6 +26,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/refusal"
 	"github.com/switchboard-inbox/switchboard/identity"
 )
 
@@ -58,7 +59,8 @@ type Form struct {
 	// ID is the path segment; letters, digits, '-' and '_'.
 	ID string
 	// ThankYouURL is where browser posts are redirected (303) on success,
-	// and on error with ?error=<code> added. Empty: a minimal HTML page.
+	// and on error with ?error=<code> added, code being a refusal.Code.
+	// Empty: a minimal HTML page.
 	ThankYouURL string
 	// AllowedOrigins ("https://www.example.com") restricts which pages may
 	// post. Empty: any origin. When set, a post without an Origin header is
@@ -95,10 +97,15 @@ type Config struct {
 	DefaultRegion string
 	// OnAccepted and OnRejected, when set, are called for metrics after each
 	// post is decided. They run on the request's goroutine and must be fast
-	// and safe for concurrent use. code is the error code, or "honeypot".
+	// and safe for concurrent use. code is the refusal code, or Honeypot.
 	OnAccepted func(form, providerID string)
-	OnRejected func(form, code string)
+	OnRejected func(form string, code refusal.Code)
 }
+
+// Honeypot is the code OnRejected reports for a post dropped because its
+// honeypot field was filled. Such a post is answered as a success, so that
+// the bot learns nothing; that is why it is not one of refusal's codes.
+const Honeypot refusal.Code = "honeypot"
 
 // Handler serves POST /forms/{form}. It is safe for concurrent use.
 type Handler struct {
@@ -111,7 +118,7 @@ type Handler struct {
 	trustProxy bool
 	region     string
 	onAccepted func(form, providerID string)
-	onRejected func(form, code string)
+	onRejected func(form string, code refusal.Code)
 }
 
 type form struct {
@@ -225,7 +232,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	f, ok := h.forms[req.formID]
 	if !ok {
-		h.reject(req, switchboard.Errorf(switchboard.ENOTFOUND, "no such form"))
+		h.reject(req, refusal.NotFound, "no such form", nil)
 		return
 	}
 	req.form = &f
@@ -236,39 +243,39 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
-		h.reject(req, switchboard.Errorf(CodeMethodNotAllowed, "use POST"))
+		h.reject(req, refusal.MethodNotAllowed, "use POST", nil)
 		return
 	}
 	if h.limiter != nil {
 		if ok, wait := h.limiter.allow(ipKey, receivedAt); !ok {
 			secs := int64((wait + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
-			h.reject(req, switchboard.Errorf(switchboard.ERATELIMIT, "too many posts; try again later"))
+			h.reject(req, refusal.RateLimited, "too many posts; try again later", nil)
 			return
 		}
 	}
 	if !originOK {
-		h.reject(req, switchboard.Errorf(switchboard.EFORBIDDEN, "this form does not accept posts from this page"),
+		h.reject(req, refusal.Forbidden, "this form does not accept posts from this page", nil,
 			slog.String("origin", r.Header.Get("Origin")))
 		return
 	}
 	providerID, err := h.providerID(req)
 	if err != nil {
-		h.reject(req, err)
+		h.rejectErr(req, err)
 		return
 	}
 
 	r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
 	sub, err := ParseSubmission(r, h.maxBody, h.region)
 	if err != nil {
-		h.reject(req, err)
+		h.rejectErr(req, err)
 		return
 	}
 	if sub.Honeypot {
 		h.log.LogAttrs(r.Context(), slog.LevelInfo, "webform: honeypot filled; dropped",
 			slog.String("form", req.formID), slog.String("client_ip", req.clientIP))
 		if h.onRejected != nil {
-			h.onRejected(req.formID, "honeypot")
+			h.onRejected(req.formID, Honeypot)
 		}
 		h.succeed(req, providerID)
 		return
@@ -276,26 +283,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	in, err := h.inbound(req, sub, providerID, receivedAt)
 	if err != nil {
-		h.log.LogAttrs(r.Context(), slog.LevelError, "webform: building inbound message",
-			slog.String("form", req.formID), slog.Any("error", err))
-		h.reject(req, switchboard.Errorf(switchboard.EINTERNAL, "internal error"))
+		h.reject(req, refusal.Internal, "internal error", err)
 		return
 	}
 	payload, err := json.Marshal(in)
 	if err != nil {
-		h.log.LogAttrs(r.Context(), slog.LevelError, "webform: encoding inbound message",
-			slog.String("form", req.formID), slog.Any("error", err))
-		h.reject(req, switchboard.Errorf(switchboard.EINTERNAL, "internal error"))
+		h.reject(req, refusal.Internal, "internal error", fmt.Errorf("webform: encoding inbound message: %w", err))
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), enqueueTimeout)
 	err = h.queue.Enqueue(ctx, switchboard.ChannelWebform, payload)
 	cancel()
 	if err != nil {
-		h.log.LogAttrs(r.Context(), slog.LevelError, "webform: enqueue failed",
-			slog.String("form", req.formID), slog.String("provider_id", providerID),
-			slog.Any("error", fmt.Errorf("webform: enqueue %s: %w", providerID, err)))
-		h.reject(req, switchboard.Errorf(CodeUnavailable, "the message could not be stored; try again shortly"))
+		h.reject(req, refusal.Unavailable, "the message could not be stored; try again shortly",
+			fmt.Errorf("webform: enqueue %s: %w", providerID, err), slog.String("provider_id", providerID))
 		return
 	}
 	h.log.LogAttrs(r.Context(), slog.LevelDebug, "webform: accepted",
@@ -381,7 +382,7 @@ func (h *Handler) checkOrigin(req *request) bool {
 
 func (h *Handler) preflight(req *request, originOK bool) {
 	if len(req.form.origins) == 0 || !originOK {
-		h.reject(req, switchboard.Errorf(switchboard.EFORBIDDEN, "this form does not accept posts from this page"),
+		h.reject(req, refusal.Forbidden, "this form does not accept posts from this page", nil,
 			slog.String("origin", req.r.Header.Get("Origin")))
 		return
 	}
@@ -445,54 +446,41 @@ func wantsJSON(r *http.Request) bool {
 	return false
 }
 
-// statusFor maps an error code to the HTTP status this handler answers.
-func statusFor(code string) int {
-	switch code {
-	case switchboard.EINVALID:
-		return http.StatusBadRequest
-	case switchboard.EFORBIDDEN:
-		return http.StatusForbidden
-	case switchboard.ENOTFOUND:
-		return http.StatusNotFound
-	case CodeMethodNotAllowed:
-		return http.StatusMethodNotAllowed
-	case switchboard.ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	case CodeUnsupportedMediaType:
-		return http.StatusUnsupportedMediaType
-	case switchboard.ERATELIMIT:
-		return http.StatusTooManyRequests
-	case CodeUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
+// refusals maps the codes of the errors ParseSubmission and providerID
+// return to refusal codes.
+var refusals = map[string]refusal.Code{
+	switchboard.EINVALID:     refusal.Malformed,
+	switchboard.ETOOLARGE:    refusal.TooLarge,
+	CodeUnsupportedMediaType: refusal.UnsupportedMediaType,
 }
 
-// reject logs why a post was refused and answers it.
-func (h *Handler) reject(req *request, err error, attrs ...slog.Attr) {
-	code, msg := switchboard.ErrorCode(err), switchboard.ErrorMessage(err)
-	status := statusFor(code)
-	level := slog.LevelInfo
-	switch {
-	case status >= 500:
-		level = slog.LevelError
-	case status == http.StatusTooManyRequests, status == http.StatusForbidden, status == http.StatusRequestEntityTooLarge:
-		level = slog.LevelWarn
+// rejectErr refuses a post for err, whose message is shown when it is one
+// the caller can act on.
+func (h *Handler) rejectErr(req *request, err error) {
+	if code, ok := refusals[switchboard.ErrorCode(err)]; ok {
+		h.reject(req, code, switchboard.ErrorMessage(err), nil)
+		return
 	}
-	attrs = append(attrs, slog.String("form", req.formID), slog.String("client_ip", req.clientIP),
-		slog.Int("status", status), slog.String("code", code), slog.String("reason", msg))
-	h.log.LogAttrs(req.r.Context(), level, "webform: post rejected", attrs...)
-	if h.onRejected != nil {
-		h.onRejected(req.formID, code)
-	}
+	h.reject(req, refusal.Internal, "internal error", err)
+}
 
+// reject logs and counts why a post was refused and answers it: JSON for a
+// script, a redirect or an HTML page for a browser.
+func (h *Handler) reject(req *request, code refusal.Code, msg string, err error, attrs ...any) {
+	rf := refusal.Refuser{Logger: h.log, Source: "webform: post"}
+	if h.onRejected != nil {
+		rf.OnRejected = func(c refusal.Code) { h.onRejected(req.formID, c) }
+	}
+	attrs = append(attrs, slog.String("form", req.formID), slog.String("client_ip", req.clientIP))
 	switch {
 	case req.json:
-		writeJSON(req.w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+		rf.Refuse(req.w, req.r, code, msg, err, attrs...)
 	case req.form != nil && req.form.ThankYouURL != "":
-		http.Redirect(req.w, req.r, withQuery(req.form.ThankYouURL, "error", code), http.StatusSeeOther)
+		rf.Record(req.r, code, msg, err, attrs...)
+		http.Redirect(req.w, req.r, withQuery(req.form.ThankYouURL, "error", string(code)), http.StatusSeeOther)
 	default:
-		writeHTML(req.w, status, "Your message was not sent", msg+". Please go back and try again.")
+		rf.Record(req.r, code, msg, err, attrs...)
+		writeHTML(req.w, code.Status(), "Your message was not sent", msg+". Please go back and try again.")
 	}
 }
 

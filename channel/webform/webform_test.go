@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/refusal"
 )
 
 // fakeQueue is an in-memory switchboard.Queue that records what was enqueued.
@@ -114,7 +115,11 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 		Logger:     slog.New(slog.NewTextHandler(&syncWriter{w: e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		RateLimit:  RateLimit{Disabled: true},
 		OnAccepted: func(form, id string) { e.mu.Lock(); e.accepted = append(e.accepted, id); e.mu.Unlock() },
-		OnRejected: func(form, code string) { e.mu.Lock(); e.rejected = append(e.rejected, code); e.mu.Unlock() },
+		OnRejected: func(form string, code refusal.Code) {
+			e.mu.Lock()
+			e.rejected = append(e.rejected, string(code))
+			e.mu.Unlock()
+		},
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -335,21 +340,21 @@ func TestScenarios(t *testing.T) {
 				}
 			},
 		},
-		{name: "bad phone", req: func() *http.Request { return jsonReq("contact", with(good(), "phone", "12")) }, status: 400, code: "invalid"},
-		{name: "missing email", req: func() *http.Request { return jsonReq("contact", with(good(), "email", "<delete>")) }, status: 400, code: "invalid"},
-		{name: "blank email", req: func() *http.Request { return jsonReq("contact", with(good(), "email", "  ")) }, status: 400, code: "invalid"},
-		{name: "missing message", req: func() *http.Request { return jsonReq("contact", with(good(), "message", "<delete>")) }, status: 400, code: "invalid"},
-		{name: "blank message", req: func() *http.Request { return jsonReq("contact", with(good(), "message", " \r\n\t ")) }, status: 400, code: "invalid"},
-		{name: "bad email", req: func() *http.Request { return jsonReq("contact", with(good(), "email", "ada@localhost")) }, status: 400, code: "invalid"},
-		{name: "email with display name", req: func() *http.Request { return jsonReq("contact", with(good(), "email", "Ada <ada@example.com>")) }, status: 400, code: "invalid"},
-		{name: "name with newline", req: func() *http.Request { return jsonReq("contact", with(good(), "name", "Ada\r\nBcc: x")) }, status: 400, code: "invalid"},
-		{name: "NUL in message", req: func() *http.Request { return jsonReq("contact", with(good(), "message", "a\x00b")) }, status: 400, code: "invalid"},
-		{name: "malformed JSON", req: func() *http.Request { return jsonReq("contact", `{"email": "ada@example.com", "message": "hi"`) }, status: 400, code: "invalid"},
-		{name: "JSON array", req: func() *http.Request { return jsonReq("contact", `[{"email": "ada@example.com"}]`) }, status: 400, code: "invalid"},
-		{name: "JSON trailing data", req: func() *http.Request { return jsonReq("contact", `{"email":"ada@example.com","message":"hi"} {}`) }, status: 400, code: "invalid"},
+		{name: "bad phone", req: func() *http.Request { return jsonReq("contact", with(good(), "phone", "12")) }, status: 400, code: "malformed"},
+		{name: "missing email", req: func() *http.Request { return jsonReq("contact", with(good(), "email", "<delete>")) }, status: 400, code: "malformed"},
+		{name: "blank email", req: func() *http.Request { return jsonReq("contact", with(good(), "email", "  ")) }, status: 400, code: "malformed"},
+		{name: "missing message", req: func() *http.Request { return jsonReq("contact", with(good(), "message", "<delete>")) }, status: 400, code: "malformed"},
+		{name: "blank message", req: func() *http.Request { return jsonReq("contact", with(good(), "message", " \r\n\t ")) }, status: 400, code: "malformed"},
+		{name: "bad email", req: func() *http.Request { return jsonReq("contact", with(good(), "email", "ada@localhost")) }, status: 400, code: "malformed"},
+		{name: "email with display name", req: func() *http.Request { return jsonReq("contact", with(good(), "email", "Ada <ada@example.com>")) }, status: 400, code: "malformed"},
+		{name: "name with newline", req: func() *http.Request { return jsonReq("contact", with(good(), "name", "Ada\r\nBcc: x")) }, status: 400, code: "malformed"},
+		{name: "NUL in message", req: func() *http.Request { return jsonReq("contact", with(good(), "message", "a\x00b")) }, status: 400, code: "malformed"},
+		{name: "malformed JSON", req: func() *http.Request { return jsonReq("contact", `{"email": "ada@example.com", "message": "hi"`) }, status: 400, code: "malformed"},
+		{name: "JSON array", req: func() *http.Request { return jsonReq("contact", `[{"email": "ada@example.com"}]`) }, status: 400, code: "malformed"},
+		{name: "JSON trailing data", req: func() *http.Request { return jsonReq("contact", `{"email":"ada@example.com","message":"hi"} {}`) }, status: 400, code: "malformed"},
 		{name: "JSON number field", req: func() *http.Request {
 			return jsonReq("contact", `{"email":"ada@example.com","message":"hi","phone":4155550123}`)
-		}, status: 400, code: "invalid"},
+		}, status: 400, code: "malformed"},
 		{
 			name: "JSON null and unknown fields ignored",
 			req: func() *http.Request {
@@ -383,14 +388,14 @@ func TestScenarios(t *testing.T) {
 		},
 		{name: "invalid UTF-8 in JSON", req: func() *http.Request {
 			return jsonReq("contact", "{\"email\":\"ada@example.com\",\"message\":\"caf\xe9\"}")
-		}, status: 400, code: "invalid"},
+		}, status: 400, code: "malformed"},
 		{
 			name: "invalid UTF-8 in form", req: func() *http.Request {
 				r := rawFormReq("contact", "email=ada%40example.com&message=caf%E9")
 				r.Header.Set("Accept", "application/json")
 				return r
 			},
-			status: 400, code: "invalid",
+			status: 400, code: "malformed",
 		},
 		{
 			name: "invalid UTF-8 in multipart", req: func() *http.Request {
@@ -398,7 +403,7 @@ func TestScenarios(t *testing.T) {
 				r.Header.Set("Accept", "application/json")
 				return r
 			},
-			status: 400, code: "invalid",
+			status: 400, code: "malformed",
 		},
 		{
 			name: "invalid UTF-8 in an unknown field", req: func() *http.Request {
@@ -406,7 +411,7 @@ func TestScenarios(t *testing.T) {
 				r.Header.Set("Accept", "application/json")
 				return r
 			},
-			status: 400, code: "invalid",
+			status: 400, code: "malformed",
 		},
 		{
 			name: "Latin-1 charset", req: func() *http.Request {
@@ -465,7 +470,7 @@ func TestScenarios(t *testing.T) {
 		{name: "empty honeypot is fine", req: func() *http.Request { return formReq("support", values(with(good(), "website", " "))) }, status: 303, stored: 1},
 		{
 			name: "browser error redirects with code", req: func() *http.Request { return formReq("support", values(with(good(), "email", "bad"))) },
-			status: http.StatusSeeOther, location: "https://www.example.com/thanks?error=invalid&lang=en",
+			status: http.StatusSeeOther, location: "https://www.example.com/thanks?error=malformed&lang=en",
 		},
 		{
 			name: "browser error without thank-you page", req: func() *http.Request { return formReq("contact", values(with(good(), "message", ""))) },
@@ -529,7 +534,7 @@ func TestScenarios(t *testing.T) {
 				r.Header.Set("Idempotency-Key", "has space")
 				return r
 			},
-			status: 400, code: "invalid",
+			status: 400, code: "malformed",
 		},
 		{
 			name: "enqueue error", cfg: func(c *Config) { c.Queue.(*fakeQueue).err = errors.New("disk full") },
@@ -619,7 +624,7 @@ func TestRejectionsAreLogged(t *testing.T) {
 	e.do(jsonReq("contact", with(good(), "email", "nope")))
 	e.do(jsonReq("contact", with(good(), "website", "spam")))
 	logs := e.logs.String()
-	for _, want := range []string{"post rejected", "code=invalid", "reason=", "form=contact", "honeypot"} {
+	for _, want := range []string{"post rejected", "code=malformed", "reason=", "form=contact", "honeypot"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %q:\n%s", want, logs)
 		}
@@ -645,7 +650,7 @@ func TestRateLimit(t *testing.T) {
 	if rec.Header().Get("Retry-After") != "6" {
 		t.Errorf("Retry-After %q, want 6", rec.Header().Get("Retry-After"))
 	}
-	if code, _ := errorBody(t, rec); code != switchboard.ERATELIMIT {
+	if code, _ := errorBody(t, rec); code != string(refusal.RateLimited) {
 		t.Errorf("code %q", code)
 	}
 	// Other clients have their own bucket; an IPv6 client's whole /64 shares one.
@@ -856,5 +861,84 @@ func TestBadDefaultRegion(t *testing.T) {
 	}
 	if rec := e.do(jsonReq("contact", with(good(), "phone", "+1 415 555 0123"))); rec.Code != http.StatusAccepted {
 		t.Errorf("international number: status %d", rec.Code)
+	}
+}
+
+// TestRefusalShape: every JSON refusal is the one shape, with the status
+// of its code, and is counted under that code; a browser gets the same
+// code in the redirect.
+func TestRefusalShape(t *testing.T) {
+	var counted []refusal.Code // the handler runs on the test's goroutine
+	h := New(Config{
+		Queue: &fakeQueue{err: errors.New("disk full")},
+		Forms: map[string]Form{
+			"contact": {},
+			"support": {ThankYouURL: "https://www.example.com/thanks"},
+			"locked":  {AllowedOrigins: []string{"https://www.example.com"}},
+		},
+		MaxBodyBytes: 1024,
+		RateLimit:    RateLimit{Burst: 1, Interval: time.Hour},
+		TrustProxy:   true,
+		OnRejected:   func(_ string, c refusal.Code) { counted = append(counted, c) },
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/forms/{form}", h)
+	client := 0
+	req := func(method, form, body string) *http.Request {
+		r := httptest.NewRequest(method, "/forms/"+form, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		client++ // each request its own client: only the rate limit case is limited
+		r.Header.Set("X-Forwarded-For", fmt.Sprintf("192.0.2.%d", client))
+		return r
+	}
+	good := `{"email":"ada@example.com","message":"hi"}`
+	tests := []struct {
+		name string
+		r    func() *http.Request
+		want refusal.Code
+	}{
+		{"unknown form", func() *http.Request { return req(http.MethodPost, "nope", good) }, refusal.NotFound},
+		{"wrong method", func() *http.Request { return req(http.MethodPut, "contact", good) }, refusal.MethodNotAllowed},
+		{"malformed body", func() *http.Request { return req(http.MethodPost, "contact", `{"email":`) }, refusal.Malformed},
+		{"oversized", func() *http.Request {
+			return req(http.MethodPost, "contact", `{"email":"ada@example.com","message":"`+strings.Repeat("x", 2048)+`"}`)
+		}, refusal.TooLarge},
+		{"not JSON nor a form", func() *http.Request {
+			r := req(http.MethodPost, "contact", good)
+			r.Header.Set("Content-Type", "text/plain")
+			r.Header.Set("Accept", "application/json")
+			return r
+		}, refusal.UnsupportedMediaType},
+		{"origin", func() *http.Request { return req(http.MethodPost, "locked", good) }, refusal.Forbidden},
+		{"rate limited", func() *http.Request {
+			r := req(http.MethodPost, "contact", good)
+			mux.ServeHTTP(httptest.NewRecorder(), r) // spends the client's one post
+			counted = nil
+			return r.Clone(r.Context())
+		}, refusal.RateLimited},
+		{"not stored", func() *http.Request { return req(http.MethodPost, "contact", good) }, refusal.Unavailable},
+	}
+	for _, tt := range tests {
+		counted = nil
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, tt.r())
+		var b refusal.Body
+		if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil || rec.Header().Get("Content-Type") != "application/json" {
+			t.Errorf("%s: answer %d %q is not the refusal shape: %v", tt.name, rec.Code, rec.Body, err)
+			continue
+		}
+		if rec.Code != tt.want.Status() || b.Error.Code != tt.want || b.Error.Message == "" || len(counted) != 1 || counted[0] != tt.want {
+			t.Errorf("%s: answer %d %q counted %v, want %s", tt.name, rec.Code, rec.Body, counted, tt.want)
+		}
+	}
+
+	// A browser is redirected with the same code, and it is counted.
+	counted = nil
+	r := formReq("support", url.Values{"email": {"nope"}, "message": {"hi"}})
+	r.Header.Set("X-Forwarded-For", "198.51.100.1")
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, r)
+	if loc := rec.Header().Get("Location"); rec.Code != http.StatusSeeOther || loc != "https://www.example.com/thanks?error=malformed" || len(counted) != 1 || counted[0] != refusal.Malformed {
+		t.Errorf("browser: %d Location %q counted %v", rec.Code, loc, counted)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard-inbox/switchboard/bus"
 	"github.com/switchboard-inbox/switchboard/channel/messenger"
 	metawebhook "github.com/switchboard-inbox/switchboard/channel/meta/webhook"
+	"github.com/switchboard-inbox/switchboard/channel/refusal"
 	"github.com/switchboard-inbox/switchboard/channel/sms"
 	"github.com/switchboard-inbox/switchboard/channel/twilio"
 	"github.com/switchboard-inbox/switchboard/channel/voice"
@@ -172,7 +173,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			AppSecret: c.MetaAppSecret, VerifyToken: c.MetaVerifyToken, Queue: m.Queue, Blobs: m.Blobs, Store: m.Inbox,
 			Media: media, HTTP: m.ProviderHTTP, Logger: m.Logger, Clock: m.Clock,
 			OnAccepted: func(ch switchboard.Channel) { m.Metrics.Accepted.Add(string(ch), 1) },
-			OnRejected: func(reason string) { m.Metrics.Rejected.Add("meta_"+reason, 1) },
+			OnRejected: func(code refusal.Code) { m.Metrics.Rejected.Add("meta", string(code), 1) },
 		})
 		srv.Webhooks["GET /webhooks/meta"] = h
 		srv.Webhooks["POST /webhooks/meta"] = h
@@ -241,13 +242,14 @@ func (m *Main) wireSMS(srv *server.Server) {
 		Queue: m.Queue, Blobs: m.Blobs, OptOuts: m.Inbox, Statuses: m.Inbox, Logger: m.Logger, Clock: m.Clock,
 		DefaultRegion: c.PhoneRegion, PricePerSegment: c.SMSPricePerSegment,
 		OnAccepted: func() { m.Metrics.Accepted.Add(string(switchboard.ChannelSMS), 1) },
-		OnRejected: func(reason string) { m.Metrics.Rejected.Add("sms_"+reason, 1) },
+		OnRejected: func(code refusal.Code) { m.Metrics.Rejected.Add(string(switchboard.ChannelSMS), string(code), 1) },
 	})
 	vm := voice.New(voice.Config{
 		AuthToken: c.TwilioAuthToken, PublicURL: c.PublicURL, Greeting: c.VoiceGreeting,
 		Client: &twilio.Client{BaseURL: c.TwilioAPIURL, AccountSID: c.TwilioAccountSID, AuthToken: c.TwilioAuthToken, HTTP: m.ProviderHTTP},
 		Queue:  m.Queue, Blobs: m.Blobs, Store: m.Inbox, Logger: m.Logger, Clock: m.Clock, DefaultRegion: c.PhoneRegion,
 		OnAccepted: func() { m.Metrics.Accepted.Add(string(switchboard.ChannelVoice), 1) },
+		OnRejected: func(code refusal.Code) { m.Metrics.Rejected.Add(string(switchboard.ChannelVoice), string(code), 1) },
 	})
 	srv.Webhooks["POST /webhooks/twilio/voice"] = vm.CallHandler()
 	srv.Webhooks["POST /webhooks/twilio/recording"] = vm.RecordingHandler()
@@ -322,7 +324,9 @@ func (m *Main) formHandler() *webform.Handler {
 		OnAccepted: func(string, string) {
 			m.Metrics.Accepted.Add(string(switchboard.ChannelWebform), 1)
 		},
-		OnRejected: func(_ string, code string) { m.Metrics.Rejected.Add("webform_"+code, 1) },
+		OnRejected: func(_ string, code refusal.Code) {
+			m.Metrics.Rejected.Add(string(switchboard.ChannelWebform), string(code), 1)
+		},
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/switchboard-inbox/switchboard/channel/email"
 	"github.com/switchboard-inbox/switchboard/channel/email/imap"
 	"github.com/switchboard-inbox/switchboard/channel/email/smtpout"
+	"github.com/switchboard-inbox/switchboard/channel/refusal"
 	"github.com/switchboard-inbox/switchboard/server"
 )
 
@@ -34,7 +35,7 @@ func (m *Main) wireEmail(srv *server.Server, signingKey []byte) error {
 		srv.Webhooks["POST /webhooks/email"] = ch.Handler(email.HandlerConfig{
 			Secret: c.InboundEmailSecret, Logger: m.Logger, Clock: m.Clock,
 			OnAccepted: func() { m.Metrics.Accepted.Add(string(switchboard.ChannelEmail), 1) },
-			OnRejected: func(reason string) { m.Metrics.Rejected.Add("email_"+reason, 1) },
+			OnRejected: func(code refusal.Code) { m.Metrics.Rejected.Add(string(switchboard.ChannelEmail), string(code), 1) },
 		})
 	}
 	if c.IMAPURLs != "" {

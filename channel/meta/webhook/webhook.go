@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/channel/messenger"
 	"github.com/switchboard-inbox/switchboard/channel/meta"
+	"github.com/switchboard-inbox/switchboard/channel/refusal"
 	"github.com/switchboard-inbox/switchboard/channel/whatsapp"
 )
 
@@ -44,11 +46,14 @@ type Config struct {
 	Clock         switchboard.Clock
 	MaxMediaBytes int64 // per file; default 16 MB (WhatsApp's audio/video limit)
 	OnAccepted    func(ch switchboard.Channel)
-	OnRejected    func(reason string)
+	OnRejected    func(code refusal.Code)
 }
 
 // Handler serves /webhooks/meta.
-type Handler struct{ cfg Config }
+type Handler struct {
+	cfg    Config
+	refuse refusal.Refuser
+}
 
 // New returns the handler.
 func New(cfg Config) *Handler {
@@ -64,7 +69,7 @@ func New(cfg Config) *Handler {
 	if cfg.MaxMediaBytes <= 0 {
 		cfg.MaxMediaBytes = 16 << 20
 	}
-	return &Handler{cfg: cfg}
+	return &Handler{cfg: cfg, refuse: refusal.Refuser{Logger: cfg.Logger, Source: "meta: webhook", OnRejected: cfg.OnRejected}}
 }
 
 // maxBody bounds a webhook post; Meta batches events but stays far below.
@@ -75,7 +80,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet:
 		challenge, ok := meta.VerifyChallenge(r.URL.Query(), h.cfg.VerifyToken)
 		if !ok {
-			h.reject(w, http.StatusForbidden, "verification token mismatch", nil)
+			h.refuse.Refuse(w, r, refusal.Forbidden, "verification token mismatch", nil)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -84,35 +89,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.post(w, r)
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		h.reject(w, http.StatusMethodNotAllowed, "GET or POST only", nil)
+		h.refuse.Refuse(w, r, refusal.MethodNotAllowed, "GET or POST only", nil)
 	}
-}
-
-func (h *Handler) reject(w http.ResponseWriter, status int, reason string, err error) {
-	h.cfg.Logger.Warn("meta: webhook refused", "status", status, "reason", reason, "err", err)
-	if h.cfg.OnRejected != nil {
-		h.cfg.OnRejected(fmt.Sprint(status))
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": http.StatusText(status), "message": reason}})
 }
 
 func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	// The signature covers the raw bytes: read them once and never
 	// re-encode before checking.
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		h.reject(w, http.StatusRequestEntityTooLarge, "body too large or unreadable", err)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		h.refuse.Refuse(w, r, refusal.TooLarge, "body too large", err)
+		return
+	case err != nil:
+		h.refuse.Refuse(w, r, refusal.Malformed, "body unreadable", err)
 		return
 	}
 	if !meta.ValidSignature(h.cfg.AppSecret, raw, r.Header.Get(meta.SignatureHeader)) {
-		h.reject(w, http.StatusForbidden, "invalid or missing X-Hub-Signature-256", nil)
+		h.refuse.Refuse(w, r, refusal.BadSignature, "invalid or missing X-Hub-Signature-256", nil)
 		return
 	}
 	env, err := meta.ParseEnvelope(raw)
 	if err != nil {
-		h.reject(w, http.StatusBadRequest, switchboard.ErrorMessage(err), err)
+		h.refuse.Refuse(w, r, refusal.Malformed, switchboard.ErrorMessage(err), err)
 		return
 	}
 	ch, ok := env.Channel()
@@ -133,11 +133,10 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		if switchboard.ErrorCode(err) == switchboard.EINVALID {
-			h.reject(w, http.StatusBadRequest, switchboard.ErrorMessage(err), err)
+			h.refuse.Refuse(w, r, refusal.Malformed, switchboard.ErrorMessage(err), err)
 			return
 		}
-		h.cfg.Logger.Error("meta: webhook not stored", "object", env.Object, "err", err)
-		http.Error(w, "could not be stored; retry", http.StatusServiceUnavailable)
+		h.refuse.Refuse(w, r, refusal.Unavailable, "could not be stored; retry", err, "object", env.Object)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
