@@ -193,3 +193,12 @@ func (s *Service) Search(ctx context.Context, actor switchboard.Actor, q string)
 	}
 	return view.NewMessages(ctx, msgs, s.sign)
 }
+
+// Message returns one message.
+func (s *Service) Message(ctx context.Context, actor switchboard.Actor, id string) (view.Message, error) {
+	m, err := s.store.GetMessage(ctx, id)
+	if err != nil {
+		return view.Message{}, err
+	}
+	return view.NewMessage(ctx, m, s.sign)
+}

@@ -12,10 +12,11 @@ import (
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/bus"
+	"github.com/switchboard-inbox/switchboard/inbox"
+	"github.com/switchboard-inbox/switchboard/inbox/inboxtest"
 	"github.com/switchboard-inbox/switchboard/ingest"
 	"github.com/switchboard-inbox/switchboard/metrics"
 	"github.com/switchboard-inbox/switchboard/queue"
-	"github.com/switchboard-inbox/switchboard/store"
 	"github.com/switchboard-inbox/switchboard/store/storetest"
 )
 
@@ -41,21 +42,21 @@ func TestPipeline(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, backend string) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		db := storetest.Open(t, backend, switchboard.SystemClock{})
+		b := bus.NewMemory()
+		db := inboxtest.Open(t, backend, inbox.Config{Bus: b})
 		q, err := queue.OpenSQLite(ctx, filepath.Join(t.TempDir(), "q.db"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer q.Close()
-		b := bus.NewMemory()
 		events, err := b.Subscribe(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		m := metrics.New()
-		stored := make(chan []store.IngestResult, 10)
-		p := &ingest.Pipeline{Queue: q, Store: db, Bus: b, Metrics: m, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			OnStored: func(_ []switchboard.Inbound, r []store.IngestResult) { stored <- r }}
+		stored := make(chan []switchboard.IngestResult, 10)
+		p := &ingest.Pipeline{Queue: q, Inbox: db, Metrics: m, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			OnStored: func(_ []switchboard.Inbound, r []switchboard.IngestResult) { stored <- r }}
 
 		for i := 0; i < 3; i++ {
 			q.Enqueue(ctx, switchboard.ChannelWebform, payload(t, form(fmt.Sprint("p", i), "ana@example.com", fmt.Sprint("message ", i))))
@@ -86,13 +87,13 @@ func TestPipeline(t *testing.T) {
 		if got := m.DeadLetters.Get("webform"); got != 2 {
 			t.Fatalf("dead letters = %d, want 2 (undecodable and invalid)", got)
 		}
-		if n, err := db.CountDeadLetters(ctx); err != nil || n != 2 {
-			t.Fatalf("dead_letters rows = %d, %v; want 2", n, err)
+		if n := db.Inspect(t).DeadLetters(); n != 2 {
+			t.Fatalf("dead_letters rows = %d; want 2", n)
 		}
 		if d, _ := q.Depth(ctx); d != 0 {
 			t.Fatalf("queue depth %d after processing, want 0 (all acked)", d)
 		}
-		counts, _ := db.CountMessagesByText(ctx, "message %")
+		counts := db.Inspect(t).MessagesByText("message %")
 		if len(counts) != 3 || counts["message 0"] != 1 {
 			t.Fatalf("stored messages = %v", counts)
 		}
@@ -102,7 +103,7 @@ func TestPipeline(t *testing.T) {
 			select {
 			case ev := <-events:
 				if ev.Type == switchboard.BusMessageCreated {
-					if ev.Conversation == "" {
+					if ev.ConversationID == "" {
 						t.Fatalf("event without conversation: %+v", ev)
 					}
 					created++

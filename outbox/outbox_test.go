@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/inbox"
+	"github.com/switchboard-inbox/switchboard/inbox/inboxtest"
 	"github.com/switchboard-inbox/switchboard/outbox"
-	"github.com/switchboard-inbox/switchboard/store"
 	"github.com/switchboard-inbox/switchboard/store/storetest"
 )
 
@@ -44,38 +45,36 @@ func (s *flakySender) Send(ctx context.Context, m *switchboard.Outbound) (string
 	return "P-" + m.MessageID, nil
 }
 
-func setup(t *testing.T, backend string, replies int) (*store.DB, []string) {
-	db, ids, _ := setupURL(t, backend, replies)
-	return db, ids
-}
+// nopSender lets the inbox accept replies on a channel; the workers under
+// test send them with senders of their own.
+type nopSender struct{}
 
-func setupURL(t *testing.T, backend string, replies int) (*store.DB, []string, string) {
+func (nopSender) Send(context.Context, *switchboard.Outbound) (string, error) { return "", nil }
+
+// setup stores replies queued for sending to an SMS customer.
+func setup(t *testing.T, backend string, replies int) (*inboxtest.DB, []string) {
 	t.Helper()
 	ctx := context.Background()
-	url := storetest.URL(t, backend)
-	db, err := store.Open(ctx, url, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	agent, err := db.CreateAgent(ctx, switchboard.Agent{Name: "sam", Email: "sam@team.example"}, "")
+	db := inboxtest.Open(t, backend, inbox.Config{})
+	db.SetChannel(switchboard.ChannelSMS, nil, nopSender{})
+	agent, _, err := db.AddAgent(ctx, switchboard.System, switchboard.Agent{Name: "sam", Email: "sam@team.example"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	res, err := db.Ingest(ctx, []switchboard.Inbound{{Channel: switchboard.ChannelSMS, ProviderID: "SM1", Text: "hi",
-		Identities: []switchboard.IdentityRef{{Kind: switchboard.IdentityPhone, Value: "+14155550100"}}}}, store.IngestOptions{})
+		Identities: []switchboard.IdentityRef{{Kind: switchboard.IdentityPhone, Value: "+14155550100"}}}})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("ingest: %v %v", err, res)
 	}
 	var ids []string
 	for i := 0; i < replies; i++ {
-		m, err := db.CreateReply(ctx, store.Reply{ConversationID: res[0].ConversationID, AgentID: agent.ID, Text: fmt.Sprint("reply ", i)})
+		m, err := db.Reply(ctx, agent.Actor(), switchboard.Reply{ConversationID: res[0].ConversationID, Text: fmt.Sprint("reply ", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, m.ID)
 	}
-	return db, ids, url
+	return db, ids
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -85,11 +84,11 @@ func TestRetriesThenSent(t *testing.T) {
 		ctx := context.Background()
 		db, ids := setup(t, backend, 1)
 		s := newFlaky(2)
-		w := &outbox.Worker{Store: db, Senders: map[switchboard.Channel]switchboard.Sender{switchboard.ChannelSMS: s},
+		w := &outbox.Worker{Inbox: db, Senders: map[switchboard.Channel]switchboard.Sender{switchboard.ChannelSMS: s},
 			BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Logger: quiet()}
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			m, err := db.GetMessage(ctx, ids[0])
+			m, err := db.Message(ctx, switchboard.System, ids[0])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,7 +109,7 @@ func TestRetriesThenSent(t *testing.T) {
 		if s.calls[ids[0]] != 3 || s.delivered[ids[0]] != 1 {
 			t.Fatalf("calls %d, deliveries %d; want 3 calls and exactly 1 delivery", s.calls[ids[0]], s.delivered[ids[0]])
 		}
-		state, attempts, _, _ := db.OutboxState(ctx, ids[0])
+		state, attempts, _, _ := db.Inspect(t).OutboxState(ids[0])
 		if state != "done" || attempts != 3 {
 			t.Fatalf("outbox row %s after %d attempts", state, attempts)
 		}
@@ -125,14 +124,14 @@ func TestDeadAfterMaxAttempts(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, backend string) {
 		ctx := context.Background()
 		db, ids := setup(t, backend, 1)
-		w := &outbox.Worker{Store: db, Senders: map[switchboard.Channel]switchboard.Sender{switchboard.ChannelSMS: newFlaky(100)},
+		w := &outbox.Worker{Inbox: db, Senders: map[switchboard.Channel]switchboard.Sender{switchboard.ChannelSMS: newFlaky(100)},
 			MaxAttempts: 3, BaseBackoff: time.Millisecond, MaxBackoff: time.Millisecond, Logger: quiet()}
 		for i := 0; i < 50; i++ {
 			w.RunOnce(ctx)
 			time.Sleep(3 * time.Millisecond)
 		}
-		m, _ := db.GetMessage(ctx, ids[0])
-		state, attempts, _, _ := db.OutboxState(ctx, ids[0])
+		m, _ := db.Message(ctx, switchboard.System, ids[0])
+		state, attempts, _, _ := db.Inspect(t).OutboxState(ids[0])
 		if m.Status != switchboard.DeliveryFailed || m.Error != "provider unavailable" || state != "dead" || attempts != 3 {
 			t.Fatalf("message %s %q, outbox %s after %d attempts; want failed and dead after 3", m.Status, m.Error, state, attempts)
 		}
@@ -142,11 +141,11 @@ func TestDeadAfterMaxAttempts(t *testing.T) {
 func TestMissingSenderFailsAtOnce(t *testing.T) {
 	ctx := context.Background()
 	db, ids := setup(t, "sqlite", 1)
-	w := &outbox.Worker{Store: db, Logger: quiet()}
+	w := &outbox.Worker{Inbox: db, Logger: quiet()}
 	if _, err := w.RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := db.GetMessage(ctx, ids[0])
+	m, _ := db.Message(ctx, switchboard.System, ids[0])
 	if m.Status != switchboard.DeliveryFailed || m.Error != "no sender is configured for channel sms" {
 		t.Fatalf("message %s %q", m.Status, m.Error)
 	}
@@ -157,23 +156,23 @@ func TestTwoWorkersNeverSendTwice(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		const n = 40
-		db, ids, url := setupURL(t, backend, n)
+		db, ids := setup(t, backend, n)
 		// Two workers, as two instances would run them, each with its own
 		// connection pool to the same database.
 		s := newFlaky(0)
 		s.delay = 2 * time.Millisecond
 		var wg sync.WaitGroup
 		for i := 0; i < 2; i++ {
-			wdb := db
+			var wdb outbox.Inbox = db
 			if backend == "postgres" && i == 1 {
-				other, err := store.Open(ctx, url, store.Options{})
+				other, err := inbox.Open(ctx, inbox.Config{DatabaseURL: db.URL})
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer other.Close()
 				wdb = other
 			}
-			w := &outbox.Worker{Store: wdb, Senders: map[switchboard.Channel]switchboard.Sender{switchboard.ChannelSMS: s},
+			w := &outbox.Worker{Inbox: wdb, Senders: map[switchboard.Channel]switchboard.Sender{switchboard.ChannelSMS: s},
 				Poll: 5 * time.Millisecond, BatchSize: 3, Logger: quiet()}
 			wg.Add(1)
 			go func() { defer wg.Done(); w.Run(ctx) }()

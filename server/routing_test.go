@@ -4,18 +4,18 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/switchboard-inbox/switchboard"
-	"github.com/switchboard-inbox/switchboard/store"
 	"github.com/switchboard-inbox/switchboard/store/storetest"
 )
 
 func TestRoutingConfigAPI(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, backend string) {
 		e := newEnv(t, backend)
-		wakes := 0
-		e.srv.RoutingWake = func() { wakes++ }
+		var wakes atomic.Int32
+		e.svc.OnRoutingChange(func() { wakes.Add(1) })
 		var errOut apiError
 		if code := e.api("GET", "/api/v1/routing", e.agent, nil, &errOut); code != http.StatusForbidden {
 			t.Errorf("agent reads routing: %d", code)
@@ -75,8 +75,8 @@ func TestRoutingConfigAPI(t *testing.T) {
 		if got.Teams[""]["after_hours_team"] != "night" || got.Teams[""]["hours"].(map[string]any)["tz"] != "Europe/Paris" || got.Keywords[0]["topic"] != "billing" {
 			t.Errorf("routing answered back as %+v", got)
 		}
-		if wakes != 1 {
-			t.Errorf("router woken %d times, want once", wakes)
+		if wakes.Load() != 1 {
+			t.Errorf("router woken %d times, want once", wakes.Load())
 		}
 		// The after-hours team exists now, so conversations can be handed to it.
 		e.postForm(map[string]string{"name": "Ana", "email": "ana@example.com", "message": "hello"})
@@ -161,7 +161,7 @@ func TestInlineImagesPointAtAttachments(t *testing.T) {
 			Identities:  []switchboard.IdentityRef{{Kind: switchboard.IdentityEmail, Value: "ana@example.com"}},
 			HTML:        `<p>see <img src="cid:logo@x" alt="logo"> and <img src="cid:missing@x"></p>`,
 			Attachments: []switchboard.Attachment{{Key: "media/email/x/0-logo.png", ContentType: "image/png", Size: 3, Name: "logo.png", ContentID: "logo@x"}}}
-		res, err := e.db.Ingest(ctx, []switchboard.Inbound{in}, store.IngestOptions{})
+		res, err := e.svc.Ingest(ctx, []switchboard.Inbound{in})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,8 @@ import (
 	"github.com/switchboard-inbox/switchboard/blob"
 	"github.com/switchboard-inbox/switchboard/bus"
 	"github.com/switchboard-inbox/switchboard/channel/webform"
+	"github.com/switchboard-inbox/switchboard/inbox"
+	"github.com/switchboard-inbox/switchboard/inbox/inboxtest"
 	"github.com/switchboard-inbox/switchboard/ingest"
 	"github.com/switchboard-inbox/switchboard/metrics"
 	"github.com/switchboard-inbox/switchboard/queue"
@@ -30,18 +32,42 @@ type env struct {
 	t       *testing.T
 	srv     *server.Server
 	url     string
-	db      *store.DB
-	admin   string // tokens
+	svc     *inboxtest.DB
+	db      *store.DB // fixtures the API offers no operation for
+	admin   string    // tokens
 	agent   string
 	agentID string
 	stored  chan struct{}
 }
 
+// nopSender stands in for the providers: replies are stored and queued,
+// and no outbox sends them in these tests.
+type nopSender struct{}
+
+func (nopSender) Send(context.Context, *switchboard.Outbound) (string, error) { return "", nil }
+
+// newEnv serves the API over a fresh inbox on backend where every channel
+// can carry replies.
 func newEnv(t *testing.T, backend string) *env {
+	return newEnvWith(t, backend, switchboard.Channels)
+}
+
+// newEnvWith configures sending on the channels given only.
+func newEnvWith(t *testing.T, backend string, sending []switchboard.Channel) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	db := storetest.Open(t, backend, switchboard.SystemClock{})
+	ts := httptest.NewUnstartedServer(nil)
+	ts.Start()
+	t.Cleanup(ts.Close)
+	blobs, err := blob.NewLocal(t.TempDir(), ts.URL, []byte("a test signing key of enough length"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := inboxtest.Open(t, backend, inbox.Config{Bus: bus.NewMemory(), Blobs: blobs})
+	for _, ch := range sending {
+		svc.SetChannel(ch, nil, nopSender{})
+	}
 	q, err := queue.OpenSQLite(ctx, filepath.Join(t.TempDir(), "queue.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -49,29 +75,21 @@ func newEnv(t *testing.T, backend string) *env {
 	t.Cleanup(func() { q.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	m := metrics.New()
-	e := &env{t: t, db: db, stored: make(chan struct{}, 1000)}
-	p := &ingest.Pipeline{Queue: q, Store: db, Bus: bus.NewMemory(), Metrics: m, Logger: log,
-		OnStored: func([]switchboard.Inbound, []store.IngestResult) { e.stored <- struct{}{} }}
+	e := &env{t: t, svc: svc, db: svc.Store(t), url: ts.URL, stored: make(chan struct{}, 1000)}
+	p := &ingest.Pipeline{Queue: q, Inbox: svc, Metrics: m, Logger: log,
+		OnStored: func([]switchboard.Inbound, []switchboard.IngestResult) { e.stored <- struct{}{} }}
 	go p.Run(ctx)
 	form := webform.New(webform.Config{Queue: q, Logger: log, RateLimit: webform.RateLimit{Disabled: true}})
-	srv := &server.Server{Store: db, Queue: q, Metrics: m, Logger: log, Webhooks: map[string]http.Handler{"POST /forms/{form}": form}}
-	ts := httptest.NewUnstartedServer(nil)
-	ts.Start()
-	t.Cleanup(ts.Close)
-	e.url = ts.URL
-	blobs, err := blob.NewLocal(t.TempDir(), ts.URL, []byte("a test signing key of enough length"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Blobs, srv.BlobHandler = blobs, blobs.Handler()
-	e.srv = srv
-	ts.Config.Handler = srv.Handler()
+	e.srv = &server.Server{Inbox: svc.Service, Queue: q, Metrics: m, Logger: log, Webhooks: map[string]http.Handler{"POST /forms/{form}": form},
+		BlobHandler: blobs.Handler()}
+	ts.Config.Handler = e.srv.Handler()
 
-	admin, _ := db.CreateAgent(ctx, switchboard.Agent{Name: "Alex", Email: "alex@team.example", Role: switchboard.RoleAdmin}, "")
-	agent, _ := db.CreateAgent(ctx, switchboard.Agent{Name: "Sam", Email: "sam@team.example"}, "")
-	e.admin, _ = db.CreateToken(ctx, admin.ID)
-	e.agent, _ = db.CreateToken(ctx, agent.ID)
-	e.agentID = agent.ID
+	admin, adminToken, _ := svc.AddAgent(ctx, switchboard.System, switchboard.Agent{Name: "Alex", Email: "alex@team.example", Role: switchboard.RoleAdmin})
+	agent, agentToken, _ := svc.AddAgent(ctx, switchboard.System, switchboard.Agent{Name: "Sam", Email: "sam@team.example"})
+	if admin.ID == "" || agent.ID == "" {
+		t.Fatal("seed agents")
+	}
+	e.admin, e.agent, e.agentID = adminToken, agentToken, agent.ID
 	return e
 }
 
@@ -247,12 +265,17 @@ func TestAgentAPI(t *testing.T) {
 			t.Fatalf("status filter: %+v", filtered)
 		}
 
-		// Merge Bo into Ana; Bo's id then redirects.
+		// Merging joins two people's histories: supervisors only (DESIGN
+		// §4.1). Merge Bo into Ana; Bo's id then redirects.
+		var refused apiError
+		if code := e.api("POST", "/api/v1/customers/"+ana.Customer.ID+"/merge", e.agent, map[string]string{"other_id": list.Conversations[0].Customer.ID}, &refused); code != http.StatusForbidden || refused.Error.Code != "forbidden" {
+			t.Fatalf("an agent merging: %d %+v, want 403 forbidden", code, refused)
+		}
 		var merged struct {
 			ID         string
 			Identities []struct{ Kind, Value string }
 		}
-		if code := e.api("POST", "/api/v1/customers/"+ana.Customer.ID+"/merge", e.agent, map[string]string{"other_id": list.Conversations[0].Customer.ID}, &merged); code != 200 || len(merged.Identities) != 2 {
+		if code := e.api("POST", "/api/v1/customers/"+ana.Customer.ID+"/merge", e.admin, map[string]string{"other_id": list.Conversations[0].Customer.ID}, &merged); code != 200 || len(merged.Identities) != 2 {
 			t.Fatalf("merge: %d %+v", code, merged)
 		}
 		if code := e.api("GET", "/api/v1/customers/"+list.Conversations[0].Customer.ID, e.agent, nil, nil); code != http.StatusPermanentRedirect {
@@ -309,8 +332,8 @@ func TestAPIErrors(t *testing.T) {
 		{"reply to unknown", "POST", "/api/v1/conversations/nope/messages", e.agent, `{"text":"hi"}`, 404, "not_found"},
 		{"template without channel", "POST", "/api/v1/conversations/" + id + "/messages", e.agent, `{"text":"hi","template":{"name":"x"}}`, 422, "channel_policy"},
 		{"bad status", "POST", "/api/v1/conversations/" + id + "/status", e.agent, `{"status":"closed"}`, 400, "invalid"},
-		{"merge self", "POST", "/api/v1/customers/" + list.Conversations[0].Customer.ID + "/merge", e.agent, `{"other_id":"` + list.Conversations[0].Customer.ID + `"}`, 400, "invalid"},
-		{"merge missing other", "POST", "/api/v1/customers/" + list.Conversations[0].Customer.ID + "/merge", e.agent, `{}`, 400, "invalid"},
+		{"merge self", "POST", "/api/v1/customers/" + list.Conversations[0].Customer.ID + "/merge", e.admin, `{"other_id":"` + list.Conversations[0].Customer.ID + `"}`, 400, "invalid"},
+		{"merge missing other", "POST", "/api/v1/customers/" + list.Conversations[0].Customer.ID + "/merge", e.admin, `{}`, 400, "invalid"},
 		{"search without q", "GET", "/api/v1/search", e.agent, "", 400, "invalid"},
 		{"huge body", "POST", "/api/v1/conversations/" + id + "/messages", e.agent, `{"text":"` + strings.Repeat("a", 2<<20) + `"}`, 413, "too_large"},
 		{"no route", "GET", "/api/v1/nothing", e.agent, "", 404, "not_found"},
@@ -415,7 +438,7 @@ func TestUploadsAndAttachments(t *testing.T) {
 	if code := e.upload("page.png", []byte("<html><script>alert(1)</script></html>"), &ae); code != 400 || !strings.Contains(ae.Error.Message, "text/html") {
 		t.Fatalf("HTML disguised as png: %d %+v", code, ae)
 	}
-	if code := e.upload("big.bin", bytes.Repeat([]byte("a"), server.MaxUploadBytes+10), &ae); code != 413 {
+	if code := e.upload("big.bin", bytes.Repeat([]byte("a"), inbox.MaxUploadBytes+10), &ae); code != 413 {
 		t.Fatalf("oversized upload: %d %+v", code, ae)
 	}
 	if code := e.upload("empty.txt", nil, &ae); code != 400 {
@@ -440,8 +463,7 @@ func TestUploadsAndAttachments(t *testing.T) {
 // front and stores nothing; an agent cannot take a colleague's
 // conversation.
 func TestRefusals(t *testing.T) {
-	e := newEnv(t, "sqlite")
-	e.srv.Senders = map[switchboard.Channel]switchboard.Sender{} // nothing configured
+	e := newEnvWith(t, "sqlite", nil) // nothing can send
 	e.postForm(map[string]string{"name": "Ana", "email": "ana@example.com", "message": "hi"})
 	var list struct{ Conversations []conv }
 	e.api("GET", "/api/v1/conversations", e.agent, nil, &list)

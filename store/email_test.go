@@ -154,7 +154,7 @@ func TestEmailRobots(t *testing.T) {
 			t.Errorf("bounced message: %s %q", got.Status, got.Error)
 		}
 		events, _ := db.Events(ctx, first.ConversationID)
-		counts := map[string]int{}
+		counts := map[switchboard.EventType]int{}
 		for _, e := range events {
 			counts[e.Type]++
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/internal/testenv"
+	"github.com/switchboard-inbox/switchboard/route"
 	"github.com/switchboard-inbox/switchboard/store"
 	"github.com/switchboard-inbox/switchboard/store/storetest"
 )
@@ -59,8 +60,8 @@ func TestReopenSettlesTheAssignee(t *testing.T) {
 		if ca.AssigneeID != "" || cb.AssigneeID != max.ID {
 			t.Errorf("assignees after reopening: %q (Sue offline, want none) and %q (want Max)", ca.AssigneeID, cb.AssigneeID)
 		}
-		if st, err := db.GetRoutingState(ctx, b.ConversationID); err != nil || st.AssignedBy != store.AssignedRouter {
-			t.Errorf("Max's reopened conversation: %+v %v, want the router's", st, err)
+		if st := storetest.Inspect(t, db).RoutingState(b.ConversationID); st.AssignedBy != route.AssignedRouter {
+			t.Errorf("Max's reopened conversation: %+v, want the router's", st)
 		}
 		events, _ := db.Events(ctx, a.ConversationID)
 		found := false

@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/internal/testenv"
+	"github.com/switchboard-inbox/switchboard/route"
 	"github.com/switchboard-inbox/switchboard/store"
 	"github.com/switchboard-inbox/switchboard/store/storetest"
 )
@@ -31,7 +32,7 @@ func onlineAgent(t *testing.T, db *store.DB, name string, capChat int) switchboa
 	t.Helper()
 	ctx := context.Background()
 	a := mustAgent(t, db, name)
-	if _, err := db.UpdateAgent(ctx, a.ID, store.AgentUpdate{CapChat: &capChat}); err != nil {
+	if _, err := db.UpdateAgent(ctx, a.ID, switchboard.AgentUpdate{CapChat: &capChat}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.SetAgentStatus(ctx, a.ID, switchboard.AgentOnline); err != nil {
@@ -40,7 +41,7 @@ func onlineAgent(t *testing.T, db *store.DB, name string, capChat int) switchboa
 	return a
 }
 
-func eventsOf(t *testing.T, db *store.DB, convID, typ string) []map[string]any {
+func eventsOf(t *testing.T, db *store.DB, convID string, typ switchboard.EventType) []map[string]any {
 	t.Helper()
 	evs, err := db.Events(context.Background(), convID)
 	if err != nil {
@@ -72,32 +73,32 @@ func TestAssignRoutedChecksCapAndState(t *testing.T) {
 		}
 		mail := newConv(t, db, switchboard.ChannelEmail, 9, "hello")
 		assign := func(conv, agent string) error {
-			return db.AssignRouted(ctx, store.RoutedAssignment{ConversationID: conv, AgentID: agent, Rule: "workload", Reason: "fewest", Topic: "billing", TopicSource: "keyword"})
+			return db.AssignRouted(ctx, route.Assignment{ConversationID: conv, AgentID: agent, Rule: "workload", Reason: "fewest", Topic: "billing", TopicSource: "keyword"})
 		}
 		for _, c := range convs[:2] {
 			if err := assign(c, tom.ID); err != nil {
 				t.Fatalf("assign under cap: %v", err)
 			}
 		}
-		if err := assign(convs[2], tom.ID); !errors.Is(err, store.ErrAgentFull) {
+		if err := assign(convs[2], tom.ID); !errors.Is(err, route.ErrAgentFull) {
 			t.Fatalf("third chat over cap 2: err = %v, want route.ErrAgentFull", err)
 		}
 		// The cap is per class: an e-mail still fits.
 		if err := assign(mail, tom.ID); err != nil {
 			t.Fatalf("email with chats at cap: %v", err)
 		}
-		if err := assign(convs[0], tom.ID); !errors.Is(err, store.ErrNotWaiting) {
+		if err := assign(convs[0], tom.ID); !errors.Is(err, route.ErrNotWaiting) {
 			t.Fatalf("assigning an assigned conversation: err = %v, want route.ErrNotWaiting", err)
 		}
-		if err := assign(convs[2], off.ID); !errors.Is(err, store.ErrAgentUnavailable) {
+		if err := assign(convs[2], off.ID); !errors.Is(err, route.ErrAgentUnavailable) {
 			t.Fatalf("offline agent: err = %v, want route.ErrAgentUnavailable", err)
 		}
 		c, err := db.GetConversation(ctx, convs[0])
 		if err != nil || c.AssigneeID != tom.ID || c.Topic != "billing" {
 			t.Fatalf("assigned conversation = %+v, %v; want tom and topic billing", c, err)
 		}
-		st, _ := db.GetRoutingState(ctx, convs[0])
-		if st.AssignedBy != store.AssignedRouter {
+		st := storetest.Inspect(t, db).RoutingState(convs[0])
+		if st.AssignedBy != route.AssignedRouter {
 			t.Fatalf("assigned_by = %q, want router", st.AssignedBy)
 		}
 		ev := eventsOf(t, db, convs[0], switchboard.EventAssigned)
@@ -108,7 +109,7 @@ func TestAssignRoutedChecksCapAndState(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		i := slices.IndexFunc(agents, func(a store.RoutingAgent) bool { return a.ID == tom.ID })
+		i := slices.IndexFunc(agents, func(a route.AgentState) bool { return a.ID == tom.ID })
 		if agents[i].Active[switchboard.ClassChat] != 2 || agents[i].Active[switchboard.ClassEmail] != 1 || !agents[i].LastRoutedAt.Equal(t0) || !agents[i].StatusChangedAt.Equal(t0) {
 			t.Fatalf("tom as the router sees him = %+v", agents[i])
 		}
@@ -117,7 +118,7 @@ func TestAssignRoutedChecksCapAndState(t *testing.T) {
 			t.Fatal(err)
 		}
 		sam := onlineAgent(t, db, "sam", 5)
-		if err := assign(convs[2], sam.ID); !errors.Is(err, store.ErrNotWaiting) {
+		if err := assign(convs[2], sam.ID); !errors.Is(err, route.ErrNotWaiting) {
 			t.Fatalf("held conversation: err = %v, want route.ErrNotWaiting", err)
 		}
 	})
@@ -134,14 +135,14 @@ func TestManualAssignHandbackAndExclusion(t *testing.T) {
 		if _, err := db.Assign(ctx, conv, ana.ID, boss.ID, "manual", "assigned by boss"); err != nil {
 			t.Fatal(err)
 		}
-		if st, _ := db.GetRoutingState(ctx, conv); st.AssignedBy != store.AssignedManual || len(st.Excluded) != 0 {
+		if st := storetest.Inspect(t, db).RoutingState(conv); st.AssignedBy != route.AssignedManual || len(st.Excluded) != 0 {
 			t.Fatalf("after manual assignment: %+v, want manual and no exclusion", st)
 		}
 		// Ana hands it back: it waits again, and not for her.
 		if _, err := db.Assign(ctx, conv, "", ana.ID, "manual", "handed back"); err != nil {
 			t.Fatal(err)
 		}
-		st, _ := db.GetRoutingState(ctx, conv)
+		st := storetest.Inspect(t, db).RoutingState(conv)
 		if st.AssignedBy != "" || !slices.Equal(st.Excluded, []string{ana.ID}) {
 			t.Fatalf("after hand-back: %+v, want ana excluded", st)
 		}
@@ -155,8 +156,8 @@ func TestManualAssignHandbackAndExclusion(t *testing.T) {
 		if !slices.Equal(ws[0].Excluded, []string{ana.ID}) || ws[0].Text != "help" {
 			t.Fatalf("filled waiting = %+v", ws[0])
 		}
-		err = db.AssignRouted(ctx, store.RoutedAssignment{ConversationID: conv, AgentID: ana.ID, Rule: "workload"})
-		if !errors.Is(err, store.ErrExcluded) {
+		err = db.AssignRouted(ctx, route.Assignment{ConversationID: conv, AgentID: ana.ID, Rule: "workload"})
+		if !errors.Is(err, route.ErrExcluded) {
 			t.Fatalf("routing back to the agent who handed it back: err = %v, want route.ErrExcluded", err)
 		}
 		ev := eventsOf(t, db, conv, switchboard.EventUnassigned)
@@ -167,7 +168,7 @@ func TestManualAssignHandbackAndExclusion(t *testing.T) {
 		if _, err := db.SetStatus(ctx, conv, switchboard.StatusResolved, ana.ID); err != nil {
 			t.Fatal(err)
 		}
-		if st, _ := db.GetRoutingState(ctx, conv); len(st.Excluded) != 0 {
+		if st := storetest.Inspect(t, db).RoutingState(conv); len(st.Excluded) != 0 {
 			t.Fatalf("exclusions after resolve = %v, want none", st.Excluded)
 		}
 	})
@@ -183,7 +184,7 @@ func TestQueueOrderAndPosition(t *testing.T) {
 			convs = append(convs, newConv(t, db, switchboard.ChannelSMS, i, "hi"))
 			clock.Advance(time.Second)
 		}
-		if err := db.SetPriority(ctx, convs[3], 5); err != nil {
+		if err := db.SetPriority(ctx, convs[3], 5, ""); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.SetHeld(ctx, convs[1], true, ""); err != nil {
@@ -191,7 +192,7 @@ func TestQueueOrderAndPosition(t *testing.T) {
 		}
 		want := []string{convs[3], convs[0], convs[2], convs[4]}
 		var got []string
-		var cur *store.QueueCursor
+		var cur *route.QueueCursor
 		for {
 			page, err := db.WaitingConversations(ctx, cur, 2)
 			if err != nil {
@@ -228,10 +229,10 @@ func TestRecordWaitingOnlyWhenReasonChanges(t *testing.T) {
 		clock := testenv.NewClock(t0)
 		db := storetest.Open(t, backend, clock)
 		conv := newConv(t, db, switchboard.ChannelSMS, 1, "refund please")
-		full := store.WaitDecision{ConversationID: conv, Rule: "workload", Reason: "every agent is at their chat cap", Topic: "billing", TopicSource: "keyword"}
-		closed := store.WaitDecision{ConversationID: conv, Rule: "business_hours", Reason: "closed", AfterHours: true}
+		full := route.WaitDecision{ConversationID: conv, Rule: "workload", Reason: "every agent is at their chat cap", Topic: "billing", TopicSource: "keyword"}
+		closed := route.WaitDecision{ConversationID: conv, Rule: "business_hours", Reason: "closed", AfterHours: true}
 		steps := []struct {
-			d     store.WaitDecision
+			d     route.WaitDecision
 			wrote bool
 		}{{full, true}, {full, false}, {full, false}, {closed, true}, {closed, false}, {full, true}}
 		for i, s := range steps {
@@ -241,7 +242,7 @@ func TestRecordWaitingOnlyWhenReasonChanges(t *testing.T) {
 				t.Fatalf("step %d: wrote = %v, %v; want %v", i, wrote, err, s.wrote)
 			}
 		}
-		if ev := eventsOf(t, db, conv, store.EventWaiting); len(ev) != 3 || ev[0]["reason"] != full.Reason || ev[1]["after_hours"] != true {
+		if ev := eventsOf(t, db, conv, switchboard.EventWaiting); len(ev) != 3 || ev[0]["reason"] != full.Reason || ev[1]["after_hours"] != true {
 			t.Fatalf("waiting events = %v, want 3", ev)
 		}
 		if c, _ := db.GetConversation(ctx, conv); c.Topic != "billing" {
@@ -256,7 +257,7 @@ func TestClaimAckPerMessageAndPeriod(t *testing.T) {
 		clock := testenv.NewClock(t0)
 		db := storetest.Open(t, backend, clock)
 		conv := newConv(t, db, switchboard.ChannelSMS, 1, "hi")
-		claim := func(period string) store.AckClaim {
+		claim := func(period string) route.AckClaim {
 			t.Helper()
 			c, err := db.ClaimAck(ctx, conv, period)
 			if err != nil {
@@ -273,7 +274,7 @@ func TestClaimAckPerMessageAndPeriod(t *testing.T) {
 		if sends != 1 {
 			t.Fatalf("claims for one message in one period = %d, want 1", sends)
 		}
-		st, _ := db.GetRoutingState(ctx, conv)
+		st := storetest.Inspect(t, db).RoutingState(conv)
 		if st.AckedPeriod != "mon" || !st.AckedInboundAt.Equal(t0) {
 			t.Fatalf("after the claim: period %q, answered message of %v; want mon and %v", st.AckedPeriod, st.AckedInboundAt, t0)
 		}
@@ -301,7 +302,7 @@ func TestClaimAckPerMessageAndPeriod(t *testing.T) {
 		if err := db.ReleaseAck(ctx, c); err != nil {
 			t.Fatal(err)
 		}
-		if st, _ := db.GetRoutingState(ctx, conv); st.AckedPeriod != "mon" || !st.AckedInboundAt.Equal(t0.Add(time.Hour)) {
+		if st := storetest.Inspect(t, db).RoutingState(conv); st.AckedPeriod != "mon" || !st.AckedInboundAt.Equal(t0.Add(time.Hour)) {
 			t.Fatalf("after release: %q %v, want the claim undone (mon, %v)", st.AckedPeriod, st.AckedInboundAt, t0.Add(time.Hour))
 		}
 		c = claim("tue")
@@ -316,13 +317,13 @@ func TestClaimAckPerMessageAndPeriod(t *testing.T) {
 		if err := db.RecordAck(ctx, c, switchboard.ChannelSMS, "closed", "no sender"); err != nil {
 			t.Fatal(err)
 		}
-		ev := eventsOf(t, db, conv, store.EventAutoAck)
+		ev := eventsOf(t, db, conv, switchboard.EventAutoAck)
 		if len(ev) != 2 || ev[0]["period"] != "tue" || ev[0]["sent"] != true || ev[0]["reason"] != nil || ev[1]["sent"] != false || ev[1]["reason"] != "no sender" {
 			t.Fatalf("auto_ack events = %v, want one sent and one skipped with its reason", ev)
 		}
 
 		// Only open conversations are acknowledged: not pending or snoozed ones.
-		for i, status := range []string{switchboard.StatusPending, switchboard.StatusSnoozed} {
+		for i, status := range []switchboard.Status{switchboard.StatusPending, switchboard.StatusSnoozed} {
 			other := newConv(t, db, switchboard.ChannelSMS, 10+i, "hi")
 			if _, err := db.SetStatus(ctx, other, status, ""); err != nil {
 				t.Fatal(err)
@@ -345,7 +346,7 @@ func TestReturnAbsent(t *testing.T) {
 		manual := newConv(t, db, switchboard.ChannelSMS, 3, "yo")
 		held := newConv(t, db, switchboard.ChannelLivechat, 4, "hold me")
 		for _, c := range []string{chat, mail, held} {
-			if err := db.AssignRouted(ctx, store.RoutedAssignment{ConversationID: c, AgentID: sue.ID, Rule: "workload"}); err != nil {
+			if err := db.AssignRouted(ctx, route.Assignment{ConversationID: c, AgentID: sue.ID, Rule: "workload"}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -367,7 +368,7 @@ func TestReturnAbsent(t *testing.T) {
 		}
 		clock.Advance(time.Minute)
 		got, err := db.ReturnAbsent(ctx, 5*time.Minute)
-		if err != nil || len(got) != 1 || got[0] != (store.Returned{ConversationID: chat, AgentID: sue.ID}) {
+		if err != nil || len(got) != 1 || got[0] != (route.Returned{ConversationID: chat, AgentID: sue.ID}) {
 			t.Fatalf("after the grace period: returned %v, %v; want the chat alone", got, err)
 		}
 		for id, want := range map[string]string{chat: "", mail: sue.ID, manual: sue.ID, held: sue.ID} {
@@ -408,7 +409,7 @@ func TestNoteContinuity(t *testing.T) {
 		if ok, _, _ := db.NoteContinuity(ctx, r.ConversationID, switchboard.ChannelSMS); ok {
 			t.Fatal("the same switch noted twice")
 		}
-		ev := eventsOf(t, db, r.ConversationID, store.EventContinuity)
+		ev := eventsOf(t, db, r.ConversationID, switchboard.EventContinuity)
 		if len(ev) != 1 || ev[0]["rule"] != "continuity" || ev[0]["reason"] != "kept with Sarah, who has this customer's open conversation" {
 			t.Fatalf("continuity events = %v", ev)
 		}
@@ -457,7 +458,7 @@ func TestRoutingConfigAndClassifier(t *testing.T) {
 		ctx := context.Background()
 		clock := testenv.NewClock(t0)
 		db := storetest.Open(t, backend, clock)
-		cfg := store.RoutingConfig{
+		cfg := route.StoredConfig{
 			Teams:    map[string]json.RawMessage{"": json.RawMessage(`{"rules":["workload"]}`), "night": json.RawMessage(`{"after_hours":"queue"}`)},
 			Keywords: json.RawMessage(`[{"topic":"billing","keywords":["refund"]}]`),
 		}
@@ -468,7 +469,7 @@ func TestRoutingConfigAndClassifier(t *testing.T) {
 		if err != nil || len(got.Teams) != 2 || string(got.Teams["night"]) != `{"after_hours":"queue"}` || string(got.Keywords) != string(cfg.Keywords) {
 			t.Fatalf("config = %+v, %v", got, err)
 		}
-		if err := db.PutRoutingConfig(ctx, store.RoutingConfig{Teams: map[string]json.RawMessage{"": json.RawMessage(`{`)}}); switchboard.ErrorCode(err) != switchboard.EINVALID {
+		if err := db.PutRoutingConfig(ctx, route.StoredConfig{Teams: map[string]json.RawMessage{"": json.RawMessage(`{`)}}); switchboard.ErrorCode(err) != switchboard.EINVALID {
 			t.Fatalf("invalid JSON: %v, want EINVALID", err)
 		}
 
@@ -498,7 +499,7 @@ func TestRoutingConfigAndClassifier(t *testing.T) {
 		a := onlineAgent(t, db, "a", 6)
 		for i, topic := range []string{"billing", "shipping", ""} {
 			conv := newConv(t, db, switchboard.ChannelSMS, i, fmt.Sprintf("text %d", i))
-			if err := db.AssignRouted(ctx, store.RoutedAssignment{ConversationID: conv, AgentID: a.ID, Topic: topic}); err != nil {
+			if err := db.AssignRouted(ctx, route.Assignment{ConversationID: conv, AgentID: a.ID, Topic: topic}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := db.SetStatus(ctx, conv, switchboard.StatusResolved, a.ID); err != nil {
@@ -506,8 +507,8 @@ func TestRoutingConfigAndClassifier(t *testing.T) {
 			}
 		}
 		samples, err := db.ResolvedTopics(ctx, 10)
-		slices.SortFunc(samples, func(x, y store.TopicSample) int { return cmpString(x.Topic, y.Topic) })
-		want := []store.TopicSample{{Text: "text 0", Topic: "billing"}, {Text: "text 1", Topic: "shipping"}}
+		slices.SortFunc(samples, func(x, y route.Labeled) int { return cmpString(x.Topic, y.Topic) })
+		want := []route.Labeled{{Text: "text 0", Topic: "billing"}, {Text: "text 1", Topic: "shipping"}}
 		if err != nil || !slices.Equal(samples, want) {
 			t.Fatalf("resolved topics = %+v, %v; want %+v", samples, err, want)
 		}
@@ -530,7 +531,7 @@ func TestSetRoutedTeamKeepsHomeTeam(t *testing.T) {
 		clock := testenv.NewClock(t0)
 		db := storetest.Open(t, backend, clock)
 		conv := newConv(t, db, switchboard.ChannelSMS, 1, "hi")
-		if _, err := db.RecordWaiting(ctx, store.WaitDecision{ConversationID: conv, Rule: "business_hours", Reason: "closed", AfterHours: true}); err != nil {
+		if _, err := db.RecordWaiting(ctx, route.WaitDecision{ConversationID: conv, Rule: "business_hours", Reason: "closed", AfterHours: true}); err != nil {
 			t.Fatal(err)
 		}
 		for i, want := range []bool{true, false} {
@@ -539,7 +540,7 @@ func TestSetRoutedTeamKeepsHomeTeam(t *testing.T) {
 				t.Fatalf("hand-off %d: wrote %v, %v; want %v", i, wrote, err, want)
 			}
 		}
-		st, _ := db.GetRoutingState(ctx, conv)
+		st := storetest.Inspect(t, db).RoutingState(conv)
 		c, _ := db.GetConversation(ctx, conv)
 		if st.RoutedTeam != "night" || st.WaitReason != "" || c.Team != "" {
 			t.Fatalf("after the hand-off: routed %q, wait reason %q, team %q; want night, cleared, and its own team unchanged", st.RoutedTeam, st.WaitReason, c.Team)
@@ -548,14 +549,14 @@ func TestSetRoutedTeamKeepsHomeTeam(t *testing.T) {
 		if wrote, err := db.SetRoutedTeam(ctx, conv, "", []string{""}, "business_hours", "back to team default"); err != nil || !wrote {
 			t.Fatalf("back home: wrote %v, %v", wrote, err)
 		}
-		ev := eventsOf(t, db, conv, store.EventHandoff)
+		ev := eventsOf(t, db, conv, switchboard.EventHandoff)
 		if len(ev) != 2 || ev[0]["from"] != "" || ev[0]["to"] != "night" || ev[0]["home"] != "" || ev[0]["reason"] != "handed to team night" ||
 			ev[1]["from"] != "night" || ev[1]["to"] != "" || ev[1]["reason"] != "back to team default" {
 			t.Fatalf("handoff events = %v, want there and back", ev)
 		}
 		// An assigned conversation is no longer the router's to move.
 		a := onlineAgent(t, db, "ann", 6)
-		if err := db.AssignRouted(ctx, store.RoutedAssignment{ConversationID: conv, AgentID: a.ID}); err != nil {
+		if err := db.AssignRouted(ctx, route.Assignment{ConversationID: conv, AgentID: a.ID}); err != nil {
 			t.Fatal(err)
 		}
 		if wrote, err := db.SetRoutedTeam(ctx, conv, "night", nil, "business_hours", "x"); err != nil || wrote {
@@ -580,18 +581,18 @@ func TestMergeClearsRoutingStateAndTransferExcludesNobody(t *testing.T) {
 		if _, err := db.Assign(ctx, other.ConversationID, "", ann.ID, "manual", "handed back"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.RecordWaiting(ctx, store.WaitDecision{ConversationID: other.ConversationID, Rule: "availability", Reason: "nobody"}); err != nil {
+		if _, err := db.RecordWaiting(ctx, route.WaitDecision{ConversationID: other.ConversationID, Rule: "availability", Reason: "nobody"}); err != nil {
 			t.Fatal(err)
 		}
-		if st, _ := db.GetRoutingState(ctx, other.ConversationID); len(st.Excluded) != 1 || st.WaitReason == "" {
+		if st := storetest.Inspect(t, db).RoutingState(other.ConversationID); len(st.Excluded) != 1 || st.WaitReason == "" {
 			t.Fatalf("setup: %+v, want an exclusion and a wait reason", st)
 		}
 		if _, err := db.MergeCustomers(ctx, keep.CustomerID, other.CustomerID, ann.ID); err != nil {
 			t.Fatal(err)
 		}
-		st, err := db.GetRoutingState(ctx, other.ConversationID)
-		if err != nil || len(st.Excluded) != 0 || st.WaitReason != "" {
-			t.Fatalf("merged-away conversation: %+v, %v; want no exclusion and no wait reason", st, err)
+		st := storetest.Inspect(t, db).RoutingState(other.ConversationID)
+		if len(st.Excluded) != 0 || st.WaitReason != "" {
+			t.Fatalf("merged-away conversation: %+v; want no exclusion and no wait reason", st)
 		}
 
 		// A supervisor's transfer from Ann to Ben excludes nobody (see Assign).
@@ -601,7 +602,7 @@ func TestMergeClearsRoutingStateAndTransferExcludesNobody(t *testing.T) {
 		if _, err := db.Assign(ctx, keep.ConversationID, ben.ID, "boss", "manual", "transferred"); err != nil {
 			t.Fatal(err)
 		}
-		if st, _ := db.GetRoutingState(ctx, keep.ConversationID); len(st.Excluded) != 0 {
+		if st := storetest.Inspect(t, db).RoutingState(keep.ConversationID); len(st.Excluded) != 0 {
 			t.Fatalf("exclusions after a transfer = %v, want none", st.Excluded)
 		}
 	})
@@ -627,7 +628,7 @@ func TestQueuePagesWithTiesAndPriorities(t *testing.T) {
 			id := newConv(t, db, switchboard.ChannelSMS, i, "hi")
 			prio := []int{0, 2, -1, 0}[i%4]
 			if prio != 0 {
-				if err := db.SetPriority(ctx, id, prio); err != nil {
+				if err := db.SetPriority(ctx, id, prio, ""); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -649,7 +650,7 @@ func TestQueuePagesWithTiesAndPriorities(t *testing.T) {
 		}
 		for _, size := range []int{1, 2, 5, 12} {
 			var got []string
-			var cur *store.QueueCursor
+			var cur *route.QueueCursor
 			for pages := 0; pages < 20; pages++ {
 				page, err := db.WaitingConversations(ctx, cur, size)
 				if err != nil {
@@ -715,12 +716,12 @@ func TestResolvedTopicsLeaveOutClassifierGuesses(t *testing.T) {
 		ctx := context.Background()
 		db := storetest.Open(t, backend, testenv.NewClock(t0))
 		a := onlineAgent(t, db, "a", 6)
-		for i, src := range []string{store.TopicByKeyword, store.TopicByClassifier, "", store.TopicByAgent} {
+		for i, src := range []string{route.TopicByKeyword, route.TopicByClassifier, "", route.TopicByAgent} {
 			conv := newConv(t, db, switchboard.ChannelSMS, i, fmt.Sprintf("text %d", i))
-			if err := db.AssignRouted(ctx, store.RoutedAssignment{ConversationID: conv, AgentID: a.ID, Topic: fmt.Sprintf("t%d", i), TopicSource: src}); err != nil {
+			if err := db.AssignRouted(ctx, route.Assignment{ConversationID: conv, AgentID: a.ID, Topic: fmt.Sprintf("t%d", i), TopicSource: src}); err != nil {
 				t.Fatal(err)
 			}
-			if st, _ := db.GetRoutingState(ctx, conv); st.TopicSource != src {
+			if st := storetest.Inspect(t, db).RoutingState(conv); st.TopicSource != src {
 				t.Fatalf("topic source = %q, want %q", st.TopicSource, src)
 			}
 			if _, err := db.SetStatus(ctx, conv, switchboard.StatusResolved, a.ID); err != nil {
@@ -728,8 +729,8 @@ func TestResolvedTopicsLeaveOutClassifierGuesses(t *testing.T) {
 			}
 		}
 		samples, err := db.ResolvedTopics(ctx, 10)
-		slices.SortFunc(samples, func(x, y store.TopicSample) int { return cmpString(x.Topic, y.Topic) })
-		want := []store.TopicSample{{Text: "text 0", Topic: "t0"}, {Text: "text 2", Topic: "t2"}, {Text: "text 3", Topic: "t3"}}
+		slices.SortFunc(samples, func(x, y route.Labeled) int { return cmpString(x.Topic, y.Topic) })
+		want := []route.Labeled{{Text: "text 0", Topic: "t0"}, {Text: "text 2", Topic: "t2"}, {Text: "text 3", Topic: "t3"}}
 		if err != nil || !slices.Equal(samples, want) {
 			t.Fatalf("training samples = %+v, %v; want %+v (the classifier's own guess left out)", samples, err, want)
 		}

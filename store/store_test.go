@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -37,12 +38,12 @@ func eachPath(t *testing.T, fn func(t *testing.T, backend string, opts store.Ing
 	})
 }
 
-func mustIngest(t *testing.T, db *store.DB, items ...switchboard.Inbound) []store.IngestResult {
+func mustIngest(t *testing.T, db *store.DB, items ...switchboard.Inbound) []switchboard.IngestResult {
 	t.Helper()
 	return mustIngestOpts(t, db, store.IngestOptions{}, items...)
 }
 
-func mustIngestOpts(t *testing.T, db *store.DB, opts store.IngestOptions, items ...switchboard.Inbound) []store.IngestResult {
+func mustIngestOpts(t *testing.T, db *store.DB, opts store.IngestOptions, items ...switchboard.Inbound) []switchboard.IngestResult {
 	t.Helper()
 	res, err := db.Ingest(context.Background(), items, opts)
 	if err != nil {
@@ -203,7 +204,7 @@ func TestIngestIdempotentUnderConcurrency(t *testing.T) {
 		if res[0].Duplicate || !res[1].Duplicate {
 			t.Fatalf("in-batch duplicate: %+v", res)
 		}
-		convs, _, err := db.ListConversations(ctx, store.ConversationFilter{})
+		convs, _, err := db.ListConversations(ctx, switchboard.ConversationFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,7 +241,7 @@ func TestConcurrentNewCustomerIsOne(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		convs, _, err := db.ListConversations(ctx, store.ConversationFilter{})
+		convs, _, err := db.ListConversations(ctx, switchboard.ConversationFilter{})
 		if err != nil || len(convs) != 1 {
 			t.Fatalf("conversations = %d, %v; want 1", len(convs), err)
 		}
@@ -279,7 +280,7 @@ func TestListConversations(t *testing.T) {
 		var got []string
 		cursor := ""
 		for pages := 0; ; pages++ {
-			page, next, err := db.ListConversations(ctx, store.ConversationFilter{Limit: 3, Cursor: cursor})
+			page, next, err := db.ListConversations(ctx, switchboard.ConversationFilter{Limit: 3, Cursor: cursor})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -303,7 +304,7 @@ func TestListConversations(t *testing.T) {
 			}
 		}
 
-		check := func(f store.ConversationFilter, want ...string) {
+		check := func(f switchboard.ConversationFilter, want ...string) {
 			t.Helper()
 			page, _, err := db.ListConversations(ctx, f)
 			if err != nil {
@@ -317,12 +318,12 @@ func TestListConversations(t *testing.T) {
 				t.Fatalf("filter %+v = %v, want %v", f, gotIDs, want)
 			}
 		}
-		check(store.ConversationFilter{AssigneeID: sarah.ID}, ids[2])
-		check(store.ConversationFilter{Status: switchboard.StatusResolved}, ids[4])
-		check(store.ConversationFilter{Channel: switchboard.ChannelSMS}, ids[3])
-		check(store.ConversationFilter{Query: "parcel damaged"}, ids[3])
-		check(store.ConversationFilter{Query: `"; DROP TABLE x --`})
-		if _, _, err := db.ListConversations(ctx, store.ConversationFilter{Cursor: "!!"}); switchboard.ErrorCode(err) != switchboard.EINVALID {
+		check(switchboard.ConversationFilter{AssigneeID: sarah.ID}, ids[2])
+		check(switchboard.ConversationFilter{Status: switchboard.StatusResolved}, ids[4])
+		check(switchboard.ConversationFilter{Channel: switchboard.ChannelSMS}, ids[3])
+		check(switchboard.ConversationFilter{Query: "parcel damaged"}, ids[3])
+		check(switchboard.ConversationFilter{Query: `"; DROP TABLE x --`})
+		if _, _, err := db.ListConversations(ctx, switchboard.ConversationFilter{Cursor: "!!"}); switchboard.ErrorCode(err) != switchboard.EINVALID {
 			t.Fatalf("bad cursor: %v, want EINVALID", err)
 		}
 		msgs, err := db.Search(ctx, "PARCEL", 10)
@@ -390,7 +391,7 @@ func TestReplyAndOutbox(t *testing.T) {
 			t.Fatal(err)
 		}
 		m2, _ = db.GetMessage(ctx, m2.ID)
-		state, _, _, _ := db.OutboxState(ctx, m2.ID)
+		state, _, _, _ := storetest.Inspect(t, db).OutboxState(m2.ID)
 		if m2.Status != switchboard.DeliveryFailed || m2.Error != "rejected by provider" || state != "dead" {
 			t.Fatalf("dead letter: message %+v outbox %s", m2, state)
 		}
@@ -456,12 +457,25 @@ func TestMergeCustomers(t *testing.T) {
 		if a.CustomerID == b.CustomerID {
 			t.Fatal("different identities should start as different customers")
 		}
-		open, err := db.MergeCustomers(ctx, a.CustomerID, b.CustomerID, "")
+		changed, err := db.MergeCustomers(ctx, a.CustomerID, b.CustomerID, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if open != a.ConversationID {
-			t.Fatalf("open conversation after merge = %s, want %s", open, a.ConversationID)
+		slices.Sort(changed)
+		want := []string{a.ConversationID, b.ConversationID}
+		slices.Sort(want)
+		if !slices.Equal(changed, want) {
+			t.Fatalf("conversations changed by the merge = %v, want %v", changed, want)
+		}
+		convs, _ := db.CustomerConversations(ctx, a.CustomerID)
+		var open []string
+		for _, c := range convs {
+			if c.Status != switchboard.StatusResolved {
+				open = append(open, c.ID)
+			}
+		}
+		if len(convs) != 2 || !slices.Equal(open, []string{a.ConversationID}) {
+			t.Fatalf("open conversations after merge: %v of %d, want only %s", open, len(convs), a.ConversationID)
 		}
 		cust, _ := db.GetCustomer(ctx, a.CustomerID)
 		if len(cust.Identities) != 2 {
@@ -541,7 +555,7 @@ func TestIngestDeadLettersOneBadMessage(t *testing.T) {
 		if _, err := db.Ingest(ctx, []switchboard.Inbound{inbound(switchboard.ChannelSMS, "b", "nul\x00byte", phone("+14155550002"))}, opts); err != nil {
 			t.Fatal(err)
 		}
-		n, _ := db.CountDeadLetters(ctx)
+		n := storetest.Inspect(t, db).DeadLetters()
 		if backend == "postgres" {
 			if res[1].Err == nil || n != 1 {
 				t.Fatalf("NUL byte on postgres: result %+v, %d dead letters; want an error and 1", res[1], n)
@@ -560,7 +574,8 @@ func TestBatchMatchesOneByOne(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, backend string) {
 		ctx := context.Background()
 		type summary struct {
-			convs, open, msgs, events map[string]int
+			convs, open, msgs map[string]int
+			events            map[switchboard.EventType]int
 		}
 		run := func(opts store.IngestOptions) summary {
 			clock := testenv.NewClock(t0)
@@ -580,7 +595,7 @@ func TestBatchMatchesOneByOne(t *testing.T) {
 				mustIngestOpts(t, db, opts, batch...)
 				// Between rounds an agent resolves some conversations and
 				// parks others as pending; time moves on.
-				convs, _, _ := db.ListConversations(ctx, store.ConversationFilter{Status: switchboard.StatusOpen, Limit: 200})
+				convs, _, _ := db.ListConversations(ctx, switchboard.ConversationFilter{Status: switchboard.StatusOpen, Limit: 200})
 				for _, c := range convs {
 					// Decide by customer, not list position: positions tie.
 					cust, _ := db.GetCustomer(ctx, c.CustomerID)
@@ -594,8 +609,8 @@ func TestBatchMatchesOneByOne(t *testing.T) {
 				}
 				clock.Advance(time.Duration(round*3) * 24 * time.Hour)
 			}
-			s := summary{map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}}
-			convs, _, _ := db.ListConversations(ctx, store.ConversationFilter{Limit: 200})
+			s := summary{map[string]int{}, map[string]int{}, map[string]int{}, map[switchboard.EventType]int{}}
+			convs, _, _ := db.ListConversations(ctx, switchboard.ConversationFilter{Limit: 200})
 			for _, c := range convs {
 				cust, _ := db.GetCustomer(ctx, c.CustomerID)
 				key := cust.Identities[0].Value
@@ -674,12 +689,12 @@ func TestDeliveryStatusesAndOptOuts(t *testing.T) {
 			}
 			return m.ID
 		}
-		status := func(id string) string {
+		status := func(id string) switchboard.DeliveryStatus {
 			m, _ := db.GetMessage(ctx, id)
 			return m.Status
 		}
 		a := send("SMa")
-		for _, st := range []string{"delivered", "sent", "queued"} { // out of order
+		for _, st := range []switchboard.DeliveryStatus{"delivered", "sent", "queued"} { // out of order
 			if _, _, err := db.ApplyDeliveryStatus(ctx, switchboard.ChannelSMS, "SMa", st, ""); err != nil {
 				t.Fatal(err)
 			}
@@ -771,12 +786,12 @@ func TestApplyWatermark(t *testing.T) {
 			ids = append(ids, m.ID)
 		}
 		// Delivered up to the second reply; then read up to the first.
-		n, err := db.ApplyWatermark(ctx, switchboard.ChannelMessenger, psid, t0.Add(2*time.Minute), switchboard.DeliveryDelivered)
-		if err != nil || n != 2 {
-			t.Fatalf("delivery watermark moved %d, %v; want 2", n, err)
+		moved, err := db.ApplyWatermark(ctx, switchboard.ChannelMessenger, psid, t0.Add(2*time.Minute), switchboard.DeliveryDelivered)
+		if slices.Sort(moved); err != nil || !slices.Equal(moved, ids[:2]) {
+			t.Fatalf("delivery watermark moved %v, %v; want %v", moved, err, ids[:2])
 		}
 		db.ApplyWatermark(ctx, switchboard.ChannelMessenger, psid, t0.Add(time.Minute), switchboard.DeliveryRead)
-		want := []string{"read", "delivered", "sent"}
+		want := []switchboard.DeliveryStatus{"read", "delivered", "sent"}
 		for i, id := range ids {
 			m, _ := db.GetMessage(ctx, id)
 			if m.Status != want[i] {
@@ -813,14 +828,14 @@ func TestTranscriptEitherOrder(t *testing.T) {
 			return in
 		}
 		// Transcript first.
-		if err := db.AttachTranscript(ctx, switchboard.ChannelVoice, "RE1", "please call me back"); err != nil {
-			t.Fatal(err)
+		if id, err := db.AttachTranscript(ctx, switchboard.ChannelVoice, "RE1", "please call me back"); err != nil || id != "" {
+			t.Fatalf("transcript before its recording: %q, %v; want it kept for later", id, err)
 		}
 		r1 := mustIngestOpts(t, db, opts, voicemail("RE1"))[0]
 		// Recording first.
 		r2 := mustIngestOpts(t, db, opts, voicemail("RE2"))[0]
-		if err := db.AttachTranscript(ctx, switchboard.ChannelVoice, "RE2", "(transcription failed)"); err != nil {
-			t.Fatal(err)
+		if id, err := db.AttachTranscript(ctx, switchboard.ChannelVoice, "RE2", "(transcription failed)"); err != nil || id != r2.MessageID {
+			t.Fatalf("transcript after its recording: %q, %v; want %s changed", id, err, r2.MessageID)
 		}
 		for id, want := range map[string]string{r1.MessageID: "please call me back", r2.MessageID: "(transcription failed)"} {
 			m, _ := db.GetMessage(ctx, id)

@@ -24,7 +24,7 @@ func (failingQueue) Enqueue(context.Context, switchboard.Channel, []byte) error 
 
 type failingStatuses struct{}
 
-func (failingStatuses) ApplyDeliveryStatus(context.Context, switchboard.Channel, string, string, string) (string, string, error) {
+func (failingStatuses) ApplyDeliveryStatus(context.Context, switchboard.Channel, string, switchboard.DeliveryStatus, string) (string, string, error) {
 	return "", "", errors.New("database down")
 }
 

@@ -53,7 +53,7 @@ func TestParseStatus(t *testing.T) {
 		})
 	}
 
-	mapping := map[string]string{
+	mapping := map[string]switchboard.DeliveryStatus{
 		"queued": "queued", "sending": "queued", "accepted": "queued", "scheduled": "queued",
 		"sent": "sent", "delivered": "delivered", "read": "read",
 		"undelivered": "failed", "failed": "failed", "canceled": "failed",
@@ -88,7 +88,7 @@ func TestAdvances(t *testing.T) {
 			switchboard.DeliveryRead, switchboard.DeliveryFailed, switchboard.DeliveryReceived
 	)
 	tests := []struct {
-		current, next string
+		current, next switchboard.DeliveryStatus
 		want          bool
 	}{
 		{q, s, true}, {q, d, true}, {s, d, true}, {d, r, true}, {q, f, true}, {s, f, true}, {"", q, true},
@@ -110,7 +110,7 @@ func TestAdvances(t *testing.T) {
 	}
 
 	// Whatever order callbacks arrive in, the outcome is the same.
-	final := func(seq ...string) string {
+	final := func(seq ...switchboard.DeliveryStatus) switchboard.DeliveryStatus {
 		cur := q
 		for _, n := range seq {
 			if Advances(cur, n) {

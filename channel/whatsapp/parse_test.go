@@ -274,7 +274,7 @@ func TestParseStatuses(t *testing.T) {
 		{ID: "wamid.OUT3", Status: "read", Timestamp: unix(1749502820), RecipientID: "US.13491208655302741918", RecipientUserID: "US.13491208655302741918", PhoneNumberID: biz},
 		{ID: "wamid.OUT4", Status: "played", Timestamp: unix(1749502830), RecipientID: "16505551234", PhoneNumberID: biz},
 	}
-	wantDelivery := []string{"sent", "failed", "delivered", "read", "read"}
+	wantDelivery := []switchboard.DeliveryStatus{"sent", "failed", "delivered", "read", "read"}
 	if len(ev.Statuses) != len(want) {
 		t.Fatalf("got %d statuses, want %d", len(ev.Statuses), len(want))
 	}

@@ -20,7 +20,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/switchboard-inbox/switchboard/internal/testenv"
-	"github.com/switchboard-inbox/switchboard/store"
 	"github.com/switchboard-inbox/switchboard/store/storetest"
 )
 
@@ -210,15 +209,7 @@ func crashScenario(t *testing.T, env []string, dbURL string) {
 	}
 	c.stop()
 
-	db, err := store.Open(context.Background(), dbURL, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	counts, err := db.CountMessagesByText(context.Background(), "crash-test message %")
-	if err != nil {
-		t.Fatal(err)
-	}
+	counts := storetest.InspectURL(t, dbURL).MessagesByText("crash-test message %")
 	for text := range accepted {
 		if counts[text] != 1 {
 			t.Errorf("accepted post %q stored %d times, want exactly 1", text, counts[text])

@@ -17,7 +17,6 @@ import (
 	"github.com/switchboard-inbox/switchboard/channel/meta"
 	"github.com/switchboard-inbox/switchboard/channel/twilio"
 	"github.com/switchboard-inbox/switchboard/channel/twilio/twiliotest"
-	"github.com/switchboard-inbox/switchboard/store"
 )
 
 // TestOnePhoneThreeChannels is the channels issue's promise: the same
@@ -47,7 +46,7 @@ func TestOnePhoneThreeChannels(t *testing.T) {
 	}}
 	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	m.ProviderHTTP = twilioTS.Client()
-	m.OnStored = func(_ []switchboard.Inbound, res []store.IngestResult) { stored <- len(res) }
+	m.OnStored = func(_ []switchboard.Inbound, res []switchboard.IngestResult) { stored <- len(res) }
 	if err := m.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -105,11 +104,11 @@ func TestOnePhoneThreeChannels(t *testing.T) {
 		t.Fatalf("transcription: %d", code)
 	}
 
-	convs, _, err := m.DB.ListConversations(ctx, store.ConversationFilter{})
+	convs, _, err := storeOf(t, m).ListConversations(ctx, switchboard.ConversationFilter{})
 	if err != nil || len(convs) != 1 || convs[0].Status != switchboard.StatusOpen {
 		t.Fatalf("conversations: %+v %v; want one open", convs, err)
 	}
-	msgs, _ := m.DB.Timeline(ctx, convs[0].CustomerID)
+	msgs, _ := storeOf(t, m).Timeline(ctx, convs[0].CustomerID)
 	// WhatsApp stamps messages to the second, so within one second the
 	// timeline's order may differ from the order of arrival; check the set.
 	byChannel := map[switchboard.Channel]switchboard.Message{}
@@ -133,7 +132,7 @@ func TestOnePhoneThreeChannels(t *testing.T) {
 	if !bytes.Equal(audio, wav) || !strings.HasPrefix(info.ContentType, "audio/") {
 		t.Fatalf("stored audio: %d bytes, %s", len(audio), info.ContentType)
 	}
-	cust, _ := m.DB.GetCustomer(ctx, convs[0].CustomerID)
+	cust, _ := storeOf(t, m).GetCustomer(ctx, convs[0].CustomerID)
 	if len(cust.Identities) != 1 || cust.Identities[0].Value != "+16505551234" {
 		t.Fatalf("customer identities: %v; want the one phone number", cust.Identities)
 	}

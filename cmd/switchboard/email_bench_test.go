@@ -15,7 +15,6 @@ import (
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/internal/testenv"
-	"github.com/switchboard-inbox/switchboard/store"
 )
 
 // benchMail is a typical customer reply: text and HTML alternatives, a
@@ -42,7 +41,7 @@ func mailBenchMain(b testing.TB, imapURLs string) (*Main, *atomic.Int64) {
 		InboundEmailSecret: mailSecret, IMAPURLs: imapURLs, IMAPPoll: time.Second, RoutingOff: true,
 	}}
 	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	m.OnStored = func(_ []switchboard.Inbound, res []store.IngestResult) {
+	m.OnStored = func(_ []switchboard.Inbound, res []switchboard.IngestResult) {
 		for _, r := range res {
 			if r.Err == nil && !r.Duplicate {
 				stored.Add(1)

@@ -78,13 +78,7 @@ func newMailEnv(t *testing.T, dataDir string) *mailEnv {
 
 	e.keyFile = keyFile
 	e.start(dataDir)
-	agent, err := e.m.DB.CreateAgent(context.Background(), switchboard.Agent{Name: "Sarah", Email: "sarah@team.example"}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.token, err = e.m.DB.CreateToken(context.Background(), agent.ID); err != nil {
-		t.Fatal(err)
-	}
+	_, e.token = addAgent(t, e.m, switchboard.Agent{Name: "Sarah", Email: "sarah@team.example"})
 	return e
 }
 
@@ -195,19 +189,19 @@ type mailConv struct {
 		ID string `json:"id"`
 	} `json:"customer"`
 	Messages []struct {
-		ID         string `json:"id"`
-		Direction  string `json:"direction"`
-		Channel    string `json:"channel"`
-		Sender     string `json:"sender"`
-		Text       string `json:"text"`
-		HTML       string `json:"html"`
-		Status     string `json:"status"`
-		Error      string `json:"error"`
-		ProviderID string `json:"provider_id"`
+		ID         string                     `json:"id"`
+		Direction  string                     `json:"direction"`
+		Channel    string                     `json:"channel"`
+		Sender     string                     `json:"sender"`
+		Text       string                     `json:"text"`
+		HTML       string                     `json:"html"`
+		Status     switchboard.DeliveryStatus `json:"status"`
+		Error      string                     `json:"error"`
+		ProviderID string                     `json:"provider_id"`
 	} `json:"messages"`
 	Events []struct {
-		Type string         `json:"type"`
-		Data map[string]any `json:"data"`
+		Type switchboard.EventType `json:"type"`
+		Data map[string]any        `json:"data"`
 	} `json:"events"`
 }
 
@@ -370,8 +364,7 @@ func TestEmailEndToEnd(t *testing.T) {
 func TestEmailWebhookKeepsLargeOriginal(t *testing.T) {
 	m, stored := mailBenchMain(t, "")
 	e := &smsEnv{t: t, m: m}
-	agent, _ := m.DB.CreateAgent(context.Background(), switchboard.Agent{Name: "Sam", Email: "sam@team.example"}, "")
-	e.token, _ = m.DB.CreateToken(context.Background(), agent.ID)
+	_, e.token = addAgent(t, m, switchboard.Agent{Name: "Sam", Email: "sam@team.example"})
 	png := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 300<<10)...)
 	var b64 strings.Builder
 	enc := base64.NewEncoder(base64.StdEncoding, &b64)

@@ -18,7 +18,7 @@ import (
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/channel/meta"
 	"github.com/switchboard-inbox/switchboard/channel/meta/metatest"
-	"github.com/switchboard-inbox/switchboard/store"
+	"github.com/switchboard-inbox/switchboard/store/storetest"
 )
 
 const (
@@ -74,7 +74,7 @@ func TestMetaWebhook(t *testing.T) {
 		WhatsAppPhoneNumberID: "106540352242922",
 	}}
 	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	m.OnStored = func(_ []switchboard.Inbound, res []store.IngestResult) { stored <- len(res) }
+	m.OnStored = func(_ []switchboard.Inbound, res []switchboard.IngestResult) { stored <- len(res) }
 	if err := m.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -148,11 +148,11 @@ func TestMetaWebhook(t *testing.T) {
 	}
 	wait()
 
-	convs, _, err := m.DB.ListConversations(context.Background(), store.ConversationFilter{})
+	convs, _, err := storeOf(t, m).ListConversations(context.Background(), switchboard.ConversationFilter{})
 	if err != nil || len(convs) != 1 {
 		t.Fatalf("conversations: %d %v; want the form and WhatsApp in one", len(convs), err)
 	}
-	msgs, _ := m.DB.Timeline(context.Background(), convs[0].CustomerID)
+	msgs, _ := storeOf(t, m).Timeline(context.Background(), convs[0].CustomerID)
 	byID := map[string]switchboard.Message{}
 	for _, msg := range msgs {
 		byID[msg.ProviderID] = msg
@@ -166,14 +166,13 @@ func TestMetaWebhook(t *testing.T) {
 	if len(img.Attachments) != 1 || img.Attachments[0].Size != int64(len(png)) || img.Attachments[0].ContentType != "image/png" || img.Text != "broken lid" {
 		t.Fatalf("image message: %+v", img)
 	}
-	if orig, err := m.DB.Original(context.Background(), txt.ID); err != nil || !bytes.Contains(orig, []byte("another color")) {
+	if orig, err := storeOf(t, m).Original(context.Background(), txt.ID); err != nil || !bytes.Contains(orig, []byte("another color")) {
 		t.Fatalf("original: %q %v", orig, err)
 	}
 
 	// The customer's last WhatsApp message is the documented example's,
 	// long ago: the composer and the send path both refuse free-form text.
-	agent, _ := m.DB.CreateAgent(context.Background(), switchboard.Agent{Name: "Sam", Email: "sam@team.example"}, "")
-	token, _ := m.DB.CreateToken(context.Background(), agent.ID)
+	_, token := addAgent(t, m, switchboard.Agent{Name: "Sam", Email: "sam@team.example"})
 	apiReq := func(method, path, body string, out any) int {
 		req, _ := http.NewRequest(method, m.URL()+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -196,12 +195,12 @@ func TestMetaWebhook(t *testing.T) {
 	if code := apiReq("POST", "/api/v1/conversations/"+convs[0].ID+"/messages", `{"text":"hello","channel":"whatsapp"}`, &refused); code != 422 || refused.Error.Code != "channel_policy" {
 		t.Fatalf("free-form WhatsApp reply outside the window: %d %+v", code, refused)
 	}
-	if n, _ := m.DB.Timeline(context.Background(), convs[0].CustomerID); len(n) != 3 {
+	if n, _ := storeOf(t, m).Timeline(context.Background(), convs[0].CustomerID); len(n) != 3 {
 		t.Fatalf("the refused reply was stored: %d messages", len(n))
 	}
 	// Outside the window an approved template is the way: listed by the
 	// composer, its parameter count checked, its rendered text stored.
-	if err := m.DB.PutTemplate(context.Background(), switchboard.MessageTemplate{Name: "order_update", Language: "en_US", Category: "UTILITY",
+	if err := m.Inbox.PutTemplate(context.Background(), switchboard.System, switchboard.MessageTemplate{Name: "order_update", Language: "en_US", Category: "UTILITY",
 		Body: "Your order {{1}} is {{2}}.", Status: "APPROVED"}); err != nil {
 		t.Fatal(err)
 	}
@@ -247,22 +246,22 @@ func TestMetaWebhook(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	convs, _, _ = m.DB.ListConversations(context.Background(), store.ConversationFilter{Limit: 10})
+	convs, _, _ = storeOf(t, m).ListConversations(context.Background(), switchboard.ConversationFilter{Limit: 10})
 	if len(convs) != 3 {
 		t.Fatalf("%d conversations, want 3 (echo ignored)", len(convs))
 	}
 	for _, c := range convs[:2] {
-		cust, _ := m.DB.GetCustomer(context.Background(), c.CustomerID)
+		cust, _ := storeOf(t, m).GetCustomer(context.Background(), c.CustomerID)
 		kind := cust.Identities[0].Kind
 		if (c.LastChannel == switchboard.ChannelMessenger && kind != switchboard.IdentityMessengerPSID) ||
 			(c.LastChannel == switchboard.ChannelInstagram && kind != switchboard.IdentityInstagramID) {
 			t.Fatalf("conversation on %s has identity %s", c.LastChannel, kind)
 		}
 	}
-	if got, _ := m.DB.CountMessagesByText(context.Background(), "Where is my parcel?"); got["Where is my parcel?"] != 1 {
+	if got := storetest.InspectURL(t, m.Config.DatabaseURL).MessagesByText("Where is my parcel?"); got["Where is my parcel?"] != 1 {
 		t.Fatalf("a retried Messenger mid was stored %d times", got["Where is my parcel?"])
 	}
-	if got, _ := m.DB.CountMessagesByText(context.Background(), "our own reply"); len(got) != 0 {
+	if got := storetest.InspectURL(t, m.Config.DatabaseURL).MessagesByText("our own reply"); len(got) != 0 {
 		t.Fatal("an echo of our own send was stored as a customer message")
 	}
 }
@@ -284,7 +283,7 @@ func TestMetaRepliesThroughStandIn(t *testing.T) {
 		WhatsAppPhoneNumberID: graph.PhoneNumberID(), MessengerPageID: graph.PageID(),
 	}}
 	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	m.OnStored = func(_ []switchboard.Inbound, res []store.IngestResult) { stored <- len(res) }
+	m.OnStored = func(_ []switchboard.Inbound, res []switchboard.IngestResult) { stored <- len(res) }
 	if err := m.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -304,11 +303,11 @@ func TestMetaRepliesThroughStandIn(t *testing.T) {
 			t.Fatal("inbound not stored")
 		}
 	}
-	agent, _ := m.DB.CreateAgent(ctx, switchboard.Agent{Name: "Sam", Email: "sam@team.example"}, "")
-	convs, _, _ := m.DB.ListConversations(ctx, store.ConversationFilter{})
+	agent, _ := addAgent(t, m, switchboard.Agent{Name: "Sam", Email: "sam@team.example"})
+	convs, _, _ := storeOf(t, m).ListConversations(ctx, switchboard.ConversationFilter{})
 	var replies []string
 	for _, c := range convs {
-		r, err := m.DB.CreateReply(ctx, store.Reply{ConversationID: c.ID, AgentID: agent.ID, Text: "Yes, on its way."})
+		r, err := m.Inbox.Reply(ctx, agent.Actor(), switchboard.Reply{ConversationID: c.ID, Text: "Yes, on its way."})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -318,7 +317,7 @@ func TestMetaRepliesThroughStandIn(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for _, id := range replies {
 		for {
-			msg, _ := m.DB.GetMessage(ctx, id)
+			msg, _ := storeOf(t, m).GetMessage(ctx, id)
 			if msg.Status == switchboard.DeliveryRead || (msg.Channel == switchboard.ChannelMessenger && msg.Status == switchboard.DeliveryDelivered) {
 				break
 			}
@@ -329,17 +328,15 @@ func TestMetaRepliesThroughStandIn(t *testing.T) {
 		}
 	}
 	// And a template, sent as the Cloud API documents it.
-	m.DB.PutTemplate(ctx, switchboard.MessageTemplate{Name: "order_update", Language: "en_US", Body: "Order {{1}}: {{2}}", Status: "APPROVED"})
+	m.Inbox.PutTemplate(ctx, switchboard.System, switchboard.MessageTemplate{Name: "order_update", Language: "en_US", Body: "Order {{1}}: {{2}}", Status: "APPROVED"})
 	var waConv string
 	for _, c := range convs {
 		if c.LastChannel == switchboard.ChannelWhatsApp {
 			waConv = c.ID
 		}
 	}
-	rec, _ := m.DB.Recipient(ctx, waConv)
-	dec := m.Senders[switchboard.ChannelWhatsApp].(switchboard.Policy).Check(rec, switchboard.Draft{Template: &switchboard.TemplateRef{Name: "order_update", Language: "en_US", Params: []string{"#7", "shipped"}}}, time.Now())
-	meta, _ := json.Marshal(map[string]any{"template": switchboard.TemplateRef{Name: "order_update", Language: "en_US", Params: []string{"#7", "shipped"}}})
-	if _, err := m.DB.CreateReply(ctx, store.Reply{ConversationID: waConv, AgentID: agent.ID, Text: dec.Text, Metadata: meta}); err != nil {
+	tpl := &switchboard.TemplateRef{Name: "order_update", Language: "en_US", Params: []string{"#7", "shipped"}}
+	if _, err := m.Inbox.Reply(ctx, agent.Actor(), switchboard.Reply{ConversationID: waConv, Channel: switchboard.ChannelWhatsApp, Template: tpl}); err != nil {
 		t.Fatal(err)
 	}
 	m.Outbox.Notify()
@@ -385,7 +382,7 @@ func TestTemplateSync(t *testing.T) {
 	defer m.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		ts, err := m.DB.Templates(context.Background())
+		ts, err := storeOf(t, m).Templates(context.Background())
 		if err == nil && len(ts) == 1 && ts[0].Name == "order_update" && ts[0].Body == "Your order {{1}} is {{2}}." && ts[0].Status == "APPROVED" {
 			return
 		}

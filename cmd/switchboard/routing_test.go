@@ -15,6 +15,8 @@ import (
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/channel/email/smtptest"
+	"github.com/switchboard-inbox/switchboard/inbox"
+	"github.com/switchboard-inbox/switchboard/route"
 	"github.com/switchboard-inbox/switchboard/store"
 )
 
@@ -42,8 +44,7 @@ func TestAfterHoursAcknowledgement(t *testing.T) {
 	}
 	t.Cleanup(func() { m.Close() })
 	ctx := context.Background()
-	agent, _ := m.DB.CreateAgent(ctx, switchboard.Agent{Name: "Sam", Email: "sam@team.example", Status: switchboard.AgentOnline}, "")
-	token, _ := m.DB.CreateToken(ctx, agent.ID)
+	_, token := addAgent(t, m, switchboard.Agent{Name: "Sam", Email: "sam@team.example", Status: switchboard.AgentOnline})
 	e := &smsEnv{t: t, m: m, token: token}
 
 	// Open only one minute a week, on a day that is not today: closed now.
@@ -52,7 +53,11 @@ func TestAfterHoursAcknowledgement(t *testing.T) {
 		"hours": map[string]any{"tz": "UTC", "week": map[string]any{day: [][]string{{"09:00", "09:01"}}}},
 		"ack":   map[string]string{"email": "Thanks, we're closed; back {next_open}."},
 	})
-	if err := m.DB.PutRoutingConfig(ctx, store.RoutingConfig{Teams: map[string]json.RawMessage{"": team}}); err != nil {
+	var tc route.TeamConfig
+	if err := json.Unmarshal(team, &tc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Inbox.PutRoutingConfig(ctx, switchboard.System, inbox.RoutingConfig{Teams: map[string]route.TeamConfig{"": tc}}); err != nil {
 		t.Fatal(err)
 	}
 	post := func(raw string) {
@@ -107,8 +112,8 @@ func TestAfterHoursAcknowledgement(t *testing.T) {
 			Text      string `json:"text"`
 		} `json:"messages"`
 		Events []struct {
-			Type string         `json:"type"`
-			Data map[string]any `json:"data"`
+			Type switchboard.EventType `json:"type"`
+			Data map[string]any        `json:"data"`
 		} `json:"events"`
 	}
 	var list struct {
@@ -140,7 +145,7 @@ func TestAfterHoursAcknowledgement(t *testing.T) {
 	if c.Assignee != nil || c.QueuePosition != 1 {
 		t.Errorf("after hours the conversation should wait first in the queue: assignee %v, position %d", c.Assignee, c.QueuePosition)
 	}
-	conv, _ := m.DB.GetConversation(ctx, c.ID)
+	conv, _ := storeOf(t, m).GetConversation(ctx, c.ID)
 	if !conv.FirstResponseAt.IsZero() {
 		t.Error("the acknowledgement counted as the first response")
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/channel/twilio/twiliotest"
-	"github.com/switchboard-inbox/switchboard/store"
 )
 
 const (
@@ -50,18 +49,12 @@ func newSMSEnv(t *testing.T) *smsEnv {
 	}}
 	e.m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	e.m.ProviderHTTP = e.ts.Client()
-	e.m.OnStored = func(_ []switchboard.Inbound, res []store.IngestResult) { e.stored <- len(res) }
+	e.m.OnStored = func(_ []switchboard.Inbound, res []switchboard.IngestResult) { e.stored <- len(res) }
 	if err := e.m.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.m.Close() })
-	agent, err := e.m.DB.CreateAgent(context.Background(), switchboard.Agent{Name: "Sam", Email: "sam@team.example"}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.token, err = e.m.DB.CreateToken(context.Background(), agent.ID); err != nil {
-		t.Fatal(err)
-	}
+	_, e.token = addAgent(t, e.m, switchboard.Agent{Name: "Sam", Email: "sam@team.example"})
 	return e
 }
 
@@ -190,7 +183,7 @@ func TestSMSEndToEnd(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		m, err := e.m.DB.GetMessage(context.Background(), msg.ID)
+		m, err := storeOf(t, e.m).GetMessage(context.Background(), msg.ID)
 		if err == nil && m.Status == switchboard.DeliveryDelivered {
 			break
 		}

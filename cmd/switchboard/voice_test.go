@@ -16,7 +16,6 @@ import (
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/channel/twilio"
 	"github.com/switchboard-inbox/switchboard/channel/voice"
-	"github.com/switchboard-inbox/switchboard/store"
 )
 
 // TestVoicemail: a caller known from the web form leaves two voicemails;
@@ -49,7 +48,7 @@ func TestVoicemail(t *testing.T) {
 	}}
 	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	m.ProviderHTTP = api.Client()
-	m.OnStored = func(_ []switchboard.Inbound, res []store.IngestResult) { stored <- len(res) }
+	m.OnStored = func(_ []switchboard.Inbound, res []switchboard.IngestResult) { stored <- len(res) }
 	if err := m.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -127,11 +126,11 @@ func TestVoicemail(t *testing.T) {
 	wait()
 	transcription("RE2", "failed", "")
 
-	convs, _, _ := m.DB.ListConversations(context.Background(), store.ConversationFilter{})
+	convs, _, _ := storeOf(t, m).ListConversations(context.Background(), switchboard.ConversationFilter{})
 	if len(convs) != 1 {
 		t.Fatalf("%d conversations, want the form and the voicemails in one", len(convs))
 	}
-	msgs, _ := m.DB.Timeline(context.Background(), convs[0].CustomerID)
+	msgs, _ := storeOf(t, m).Timeline(context.Background(), convs[0].CustomerID)
 	got := map[string]switchboard.Message{}
 	for _, msg := range msgs {
 		got[msg.ProviderID] = msg

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-inbox/switchboard/inbox"
+	"github.com/switchboard-inbox/switchboard/inbox/inboxtest"
 	"github.com/switchboard-inbox/switchboard/route/dispatch"
 	"github.com/switchboard-inbox/switchboard/store"
 	"github.com/switchboard-inbox/switchboard/store/storetest"
@@ -14,8 +16,8 @@ import (
 // to work, and checks what it reports.
 func TestBenchSmall(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, backend string) {
-		db := storetest.Open(t, backend, nil)
-		r, err := dispatch.Bench(context.Background(), db, dispatch.BenchOptions{Agents: 40, Conversations: 800, Seed: 3})
+		db := inboxtest.Open(t, backend, inbox.Config{})
+		r, err := dispatch.Bench(context.Background(), db.Service, dispatch.BenchOptions{Agents: 40, Conversations: 800, Seed: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,8 +41,8 @@ func BenchmarkRoute(b *testing.B) {
 	for _, backend := range storetest.Backends {
 		b.Run(backend, func(b *testing.B) {
 			for b.Loop() {
-				db := storetest.Open(b, backend, nil)
-				r, err := dispatch.Bench(context.Background(), db, dispatch.BenchOptions{Seed: 1})
+				db := inboxtest.Open(b, backend, inbox.Config{})
+				r, err := dispatch.Bench(context.Background(), db.Service, dispatch.BenchOptions{Seed: 1})
 				if err != nil {
 					b.Fatal(err)
 				}

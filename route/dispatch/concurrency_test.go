@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/inbox"
+	"github.com/switchboard-inbox/switchboard/inbox/inboxtest"
 	"github.com/switchboard-inbox/switchboard/route/dispatch"
 	"github.com/switchboard-inbox/switchboard/store"
 	"github.com/switchboard-inbox/switchboard/store/storetest"
@@ -175,7 +177,8 @@ func work(ctx context.Context, d *dispatch.Dispatcher) (int, error) {
 }
 
 func TestConcurrentWorkersSQLite(t *testing.T) {
-	db := storetest.Open(t, "sqlite", switchboard.SystemClock{})
+	svc := inboxtest.Open(t, "sqlite", inbox.Config{})
+	db := svc.Store(t)
 	convs := seedConcurrency(t, db)
 	var wg sync.WaitGroup
 	totals := make([]int, 4)
@@ -184,7 +187,7 @@ func TestConcurrentWorkersSQLite(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			totals[w], errs[w] = work(context.Background(), &dispatch.Dispatcher{Store: db, Batch: 200})
+			totals[w], errs[w] = work(context.Background(), &dispatch.Dispatcher{Inbox: svc, Batch: 200})
 		}()
 	}
 	wg.Wait()
@@ -207,12 +210,12 @@ func TestHelperWorker(t *testing.T) {
 		return
 	}
 	ctx := context.Background()
-	db, err := store.Open(ctx, url, store.Options{})
+	svc, err := inbox.Open(ctx, inbox.Config{DatabaseURL: url})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	n, err := work(ctx, &dispatch.Dispatcher{Store: db, Batch: 200})
+	defer svc.Close()
+	n, err := work(ctx, &dispatch.Dispatcher{Inbox: svc, Batch: 200})
 	if err != nil {
 		t.Fatal(err)
 	}

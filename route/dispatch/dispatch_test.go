@@ -11,11 +11,15 @@ import (
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/sms"
+	"github.com/switchboard-inbox/switchboard/inbox"
+	"github.com/switchboard-inbox/switchboard/inbox/inboxtest"
 	"github.com/switchboard-inbox/switchboard/internal/testenv"
 	"github.com/switchboard-inbox/switchboard/route"
 	"github.com/switchboard-inbox/switchboard/route/dispatch"
 	"github.com/switchboard-inbox/switchboard/store"
 	"github.com/switchboard-inbox/switchboard/store/storetest"
+	"github.com/switchboard-inbox/switchboard/view"
 )
 
 // Monday 2 March 2026, 10:00 UTC.
@@ -23,39 +27,52 @@ var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 
 type env struct {
 	t     *testing.T
-	db    *store.DB
+	svc   *inboxtest.DB
+	db    *store.DB // fixtures and checks the inbox offers no operation for
 	clock *testenv.Clock
 	d     *dispatch.Dispatcher
-	acks  *fakeAcker
+	acks  *ackInbox
 }
 
 func newEnv(t *testing.T, backend string) *env {
 	clock := testenv.NewClock(t0)
-	db := storetest.Open(t, backend, clock)
-	acks := &fakeAcker{}
-	return &env{t: t, db: db, clock: clock, acks: acks, d: &dispatch.Dispatcher{Store: db, Clock: clock, Acker: acks}}
+	svc := inboxtest.Open(t, backend, inbox.Config{Clock: clock})
+	// Acknowledgements go out on SMS under its real policy (nothing sends
+	// them here: no outbox runs).
+	smsCh := sms.New(sms.Config{})
+	svc.SetChannel(switchboard.ChannelSMS, smsCh, smsCh)
+	acks := &ackInbox{Service: svc.Service}
+	return &env{t: t, svc: svc, db: svc.Store(t), clock: clock, acks: acks, d: &dispatch.Dispatcher{Inbox: acks, Clock: clock}}
 }
 
-type fakeAcker struct {
+// ackInbox is the real inbox, recording the automatic messages the
+// dispatcher asks it to send, and failing them on demand as a database
+// outage would.
+type ackInbox struct {
+	*inbox.Service
 	mu    sync.Mutex
 	calls []string
-	err   error // returned by every call
+	err   error // returned by every call instead of sending
 }
 
-func (f *fakeAcker) Acknowledge(_ context.Context, conv string, ch switchboard.Channel, text string) error {
+func (f *ackInbox) SendAutomatic(ctx context.Context, conv string, ch switchboard.Channel, text string) (view.Message, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.calls = append(f.calls, conv+"|"+string(ch)+"|"+text)
-	return f.err
+	err := f.err
+	f.mu.Unlock()
+	if err != nil {
+		return view.Message{}, err
+	}
+	return f.Service.SendAutomatic(ctx, conv, ch, text)
 }
 
-func (f *fakeAcker) fail(err error) {
+func (f *ackInbox) fail(err error) {
 	f.mu.Lock()
 	f.err = err
 	f.mu.Unlock()
 }
 
-func (f *fakeAcker) count() int {
+func (f *ackInbox) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.calls)
@@ -69,12 +86,12 @@ func identity(ch switchboard.Channel, n int) switchboard.IdentityRef {
 }
 
 // ingest stores one message from customer n and returns what became of it.
-func (e *env) ingest(ch switchboard.Channel, n int, providerID, text string) store.IngestResult {
+func (e *env) ingest(ch switchboard.Channel, n int, providerID, text string) switchboard.IngestResult {
 	e.t.Helper()
-	res, err := e.db.Ingest(context.Background(), []switchboard.Inbound{{
+	res, err := e.svc.Ingest(context.Background(), []switchboard.Inbound{{
 		Channel: ch, ProviderID: providerID, Identities: []switchboard.IdentityRef{identity(ch, n)},
 		ContentType: switchboard.ContentText, Text: text, SenderName: fmt.Sprintf("Customer %d", n),
-	}}, store.IngestOptions{})
+	}})
 	if err != nil || res[0].Err != nil {
 		e.t.Fatalf("ingest: %v %v", err, res)
 	}
@@ -118,11 +135,11 @@ func (e *env) assignee(conv string) string {
 }
 
 type event struct {
-	Type string
+	Type switchboard.EventType
 	Data map[string]any
 }
 
-func (e *env) events(conv string, types ...string) []event {
+func (e *env) events(conv string, types ...switchboard.EventType) []event {
 	e.t.Helper()
 	evs, err := e.db.Events(context.Background(), conv)
 	if err != nil {
@@ -145,7 +162,7 @@ func (e *env) events(conv string, types ...string) []event {
 
 func (e *env) setConfig(teams map[string]string, keywords string) {
 	e.t.Helper()
-	c := store.RoutingConfig{Teams: map[string]json.RawMessage{}}
+	c := route.StoredConfig{Teams: map[string]json.RawMessage{}}
 	for k, v := range teams {
 		c.Teams[k] = json.RawMessage(v)
 	}
@@ -200,7 +217,7 @@ func TestWorkloadCapsAndOldestFirst(t *testing.T) {
 				t.Fatalf("conversation %d assignee %q: want the 18 oldest assigned", i, got)
 			}
 			if i >= 18 {
-				if ev := e.events(c, store.EventWaiting); len(ev) != 1 || ev[0].Data["rule"] != route.RuleAvailability {
+				if ev := e.events(c, switchboard.EventWaiting); len(ev) != 1 || ev[0].Data["rule"] != route.RuleAvailability {
 					t.Fatalf("conversation %d waiting events = %v, want exactly 1 from availability", i, ev)
 				}
 				if p, err := e.db.QueuePosition(ctx, c); err != nil || p != i-17 {
@@ -296,14 +313,14 @@ func TestContinuity(t *testing.T) {
 		// into Sarah's conversation. OnStored notes that it stays with her.
 		e.clock.Advance(time.Minute)
 		in := switchboard.Inbound{Channel: switchboard.ChannelWhatsApp, ProviderID: "wa1", Identities: []switchboard.IdentityRef{identity(switchboard.ChannelSMS, 1)}, ContentType: "text", Text: "hi on WA"}
-		res, err := e.db.Ingest(ctx, []switchboard.Inbound{in}, store.IngestOptions{})
+		res, err := e.svc.Ingest(ctx, []switchboard.Inbound{in})
 		if err != nil || res[0].ConversationID != r.ConversationID || res[0].SwitchedFrom != switchboard.ChannelSMS {
 			t.Fatalf("ingest on WhatsApp: %v %+v", err, res)
 		}
 		e.clock.Advance(time.Second)
 		e.d.OnStored(ctx, []switchboard.Inbound{in}, res)
 		e.d.OnStored(ctx, []switchboard.Inbound{in}, res) // the same batch again adds nothing
-		cev := e.events(r.ConversationID, store.EventContinuity)
+		cev := e.events(r.ConversationID, switchboard.EventContinuity)
 		if len(cev) != 1 || cev[0].Data["rule"] != "continuity" || cev[0].Data["reason"] != "kept with Sarah, who has this customer's open conversation" || cev[0].Data["channel"] != "whatsapp" {
 			t.Fatalf("continuity events = %v", cev)
 		}
@@ -368,15 +385,15 @@ func TestBusinessHoursAcknowledgeOnce(t *testing.T) {
 		if want := c + "|sms|Closed now; we open Tue 09:00 (UTC)."; e.acks.calls[0] != want {
 			t.Fatalf("acknowledgement = %q, want %q", e.acks.calls[0], want)
 		}
-		if ev := e.events(c, store.EventAutoAck); len(ev) != 1 {
+		if ev := e.events(c, switchboard.EventAutoAck); len(ev) != 1 {
 			t.Fatalf("auto_ack events = %v, want 1", ev)
 		}
-		wev := e.events(c, store.EventWaiting)
+		wev := e.events(c, switchboard.EventWaiting)
 		if len(wev) != 1 || wev[0].Data["after_hours"] != true || wev[0].Data["rule"] != route.RuleBusinessHours {
 			t.Fatalf("waiting events = %v, want one after-hours wait", wev)
 		}
 		// Another dispatcher (a restart, another instance) sends nothing more.
-		other := &dispatch.Dispatcher{Store: e.db, Clock: e.clock, Acker: e.acks}
+		other := &dispatch.Dispatcher{Inbox: e.acks, Clock: e.clock}
 		if _, _, err := other.RouteOnce(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -472,7 +489,7 @@ func TestHandbackAndManual(t *testing.T) {
 		if e.assignee(c) != ann.ID {
 			t.Fatal("the router undid a manual assignment")
 		}
-		if st, _ := e.db.GetRoutingState(ctx, c); st.AssignedBy != store.AssignedManual {
+		if st := e.svc.Inspect(t).RoutingState(c); st.AssignedBy != route.AssignedManual {
 			t.Fatalf("assigned_by = %q, want manual", st.AssignedBy)
 		}
 	})
@@ -490,7 +507,7 @@ func TestPresence(t *testing.T) {
 	if err := e.d.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
-	status := func() string {
+	status := func() switchboard.AgentStatus {
 		a, err := e.db.GetAgent(ctx, ann.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -532,7 +549,7 @@ func TestTrainAndClassify(t *testing.T) {
 	docs := route.SampleConversations(7, 300)
 	for i, d := range docs {
 		c := e.conv(switchboard.ChannelSMS, i, d.Text)
-		if err := e.db.AssignRouted(ctx, store.RoutedAssignment{ConversationID: c, AgentID: ann.ID, Rule: "manual", Topic: d.Topic}); err != nil {
+		if err := e.db.AssignRouted(ctx, route.Assignment{ConversationID: c, AgentID: ann.ID, Rule: "manual", Topic: d.Topic}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.db.SetStatus(ctx, c, switchboard.StatusResolved, ann.ID); err != nil {
@@ -573,13 +590,13 @@ func TestTrainAndClassify(t *testing.T) {
 func (e *env) agentIn(name string, teams ...string) switchboard.Agent {
 	e.t.Helper()
 	a := e.agent(name, 6)
-	if _, err := e.db.UpdateAgent(context.Background(), a.ID, store.AgentUpdate{Teams: &teams}); err != nil {
+	if _, err := e.db.UpdateAgent(context.Background(), a.ID, switchboard.AgentUpdate{Teams: &teams}); err != nil {
 		e.t.Fatal(err)
 	}
 	return a
 }
 
-func (e *env) setStatus(a switchboard.Agent, status string) {
+func (e *env) setStatus(a switchboard.Agent, status switchboard.AgentStatus) {
 	e.t.Helper()
 	if _, err := e.db.SetAgentStatus(context.Background(), a.ID, status); err != nil {
 		e.t.Fatal(err)
@@ -608,15 +625,15 @@ func TestAfterHoursHandoffComesBack(t *testing.T) {
 				t.Fatalf("pass %d at 22:00: assigned %d waiting %d; want 0 and 1", i, a, w)
 			}
 		}
-		st, _ := e.db.GetRoutingState(ctx, c)
+		st := e.svc.Inspect(t).RoutingState(c)
 		if conv, _ := e.db.GetConversation(ctx, c); conv.Team != "" || st.RoutedTeam != "night" {
 			t.Fatalf("at night: team %q routed to %q; want its own team kept and routed to night", conv.Team, st.RoutedTeam)
 		}
-		ev := e.events(c, store.EventHandoff)
+		ev := e.events(c, switchboard.EventHandoff)
 		if len(ev) != 1 || ev[0].Data["from"] != "" || ev[0].Data["to"] != "night" || ev[0].Data["reason"] != "outside business hours: handed to team night" {
 			t.Fatalf("handoff events at night = %v, want one to night", ev)
 		}
-		if wev := e.events(c, store.EventWaiting); len(wev) != 1 || wev[0].Data["reason"] != "no agent of team night is online (0 away, 1 offline): waiting" {
+		if wev := e.events(c, switchboard.EventWaiting); len(wev) != 1 || wev[0].Data["reason"] != "no agent of team night is online (0 away, 1 offline): waiting" {
 			t.Fatalf("waiting events at night = %v, want one for the night team", wev)
 		}
 
@@ -630,12 +647,12 @@ func TestAfterHoursHandoffComesBack(t *testing.T) {
 		if got := e.assignee(c); got != ann.ID {
 			t.Fatalf("at 09:00 the conversation went to %q, want Ann of its own team", got)
 		}
-		ev = e.events(c, store.EventHandoff)
+		ev = e.events(c, switchboard.EventHandoff)
 		if len(ev) != 2 || ev[1].Data["from"] != "night" || ev[1].Data["to"] != "" ||
 			ev[1].Data["reason"] != "back to team default from team night: within business hours (UTC)" {
 			t.Fatalf("handoff events = %v, want the way back at opening", ev)
 		}
-		if st, _ := e.db.GetRoutingState(ctx, c); st.RoutedTeam != "" {
+		if st := e.svc.Inspect(t).RoutingState(c); st.RoutedTeam != "" {
 			t.Fatalf("routed team after opening = %q, want its own", st.RoutedTeam)
 		}
 	})
@@ -660,11 +677,11 @@ func TestHandoffCycleSettles(t *testing.T) {
 			}
 			e.clock.Advance(time.Minute)
 		}
-		ev := e.events(c, store.EventHandoff)
+		ev := e.events(c, switchboard.EventHandoff)
 		if len(ev) != 1 || ev[0].Data["to"] != "b" || fmt.Sprint(ev[0].Data["path"]) != "[ a b]" {
 			t.Fatalf("handoff events after 5 passes = %v, want exactly one, along default → a → b", ev)
 		}
-		wev := e.events(c, store.EventWaiting)
+		wev := e.events(c, switchboard.EventWaiting)
 		if len(wev) != 1 || wev[0].Data["reason"] != "after-hours hand-offs go round in a cycle (default → a → b → a): waiting in team b" {
 			t.Fatalf("waiting events after 5 passes = %v, want exactly one naming the cycle", wev)
 		}
@@ -709,10 +726,10 @@ func TestAcknowledgeOnlyNewCustomerMessages(t *testing.T) {
 		if e.acks.count() != 2 || !strings.HasPrefix(e.acks.calls[1], c+"|sms|Thanks for your message. We're closed right now and will reply when we open at Wed 09:00 (UTC).") {
 			t.Fatalf("acknowledgements after a message on Tuesday night = %v, want a second one for Wednesday", e.acks.calls)
 		}
-		if ev := e.events(c, store.EventAutoAck); len(ev) != 2 || ev[0].Data["sent"] != true || ev[1].Data["sent"] != true {
+		if ev := e.events(c, switchboard.EventAutoAck); len(ev) != 2 || ev[0].Data["sent"] != true || ev[1].Data["sent"] != true {
 			t.Fatalf("auto_ack events = %v, want 2 sent", ev)
 		}
-		if ev := e.events(pending, store.EventAutoAck); len(ev) != 0 {
+		if ev := e.events(pending, switchboard.EventAutoAck); len(ev) != 0 {
 			t.Fatalf("auto_ack events of the pending conversation = %v, want none", ev)
 		}
 	})
@@ -727,12 +744,15 @@ func TestAckSkippedIsRecordedOnceAndFailuresRetried(t *testing.T) {
 		e.acks.fail(errors.New("connection reset"))
 		c := e.conv(switchboard.ChannelSMS, 1, "hello?")
 		e.routeOnce()
-		if ev := e.events(c, store.EventAutoAck); e.acks.count() != 1 || len(ev) != 0 {
+		if ev := e.events(c, switchboard.EventAutoAck); e.acks.count() != 1 || len(ev) != 0 {
 			t.Fatalf("after a failure: %d calls, auto_ack events %v; want 1 call and no event", e.acks.count(), ev)
 		}
-		// Skipped (the channel refuses): recorded as not sent, with the
-		// reason, and not tried again.
-		e.acks.fail(fmt.Errorf("%w: sms refuses it: opted out", dispatch.ErrAckSkipped))
+		// Skipped (the channel refuses: the customer texted STOP): recorded
+		// as not sent, with the reason, and not tried again.
+		e.acks.fail(nil)
+		if err := e.svc.RecordOptOut(context.Background(), identity(switchboard.ChannelSMS, 1), switchboard.ChannelSMS, "STOP"); err != nil {
+			t.Fatal(err)
+		}
 		for i := 0; i < 3; i++ {
 			e.clock.Advance(time.Minute)
 			e.routeOnce()
@@ -740,8 +760,8 @@ func TestAckSkippedIsRecordedOnceAndFailuresRetried(t *testing.T) {
 		if e.acks.count() != 2 {
 			t.Fatalf("calls = %d, want 2: the failure retried once, the skip not retried", e.acks.count())
 		}
-		ev := e.events(c, store.EventAutoAck)
-		if len(ev) != 1 || ev[0].Data["sent"] != false || ev[0].Data["reason"] != "acknowledgement skipped: sms refuses it: opted out" {
+		ev := e.events(c, switchboard.EventAutoAck)
+		if len(ev) != 1 || ev[0].Data["sent"] != false || !strings.HasPrefix(fmt.Sprint(ev[0].Data["reason"]), "the customer opted out of SMS (STOP)") {
 			t.Fatalf("auto_ack events = %v, want one skipped with the reason", ev)
 		}
 	})

@@ -463,7 +463,7 @@ func TestShuffledCallbacks(t *testing.T) {
 			t.Errorf("%s: statuses %v", sid, got)
 		}
 		// What the platform does with them: apply only what advances.
-		current := ""
+		var current switchboard.DeliveryStatus
 		for _, st := range got {
 			if d := deliveryOf(t, sid, st); sms.Advances(current, d) {
 				current = d
@@ -475,7 +475,7 @@ func TestShuffledCallbacks(t *testing.T) {
 	}
 }
 
-func deliveryOf(t *testing.T, sid, status string) string {
+func deliveryOf(t *testing.T, sid, status string) switchboard.DeliveryStatus {
 	st, err := sms.ParseStatus(url.Values{"MessageSid": {sid}, "MessageStatus": {status}})
 	if err != nil {
 		t.Fatal(err)
