@@ -27,7 +27,9 @@ func ag(id string, chats, emails, idleMin int, opts ...func(*route.Agent)) route
 	return a
 }
 
-func status(s switchboard.AgentStatus) func(*route.Agent) { return func(a *route.Agent) { a.Status = s } }
+func status(s switchboard.AgentStatus) func(*route.Agent) {
+	return func(a *route.Agent) { a.Status = s }
+}
 func skills(s ...string) func(*route.Agent) {
 	return func(a *route.Agent) { a.Skills = route.ParseSkills(s) }
 }
