@@ -64,8 +64,12 @@ type Config struct {
 	// WhatsAppBusinessAccountID turns on syncing message templates.
 	WhatsAppBusinessAccountID string
 	// MessengerPageID turns on Messenger and Instagram replies: both are
-	// sent through the Page, so no Instagram account id is needed.
+	// sent through the Page. With it, Messenger events addressed to any
+	// other Page are ignored.
 	MessengerPageID string
+	// InstagramAccountID, when set, is the only Instagram professional
+	// account whose events are kept (an app subscribed to several).
+	InstagramAccountID string
 
 	// E-mail. Replies go out over SMTP when SMTPURL and EmailFrom are set;
 	// mail comes in from IMAPURLs and from /webhooks/email when
@@ -202,7 +206,8 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.GraphAPIURL, "graph-api-url", env("GRAPH_API_URL", "https://graph.facebook.com/v25.0"), "Graph API base URL (SWITCHBOARD_GRAPH_API_URL)")
 	fs.StringVar(&c.WhatsAppPhoneNumberID, "whatsapp-phone-number-id", env("WHATSAPP_PHONE_NUMBER_ID", ""), "WhatsApp Cloud API phone number id; turns on WhatsApp replies (SWITCHBOARD_WHATSAPP_PHONE_NUMBER_ID)")
 	fs.StringVar(&c.WhatsAppBusinessAccountID, "whatsapp-business-account-id", env("WHATSAPP_BUSINESS_ACCOUNT_ID", ""), "WhatsApp Business Account id; message templates are synced from it hourly (SWITCHBOARD_WHATSAPP_BUSINESS_ACCOUNT_ID)")
-	fs.StringVar(&c.MessengerPageID, "messenger-page-id", env("MESSENGER_PAGE_ID", ""), "Facebook Page id; turns on Messenger and Instagram replies, sent through the Page (SWITCHBOARD_MESSENGER_PAGE_ID)")
+	fs.StringVar(&c.MessengerPageID, "messenger-page-id", env("MESSENGER_PAGE_ID", ""), "Facebook Page id; turns on Messenger and Instagram replies, sent through the Page; Messenger events for other Pages are ignored (SWITCHBOARD_MESSENGER_PAGE_ID)")
+	fs.StringVar(&c.InstagramAccountID, "instagram-account-id", env("INSTAGRAM_ACCOUNT_ID", ""), "Instagram professional account id; Instagram events for other accounts are ignored (SWITCHBOARD_INSTAGRAM_ACCOUNT_ID)")
 	fs.StringVar(&c.SMTPURL, "smtp-url", env("SMTP_URL", ""), "smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465 for outbound e-mail (SWITCHBOARD_SMTP_URL)")
 	fs.StringVar(&c.IMAPURLs, "imap-urls", env("IMAP_URLS", ""), "comma-separated imap(s)://user:pass@host/MAILBOX?processed=FOLDER mailboxes to read (SWITCHBOARD_IMAP_URLS)")
 	fs.DurationVar(&c.IMAPPoll, "imap-poll", c.envDuration("IMAP_POLL", defaultIMAPPoll), "how often to poll mailboxes whose server has no IDLE; 0 means 1m (SWITCHBOARD_IMAP_POLL)")

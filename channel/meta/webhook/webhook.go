@@ -45,8 +45,12 @@ type Config struct {
 	Logger        *slog.Logger
 	Clock         switchboard.Clock
 	MaxMediaBytes int64 // per file; default 16 MB (WhatsApp's audio/video limit)
-	OnAccepted    func(ch switchboard.Channel)
-	OnRejected    func(code refusal.Code)
+	// Accounts, when set for Messenger or Instagram, is our Page or
+	// Instagram account id: events addressed to another one (an app
+	// subscribed to several) are acknowledged and ignored.
+	Accounts   map[switchboard.Channel]string
+	OnAccepted func(ch switchboard.Channel)
+	OnRejected func(code refusal.Code)
 }
 
 // Handler serves /webhooks/meta.
@@ -218,6 +222,10 @@ func (h *Handler) messenger(ctx context.Context, raw []byte) error {
 		if m.Echo || m.Deleted {
 			continue // our own sends coming back; unsends are not stored
 		}
+		if !h.ours(m.Channel, m.AccountID) {
+			h.cfg.Logger.Info("meta: message for another account ignored", "channel", m.Channel, "account", m.AccountID, "mid", m.ID)
+			continue
+		}
 		in := m.Inbound()
 		for i, a := range m.Attachments {
 			att, err := h.attachment(ctx, m, i, a)
@@ -233,6 +241,9 @@ func (h *Handler) messenger(ctx context.Context, raw []byte) error {
 		}
 	}
 	for _, d := range evs.Deliveries {
+		if !h.ours(d.Channel, d.RecipientID) {
+			continue
+		}
 		for _, mid := range d.MIDs {
 			if _, _, err := h.cfg.Store.ApplyDeliveryStatus(ctx, d.Channel, mid, switchboard.DeliveryDelivered, ""); err != nil {
 				return err
@@ -245,6 +256,9 @@ func (h *Handler) messenger(ctx context.Context, raw []byte) error {
 		}
 	}
 	for _, rd := range evs.Reads {
+		if !h.ours(rd.Channel, rd.RecipientID) {
+			continue
+		}
 		var err error
 		switch {
 		case rd.MID != "":
@@ -257,6 +271,12 @@ func (h *Handler) messenger(ctx context.Context, raw []byte) error {
 		}
 	}
 	return nil
+}
+
+// ours reports whether an event addressed to account on ch is for us.
+func (h *Handler) ours(ch switchboard.Channel, account string) bool {
+	want := h.cfg.Accounts[ch]
+	return want == "" || account == want
 }
 
 func customerID(ch switchboard.Channel, id string) switchboard.IdentityRef {
