@@ -85,6 +85,13 @@ const (
 	IdentityWhatsAppBSUID IdentityKind = "whatsapp_bsuid" // business-scoped user id without a phone
 )
 
+// Verified reports whether a channel authenticates identities of this
+// kind: a phone number or platform id the provider vouches for, a host
+// app's user id signed with the site's secret. An e-mail address is taken
+// on the sender's word (a forged From, a typed address), though replies
+// to it reach only its owner.
+func (k IdentityKind) Verified() bool { return k != IdentityEmail }
+
 // IdentityRef is a normalised (kind, value) pair.
 type IdentityRef struct {
 	Kind  IdentityKind `json:"kind"`
@@ -97,7 +104,20 @@ type Customer struct {
 	Name       string
 	CreatedAt  time.Time
 	MergedInto string // set when this customer was merged into another
+	// Identities are the ones a channel linked to this customer; they
+	// pick the customer of every message that comes from them.
 	Identities []IdentityRef
+	// Claims are identities the customer typed (a form's phone number, a
+	// chat visitor's e-mail) that no channel proved: shown to agents,
+	// never used to thread (DESIGN §3).
+	Claims []Claim
+}
+
+// Claim is an identity a customer claimed. OwnerID names another customer
+// whose proven identity it is: a merge an agent may want to make.
+type Claim struct {
+	IdentityRef
+	OwnerID, OwnerName string
 }
 
 // Status is a conversation's status. Every status but resolved counts as
@@ -332,10 +352,17 @@ type Event struct {
 // verified, parsed and normalised, but not yet threaded. It is the queue's
 // payload, so its JSON form is a stored format: add fields, never rename.
 type Inbound struct {
-	Channel     Channel         `json:"channel"`
-	ProviderID  string          `json:"provider_id"`
-	SenderName  string          `json:"sender_name,omitempty"`
-	Identities  []IdentityRef   `json:"identities"`
+	Channel    Channel `json:"channel"`
+	ProviderID string  `json:"provider_id"`
+	SenderName string  `json:"sender_name,omitempty"`
+	// Identities are what the channel vouches for (an SMS's From, an
+	// e-mail's sender, a web form's e-mail address): the first picks the
+	// customer, creating them when unknown.
+	Identities []IdentityRef `json:"identities"`
+	// Claims are identities the sender merely typed (a web form's phone
+	// number, a chat visitor's e-mail): kept on the customer for agents to
+	// see, they never join anyone's thread by themselves.
+	Claims      []IdentityRef   `json:"claims,omitempty"`
 	ContentType string          `json:"content_type"`
 	Subject     string          `json:"subject,omitempty"`
 	Text        string          `json:"text"`
@@ -367,7 +394,7 @@ func (in *Inbound) Validate() error {
 	case len(in.Identities) == 0:
 		return Errorf(EINVALID, "at least one sender identity is required")
 	}
-	for _, id := range in.Identities {
+	for _, id := range append(in.Identities[:len(in.Identities):len(in.Identities)], in.Claims...) {
 		if id.Kind == "" || id.Value == "" {
 			return Errorf(EINVALID, "identity kind and value are required")
 		}

@@ -26,11 +26,7 @@ func (s *Service) Customer(ctx context.Context, actor switchboard.Actor, id stri
 	if err != nil {
 		return c, "", err
 	}
-	ids := cu.Identities
-	if ids == nil {
-		ids = []switchboard.IdentityRef{}
-	}
-	return view.Customer{ID: cu.ID, Name: cu.Name, CreatedAt: view.Time{Time: cu.CreatedAt}, Identities: ids, Conversations: cv}, "", nil
+	return view.NewCustomer(cu, cv), "", nil
 }
 
 // Merge folds the customer other into keep: identities and conversations

@@ -39,7 +39,33 @@ func (db *DB) GetCustomer(ctx context.Context, id string) (switchboard.Customer,
 		}
 		c.Identities = append(c.Identities, r)
 	}
-	return c, rows.Err()
+	if err := rows.Err(); err != nil {
+		return c, fmt.Errorf("store: customer identities: %w", err)
+	}
+	c.Claims, err = db.claims(ctx, id)
+	return c, err
+}
+
+// claims returns what a customer claimed, each with the other customer
+// whose proven identity it is, if any: a merge an agent may want.
+func (db *DB) claims(ctx context.Context, customerID string) ([]switchboard.Claim, error) {
+	rows, err := db.query(ctx, `SELECT ic.kind, ic.value, COALESCE(i.customer_id, ''), COALESCE(o.name, '') FROM identity_claims ic
+		LEFT JOIN identities i ON i.kind = ic.kind AND i.value = ic.value AND i.customer_id <> ic.customer_id
+		LEFT JOIN customers o ON o.id = i.customer_id
+		WHERE ic.customer_id = ? ORDER BY ic.created_at, ic.kind, ic.value`, customerID)
+	if err != nil {
+		return nil, fmt.Errorf("store: customer claims: %w", err)
+	}
+	defer rows.Close()
+	var out []switchboard.Claim
+	for rows.Next() {
+		var c switchboard.Claim
+		if err := rows.Scan(&c.Kind, &c.Value, &c.OwnerID, &c.OwnerName); err != nil {
+			return nil, fmt.Errorf("store: scan claim: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
 
 // CustomerConversations returns a customer's conversations, newest first.
@@ -160,10 +186,18 @@ func (db *DB) MergeCustomers(ctx context.Context, keep, other, agentID string) (
 		for _, q := range []string{
 			`UPDATE identities SET customer_id = ? WHERE customer_id = ?`,
 			`UPDATE conversations SET customer_id = ? WHERE customer_id = ?`,
+			`INSERT INTO identity_claims (customer_id, kind, value, created_at)
+				SELECT ?, kind, value, created_at FROM identity_claims WHERE customer_id = ? ON CONFLICT DO NOTHING`,
 		} {
 			if err := tx.exec(ctx, q, keep, other); err != nil {
 				return err
 			}
+		}
+		// A claim the merge made true is an identity now, not a claim.
+		if err := tx.exec(ctx, `DELETE FROM identity_claims WHERE customer_id = ? OR (customer_id = ? AND EXISTS
+			(SELECT 1 FROM identities i WHERE i.customer_id = identity_claims.customer_id AND i.kind = identity_claims.kind AND i.value = identity_claims.value))`,
+			other, keep); err != nil {
+			return err
 		}
 		if err := tx.exec(ctx, `UPDATE customers SET merged_into = ? WHERE id = ?`, keep, other); err != nil {
 			return err

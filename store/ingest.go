@@ -360,8 +360,8 @@ func (tx *Tx) resolveCustomer(ctx context.Context, in *switchboard.Inbound, now 
 		}
 	}
 	for _, id := range unknown {
-		res, err := tx.execResult(ctx, `INSERT INTO identities (kind, value, customer_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (kind, value) DO NOTHING`,
-			id.Kind, id.Value, customerID, micros(now))
+		res, err := tx.execResult(ctx, `INSERT INTO identities (kind, value, customer_id, verified, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, value) DO NOTHING`,
+			id.Kind, id.Value, customerID, verifiedFlag(id.Kind), micros(now))
 		if err != nil {
 			return "", false, fmt.Errorf("insert identity: %w", err)
 		}
@@ -374,7 +374,31 @@ func (tx *Tx) resolveCustomer(ctx context.Context, in *switchboard.Inbound, now 
 			return "", false, fmt.Errorf("name customer: %w", err)
 		}
 	}
+	for _, c := range in.Claims {
+		if err := tx.insertClaim(ctx, []any{customerID, c.Kind, c.Value, micros(now)}); err != nil {
+			return "", false, err
+		}
+	}
 	return customerID, isNew, nil
+}
+
+// insertClaim keeps an identity a customer claimed (customer_id, kind,
+// value, created_at), unless it is one of their own already.
+func (tx *Tx) insertClaim(ctx context.Context, c []any) error {
+	if err := tx.exec(ctx, `INSERT INTO identity_claims (customer_id, kind, value, created_at)
+		SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT) WHERE NOT EXISTS (SELECT 1 FROM identities WHERE kind = ? AND value = ? AND customer_id = ?)
+		ON CONFLICT DO NOTHING`, append(c, c[1], c[2], c[0])...); err != nil {
+		return fmt.Errorf("record claim: %w", err)
+	}
+	return nil
+}
+
+// verifiedFlag is identities.verified for an identity of kind k.
+func verifiedFlag(k switchboard.IdentityKind) int {
+	if k.Verified() {
+		return 1
+	}
+	return 0
 }
 
 // lockCustomer follows merge redirects to the surviving customer and locks

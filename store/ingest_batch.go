@@ -43,7 +43,8 @@ type convPlan struct {
 
 type batchPlan struct {
 	customers   [][]any // id, name, created_at
-	identities  [][]any // kind, value, customer_id, created_at
+	identities  [][]any // kind, value, customer_id, verified, created_at
+	claims      [][]any // customer_id, kind, value, created_at
 	names       map[string]string
 	convs       map[string]*convPlan // by customer id
 	convOrder   []*convPlan
@@ -202,7 +203,7 @@ func (p *batchPlan) plan(in *switchboard.Inbound, idents map[switchboard.Identit
 	for _, id := range in.Identities {
 		if _, ok := idents[id]; !ok {
 			idents[id] = cust
-			p.identities = append(p.identities, []any{id.Kind, id.Value, cust.id, micros(now)})
+			p.identities = append(p.identities, []any{id.Kind, id.Value, cust.id, verifiedFlag(id.Kind), micros(now)})
 		}
 	}
 	if cust.name == "" && in.SenderName != "" {
@@ -211,6 +212,9 @@ func (p *batchPlan) plan(in *switchboard.Inbound, idents map[switchboard.Identit
 		for _, id := range in.Identities {
 			idents[id] = cust
 		}
+	}
+	for _, c := range in.Claims {
+		p.claims = append(p.claims, []any{cust.id, c.Kind, c.Value, micros(now)})
 	}
 	created := receivedAt(in, now)
 	r := switchboard.IngestResult{CustomerID: cust.id, MessageID: newID(now)}
@@ -271,7 +275,7 @@ func (tx *Tx) writePlan(ctx context.Context, p *batchPlan, now time.Time) error 
 	if err := tx.insertRows(ctx, "customers (id, name, created_at)", p.customers, ""); err != nil {
 		return err
 	}
-	n, err := tx.insertCounted(ctx, "identities (kind, value, customer_id, created_at)", p.identities, " ON CONFLICT (kind, value) DO NOTHING RETURNING kind")
+	n, err := tx.insertCounted(ctx, "identities (kind, value, customer_id, verified, created_at)", p.identities, " ON CONFLICT (kind, value) DO NOTHING RETURNING kind")
 	if err != nil {
 		return err
 	}
@@ -279,6 +283,11 @@ func (tx *Tx) writePlan(ctx context.Context, p *batchPlan, now time.Time) error 
 		// Another batch created one of these customers meanwhile; we waited
 		// for it to commit, so a fresh plan will find it.
 		return fmt.Errorf("%w: %w", errReplan, errIdentityTaken)
+	}
+	for _, c := range p.claims {
+		if err := tx.insertClaim(ctx, c); err != nil {
+			return err
+		}
 	}
 	for id, name := range p.names {
 		if err := tx.exec(ctx, `UPDATE customers SET name = ? WHERE id = ?`, name, id); err != nil {

@@ -232,11 +232,45 @@ func nonNil(s []string) []string {
 
 // Customer is a customer with identities and conversations.
 type Customer struct {
-	ID            string                    `json:"id"`
-	Name          string                    `json:"name"`
-	CreatedAt     Time                      `json:"created_at"`
-	Identities    []switchboard.IdentityRef `json:"identities"`
-	Conversations []Conversation            `json:"conversations"`
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	CreatedAt  Time       `json:"created_at"`
+	Identities []Identity `json:"identities"`
+	// Claims are identities the customer typed that no channel proved.
+	Claims        []Claim        `json:"claims"`
+	Conversations []Conversation `json:"conversations"`
+}
+
+// Identity is one of a customer's identities; verified when a channel
+// authenticated it (switchboard.IdentityKind.Verified).
+type Identity struct {
+	Kind     switchboard.IdentityKind `json:"kind"`
+	Value    string                   `json:"value"`
+	Verified bool                     `json:"verified"`
+}
+
+// Claim is an identity a customer claimed; Customer, when set, is the
+// other customer whose proven identity it is: a suggested merge.
+type Claim struct {
+	Kind     switchboard.IdentityKind `json:"kind"`
+	Value    string                   `json:"value"`
+	Customer *Ref                     `json:"customer,omitempty"`
+}
+
+// NewCustomer returns the view of c with its conversations.
+func NewCustomer(c switchboard.Customer, convs []Conversation) Customer {
+	out := Customer{ID: c.ID, Name: c.Name, CreatedAt: Time{c.CreatedAt}, Identities: []Identity{}, Claims: []Claim{}, Conversations: convs}
+	for _, id := range c.Identities {
+		out.Identities = append(out.Identities, Identity{Kind: id.Kind, Value: id.Value, Verified: id.Kind.Verified()})
+	}
+	for _, cl := range c.Claims {
+		v := Claim{Kind: cl.Kind, Value: cl.Value}
+		if cl.OwnerID != "" {
+			v.Customer = &Ref{cl.OwnerID, cl.OwnerName}
+		}
+		out.Claims = append(out.Claims, v)
+	}
+	return out
 }
 
 // AgentStatus is the data of an agent.status event.

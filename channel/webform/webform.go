@@ -342,15 +342,19 @@ func (h *Handler) inbound(req *request, sub Submission, providerID string, recei
 	if err != nil {
 		return nil, fmt.Errorf("webform: encoding metadata: %w", err)
 	}
-	ids := []switchboard.IdentityRef{{Kind: switchboard.IdentityEmail, Value: sub.Email}}
+	// The e-mail address picks the customer: replies go to it, so a false
+	// one reaches only its owner. The phone number is only a claim: linked,
+	// anyone could write into someone else's thread by SMS (DESIGN §3).
+	var claims []switchboard.IdentityRef
 	if sub.Phone != "" {
-		ids = append(ids, switchboard.IdentityRef{Kind: switchboard.IdentityPhone, Value: sub.Phone})
+		claims = append(claims, switchboard.IdentityRef{Kind: switchboard.IdentityPhone, Value: sub.Phone})
 	}
 	in := &switchboard.Inbound{
 		Channel:     switchboard.ChannelWebform,
 		ProviderID:  providerID,
 		SenderName:  sub.Name,
-		Identities:  ids,
+		Identities:  []switchboard.IdentityRef{{Kind: switchboard.IdentityEmail, Value: sub.Email}},
+		Claims:      claims,
 		ContentType: switchboard.ContentText,
 		Subject:     sub.Subject,
 		Text:        sub.Message,

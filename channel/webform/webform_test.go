@@ -322,11 +322,16 @@ func TestScenarios(t *testing.T) {
 			},
 		},
 		{
-			name: "phone normalised", req: func() *http.Request { return jsonReq("contact", with(good(), "phone", "(415) 555-0123")) },
+			// The phone is normalised and kept as a claim: a form proves no
+			// phone number, so it must not link anyone's thread.
+			name: "phone normalised, a claim", req: func() *http.Request { return jsonReq("contact", with(good(), "phone", "(415) 555-0123")) },
 			status: http.StatusAccepted, stored: 1,
 			check: func(t *testing.T, in switchboard.Inbound, _ *httptest.ResponseRecorder) {
-				if len(in.Identities) != 2 || in.Identities[1] != (switchboard.IdentityRef{Kind: switchboard.IdentityPhone, Value: "+14155550123"}) {
-					t.Errorf("identities %v", in.Identities)
+				if len(in.Identities) != 1 || in.Identities[0].Kind != switchboard.IdentityEmail {
+					t.Errorf("identities %v, want the e-mail address only", in.Identities)
+				}
+				if len(in.Claims) != 1 || in.Claims[0] != (switchboard.IdentityRef{Kind: switchboard.IdentityPhone, Value: "+14155550123"}) {
+					t.Errorf("claims %v", in.Claims)
 				}
 			},
 		},
@@ -335,8 +340,8 @@ func TestScenarios(t *testing.T) {
 			req:    func() *http.Request { return jsonReq("contact", with(good(), "phone", "07911 123456")) },
 			status: http.StatusAccepted, stored: 1,
 			check: func(t *testing.T, in switchboard.Inbound, _ *httptest.ResponseRecorder) {
-				if in.Identities[1].Value != "+447911123456" {
-					t.Errorf("identities %v", in.Identities)
+				if len(in.Claims) != 1 || in.Claims[0].Value != "+447911123456" {
+					t.Errorf("claims %v", in.Claims)
 				}
 			},
 		},

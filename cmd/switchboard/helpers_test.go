@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/store"
@@ -36,4 +41,66 @@ func addAgent(tb testing.TB, m *Main, a switchboard.Agent) (switchboard.Agent, s
 		tb.Fatal(err)
 	}
 	return a, token
+}
+
+// mergeClaimed checks DESIGN §3's rule for a web form's phone number: the
+// customer who typed phone on the form (as email) and the one who wrote
+// or called from phone stay two customers, the first showing the phone as
+// a claim that suggests the second; then it merges them as a supervisor
+// would, through the API, and returns the kept customer's id.
+func mergeClaimed(t *testing.T, m *Main, email, phone string) string {
+	t.Helper()
+	ctx := context.Background()
+	db := storeOf(t, m)
+	var formCustomer, phoneCustomer string
+	convs, _, err := db.ListConversations(ctx, switchboard.ConversationFilter{Limit: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range convs {
+		cu, err := db.GetCustomer(ctx, c.CustomerID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range cu.Identities {
+			switch id.Value {
+			case email:
+				formCustomer = cu.ID
+			case phone:
+				phoneCustomer = cu.ID
+			}
+		}
+	}
+	if formCustomer == "" || phoneCustomer == "" || formCustomer == phoneCustomer {
+		t.Fatalf("form customer %q and phone customer %q: want two customers, the typed phone linking nothing", formCustomer, phoneCustomer)
+	}
+	_, token := addAgent(t, m, switchboard.Agent{Name: "Sue Visor", Email: fmt.Sprintf("sue%d@team.example", time.Now().UnixNano()), Role: switchboard.RoleSupervisor})
+	call := func(method, path, body string, out any) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, m.URL()+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		json.NewDecoder(resp.Body).Decode(out)
+		return resp.StatusCode
+	}
+	var shown struct {
+		Claims []struct {
+			Kind, Value string
+			Customer    *struct{ ID string }
+		}
+	}
+	if code := call("GET", "/api/v1/customers/"+formCustomer, "", &shown); code != 200 || len(shown.Claims) != 1 ||
+		shown.Claims[0].Value != phone || shown.Claims[0].Customer == nil || shown.Claims[0].Customer.ID != phoneCustomer {
+		t.Fatalf("form customer: %d %+v, want the phone as a claim suggesting %s", code, shown, phoneCustomer)
+	}
+	var merged struct{ ID string }
+	if code := call("POST", "/api/v1/customers/"+formCustomer+"/merge", `{"other_id":"`+phoneCustomer+`"}`, &merged); code != 200 || merged.ID != formCustomer {
+		t.Fatalf("merge: %d %+v", code, merged)
+	}
+	return formCustomer
 }

@@ -148,9 +148,12 @@ func TestMetaWebhook(t *testing.T) {
 	}
 	wait()
 
+	// The form only claimed the phone: WhatsApp from it is another customer
+	// until a supervisor merges them, then one thread.
+	mergeClaimed(t, m, "sheena@example.com", "+16505551234")
 	convs, _, err := storeOf(t, m).ListConversations(context.Background(), switchboard.ConversationFilter{})
-	if err != nil || len(convs) != 1 {
-		t.Fatalf("conversations: %d %v; want the form and WhatsApp in one", len(convs), err)
+	if err != nil || len(convs) != 2 || convs[0].CustomerID != convs[1].CustomerID {
+		t.Fatalf("conversations: %d %v; want the form's and WhatsApp's, one customer's", len(convs), err)
 	}
 	msgs, _ := storeOf(t, m).Timeline(context.Background(), convs[0].CustomerID)
 	byID := map[string]switchboard.Message{}
@@ -246,7 +249,8 @@ func TestMetaWebhook(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	convs, _, _ = storeOf(t, m).ListConversations(context.Background(), switchboard.ConversationFilter{Limit: 10})
+	// Open ones: the form's, emptied into WhatsApp's by the merge, is resolved.
+	convs, _, _ = storeOf(t, m).ListConversations(context.Background(), switchboard.ConversationFilter{Limit: 10, Status: switchboard.StatusOpen})
 	if len(convs) != 3 {
 		t.Fatalf("%d conversations, want 3 (echo ignored)", len(convs))
 	}

@@ -122,17 +122,18 @@ type convJSON struct {
 func (e *smsEnv) conversation() convJSON {
 	e.t.Helper()
 	var list struct{ Conversations []convJSON }
-	e.api("GET", "/api/v1/conversations", nil, &list)
+	e.api("GET", "/api/v1/conversations?status=open", nil, &list)
 	if len(list.Conversations) != 1 {
-		e.t.Fatalf("%d conversations, want 1", len(list.Conversations))
+		e.t.Fatalf("%d open conversations, want 1", len(list.Conversations))
 	}
 	var c convJSON
 	e.api("GET", "/api/v1/conversations/"+list.Conversations[0].ID, nil, &c)
 	return c
 }
 
-// TestSMSEndToEnd: a web-form customer texts from the same phone, with a
-// photo; a retry is stored once; a forged request is refused; the agent's
+// TestSMSEndToEnd: a web-form customer texts from the phone the form
+// gave, with a photo, and is merged in by a supervisor; a retry is stored
+// once; a forged request is refused; the agent's
 // reply goes out through the stand-in and its delivery reports arrive;
 // STOP blocks SMS replies before any call to Twilio and START lifts it.
 func TestSMSEndToEnd(t *testing.T) {
@@ -157,6 +158,9 @@ func TestSMSEndToEnd(t *testing.T) {
 	if code := e.send(wh.WithBadSignature()); code != http.StatusForbidden {
 		t.Fatalf("forged signature: status %d, want 403", code)
 	}
+	// The form only claimed the phone: the SMS is another customer until a
+	// supervisor merges them.
+	mergeClaimed(t, e.m, "ana@example.com", "+14155550123")
 
 	c := e.conversation()
 	if len(c.Messages) != 2 || strings.Join(c.Channels, ",") != "sms,webform" {

@@ -126,9 +126,11 @@ func TestVoicemail(t *testing.T) {
 	wait()
 	transcription("RE2", "failed", "")
 
-	convs, _, _ := storeOf(t, m).ListConversations(context.Background(), switchboard.ConversationFilter{})
+	// The form only claimed the phone: merged by a supervisor, one thread.
+	mergeClaimed(t, m, "ana@example.com", "+14155550123")
+	convs, _, _ := storeOf(t, m).ListConversations(context.Background(), switchboard.ConversationFilter{Status: switchboard.StatusOpen})
 	if len(convs) != 1 {
-		t.Fatalf("%d conversations, want the form and the voicemails in one", len(convs))
+		t.Fatalf("%d open conversations, want the form and the voicemails in one", len(convs))
 	}
 	msgs, _ := storeOf(t, m).Timeline(context.Background(), convs[0].CustomerID)
 	got := map[string]switchboard.Message{}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-inbox/switchboard/channel/twilio/twiliotest"
+)
+
+// binAgent runs `switchboard agent add` on the data directory dir and
+// returns the token it prints on its last line.
+func binAgent(t *testing.T, dir, email, role string) string {
+	t.Helper()
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "agent", "add", "--email", email, "--name", "Sue", "--role", role)
+	cmd.Env = append(os.Environ(), "SWITCHBOARD_DATA_DIR="+dir)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("agent add: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return lines[len(lines)-1]
+}
+
+// apiClient calls a served instance's agent API with a token.
+type apiClient struct {
+	t     *testing.T
+	base  string
+	token string
+}
+
+func (c apiClient) do(method, path, body string, out any) int {
+	c.t.Helper()
+	req, _ := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			c.t.Fatalf("%s %s: %q: %v", method, path, b, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// TestClaimedPhoneEndToEnd runs the attack against the built binary: an
+// anonymous form with the victim's e-mail and the attacker's phone, then a
+// signed SMS from that phone. The SMS lands in a customer of its own, the
+// victim's conversation shows the phone only as a claim suggesting that
+// customer, and an SMS reply in the victim's conversation is refused
+// before anything is sent: the victim has no phone number.
+func TestClaimedPhoneEndToEnd(t *testing.T) {
+	// Nothing may reach the stand-in here; plain HTTP keeps the binary
+	// from needing its certificate.
+	twilio := twiliotest.New(testSID, testToken)
+	srv := httptest.NewServer(twilio.Handler())
+	twilio.SetBaseURL(srv.URL)
+	t.Cleanup(func() { twilio.Close(); srv.Close() })
+	ts := srv.URL
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	c := startServe(t, addr, []string{"SWITCHBOARD_DATA_DIR=" + dir, "SWITCHBOARD_PUBLIC_URL=http://" + addr,
+		"SWITCHBOARD_TWILIO_ACCOUNT_SID=" + testSID, "SWITCHBOARD_TWILIO_AUTH_TOKEN=" + testToken,
+		"SWITCHBOARD_TWILIO_API_URL=" + ts, "SWITCHBOARD_TWILIO_FROM=" + ourNumber, "SWITCHBOARD_ROUTING_OFF=true"})
+	defer c.stop()
+	base := "http://" + addr
+	api := apiClient{t: t, base: base, token: binAgent(t, dir, "sue@team.example", "supervisor")}
+
+	form, _ := json.Marshal(map[string]string{"name": "Vic Tim", "email": "victim@example.com", "phone": "+1 415 555 0666", "message": "My order?"})
+	if resp, err := http.Post(base+"/forms/contact", "application/json", bytes.NewReader(form)); err != nil || resp.StatusCode != 202 {
+		t.Fatalf("form: %v %v", resp, err)
+	}
+	resp, err := twilio.SendInbound(context.Background(), http.DefaultClient, base+"/webhooks/twilio/sms",
+		twiliotest.Inbound{From: "+14155550666", To: ourNumber, Body: "hi, it's me"})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("SMS: %v %v", resp, err)
+	}
+	type conv struct {
+		ID       string
+		Customer struct{ ID, Name string }
+		Channels []string
+	}
+	var list struct{ Conversations []conv }
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		api.do("GET", "/api/v1/conversations", "", &list)
+		if len(list.Conversations) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("conversations: %+v, want the form's and the SMS's, apart", list.Conversations)
+		}
+	}
+	var victim, attacker conv
+	for _, cv := range list.Conversations {
+		if strings.Join(cv.Channels, ",") == "webform" {
+			victim = cv
+		} else {
+			attacker = cv
+		}
+	}
+	if victim.ID == "" || attacker.Customer.ID == "" || victim.Customer.ID == attacker.Customer.ID {
+		t.Fatalf("victim %+v, attacker %+v: want two customers", victim, attacker)
+	}
+	var cust struct {
+		Identities []struct {
+			Kind, Value string
+			Verified    bool
+		}
+		Claims []struct {
+			Kind, Value string
+			Customer    *struct{ ID string }
+		}
+	}
+	api.do("GET", "/api/v1/customers/"+victim.Customer.ID, "", &cust)
+	if len(cust.Identities) != 1 || cust.Identities[0].Kind != "email" || cust.Identities[0].Verified ||
+		len(cust.Claims) != 1 || cust.Claims[0].Value != "+14155550666" || cust.Claims[0].Customer == nil || cust.Claims[0].Customer.ID != attacker.Customer.ID {
+		t.Fatalf("victim: %+v, want the e-mail (unverified) and the phone as a claim suggesting %s", cust, attacker.Customer.ID)
+	}
+	var refused struct{ Error struct{ Code, Message string } }
+	if code := api.do("POST", "/api/v1/conversations/"+victim.ID+"/messages", `{"channel":"sms","text":"Your code is 1234"}`, &refused); code != 422 || refused.Error.Code != "channel_policy" {
+		t.Fatalf("SMS reply to the victim: %d %+v, want 422: the victim has no phone", code, refused)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if sent := twilio.Messages(); len(sent) != 0 {
+		t.Fatalf("messages sent to Twilio: %+v, want none", sent)
+	}
+}
