@@ -133,7 +133,9 @@ func TestClaimedPhoneEndToEnd(t *testing.T) {
 		len(cust.Claims) != 1 || cust.Claims[0].Value != "+14155550666" || cust.Claims[0].Customer == nil || cust.Claims[0].Customer.ID != attacker.Customer.ID {
 		t.Fatalf("victim: %+v, want the e-mail (unverified) and the phone as a claim suggesting %s", cust, attacker.Customer.ID)
 	}
-	var refused struct{ Error struct{ Code, Message string } }
+	var refused struct {
+		Error struct{ Code, Message string }
+	}
 	if code := api.do("POST", "/api/v1/conversations/"+victim.ID+"/messages", `{"channel":"sms","text":"Your code is 1234"}`, &refused); code != 422 || refused.Error.Code != "channel_policy" {
 		t.Fatalf("SMS reply to the victim: %d %+v, want 422: the victim has no phone", code, refused)
 	}
