@@ -16,6 +16,8 @@ const (
 	ETOOLARGE     = "too_large"
 	ERATELIMIT    = "rate_limited"
 	EPOLICY       = "channel_policy"
+	EMETHOD       = "method_not_allowed"
+	EMEDIATYPE    = "unsupported_media_type"
 )
 
 // Error is an application error with a machine-readable code and a message

@@ -7,7 +7,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Channel names a way a customer reaches the business (DESIGN §4.1).
@@ -660,3 +662,44 @@ type Presence interface {
 	// Of returns the live entries of the conversations named.
 	Of(ctx context.Context, conversationIDs []string) ([]PresenceEntry, error)
 }
+
+// Normalize makes a message's text storable by every store: invalid UTF-8
+// is replaced, and NUL and the other C0 control characters but tab and
+// newline (which PostgreSQL refuses, or no screen shows) are removed. The
+// inbound path every channel shares calls it once, so no parser has to.
+func (in *Inbound) Normalize() {
+	for _, s := range []*string{&in.ProviderID, &in.SenderName, &in.Subject, &in.Text, &in.HTML, &in.ConversationHint} {
+		*s = CleanText(*s)
+	}
+	for i := range in.Identities {
+		in.Identities[i].Value = CleanText(in.Identities[i].Value)
+	}
+	for i := range in.Claims {
+		in.Claims[i].Value = CleanText(in.Claims[i].Value)
+	}
+	for i := range in.InReplyTo {
+		in.InReplyTo[i] = CleanText(in.InReplyTo[i])
+	}
+	for i := range in.Attachments {
+		a := &in.Attachments[i]
+		a.Name, a.Transcript, a.ContentType = CleanText(a.Name), CleanText(a.Transcript), CleanText(a.ContentType)
+	}
+}
+
+// CleanText returns s as valid UTF-8 without C0 control characters other
+// than tab and newline.
+func CleanText(s string) string {
+	if utf8.ValidString(s) && strings.IndexFunc(s, dropped) < 0 {
+		return s // the common case: no allocation
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		if !dropped(r) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func dropped(r rune) bool { return r < 0x20 && r != '\t' && r != '\n' }

@@ -8,10 +8,14 @@ import (
 )
 
 // Ingest threads a batch of inbound messages into their customers'
-// conversations (deduplicated by channel and provider id, in one
+// conversations, their text normalised first (switchboard.Inbound.Normalize:
+// the one place for every channel), (deduplicated by channel and provider id, in one
 // transaction), then announces each stored message and each conversation
 // it changed. Results are in the order of items.
 func (s *Service) Ingest(ctx context.Context, items []switchboard.Inbound) ([]switchboard.IngestResult, error) {
+	for i := range items {
+		items[i].Normalize()
+	}
 	results, err := s.store.Ingest(ctx, items, store.IngestOptions{ReopenWindow: s.reopen})
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -68,6 +69,11 @@ func (s *Server) authed(fn func(http.ResponseWriter, *http.Request, switchboard.
 // decode reads a JSON body into v, refusing unknown fields, trailing data
 // and oversized bodies with a clear message.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+		// A form or text/plain post is what a cross-site page can send
+		// without asking: only JSON is read.
+		return switchboard.Errorf(switchboard.EMEDIATYPE, "the body must be JSON (Content-Type: application/json), not %q", mt)
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxAPIBody)
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
@@ -225,8 +231,10 @@ func (s *Server) showCustomer(w http.ResponseWriter, r *http.Request, me switchb
 		return err
 	}
 	if mergedInto != "" {
-		// The merged-away customer is a redirect to the one that survived.
-		http.Redirect(w, r, "/api/v1/customers/"+mergedInto, http.StatusPermanentRedirect)
+		// The merged-away customer is a redirect to the one that survived,
+		// answered in JSON like everything else here.
+		w.Header().Set("Location", "/api/v1/customers/"+mergedInto)
+		writeJSON(w, http.StatusPermanentRedirect, map[string]string{"id": r.PathValue("id"), "merged_into": mergedInto})
 		return nil
 	}
 	writeJSON(w, http.StatusOK, c)

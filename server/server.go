@@ -9,11 +9,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/inbox"
@@ -59,6 +63,11 @@ func (s *Server) Handler() http.Handler {
 		if r.URL.Path == "/" && r.Method == http.MethodGet {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Write([]byte("Switchboard is running. The agent API is under /api/v1; see the README.\n"))
+			return
+		}
+		if allow := allowed(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, r, s.Logger, switchboard.Errorf(switchboard.EMETHOD, "%s takes %s, not %s", r.URL.Path, strings.Join(allow, " or "), r.Method))
 			return
 		}
 		writeError(w, r, s.Logger, switchboard.Errorf(switchboard.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
@@ -149,8 +158,48 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				s.Logger.Log(ctx, level, "http", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", d)
 			}
 		}()
+		if what := unreadable(r); what != "" {
+			// A NUL reaches no database (PostgreSQL refuses it), and
+			// invalid UTF-8 no page: say so instead of failing later.
+			writeError(rec, r, s.Logger, switchboard.Errorf(switchboard.EINVALID, "%s holds a NUL or control character, or invalid UTF-8", what))
+			return
+		}
 		next.ServeHTTP(rec, r.WithContext(ctx))
 	})
+}
+
+// allowed returns the methods routes other than the catch-all serve r's
+// path with: the catch-all answers any method, which would turn a wrong
+// method into a 404.
+func allowed(mux *http.ServeMux, r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// unreadable names the part of the URL no handler can take: a path with
+// a control character, or a query with a NUL or invalid UTF-8.
+func unreadable(r *http.Request) string {
+	if !utf8.ValidString(r.URL.Path) || strings.IndexFunc(r.URL.Path, unicode.IsControl) >= 0 {
+		return "the path"
+	}
+	for k, vs := range r.URL.Query() {
+		for _, v := range append(vs, k) {
+			if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+				return fmt.Sprintf("query parameter %q", switchboard.CleanText(k))
+			}
+		}
+	}
+	return ""
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -178,6 +227,10 @@ func httpStatus(code string) int {
 		return http.StatusUnprocessableEntity
 	case switchboard.ERATELIMIT:
 		return http.StatusTooManyRequests
+	case switchboard.EMETHOD:
+		return http.StatusMethodNotAllowed
+	case switchboard.EMEDIATYPE:
+		return http.StatusUnsupportedMediaType
 	}
 	return http.StatusInternalServerError
 }

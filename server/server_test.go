@@ -494,3 +494,67 @@ func TestRefusals(t *testing.T) {
 		t.Fatalf("supervisor moving it: %d %+v", code, c)
 	}
 }
+
+// TestRefusedRequestShapes: a NUL or invalid UTF-8 in a query or an id is
+// a 400 on both databases (PostgreSQL would fail on it), a wrong method a
+// 405 naming the right ones, a body that is not JSON a 415, and a merged
+// customer's redirect answers JSON.
+func TestRefusedRequestShapes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		e.postForm(map[string]string{"name": "Ana", "email": "ana@example.com", "message": "hi"})
+		e.postForm(map[string]string{"name": "Bo", "email": "bo@example.com", "message": "hi"})
+		var list struct{ Conversations []conv }
+		e.api("GET", "/api/v1/conversations", e.agent, nil, &list)
+		id := list.Conversations[0].ID
+		for _, c := range []struct {
+			name, method, path, contentType, body string
+			status                                int
+			code                                  string
+		}{
+			{"NUL in q", "GET", "/api/v1/conversations?q=%00", "", "", 400, "invalid"},
+			{"NUL in assignee", "GET", "/api/v1/conversations?assignee=%00", "", "", 400, "invalid"},
+			{"NUL in an id", "GET", "/api/v1/conversations/a%00b", "", "", 400, "invalid"},
+			{"NUL in search", "GET", "/api/v1/search?q=order%00", "", "", 400, "invalid"},
+			{"invalid UTF-8 in q", "GET", "/api/v1/conversations?q=%ff%fe", "", "", 400, "invalid"},
+			{"wrong method", "DELETE", "/api/v1/conversations/" + id, "", "", 405, "method_not_allowed"},
+			{"GET on a POST route", "GET", "/api/v1/conversations/" + id + "/messages", "", "", 405, "method_not_allowed"},
+			{"text/plain body", "POST", "/api/v1/conversations/" + id + "/messages", "text/plain", `{"text":"hi"}`, 415, "unsupported_media_type"},
+			{"form body", "POST", "/api/v1/conversations/" + id + "/status", "application/x-www-form-urlencoded", `status=resolved`, 415, "unsupported_media_type"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				var ae apiError
+				code := e.do(c.method, c.path, e.agent, c.contentType, []byte(c.body), &ae)
+				if code != c.status || ae.Error.Code != c.code || ae.Error.Message == "" {
+					t.Fatalf("status %d %+v, want %d %s with a message", code, ae, c.status, c.code)
+				}
+			})
+		}
+		req, _ := http.NewRequest("DELETE", e.url+"/api/v1/conversations/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+e.agent)
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.Header.Get("Allow") != "GET" {
+			t.Fatalf("Allow on a wrong method: %v %v", resp.Header, err)
+		}
+		// Merge Bo into Ana; Bo's address then answers a JSON redirect.
+		ana, bo := list.Conversations[1].Customer.ID, list.Conversations[0].Customer.ID
+		if code := e.api("POST", "/api/v1/customers/"+ana+"/merge", e.admin, map[string]string{"other_id": bo}, nil); code != 200 {
+			t.Fatalf("merge: %d", code)
+		}
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		req, _ = http.NewRequest("GET", e.url+"/api/v1/customers/"+bo, nil)
+		req.Header.Set("Authorization", "Bearer "+e.agent)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var redirect struct {
+			MergedInto string `json:"merged_into"`
+		}
+		json.NewDecoder(resp.Body).Decode(&redirect)
+		if resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != "/api/v1/customers/"+ana ||
+			resp.Header.Get("Content-Type") != "application/json" || redirect.MergedInto != ana {
+			t.Fatalf("merged customer: %d %v %+v, want a JSON 308 to %s", resp.StatusCode, resp.Header, redirect, ana)
+		}
+	})
+}

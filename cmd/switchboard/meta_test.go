@@ -179,6 +179,7 @@ func TestMetaWebhook(t *testing.T) {
 	apiReq := func(method, path, body string, out any) int {
 		req, _ := http.NewRequest(method, m.URL()+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
