@@ -1,6 +1,7 @@
 package switchboard
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -18,6 +19,7 @@ const (
 	EPOLICY       = "channel_policy"
 	EMETHOD       = "method_not_allowed"
 	EMEDIATYPE    = "unsupported_media_type"
+	ETIMEOUT      = "timeout" // the operation ran out of time (a deadline passed)
 )
 
 // Error is an application error with a machine-readable code and a message
@@ -44,6 +46,8 @@ func ErrorCode(err error) string {
 		return ""
 	case errors.As(err, &e):
 		return e.Code
+	case errors.Is(err, context.DeadlineExceeded):
+		return ETIMEOUT
 	}
 	return EINTERNAL
 }
@@ -57,6 +61,8 @@ func ErrorMessage(err error) string {
 		return ""
 	case errors.As(err, &e):
 		return e.Message
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the request took too long and was stopped"
 	}
 	return "internal error"
 }

@@ -18,6 +18,18 @@ func (s *Service) Conversations(ctx context.Context, actor switchboard.Actor, f 
 	if f.Channel != "" && !f.Channel.Valid() {
 		return nil, "", switchboard.Errorf(switchboard.EINVALID, "unknown channel %q", f.Channel)
 	}
+	if f.Query != "" {
+		q, err := searchQuery(f.Query)
+		if err != nil {
+			return nil, "", err
+		}
+		release, err := s.searchSlot(ctx)
+		if err != nil {
+			return nil, "", err
+		}
+		defer release()
+		f.Query = q
+	}
 	convs, next, err := s.store.ListConversations(ctx, f)
 	if err != nil {
 		return nil, "", err
@@ -187,6 +199,15 @@ func (s *Service) SetHeld(ctx context.Context, actor switchboard.Actor, id strin
 
 // Search returns messages whose text matches q, newest first.
 func (s *Service) Search(ctx context.Context, actor switchboard.Actor, q string) ([]view.Message, error) {
+	q, err := searchQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	release, err := s.searchSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	msgs, err := s.store.Search(ctx, q, 50)
 	if err != nil {
 		return nil, err

@@ -53,6 +53,7 @@ type Service struct {
 	urlTTL time.Duration
 
 	presence switchboard.Presence
+	searches chan struct{} // a token per full-text search running
 
 	mu       sync.RWMutex
 	policies map[switchboard.Channel]switchboard.Policy
@@ -90,6 +91,7 @@ func Open(ctx context.Context, cfg Config) (*Service, error) {
 		reopen: cfg.ReopenWindow, urlTTL: cfg.URLTTL,
 		policies: map[switchboard.Channel]switchboard.Policy{}, senders: map[switchboard.Channel]switchboard.Sender{},
 		presence: cfg.Presence,
+		searches: make(chan struct{}, MaxSearches),
 	}, nil
 }
 

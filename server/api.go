@@ -54,12 +54,16 @@ func (s *Server) authed(fn func(http.ResponseWriter, *http.Request, switchboard.
 			writeError(w, r, s.Logger, switchboard.Errorf(switchboard.EUNAUTHORIZED, "an Authorization: Bearer <token> header is required"))
 			return
 		}
-		actor, err := s.Inbox.Authenticate(r.Context(), token)
+		// The request's context ends when its client goes away; the
+		// deadline ends reads no client would wait for.
+		ctx, cancel := context.WithTimeout(r.Context(), s.APITimeout)
+		defer cancel()
+		actor, err := s.Inbox.Authenticate(ctx, token)
 		if err != nil {
 			writeError(w, r, s.Logger, err)
 			return
 		}
-		r = r.WithContext(context.WithValue(r.Context(), keyAgent, actor))
+		r = r.WithContext(context.WithValue(ctx, keyAgent, actor))
 		if err := fn(w, r, actor); err != nil {
 			writeError(w, r, s.Logger, err)
 		}

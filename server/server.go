@@ -36,6 +36,10 @@ type Server struct {
 	Webhooks map[string]http.Handler
 	// BlobHandler serves local blob URLs under /blobs/ when set.
 	BlobHandler http.Handler
+	// APITimeout bounds each agent API request, and every database read
+	// it makes (default 30 s); a request whose client goes away is
+	// cancelled at once.
+	APITimeout time.Duration
 }
 
 // Handler returns the root handler.
@@ -45,6 +49,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.Metrics == nil {
 		s.Metrics = metrics.New()
+	}
+	if s.APITimeout <= 0 {
+		s.APITimeout = 30 * time.Second
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
@@ -231,6 +238,8 @@ func httpStatus(code string) int {
 		return http.StatusMethodNotAllowed
 	case switchboard.EMEDIATYPE:
 		return http.StatusUnsupportedMediaType
+	case switchboard.ETIMEOUT:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }

@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -555,6 +556,33 @@ func TestRefusedRequestShapes(t *testing.T) {
 		if resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != "/api/v1/customers/"+ana ||
 			resp.Header.Get("Content-Type") != "application/json" || redirect.MergedInto != ana {
 			t.Fatalf("merged customer: %d %v %+v, want a JSON 308 to %s", resp.StatusCode, resp.Header, redirect, ana)
+		}
+	})
+}
+
+// TestSearchBounds: a full-text query is bounded in length and words, with
+// a clear 400, on both databases and both search paths; a query within
+// the bounds still finds its message.
+func TestSearchBounds(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		e.postForm(map[string]string{"name": "Ana", "email": "ana@example.com", "message": "the blue teapot arrived cracked"})
+		huge := url.QueryEscape(strings.Repeat("word ", 100000))
+		for _, path := range []string{"/api/v1/search?q=", "/api/v1/conversations?q="} {
+			for _, q := range []string{huge, url.QueryEscape(strings.Repeat("x", 300)), url.QueryEscape(strings.Repeat("a ", 13))} {
+				var ae apiError
+				start := time.Now()
+				if code := e.do("GET", path+q, e.agent, "", nil, &ae); code != 400 || ae.Error.Code != "invalid" || !strings.Contains(ae.Error.Message, "at most") {
+					t.Fatalf("%s with a %d-byte query: %d %+v, want 400 naming the bound", path, len(q), code, ae)
+				}
+				if d := time.Since(start); d > 2*time.Second {
+					t.Fatalf("refusing a long query took %v", d)
+				}
+			}
+		}
+		var found struct{ Messages []struct{ Text string } }
+		if code := e.api("GET", "/api/v1/search?q="+url.QueryEscape("blue teapot cracked"), e.agent, nil, &found); code != 200 || len(found.Messages) != 1 {
+			t.Fatalf("a search within the bounds: %d %+v", code, found)
 		}
 	})
 }

@@ -7,31 +7,23 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/switchboard-inbox/switchboard/channel/twilio/twiliotest"
+	"github.com/switchboard-inbox/switchboard/store/storetest"
 )
 
 // binAgent runs `switchboard agent add` on the data directory dir and
 // returns the token it prints on its last line.
 func binAgent(t *testing.T, dir, email, role string) string {
 	t.Helper()
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "agent", "add", "--email", email, "--name", "Sue", "--role", role)
-	cmd.Env = append(os.Environ(), "SWITCHBOARD_DATA_DIR="+dir)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("agent add: %v\n%s", err, out)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	return lines[len(lines)-1]
+	return binAgentEnv(t, []string{"SWITCHBOARD_DATA_DIR=" + dir}, email, role)
 }
 
 // apiClient calls a served instance's agent API with a token.
@@ -143,4 +135,70 @@ func TestClaimedPhoneEndToEnd(t *testing.T) {
 	if sent := twilio.Messages(); len(sent) != 0 {
 		t.Fatalf("messages sent to Twilio: %+v, want none", sent)
 	}
+}
+
+// TestSearchCannotTakeTheAPIDown runs against the built binary, on SQLite
+// and on PostgreSQL: eight 100,000-word searches at once are refused at
+// once with a 400, while /healthz and another agent's requests keep
+// answering.
+func TestSearchCannotTakeTheAPIDown(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		dir := t.TempDir()
+		env := []string{"SWITCHBOARD_DATA_DIR=" + dir, "SWITCHBOARD_ROUTING_OFF=true"}
+		if backend == "postgres" {
+			env = append(env, "SWITCHBOARD_DATABASE_URL="+storetest.URL(t, backend))
+		}
+		addr := freeAddr(t)
+		c := startServe(t, addr, env)
+		defer c.stop()
+		base := "http://" + addr
+		api := apiClient{t: t, base: base, token: binAgentEnv(t, env, "sue@team.example", "agent")}
+		form, _ := json.Marshal(map[string]string{"name": "Ana", "email": "ana@example.com", "message": "the blue teapot"})
+		if resp, err := http.Post(base+"/forms/contact", "application/json", bytes.NewReader(form)); err != nil || resp.StatusCode != 202 {
+			t.Fatalf("form: %v %v", resp, err)
+		}
+		huge := "/api/v1/search?q=" + url.QueryEscape(strings.Repeat("word ", 100000))
+		var wg sync.WaitGroup
+		codes := make([]int, 8)
+		start := time.Now()
+		for i := range codes {
+			wg.Add(1)
+			go func() { defer wg.Done(); codes[i] = api.do("GET", huge, "", nil) }()
+		}
+		health, err := http.Get(base + "/healthz")
+		if err != nil || health.StatusCode != 200 {
+			t.Fatalf("healthz during the searches: %v %v", health, err)
+		}
+		var list struct{ Conversations []struct{ ID string } }
+		if code := api.do("GET", "/api/v1/conversations", "", &list); code != 200 {
+			t.Fatalf("the conversation list during the searches: %d", code)
+		}
+		wg.Wait()
+		for i, code := range codes {
+			if code != 400 {
+				t.Fatalf("search %d: %d, want 400", i, code)
+			}
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("eight refused searches took %v", d)
+		}
+	})
+}
+
+// binAgentEnv runs `switchboard agent add` with env (the configuration
+// serve runs with) and returns the token it prints on its last line.
+func binAgentEnv(t *testing.T, env []string, email, role string) string {
+	t.Helper()
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "agent", "add", "--email", email, "--name", "Sue", "--role", role)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("agent add: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return lines[len(lines)-1]
 }
