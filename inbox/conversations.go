@@ -38,14 +38,19 @@ func (s *Service) Conversations(ctx context.Context, actor switchboard.Actor, f 
 	return out, next, err
 }
 
-// Conversation returns one conversation with the customer's whole
-// timeline, oldest first, and the conversation's log.
+// TimelinePage is how many messages a page of a timeline holds when the
+// caller says nothing.
+const TimelinePage = 50
+
+// Conversation returns one conversation with the latest page of the
+// customer's timeline (every conversation of theirs, oldest first, and
+// the cursor of the page before it) and the conversation's log.
 func (s *Service) Conversation(ctx context.Context, actor switchboard.Actor, id string) (view.ConversationDetail, error) {
 	c, err := s.store.GetConversation(ctx, id)
 	if err != nil {
 		return view.ConversationDetail{}, err
 	}
-	msgs, err := s.store.Timeline(ctx, c.CustomerID)
+	msgs, next, err := s.store.Timeline(ctx, c.CustomerID, "", TimelinePage)
 	if err != nil {
 		return view.ConversationDetail{}, err
 	}
@@ -61,7 +66,7 @@ func (s *Service) Conversation(ctx context.Context, actor switchboard.Actor, id 
 	if err != nil {
 		return view.ConversationDetail{}, err
 	}
-	out := view.ConversationDetail{Conversation: cv[0], Messages: mv, Events: view.NewEvents(evs)}
+	out := view.ConversationDetail{Conversation: cv[0], Messages: mv, NextCursor: next, Events: view.NewEvents(evs)}
 	if c.AssigneeID == "" && c.Status != switchboard.StatusResolved {
 		n, err := s.store.QueuePosition(ctx, c.ID)
 		if err != nil {
@@ -72,6 +77,28 @@ func (s *Service) Conversation(ctx context.Context, actor switchboard.Actor, id 
 		}
 	}
 	return out, nil
+}
+
+// Messages returns a page of a conversation's timeline (the customer's
+// whole story): the newest limit messages before the cursor ("": the
+// newest), oldest first, and the cursor of the page before them.
+func (s *Service) Messages(ctx context.Context, actor switchboard.Actor, conversationID, before string, limit int) ([]view.Message, string, error) {
+	if limit <= 0 {
+		limit = TimelinePage
+	}
+	if limit > 200 {
+		return nil, "", switchboard.Errorf(switchboard.EINVALID, "limit must be from 1 to 200")
+	}
+	c, err := s.store.GetConversation(ctx, conversationID)
+	if err != nil {
+		return nil, "", err
+	}
+	msgs, next, err := s.store.Timeline(ctx, c.CustomerID, before, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	mv, err := view.NewMessages(ctx, msgs, s.sign)
+	return mv, next, err
 }
 
 // conversation returns the view of one conversation as the list shows it.

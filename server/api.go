@@ -26,6 +26,7 @@ func (s *Server) routeAPI(mux *http.ServeMux) {
 	}
 	h("GET /api/v1/conversations", s.listConversations)
 	h("GET /api/v1/conversations/{id}", s.showConversation)
+	h("GET /api/v1/conversations/{id}/messages", s.listMessages)
 	h("POST /api/v1/conversations/{id}/messages", s.sendMessage)
 	h("POST /api/v1/conversations/{id}/assign", s.assign)
 	h("POST /api/v1/conversations/{id}/status", s.setStatus)
@@ -124,6 +125,25 @@ func (s *Server) showConversation(w http.ResponseWriter, r *http.Request, me swi
 		return err
 	}
 	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+// listMessages pages a conversation's timeline backwards.
+func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, me switchboard.Actor) error {
+	q := r.URL.Query()
+	limit := 0
+	if v := q.Get("limit"); v != "" {
+		n, err := parseLimit(v)
+		if err != nil {
+			return err
+		}
+		limit = n
+	}
+	msgs, next, err := s.Inbox.Messages(r.Context(), me, r.PathValue("id"), q.Get("before"), limit)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"messages": msgs, "next_cursor": next})
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -519,7 +520,7 @@ func TestRefusedRequestShapes(t *testing.T) {
 			{"NUL in search", "GET", "/api/v1/search?q=order%00", "", "", 400, "invalid"},
 			{"invalid UTF-8 in q", "GET", "/api/v1/conversations?q=%ff%fe", "", "", 400, "invalid"},
 			{"wrong method", "DELETE", "/api/v1/conversations/" + id, "", "", 405, "method_not_allowed"},
-			{"GET on a POST route", "GET", "/api/v1/conversations/" + id + "/messages", "", "", 405, "method_not_allowed"},
+			{"PUT on a GET and POST route", "PUT", "/api/v1/conversations/" + id + "/messages", "", "", 405, "method_not_allowed"},
 			{"text/plain body", "POST", "/api/v1/conversations/" + id + "/messages", "text/plain", `{"text":"hi"}`, 415, "unsupported_media_type"},
 			{"form body", "POST", "/api/v1/conversations/" + id + "/status", "application/x-www-form-urlencoded", `status=resolved`, 415, "unsupported_media_type"},
 		} {
@@ -583,6 +584,59 @@ func TestSearchBounds(t *testing.T) {
 		var found struct{ Messages []struct{ Text string } }
 		if code := e.api("GET", "/api/v1/search?q="+url.QueryEscape("blue teapot cracked"), e.agent, nil, &found); code != 200 || len(found.Messages) != 1 {
 			t.Fatalf("a search within the bounds: %d %+v", code, found)
+		}
+	})
+}
+
+// TestTimelinePaging: a customer with many messages gets the latest page
+// with the conversation and the rest backwards, page by page, each oldest
+// first, none twice, on both databases.
+func TestTimelinePaging(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		ctx := context.Background()
+		var items []switchboard.Inbound
+		for i := 0; i < 130; i++ {
+			items = append(items, switchboard.Inbound{Channel: switchboard.ChannelSMS, ProviderID: fmt.Sprintf("SM%03d", i), ContentType: switchboard.ContentText,
+				Text: fmt.Sprintf("message %03d", i), ReceivedAt: time.Date(2026, 3, 1, 0, 0, i, 0, time.UTC),
+				Identities: []switchboard.IdentityRef{{Kind: switchboard.IdentityPhone, Value: "+14155550100"}}})
+		}
+		res, err := e.svc.Ingest(ctx, items)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := res[0].ConversationID
+		var detail struct {
+			Messages   []struct{ Text string }
+			NextCursor string `json:"next_cursor"`
+		}
+		if code := e.api("GET", "/api/v1/conversations/"+id, e.agent, nil, &detail); code != 200 || len(detail.Messages) != 50 || detail.NextCursor == "" {
+			t.Fatalf("conversation: %d, %d messages, cursor %q; want the latest 50 and a cursor", code, len(detail.Messages), detail.NextCursor)
+		}
+		got := detail.Messages
+		cursor := detail.NextCursor
+		for page := 0; cursor != ""; page++ {
+			var p struct {
+				Messages   []struct{ Text string }
+				NextCursor string `json:"next_cursor"`
+			}
+			if code := e.api("GET", "/api/v1/conversations/"+id+"/messages?limit=50&before="+url.QueryEscape(cursor), e.agent, nil, &p); code != 200 || page > 3 {
+				t.Fatalf("page %d: %d", page, code)
+			}
+			got = append(p.Messages, got...)
+			cursor = p.NextCursor
+		}
+		if len(got) != 130 {
+			t.Fatalf("%d messages in all, want 130", len(got))
+		}
+		for i, m := range got {
+			if want := fmt.Sprintf("message %03d", i); m.Text != want {
+				t.Fatalf("message %d is %q, want %q: pages out of order or overlapping", i, m.Text, want)
+			}
+		}
+		var ae apiError
+		if code := e.api("GET", "/api/v1/conversations/"+id+"/messages?before=zzz", e.agent, nil, &ae); code != 400 {
+			t.Fatalf("bad cursor: %d %+v", code, ae)
 		}
 	})
 }

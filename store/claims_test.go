@@ -32,7 +32,7 @@ func TestClaimsNeverLink(t *testing.T) {
 		if sms.CustomerID == victim.CustomerID || sms.ConversationID == victim.ConversationID || !sms.NewConversation {
 			t.Fatalf("an SMS from the claimed phone joined the victim: %+v", sms)
 		}
-		msgs, _ := db.Timeline(ctx, victim.CustomerID)
+		msgs, _, _ := db.Timeline(ctx, victim.CustomerID, "", 1000)
 		if len(msgs) != 2 {
 			t.Fatalf("victim's timeline has %d messages, want the e-mail and the form only", len(msgs))
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -198,19 +199,41 @@ func (db *DB) ConversationsByID(ctx context.Context, ids []string) ([]switchboar
 	return out, db.fillChannels(ctx, out)
 }
 
-// Timeline returns every message of the customer's conversations, oldest
-// first, so the agent sees the whole story whichever thread they open.
-func (db *DB) Timeline(ctx context.Context, customerID string) ([]switchboard.Message, error) {
-	rows, err := db.query(ctx, `SELECT `+messageColumns+` FROM messages m JOIN conversations c ON c.id = m.conversation_id
-		WHERE c.customer_id = ? ORDER BY m.created_at, m.id`, customerID)
+// Timeline returns a page of the messages of all the customer's
+// conversations, so the agent sees the whole story whichever thread they
+// open: the newest limit messages before the cursor (""; the newest),
+// oldest first, and the cursor of the page before them ("" when there is
+// none).
+func (db *DB) Timeline(ctx context.Context, customerID, before string, limit int) ([]switchboard.Message, string, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	q := `SELECT ` + messageColumns + ` FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.customer_id = ?`
+	args := []any{customerID}
+	if before != "" {
+		at, id, err := decodeCursor(before)
+		if err != nil {
+			return nil, "", err
+		}
+		q += ` AND (m.created_at < ? OR (m.created_at = ? AND m.id < ?))`
+		args = append(args, at, at, id)
+	}
+	rows, err := db.query(ctx, q+` ORDER BY m.created_at DESC, m.id DESC LIMIT ?`, append(args, limit+1)...)
 	if err != nil {
-		return nil, fmt.Errorf("store: timeline: %w", err)
+		return nil, "", fmt.Errorf("store: timeline: %w", err)
 	}
 	msgs, err := scanMessages(rows)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return msgs, db.fillAttachments(ctx, msgs)
+	var next string
+	if len(msgs) > limit {
+		msgs = msgs[:limit]
+		last := msgs[limit-1]
+		next = encodeCursor(micros(last.CreatedAt), last.ID)
+	}
+	slices.Reverse(msgs)
+	return msgs, next, db.fillAttachments(ctx, msgs)
 }
 
 // Events returns a conversation's event log, oldest first.

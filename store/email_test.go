@@ -161,7 +161,7 @@ func TestEmailRobots(t *testing.T) {
 		if counts[switchboard.EventAutoReply] != 1 || counts[switchboard.EventBounce] != 2 {
 			t.Errorf("events = %v, want one auto_reply and two bounces", counts)
 		}
-		msgs, _ := db.Timeline(ctx, first.CustomerID)
+		msgs, _, _ := db.Timeline(ctx, first.CustomerID, "", 1000)
 		if len(msgs) != 2 {
 			t.Errorf("timeline has %d messages, want the customer's and ours only", len(msgs))
 		}

@@ -78,7 +78,7 @@ func TestThreadingAndReopenWindow(t *testing.T) {
 		if !r1.NewConversation || r2.NewConversation || r1.ConversationID != r2.ConversationID || r1.CustomerID != r2.CustomerID {
 			t.Fatalf("two messages from one address: got %+v and %+v, want one customer and one conversation", r1, r2)
 		}
-		msgs, err := db.Timeline(ctx, r1.CustomerID)
+		msgs, _, err := db.Timeline(ctx, r1.CustomerID, "", 1000)
 		if err != nil || len(msgs) != 2 || msgs[0].Text != "first" || msgs[1].Text != "second" {
 			t.Fatalf("timeline = %+v, %v; want first, second", msgs, err)
 		}
@@ -108,7 +108,7 @@ func TestThreadingAndReopenWindow(t *testing.T) {
 		if err != nil || len(convs) != 2 {
 			t.Fatalf("customer conversations = %d, %v; want 2", len(convs), err)
 		}
-		msgs, _ = db.Timeline(ctx, r1.CustomerID)
+		msgs, _, _ = db.Timeline(ctx, r1.CustomerID, "", 1000)
 		if len(msgs) != 4 {
 			t.Fatalf("timeline has %d messages, want all 4 across both conversations", len(msgs))
 		}
@@ -209,7 +209,7 @@ func TestIngestIdempotentUnderConcurrency(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range convs {
-			msgs, _ := db.Timeline(ctx, c.CustomerID)
+			msgs, _, _ := db.Timeline(ctx, c.CustomerID, "", 1000)
 			if len(msgs) != 1 {
 				t.Fatalf("customer %s has %d messages, want 1", c.CustomerID, len(msgs))
 			}
@@ -245,7 +245,7 @@ func TestConcurrentNewCustomerIsOne(t *testing.T) {
 		if err != nil || len(convs) != 1 {
 			t.Fatalf("conversations = %d, %v; want 1", len(convs), err)
 		}
-		msgs, _ := db.Timeline(ctx, convs[0].CustomerID)
+		msgs, _, _ := db.Timeline(ctx, convs[0].CustomerID, "", 1000)
 		if len(msgs) != 20 {
 			t.Fatalf("%d messages, want 20", len(msgs))
 		}
@@ -485,7 +485,7 @@ func TestMergeCustomers(t *testing.T) {
 		if gone.MergedInto != a.CustomerID {
 			t.Fatalf("merged-away customer redirect = %q", gone.MergedInto)
 		}
-		msgs, _ := db.Timeline(ctx, a.CustomerID)
+		msgs, _, _ := db.Timeline(ctx, a.CustomerID, "", 1000)
 		if len(msgs) != 2 {
 			t.Fatalf("timeline after merge has %d messages", len(msgs))
 		}
@@ -622,7 +622,7 @@ func TestBatchMatchesOneByOne(t *testing.T) {
 				for _, e := range evs {
 					s.events[e.Type]++
 				}
-				msgs, _ := db.Timeline(ctx, c.CustomerID)
+				msgs, _, _ := db.Timeline(ctx, c.CustomerID, "", 1000)
 				s.msgs[key] = len(msgs)
 			}
 			return s

@@ -184,14 +184,17 @@ func NewEvents(evs []switchboard.Event) []Event {
 }
 
 // ConversationDetail is one conversation with the customer's timeline
-// (every conversation of theirs, oldest first) and its log.
+// (every conversation of theirs, oldest first, paged) and its log.
 type ConversationDetail struct {
 	Conversation
 	// QueuePosition is where a conversation waiting for an agent stands
 	// (1 is next); live-chat customers can be told.
-	QueuePosition *int      `json:"queue_position,omitempty"`
-	Messages      []Message `json:"messages"`
-	Events        []Event   `json:"events"`
+	QueuePosition *int `json:"queue_position,omitempty"`
+	// Messages is the latest page of the timeline; NextCursor, when not
+	// "", fetches the page before it (GET .../messages?before=).
+	Messages   []Message `json:"messages"`
+	NextCursor string    `json:"next_cursor"`
+	Events     []Event   `json:"events"`
 }
 
 // Classes is a count per channel class.

@@ -108,7 +108,7 @@ func TestOnePhoneThreeChannels(t *testing.T) {
 	if err != nil || len(convs) != 1 || convs[0].Status != switchboard.StatusOpen {
 		t.Fatalf("conversations: %+v %v; want one open", convs, err)
 	}
-	msgs, _ := storeOf(t, m).Timeline(ctx, convs[0].CustomerID)
+	msgs, _, _ := storeOf(t, m).Timeline(ctx, convs[0].CustomerID, "", 1000)
 	// WhatsApp stamps messages to the second, so within one second the
 	// timeline's order may differ from the order of arrival; check the set.
 	byChannel := map[switchboard.Channel]switchboard.Message{}

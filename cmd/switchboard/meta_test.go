@@ -155,7 +155,7 @@ func TestMetaWebhook(t *testing.T) {
 	if err != nil || len(convs) != 2 || convs[0].CustomerID != convs[1].CustomerID {
 		t.Fatalf("conversations: %d %v; want the form's and WhatsApp's, one customer's", len(convs), err)
 	}
-	msgs, _ := storeOf(t, m).Timeline(context.Background(), convs[0].CustomerID)
+	msgs, _, _ := storeOf(t, m).Timeline(context.Background(), convs[0].CustomerID, "", 1000)
 	byID := map[string]switchboard.Message{}
 	for _, msg := range msgs {
 		byID[msg.ProviderID] = msg
@@ -199,7 +199,7 @@ func TestMetaWebhook(t *testing.T) {
 	if code := apiReq("POST", "/api/v1/conversations/"+convs[0].ID+"/messages", `{"text":"hello","channel":"whatsapp"}`, &refused); code != 422 || refused.Error.Code != "channel_policy" {
 		t.Fatalf("free-form WhatsApp reply outside the window: %d %+v", code, refused)
 	}
-	if n, _ := storeOf(t, m).Timeline(context.Background(), convs[0].CustomerID); len(n) != 3 {
+	if n, _, _ := storeOf(t, m).Timeline(context.Background(), convs[0].CustomerID, "", 1000); len(n) != 3 {
 		t.Fatalf("the refused reply was stored: %d messages", len(n))
 	}
 	// Outside the window an approved template is the way: listed by the

@@ -132,7 +132,7 @@ func TestVoicemail(t *testing.T) {
 	if len(convs) != 1 {
 		t.Fatalf("%d open conversations, want the form and the voicemails in one", len(convs))
 	}
-	msgs, _ := storeOf(t, m).Timeline(context.Background(), convs[0].CustomerID)
+	msgs, _, _ := storeOf(t, m).Timeline(context.Background(), convs[0].CustomerID, "", 1000)
 	got := map[string]switchboard.Message{}
 	for _, msg := range msgs {
 		got[msg.ProviderID] = msg
