@@ -326,6 +326,7 @@ const (
 	EventFirstResponse EventType = "first_response"
 	EventChannelSwitch EventType = "channel_switch"
 	EventMerged        EventType = "merged"
+	EventUnmerged      EventType = "unmerged"
 	EventPriority      EventType = "priority"
 	// EventAutoReply notes mail a robot sent (an out-of-office, say): it
 	// never becomes a customer message.

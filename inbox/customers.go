@@ -49,3 +49,23 @@ func (s *Service) Merge(ctx context.Context, actor switchboard.Actor, keep, othe
 	c, _, err := s.Customer(ctx, actor, keep)
 	return c, err
 }
+
+// Unmerge undoes the last merge of other into keep, as recorded: the
+// other's identities, claims, conversations and messages go back to it.
+// Supervisors only, as merging is.
+func (s *Service) Unmerge(ctx context.Context, actor switchboard.Actor, keep, other string) (view.Customer, error) {
+	if err := require(actor, switchboard.RoleSupervisor, "undo merges"); err != nil {
+		return view.Customer{}, err
+	}
+	if other == "" {
+		return view.Customer{}, switchboard.Errorf(switchboard.EINVALID, "other_id is required")
+	}
+	changed, err := s.store.UnmergeCustomers(ctx, keep, other, actor.ID)
+	if err != nil {
+		return view.Customer{}, err
+	}
+	s.announceConversations(ctx, actor.ID, changed...)
+	s.wakeRouter()
+	c, _, err := s.Customer(ctx, actor, keep)
+	return c, err
+}

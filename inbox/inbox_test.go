@@ -363,6 +363,10 @@ func TestRoles(t *testing.T) {
 			_, err := svc.Merge(ctx, x, a[0].CustomerID, b[0].CustomerID)
 			return err
 		}},
+		{"undo a merge", switchboard.RoleSupervisor, func(x switchboard.Actor) error {
+			_, err := svc.Unmerge(ctx, x, a[0].CustomerID, b[0].CustomerID)
+			return err
+		}},
 	} {
 		for _, x := range []switchboard.Agent{agent, sup, admin} {
 			err := tt.op(x.Actor())

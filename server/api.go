@@ -35,6 +35,7 @@ func (s *Server) routeAPI(mux *http.ServeMux) {
 	h("GET /api/v1/messages/{id}/original", s.original)
 	h("GET /api/v1/customers/{id}", s.showCustomer)
 	h("POST /api/v1/customers/{id}/merge", s.mergeCustomer)
+	h("POST /api/v1/customers/{id}/unmerge", s.unmergeCustomer)
 	h("GET /api/v1/agents", s.listAgents)
 	h("POST /api/v1/agents/{id}/status", s.setAgentStatus)
 	h("PATCH /api/v1/agents/{id}", s.patchAgent)
@@ -273,6 +274,22 @@ func (s *Server) mergeCustomer(w http.ResponseWriter, r *http.Request, me switch
 		return err
 	}
 	c, err := s.Inbox.Merge(r.Context(), me, r.PathValue("id"), body.OtherID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+// unmergeCustomer undoes the merge of other_id into this customer.
+func (s *Server) unmergeCustomer(w http.ResponseWriter, r *http.Request, me switchboard.Actor) error {
+	var body struct {
+		OtherID string `json:"other_id"`
+	}
+	if err := decode(w, r, &body); err != nil {
+		return err
+	}
+	c, err := s.Inbox.Unmerge(r.Context(), me, r.PathValue("id"), body.OtherID)
 	if err != nil {
 		return err
 	}

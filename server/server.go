@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -36,6 +37,8 @@ type Server struct {
 	Webhooks map[string]http.Handler
 	// BlobHandler serves local blob URLs under /blobs/ when set.
 	BlobHandler http.Handler
+	// MetricsToken, when set, lets its bearer read /metrics here.
+	MetricsToken string
 	// APITimeout bounds each agent API request, and every database read
 	// it makes (default 30 s); a request whose client goes away is
 	// cancelled at once.
@@ -56,8 +59,18 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		s.Metrics.Registry.Write(w)
+		// What is queued, refused and failing is for operators: served
+		// here only to the bearer of the metrics token (or on a separate
+		// listen address; see MetricsHandler).
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		switch {
+		case s.MetricsToken == "":
+			writeError(w, r, s.Logger, switchboard.Errorf(switchboard.ENOTFOUND, "metrics are not served here: set SWITCHBOARD_METRICS_TOKEN or SWITCHBOARD_METRICS_ADDR"))
+		case !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.MetricsToken)) != 1:
+			writeError(w, r, s.Logger, switchboard.Errorf(switchboard.EUNAUTHORIZED, "metrics need Authorization: Bearer <SWITCHBOARD_METRICS_TOKEN>"))
+		default:
+			s.MetricsHandler().ServeHTTP(w, r)
+		}
 	})
 	for pattern, h := range s.Webhooks {
 		mux.Handle(pattern, h)
@@ -80,6 +93,15 @@ func (s *Server) Handler() http.Handler {
 		writeError(w, r, s.Logger, switchboard.Errorf(switchboard.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
 	})
 	return s.middleware(mux)
+}
+
+// MetricsHandler serves the metrics in Prometheus' text format, to be
+// mounted on a listen address of its own that only operators reach.
+func (s *Server) MetricsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		s.Metrics.Registry.Write(w)
+	})
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -42,6 +42,8 @@ type env struct {
 	stored  chan struct{}
 }
 
+const metricsToken = "metrics-secret-for-tests"
+
 // nopSender stands in for the providers: replies are stored and queued,
 // and no outbox sends them in these tests.
 type nopSender struct{}
@@ -83,7 +85,7 @@ func newEnvWith(t *testing.T, backend string, sending []switchboard.Channel) *en
 	go p.Run(ctx)
 	form := webform.New(webform.Config{Queue: q, Logger: log, RateLimit: webform.RateLimit{Disabled: true}})
 	e.srv = &server.Server{Inbox: svc.Service, Queue: q, Metrics: m, Logger: log, Webhooks: map[string]http.Handler{"POST /forms/{form}": form},
-		BlobHandler: blobs.Handler()}
+		BlobHandler: blobs.Handler(), MetricsToken: metricsToken}
 	ts.Config.Handler = e.srv.Handler()
 
 	admin, adminToken, _ := svc.AddAgent(ctx, switchboard.System, switchboard.Agent{Name: "Alex", Email: "alex@team.example", Role: switchboard.RoleAdmin})
@@ -384,7 +386,9 @@ func TestBadFormPostsStoreNothing(t *testing.T) {
 		t.Fatalf("bad posts stored %d conversations", len(list.Conversations))
 	}
 	var metrics bytes.Buffer
-	resp, err := http.Get(e.url + "/metrics")
+	req, _ := http.NewRequest("GET", e.url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+metricsToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -639,4 +643,41 @@ func TestTimelinePaging(t *testing.T) {
 			t.Fatalf("bad cursor: %d %+v", code, ae)
 		}
 	})
+}
+
+// TestMetricsProtected: /metrics is for operators: refused without the
+// metrics token, whatever else the caller holds, and served with it.
+func TestMetricsProtected(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	for _, c := range []struct {
+		name, auth string
+		status     int
+	}{
+		{"anonymous", "", 401},
+		{"an agent's token", "Bearer " + e.admin, 401},
+		{"a wrong token", "Bearer nope", 401},
+		{"the metrics token", "Bearer " + metricsToken, 200},
+	} {
+		req, _ := http.NewRequest("GET", e.url+"/metrics", nil)
+		if c.auth != "" {
+			req.Header.Set("Authorization", c.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || (c.status == 200) != strings.Contains(string(b), "switchboard_") {
+			t.Errorf("%s: %d %.80s", c.name, resp.StatusCode, b)
+		}
+	}
+	// Without a token configured it is not served on the public address.
+	e.srv.MetricsToken = ""
+	h := e.srv.Handler()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 404 || strings.Contains(rec.Body.String(), "switchboard_") {
+		t.Fatalf("no token configured: %d %.80s", rec.Code, rec.Body)
+	}
 }

@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"reflect"
 	"testing"
+	"time"
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/internal/testenv"
@@ -67,6 +69,73 @@ func TestClaimsNeverLink(t *testing.T) {
 		mustIngestOpts(t, db, opts, own)
 		if v, _ = db.GetCustomer(ctx, victim.CustomerID); len(v.Claims) != 0 {
 			t.Fatalf("claiming one's own identity: %+v", v.Claims)
+		}
+	})
+}
+
+// TestUnmerge: a merge of two customers with open conversations, undone,
+// gives each back their identities, claims, conversations and messages,
+// and the other's next message threads into its own conversation again.
+func TestUnmerge(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		clock := testenv.NewClock(t0)
+		db := storetest.Open(t, backend, clock)
+		form := inbound(switchboard.ChannelWebform, "f1", "form", email("ana@example.com"))
+		form.Claims = []switchboard.IdentityRef{phone("+14155550111")}
+		a := mustIngest(t, db, form)[0]
+		clock.Advance(time.Minute)
+		b := mustIngest(t, db, inbound(switchboard.ChannelSMS, "SM1", "sms one", phone("+14155550222")))[0]
+		clock.Advance(time.Minute)
+		mustIngest(t, db, inbound(switchboard.ChannelSMS, "SM2", "sms two", phone("+14155550222")))
+		before := func(id string) switchboard.Customer {
+			c, err := db.GetCustomer(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		aBefore, bBefore := before(a.CustomerID), before(b.CustomerID)
+		if _, err := db.MergeCustomers(ctx, a.CustomerID, b.CustomerID, ""); err != nil {
+			t.Fatal(err)
+		}
+		if msgs, _, _ := db.Timeline(ctx, a.CustomerID, "", 100); len(msgs) != 3 {
+			t.Fatalf("after the merge: %d messages, want 3", len(msgs))
+		}
+		if _, err := db.UnmergeCustomers(ctx, a.CustomerID, b.CustomerID, ""); err != nil {
+			t.Fatal(err)
+		}
+		aAfter, bAfter := before(a.CustomerID), before(b.CustomerID)
+		if bAfter.MergedInto != "" || !reflect.DeepEqual(aAfter.Identities, aBefore.Identities) || !reflect.DeepEqual(bAfter.Identities, bBefore.Identities) ||
+			len(aAfter.Claims) != 1 || aAfter.Claims[0].IdentityRef != phone("+14155550111") {
+			t.Fatalf("after undoing: ana %+v, bo %+v; want each as before the merge", aAfter, bAfter)
+		}
+		for _, c := range []struct {
+			customer, conv string
+			texts          []string
+		}{{a.CustomerID, a.ConversationID, []string{"form"}}, {b.CustomerID, b.ConversationID, []string{"sms one", "sms two"}}} {
+			msgs, _, _ := db.Timeline(ctx, c.customer, "", 100)
+			var texts []string
+			for _, m := range msgs {
+				texts = append(texts, m.Text)
+				if m.ConversationID != c.conv {
+					t.Fatalf("message %q in %s, want %s", m.Text, m.ConversationID, c.conv)
+				}
+			}
+			if !reflect.DeepEqual(texts, c.texts) {
+				t.Fatalf("customer %s has %v, want %v", c.customer, texts, c.texts)
+			}
+			conv, _ := db.GetConversation(ctx, c.conv)
+			if conv.Status != switchboard.StatusOpen || conv.CustomerID != c.customer {
+				t.Fatalf("conversation %s after undoing: %+v", c.conv, conv)
+			}
+		}
+		r := mustIngest(t, db, inbound(switchboard.ChannelSMS, "SM3", "sms three", phone("+14155550222")))[0]
+		if r.CustomerID != b.CustomerID || r.ConversationID != b.ConversationID {
+			t.Fatalf("the other's next message: %+v, want its own conversation", r)
+		}
+		if _, err := db.UnmergeCustomers(ctx, a.CustomerID, b.CustomerID, ""); switchboard.ErrorCode(err) != switchboard.ECONFLICT {
+			t.Fatalf("undoing twice: %v, want a conflict", err)
 		}
 	})
 }

@@ -71,6 +71,7 @@ type Main struct {
 	redis    *redis.Client
 	listener net.Listener
 	http     *http.Server
+	metrics  *http.Server // SWITCHBOARD_METRICS_ADDR
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -152,7 +153,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	})
 
 	srv := &server.Server{
-		Inbox: m.Inbox, Queue: m.Queue, Metrics: m.Metrics, Logger: m.Logger,
+		Inbox: m.Inbox, Queue: m.Queue, Metrics: m.Metrics, Logger: m.Logger, MetricsToken: c.MetricsToken,
 		Webhooks: map[string]http.Handler{},
 	}
 	if h, ok := m.Blobs.(interface{ Handler() http.Handler }); ok {
@@ -227,6 +228,20 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			m.Logger.Error("http serve", "err", err)
 		}
 	})
+	if c.MetricsAddr != "" {
+		l, err := net.Listen("tcp", c.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s (SWITCHBOARD_METRICS_ADDR): %w", c.MetricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", srv.MetricsHandler())
+		m.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn)}
+		m.goRun(func() {
+			if err := m.metrics.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.Logger.Error("metrics serve", "err", err)
+			}
+		})
+	}
 	m.Logger.Info("switchboard listening", "addr", m.listener.Addr().String(), "database", m.Inbox.Dialect(),
 		"queue", fmt.Sprintf("%T", m.Queue), "blobs", fmt.Sprintf("%T", m.Blobs))
 	return nil
@@ -345,6 +360,9 @@ func (m *Main) Close() error {
 		cancel()
 	} else if m.listener != nil {
 		m.listener.Close()
+	}
+	if m.metrics != nil {
+		errs = append(errs, m.metrics.Close())
 	}
 	if m.cancel != nil {
 		m.cancel()

@@ -26,6 +26,11 @@ type Config struct {
 	BlobKey      string // signs file URLs, keys reply tokens; empty: one generated into the data directory
 	ReopenWindow time.Duration
 	LogLevel     string
+	// MetricsToken lets its bearer read /metrics on the main address;
+	// MetricsAddr serves /metrics, unauthenticated, on an address of its
+	// own. With neither, /metrics is not served.
+	MetricsToken string
+	MetricsAddr  string
 	LogFormat    string
 
 	FormThanksURL     string
@@ -182,6 +187,8 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.BlobURL, "blob-url", env("BLOB_URL", ""), "file:DIR or s3://bucket?endpoint=... (SWITCHBOARD_BLOB_URL); default files in the data directory")
 	fs.StringVar(&c.BlobKey, "blob-key", env("BLOB_KEY", ""), "key that signs local file URLs and e-mail reply tokens, 32 characters or more; set the same one on every instance; default one generated into the data directory (SWITCHBOARD_BLOB_KEY)")
 	fs.DurationVar(&c.ReopenWindow, "reopen-window", c.envDuration("REOPEN_WINDOW", defaultReopenWindow), "a message this soon after resolution reopens the conversation; 0 means 168h (SWITCHBOARD_REOPEN_WINDOW)")
+	fs.StringVar(&c.MetricsToken, "metrics-token", env("METRICS_TOKEN", ""), "bearer token that reads /metrics on the main address; unset: not served there (SWITCHBOARD_METRICS_TOKEN)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", env("METRICS_ADDR", ""), "separate listen address serving /metrics without a token, for a private network (SWITCHBOARD_METRICS_ADDR)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (SWITCHBOARD_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("LOG_FORMAT", "text"), "text or json (SWITCHBOARD_LOG_FORMAT)")
 	fs.StringVar(&c.FormThanksURL, "form-thanks-url", env("FORM_THANKS_URL", ""), "where browser form posts are redirected after success (SWITCHBOARD_FORM_THANKS_URL)")

@@ -234,7 +234,7 @@ func TestConfigFlagsAndVariables(t *testing.T) {
 		"addr", "blob-key", "blob-url", "classifier-retrain", "data-dir", "database-url", "dkim-key-file", "dkim-selector",
 		"email-from", "form-origins", "form-rate-limit", "form-thanks-url", "graph-api-url", "imap-poll", "imap-urls",
 		"inbound-email-secret", "ingest-batch", "ingest-workers", "instagram-account-id", "log-format", "log-level",
-		"messenger-page-id", "meta-access-token", "meta-app-secret", "meta-verify-token", "offline-grace",
+		"messenger-page-id", "meta-access-token", "meta-app-secret", "meta-verify-token", "metrics-addr", "metrics-token", "offline-grace",
 		"outbox-max-attempts", "phone-region", "public-url", "queue-reclaim-after", "redis-prefix", "redis-url",
 		"reopen-window", "routing-off", "shutdown-timeout", "sms-price", "smtp-url", "twilio-account-sid",
 		"twilio-api-url", "twilio-auth-token", "twilio-from", "twilio-messaging-service-sid", "voice-greeting",

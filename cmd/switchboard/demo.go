@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -179,7 +180,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		MetaAppSecret: demoMetaSecret, MetaVerifyToken: "demo-verify", MetaAccessToken: demoMetaToken, GraphAPIURL: graphTS.URL,
 		WhatsAppPhoneNumberID: fakeGraph.PhoneNumberID(), MessengerPageID: fakeGraph.PageID(),
 		EmailFrom: demoMailFrom, SMTPURL: "smtp://" + demoMail.smtp.Addr() + "?starttls=off", InboundEmailSecret: demoMailSecret,
-		IMAPPoll: time.Minute,
+		IMAPPoll: time.Minute, MetricsToken: "demo-metrics-" + crand.Text()[:12],
 	}}
 	m.Logger = logger
 	m.ProviderHTTP = twilioTS.Client()
@@ -208,7 +209,7 @@ Try:
   curl -s -H 'Authorization: Bearer %s' '%s/api/v1/conversations?limit=5'
   curl -s -X POST %s/forms/contact -H 'Content-Type: application/json' \
        -d '{"name":"You","email":"you@example.com","message":"Hello from curl"}'
-  curl -s %s/metrics | grep switchboard_
+  curl -s -H 'Authorization: Bearer %s' %s/metrics | grep switchboard_
 
 A simulator posts contact-form messages, e-mail (as an inbound-mail service
 would) and signed Twilio (SMS/MMS, voicemail) and Meta (WhatsApp, Messenger,
@@ -216,7 +217,7 @@ Instagram) webhooks into the real endpoints every ~%s
 (repeat customers included, the same people on several channels), and agents
 answer some of them; replies go to local Twilio, Graph and SMTP stand-ins,
 which report their delivery, and some customers answer our e-mails. Ctrl-C stops it.
-`, dir, url, token, token, url, url, url, *every)
+`, dir, url, token, token, url, url, m.Config.MetricsToken, url, *every)
 
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -33,7 +33,7 @@ func TestAfterHoursAcknowledgement(t *testing.T) {
 	}
 	t.Cleanup(func() { relay.Close() })
 	addr := freeAddr(t)
-	m := &Main{Config: Config{
+	m := &Main{Config: Config{MetricsToken: "ops-token",
 		Addr: addr, PublicURL: "http://" + addr, DataDir: t.TempDir(), LogLevel: "warn", LogFormat: "text",
 		IngestBatch: 64, OutboxMaxAttempts: 3, ReopenWindow: 7 * 24 * time.Hour,
 		EmailFrom: "Acme Support <support@acme.test>", SMTPURL: "smtp://" + relay.Addr() + "?starttls=off", InboundEmailSecret: mailSecret,
@@ -149,7 +149,9 @@ func TestAfterHoursAcknowledgement(t *testing.T) {
 	if !conv.FirstResponseAt.IsZero() {
 		t.Error("the acknowledgement counted as the first response")
 	}
-	resp, err := http.Get(m.URL() + "/metrics")
+	req, _ := http.NewRequest("GET", m.URL()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+m.Config.MetricsToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,3 +25,16 @@ DELETE FROM identities WHERE kind = 'phone' AND EXISTS (
 -- number or platform id, a widget's signed user id); an e-mail address is
 -- linked on the sender's word.
 UPDATE identities SET verified = CASE WHEN kind = 'email' THEN 0 ELSE 1 END;
+UPDATE identities SET verified = CASE WHEN kind = 'email' THEN 0 ELSE 1 END;
+
+-- What each merge moved, so that an agent's merge can be undone.
+CREATE TABLE merges (
+    id         TEXT PRIMARY KEY,
+    keep_id    TEXT NOT NULL REFERENCES customers (id),
+    other_id   TEXT NOT NULL REFERENCES customers (id),
+    agent_id   TEXT,
+    record     TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    undone_at  BIGINT
+);
+CREATE INDEX merges_pair ON merges (keep_id, other_id, created_at);
