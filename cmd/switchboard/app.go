@@ -118,7 +118,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if err := m.redis.Ping(ctx).Err(); err != nil {
 			return fmt.Errorf("connect to redis: %w", err)
 		}
-		m.Queue = queue.NewRedis(m.redis, queue.RedisOptions{Prefix: c.RedisPrefix + "inbound:", Consumer: queue.ConsumerName(), MinIdle: c.QueueReclaimAfter})
+		m.Queue = queue.NewRedis(m.redis, queue.RedisOptions{Prefix: c.RedisPrefix + "inbound:", Consumer: queue.ConsumerName(c.Addr), MinIdle: c.QueueReclaimAfter})
 		m.Bus = bus.NewRedis(m.redis, c.RedisPrefix+"events")
 	} else {
 		if !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
