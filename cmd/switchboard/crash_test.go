@@ -156,6 +156,9 @@ func TestCrashLosesNothing(t *testing.T) {
 		crashScenario(t, []string{
 			"SWITCHBOARD_DATA_DIR=" + t.TempDir(), "SWITCHBOARD_DATABASE_URL=" + dbURL, "SWITCHBOARD_REDIS_URL=" + redisURL,
 			"SWITCHBOARD_REDIS_PREFIX=" + prefix, "SWITCHBOARD_QUEUE_RECLAIM_AFTER=10m",
+			// The shared test Redis keeps nothing on disk (scripts/test.sh),
+			// and this test kills switchboard, not Redis.
+			"SWITCHBOARD_REDIS_ALLOW_VOLATILE=true",
 		}, dbURL, func() int { return redisPending(t, redisURL, prefix+"inbound:") })
 	})
 }
