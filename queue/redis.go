@@ -102,9 +102,12 @@ var _ switchboard.Queue = (*Redis)(nil)
 //     address, whatever the pid or the data directory (which a stateless
 //     instance may not keep);
 //   - never shared by two live processes: two processes on one host cannot
-//     listen on the same address, and the queue only receives once the
-//     server listens, so a second process started by mistake with the same
-//     address fails before it could take anything.
+//     listen on the same address, and serve receives only once it listens,
+//     so a second process started by mistake with the same address fails
+//     before it could take anything. (A process shutting down closes its
+//     listener before its last batch is done; a successor quick enough to
+//     take that batch back processes it again, and ingest's deduplication
+//     absorbs it.)
 //
 // Where addr gives no such identity (empty, or port 0: a new port each
 // start) or the host name is unknown, it returns hostname-pid-random,
