@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -25,9 +26,11 @@ type RedisOptions struct {
 	Prefix string
 	// Group is the consumer group every ingest instance joins. Default "ingest".
 	Group string
-	// Consumer names this process within the group; it must be unique per
-	// process (ConsumerName makes one). Only Receive needs it: an instance
-	// that only enqueues may leave it empty.
+	// Consumer names this process within the group: unique among live
+	// processes, and best the same after a restart, since Receive first
+	// takes back what this name left pending (ConsumerName makes one).
+	// Only Receive needs it: an instance that only enqueues may leave it
+	// empty.
 	Consumer string
 	// MinIdle is how long an entry must sit unacked with another consumer
 	// before this one takes it over, assuming that consumer died. It must
@@ -73,6 +76,13 @@ type Redis struct {
 	reclaim []reclaimState         // per channel, in switchboard.Channels order
 	carry   []switchboard.Delivery // read beyond max, returned first next time
 
+	// Taking back what this consumer name left pending in a previous run:
+	// own holds, per channel, the id to read our pending list after ("" once
+	// read to the end); ownDone is set when every stream is.
+	ownMu   sync.Mutex
+	own     []string
+	ownDone atomic.Bool
+
 	closing   chan struct{}
 	closeOnce sync.Once
 }
@@ -84,11 +94,34 @@ type reclaimState struct {
 
 var _ switchboard.Queue = (*Redis)(nil)
 
-// ConsumerName returns hostname-pid-random, a consumer name unique to this
-// process even when a restarted process reuses the pid.
-func ConsumerName() string {
+// ConsumerName names this process's consumer after its host and the
+// address it listens on, "host/addr". Receive takes back at once what a
+// consumer of the same name left pending, so the name must be:
+//
+//   - stable across restarts of one instance: the same host and listen
+//     address, whatever the pid or the data directory (which a stateless
+//     instance may not keep);
+//   - never shared by two live processes: two processes on one host cannot
+//     listen on the same address, and serve receives only once it listens,
+//     so a second process started by mistake with the same address fails
+//     before it could take anything. (A process shutting down closes its
+//     listener before its last batch is done; a successor quick enough to
+//     take that batch back processes it again, and ingest's deduplication
+//     absorbs it.)
+//
+// Where addr gives no such identity (empty, or port 0: a new port each
+// start) or the host name is unknown, it returns hostname-pid-random,
+// unique but new on each start: entries a dead process held then wait
+// MinIdle for another consumer. Instances must run on hosts with distinct
+// names (containers have their own by default).
+func ConsumerName(addr string) string {
 	host, err := os.Hostname()
-	if err != nil || host == "" {
+	if err == nil && host != "" && addr != "" {
+		if _, port, err := net.SplitHostPort(addr); err == nil && port != "" && port != "0" {
+			return host + "/" + addr
+		}
+	}
+	if host == "" {
 		host = "switchboard"
 	}
 	var b [4]byte
@@ -115,10 +148,12 @@ func NewRedis(client *redis.Client, opts RedisOptions) *Redis {
 		opts.ReclaimInterval = defaultReclaim
 	}
 	rs := make([]reclaimState, len(switchboard.Channels))
+	own := make([]string, len(switchboard.Channels))
 	for i := range rs {
 		rs[i].cursor = "0-0"
+		own[i] = "0-0"
 	}
-	return &Redis{c: client, opts: opts, reclaim: rs, closing: make(chan struct{})}
+	return &Redis{c: client, opts: opts, reclaim: rs, own: own, closing: make(chan struct{})}
 }
 
 func (q *Redis) key(ch switchboard.Channel) string { return q.opts.Prefix + string(ch) }
@@ -175,8 +210,10 @@ func (q *Redis) ensureGroups(ctx context.Context) error {
 func isBusyGroup(err error) bool { return redis.HasErrorPrefix(err, "BUSYGROUP") }
 func isNoGroup(err error) bool   { return redis.HasErrorPrefix(err, "NOGROUP") }
 
-// Receive first takes over entries that dead consumers left idle longer than
-// MinIdle, then reads new entries, up to max in all, fairly across streams.
+// Receive first takes back what this consumer's name still held when its
+// previous process died (at once: see takeBack), then takes over entries
+// other dead consumers left idle longer than MinIdle, then reads new
+// entries, up to max in all, fairly across streams.
 func (q *Redis) Receive(ctx context.Context, max int) ([]switchboard.Delivery, error) {
 	if err := validateMax(max); err != nil {
 		return nil, err
@@ -200,8 +237,13 @@ func (q *Redis) Receive(ctx context.Context, max int) ([]switchboard.Delivery, e
 		if err := q.ensureGroups(ctx); err != nil {
 			return nil, err
 		}
-		out, err := q.reclaimIdle(ctx, max)
-		if err == nil && len(out) < max {
+		// Claims and new reads add to our pending list: only once
+		// takeBack has read it through, or it would hand them out again.
+		out, err := q.takeBack(ctx, max)
+		if err == nil && len(out) == 0 && q.ownDone.Load() {
+			out, err = q.reclaimIdle(ctx, max)
+		}
+		if err == nil && len(out) < max && q.ownDone.Load() {
 			block := time.Duration(-1) // no BLOCK argument: don't wait when reclaim found work
 			if len(out) == 0 {
 				block = q.opts.Block
@@ -235,6 +277,80 @@ func (q *Redis) Receive(ctx context.Context, max int) ([]switchboard.Delivery, e
 				return nil, fmt.Errorf("queue: receive: %w", ctx.Err())
 			}
 			return nil, err
+		}
+	}
+}
+
+// takeBack returns the entries still pending for this consumer name from
+// before this process started: a previous process of the same instance
+// died holding them. No live process can be working on them (a name
+// belongs to one live process), so they need not sit out MinIdle. It
+// reads the pending list itself (XREADGROUP from an id instead of ">"),
+// which returns only our entries and resets their idle time, so no other
+// consumer takes them over meanwhile. Until every stream's list has been
+// read to the end, Receive neither reads nor claims: those entries would
+// join the list and be handed out twice. Receivers take turns on it, each
+// continuing where the last stopped; what one read returns beyond max is
+// carried over, fairly mixed across streams.
+func (q *Redis) takeBack(ctx context.Context, max int) ([]switchboard.Delivery, error) {
+	if q.ownDone.Load() {
+		return nil, nil
+	}
+	q.ownMu.Lock()
+	defer q.ownMu.Unlock()
+	chans := switchboard.Channels
+	var streams, ids []string
+	for i, ch := range chans {
+		if q.own[i] != "" {
+			streams = append(streams, q.key(ch))
+			ids = append(ids, q.own[i])
+		}
+	}
+	if len(streams) == 0 {
+		return nil, nil // another receiver finished while we waited
+	}
+	res, err := q.c.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: q.opts.Group, Consumer: q.opts.Consumer, Streams: append(streams, ids...),
+		Count: int64(max), Block: -1,
+	}).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("queue: receive: take back pending entries: %w", err)
+	}
+	got := map[string][]redis.XMessage{}
+	for _, s := range res {
+		got[s.Stream] = s.Messages
+	}
+	var per [][]switchboard.Delivery
+	done := true
+	for i, ch := range chans {
+		if q.own[i] == "" {
+			continue
+		}
+		msgs := got[q.key(ch)]
+		if len(msgs) < max {
+			q.own[i] = "" // read to the end
+		} else {
+			q.own[i] = msgs[len(msgs)-1].ID
+			done = false
+		}
+		per = append(per, q.deliveries(ctx, ch, msgs))
+	}
+	if done {
+		q.ownDone.Store(true)
+	}
+	// Round robin across streams, so the first max are shared fairly and
+	// the rest wait in the carry.
+	var out []switchboard.Delivery
+	for k := 0; ; k++ {
+		added := false
+		for _, ds := range per {
+			if k < len(ds) {
+				out = append(out, ds[k])
+				added = true
+			}
+		}
+		if !added {
+			return out, nil
 		}
 	}
 }
@@ -570,7 +686,8 @@ func (q *Redis) Depth(ctx context.Context) (int64, error) {
 
 // Close makes further calls fail with ErrClosed; a Receive in progress
 // returns within Block. Entries this consumer holds unacked (including any
-// carried over) are reclaimed by other consumers after MinIdle.
+// carried over) are taken back at once by the next process with the same
+// consumer name, or by other consumers after MinIdle.
 func (q *Redis) Close() error {
 	q.closeOnce.Do(func() { close(q.closing) })
 	return nil

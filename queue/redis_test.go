@@ -64,9 +64,14 @@ func TestRedis(t *testing.T) {
 	queuetest.Run(t, queuetest.Harness{
 		Open: func(t *testing.T, redeliver time.Duration) switchboard.Queue {
 			return NewRedis(c, RedisOptions{
-				Prefix: testPrefix(t, c), Consumer: ConsumerName(),
+				Prefix: testPrefix(t, c), Consumer: ConsumerName(""),
 				MinIdle: redeliver, ReclaimInterval: 50 * time.Millisecond,
 			})
+		},
+		Reopen: func(t *testing.T, q switchboard.Queue, redeliver time.Duration) switchboard.Queue {
+			opts := q.(*Redis).opts // the same streams and consumer name
+			opts.MinIdle = redeliver
+			return NewRedis(c, opts)
 		},
 		Flood: 50000, // the figure the core issue names
 	})
@@ -250,14 +255,84 @@ func TestRedisChildProcess(t *testing.T) {
 		fmt.Println("ERR", err)
 		os.Exit(2)
 	}
-	q := NewRedis(redis.NewClient(opt), RedisOptions{Prefix: os.Getenv("SWITCHBOARD_QUEUE_TEST_PREFIX"), Consumer: "child"})
+	name := "child"
+	if n := os.Getenv("SWITCHBOARD_QUEUE_TEST_CONSUMER"); n != "" {
+		name = n
+	}
+	q := NewRedis(redis.NewClient(opt), RedisOptions{Prefix: os.Getenv("SWITCHBOARD_QUEUE_TEST_PREFIX"), Consumer: name})
 	childReceive(q, 20)
+}
+
+// TestRedisKilledProcessRestart: a consumer is killed with SIGKILL holding
+// entries; a new process under the same consumer name (the same instance
+// restarted) gets them back at once, not after MinIdle.
+func TestRedisKilledProcessRestart(t *testing.T) {
+	c := testRedis(t)
+	prefix := testPrefix(t, c)
+	name := ConsumerName("127.0.0.1:8080")
+	want := enq(t, NewRedis(c, RedisOptions{Prefix: prefix}), 50, "k")
+	lines := runChild(t, "TestRedisChildProcess", childEnv+"=redis", "SWITCHBOARD_QUEUE_TEST_PREFIX="+prefix, "SWITCHBOARD_QUEUE_TEST_CONSUMER="+name)
+	held := 0
+	for _, l := range lines {
+		if strings.HasPrefix(l, "GOT ") {
+			held++
+		}
+	}
+	if held != 20 {
+		t.Fatalf("child received %d entries, want 20", held)
+	}
+
+	start := time.Now()
+	q := NewRedis(c, RedisOptions{Prefix: prefix, Consumer: name, MinIdle: time.Hour})
+	processed := consumeAll(t, q, 50, 2*time.Second)
+	for p := range want {
+		if processed[p] != 1 {
+			t.Errorf("%q processed %d times, want once", p, processed[p])
+		}
+	}
+	t.Logf("all 50 entries, %d held by the killed process, back %v after the restart", held, time.Since(start))
+	if n, err := q.Depth(context.Background()); err != nil || n != 0 {
+		t.Fatalf("Depth = %d, %v; want 0", n, err)
+	}
+}
+
+// TestRedisTakeBackOnlyOwn: the entries another live consumer holds stay
+// its own when a consumer starts (they are not idle, and not ours).
+func TestRedisTakeBackOnlyOwn(t *testing.T) {
+	c := testRedis(t)
+	prefix := testPrefix(t, c)
+	other := NewRedis(c, RedisOptions{Prefix: prefix, Consumer: "other", MinIdle: time.Hour})
+	enq(t, other, 5, "o")
+	if ds := recv(t, other, 5, 5*time.Second); len(ds) != 5 {
+		t.Fatalf("other received %d, want 5", len(ds))
+	}
+	me := NewRedis(c, RedisOptions{Prefix: prefix, Consumer: "me", MinIdle: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	if ds, err := me.Receive(ctx, 10); len(ds) != 0 {
+		t.Fatalf("a new consumer took %d entries another live consumer holds (%v)", len(ds), err)
+	}
+}
+
+func TestConsumerName(t *testing.T) {
+	a, b := ConsumerName("0.0.0.0:8080"), ConsumerName("0.0.0.0:8080")
+	if a != b {
+		t.Errorf("ConsumerName of one address differs between calls: %q, %q", a, b)
+	}
+	if a == ConsumerName("0.0.0.0:8081") {
+		t.Errorf("two listen addresses share the consumer name %q", a)
+	}
+	for _, addr := range []string{"", "127.0.0.1:0", ":0", "nonsense"} {
+		if x, y := ConsumerName(addr), ConsumerName(addr); x == y {
+			t.Errorf("ConsumerName(%q) = %q twice: without a fixed port it must be unique per process", addr, x)
+		}
+	}
 }
 
 func TestRedisPayloadMissing(t *testing.T) {
 	c := testRedis(t)
 	prefix := testPrefix(t, c)
-	q := NewRedis(c, RedisOptions{Prefix: prefix, Consumer: ConsumerName()})
+	q := NewRedis(c, RedisOptions{Prefix: prefix, Consumer: ConsumerName("")})
 	ctx := context.Background()
 	// Make the groups, then add an entry some other writer got wrong.
 	if err := q.ensureGroups(ctx); err != nil {
@@ -284,7 +359,7 @@ func TestRedisPayloadMissing(t *testing.T) {
 func TestRedisStreamDeleted(t *testing.T) {
 	c := testRedis(t)
 	prefix := testPrefix(t, c)
-	q := NewRedis(c, RedisOptions{Prefix: prefix, Consumer: ConsumerName()})
+	q := NewRedis(c, RedisOptions{Prefix: prefix, Consumer: ConsumerName("")})
 	ctx := context.Background()
 	if err := q.ensureGroups(ctx); err != nil {
 		t.Fatal(err)
@@ -340,7 +415,7 @@ func BenchmarkRedisEnqueueParallel(b *testing.B) {
 func TestRedisSmallMax(t *testing.T) {
 	c := testRedis(t)
 	prefix := testPrefix(t, c)
-	q := NewRedis(c, RedisOptions{Prefix: prefix, Consumer: ConsumerName()})
+	q := NewRedis(c, RedisOptions{Prefix: prefix, Consumer: ConsumerName("")})
 	ctx := context.Background()
 	if err := q.ensureGroups(ctx); err != nil {
 		t.Fatal(err)

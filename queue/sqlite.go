@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -77,11 +78,15 @@ func WithFullSync() SQLiteOption {
 // webhook handlers share a few commits per second instead of queueing for one
 // commit each. Receive leases entries (lease_until) rather than deleting them;
 // a lease that runs out without an Ack makes the entry visible again, which
-// is how entries held by a consumer that died are delivered again.
+// is how entries held by a consumer that died are delivered again. A
+// process that opens the file while no other has it open (path+".lock")
+// releases every lease at once: their holders are gone, so a restart after
+// a crash does not wait out the visibility timeout.
 type SQLite struct {
 	opts sqliteOptions
-	w    *sql.DB // the one writer connection: enqueue batches, claims, acks
-	r    *sql.DB // readers, so Depth never waits behind a batch
+	w    *sql.DB  // the one writer connection: enqueue batches, claims, acks
+	r    *sql.DB  // readers, so Depth never waits behind a batch
+	lock *os.File // held while open: tells a later opener whether it is alone
 
 	insertStmt, countStmt, leaseStmt *sql.Stmt
 
@@ -157,15 +162,27 @@ func OpenSQLite(ctx context.Context, path string, opts ...SQLiteOption) (*SQLite
 		w.Close()
 		return nil, fmt.Errorf("queue: open sqlite %s: create schema: %w", path, err)
 	}
+	lock, err := lockConsumers(path+".lock", func() error {
+		if _, err := w.ExecContext(ctx, `UPDATE inbound_queue SET lease_until = NULL WHERE lease_until IS NOT NULL`); err != nil {
+			return fmt.Errorf("release leases of dead processes: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("queue: open sqlite %s: %w", path, err)
+	}
 	r, err := sql.Open("sqlite", path+params+"&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()
+		lock.Close()
 		return nil, fmt.Errorf("queue: open sqlite %s: readers: %w", path, err)
 	}
 	r.SetMaxOpenConns(2)
 	if err := r.PingContext(ctx); err != nil {
 		w.Close()
 		r.Close()
+		lock.Close()
 		return nil, fmt.Errorf("queue: open sqlite %s: readers: %w", path, err)
 	}
 	countSQL, leaseSQL := claimSQL(len(switchboard.Channels))
@@ -174,6 +191,7 @@ func OpenSQLite(ctx context.Context, path string, opts ...SQLiteOption) (*SQLite
 		if stmts[i], err = w.PrepareContext(ctx, text); err != nil {
 			w.Close()
 			r.Close()
+			lock.Close()
 			return nil, fmt.Errorf("queue: open sqlite %s: prepare: %w", path, err)
 		}
 	}
@@ -184,6 +202,7 @@ func OpenSQLite(ctx context.Context, path string, opts ...SQLiteOption) (*SQLite
 		opts:       o,
 		w:          w,
 		r:          r,
+		lock:       lock,
 		reqs:       make(chan *enqueueReq, o.maxBatch),
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
@@ -555,7 +574,7 @@ func (q *SQLite) Close() error {
 	q.closeOnce.Do(func() {
 		close(q.closing)
 		<-q.writerDone
-		if err := errors.Join(q.insertStmt.Close(), q.countStmt.Close(), q.leaseStmt.Close(), q.w.Close(), q.r.Close()); err != nil {
+		if err := errors.Join(q.insertStmt.Close(), q.countStmt.Close(), q.leaseStmt.Close(), q.w.Close(), q.r.Close(), q.lock.Close()); err != nil {
 			q.closeErr = fmt.Errorf("queue: close: %w", err)
 		}
 	})

@@ -34,10 +34,19 @@ func openSQLiteAt(t testing.TB, path string, opts ...SQLiteOption) *SQLite {
 }
 
 func TestSQLite(t *testing.T) {
+	var paths sync.Map // *SQLite -> its file
+	open := func(t *testing.T, path string, redeliver time.Duration) switchboard.Queue {
+		q := openSQLiteAt(t, path, WithVisibility(redeliver), WithPollInterval(50*time.Millisecond))
+		paths.Store(q, path)
+		return q
+	}
 	queuetest.Run(t, queuetest.Harness{
 		Open: func(t *testing.T, redeliver time.Duration) switchboard.Queue {
-			return openSQLiteAt(t, filepath.Join(t.TempDir(), "queue.db"),
-				WithVisibility(redeliver), WithPollInterval(50*time.Millisecond))
+			return open(t, filepath.Join(t.TempDir(), "queue.db"), redeliver)
+		},
+		Reopen: func(t *testing.T, q switchboard.Queue, redeliver time.Duration) switchboard.Queue {
+			path, _ := paths.Load(q)
+			return open(t, path.(string), redeliver)
 		},
 		Flood: 50000, // the figure the core issue names
 	})
@@ -76,12 +85,13 @@ func TestSQLiteGroupCommit(t *testing.T) {
 	}
 }
 
-// TestSQLiteReopen checks that entries and leases survive closing the file.
+// TestSQLiteReopen checks that entries survive closing the file and that
+// leases do not: whoever held them has gone, so they come back at once.
 func TestSQLiteReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "queue.db")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	q, err := OpenSQLite(ctx, path, WithVisibility(400*time.Millisecond))
+	q, err := OpenSQLite(ctx, path, WithVisibility(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,33 +111,66 @@ func TestSQLiteReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	q2 := openSQLiteAt(t, path, WithVisibility(time.Minute), WithPollInterval(50*time.Millisecond))
+	start := time.Now()
+	q2 := openSQLiteAt(t, path, WithVisibility(time.Hour), WithPollInterval(time.Hour))
 	if n, err := q2.Depth(ctx); err != nil || n != 4 {
 		t.Fatalf("Depth after reopen = %d, %v; want 4", n, err)
 	}
+	rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+	defer rcancel()
+	ds, err = q2.Receive(rctx, 10)
+	if err != nil {
+		t.Fatalf("Receive after reopen: %v (the lease of an hour was kept?)", err)
+	}
 	got := map[string]bool{}
-	start := time.Now()
-	for len(got) < 4 {
-		ds, err := q2.Receive(ctx, 10)
-		if err != nil {
-			t.Fatalf("Receive after reopen: %v (have %v)", err, got)
-		}
-		for _, d := range ds {
-			if got[string(d.Payload)] {
-				t.Fatalf("%q delivered twice", d.Payload)
-			}
-			got[string(d.Payload)] = true
-		}
-		if err := q2.Ack(ctx, ds); err != nil {
+	for _, d := range ds {
+		got[string(d.Payload)] = true
+	}
+	if len(ds) != 4 || got["0"] || !got["1"] {
+		t.Fatalf("after reopen got %v: want 1 to 4, the leased entry 1 included, at once (%v)", got, time.Since(start))
+	}
+}
+
+// TestSQLiteOpenKeepsLiveLeases: a second opener while the first is still
+// open must not release the first one's leases: it is alive and working on
+// them.
+func TestSQLiteOpenKeepsLiveLeases(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	live := openSQLiteAt(t, path, WithVisibility(time.Hour))
+	for i := 0; i < 3; i++ {
+		if err := live.Enqueue(ctx, switchboard.ChannelSMS, []byte(fmt.Sprint(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got["0"] || !got["1"] {
-		t.Fatalf("after reopen got %v: want the leased entry 1 back and the acked entry 0 gone", got)
+	held, err := live.Receive(ctx, 2)
+	if err != nil || len(held) != 2 {
+		t.Fatalf("Receive = %d, %v", len(held), err)
 	}
-	if time.Since(start) < 200*time.Millisecond {
-		t.Fatalf("leased entry came back after %v, before its lease ran out", time.Since(start))
+	other := openSQLiteAt(t, path, WithVisibility(time.Hour), WithPollInterval(50*time.Millisecond))
+	ds, err := other.Receive(ctx, 10)
+	if err != nil || len(ds) != 1 || string(ds[0].Payload) != "2" {
+		t.Fatalf("second opener received %v, %v; want only the entry nobody held", payloadsOf(ds), err)
 	}
+	// Once both are closed, the next opener is alone and takes everything.
+	for _, q := range []*SQLite{live, other} {
+		if err := q.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	third := openSQLiteAt(t, path, WithVisibility(time.Hour))
+	if got := consumeAll(t, third, 3, 2*time.Second); len(got) != 3 {
+		t.Fatalf("third opener got %v, want all 3 entries at once", got)
+	}
+}
+
+func payloadsOf(ds []switchboard.Delivery) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = string(d.Payload)
+	}
+	return out
 }
 
 // TestSQLiteKilledProcess runs a consumer in a child process that enqueues
@@ -174,13 +217,61 @@ func TestSQLiteKilledProcess(t *testing.T) {
 	}
 }
 
+// TestSQLiteKilledProcessRestart: a process leases entries and is killed
+// with SIGKILL; the next process to open the queue gets them at once, not
+// after the (here hour-long) lease the dead process took.
+func TestSQLiteKilledProcessRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	q := openSQLiteAt(t, path)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	want := map[string]bool{}
+	for i := 0; i < 30; i++ {
+		p := fmt.Sprintf("before-%02d", i)
+		want[p] = true
+		if err := q.Enqueue(ctx, switchboard.Channels[i%len(switchboard.Channels)], []byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := runChild(t, "TestSQLiteChildProcess", childEnv+"=sqlite", "SWITCHBOARD_QUEUE_TEST_PATH="+path, "SWITCHBOARD_QUEUE_TEST_VISIBILITY=1h")
+	held := 0
+	for _, l := range lines {
+		if p, ok := strings.CutPrefix(l, "ENQ "); ok {
+			want[p] = true
+		}
+		if strings.HasPrefix(l, "GOT ") {
+			held++
+		}
+	}
+	if len(want) != 40 || held != 20 {
+		t.Fatalf("child enqueued %d and held %d, want 10 and 20", len(want)-30, held)
+	}
+
+	start := time.Now()
+	q2 := openSQLiteAt(t, path, WithVisibility(time.Hour), WithPollInterval(time.Hour))
+	processed := consumeAll(t, q2, len(want), 2*time.Second)
+	for p := range want {
+		if processed[p] != 1 {
+			t.Errorf("%q processed %d times, want once", p, processed[p])
+		}
+	}
+	t.Logf("all %d entries, %d leased by the killed process for an hour, back %v after the restart", len(want), held, time.Since(start))
+}
+
 // TestSQLiteChildProcess is the child half of TestSQLiteKilledProcess.
 func TestSQLiteChildProcess(t *testing.T) {
 	if os.Getenv(childEnv) != "sqlite" {
 		t.Skip("child process of TestSQLiteKilledProcess")
 	}
 	ctx := context.Background()
-	q, err := OpenSQLite(ctx, os.Getenv("SWITCHBOARD_QUEUE_TEST_PATH"), WithVisibility(700*time.Millisecond))
+	visibility := 700 * time.Millisecond
+	if v := os.Getenv("SWITCHBOARD_QUEUE_TEST_VISIBILITY"); v != "" {
+		visibility, _ = time.ParseDuration(v)
+	}
+	q, err := OpenSQLite(ctx, os.Getenv("SWITCHBOARD_QUEUE_TEST_PATH"), WithVisibility(visibility))
 	if err != nil {
 		fmt.Println("ERR", err)
 		os.Exit(2)

@@ -37,15 +37,17 @@ su postgres -c "psql -q -tAc \"SELECT 1 FROM pg_roles WHERE rolname = '$me'\"" |
 psql -q -h /var/run/postgresql -d postgres -c 'DROP DATABASE IF EXISTS switchboard_test' -c 'CREATE DATABASE switchboard_test' >/dev/null
 export SWITCHBOARD_TEST_DATABASE_URL="postgres:///switchboard_test?host=/var/run/postgresql&user=$me&sslmode=disable"
 
-# Redis, with nothing kept on disk: the tests need a live server only.
+# Redis, with nothing kept on disk: the tests need a live server only
+# (those that start switchboard on it set SWITCHBOARD_REDIS_ALLOW_VOLATILE).
+# Tests that crash Redis or need AOF start a redis-server of their own, so
+# the binary is needed even when this server already runs.
+need_pkg redis-server redis-server
+# (A fresh install may have started its server already.)
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
-	need_pkg redis-server redis-server
-	if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
-		log "starting Redis"
-		mkdir -p /var/lib/redis /var/log/redis
-		redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
-			--dir /var/lib/redis --logfile /var/log/redis/ci.log
-	fi
+	log "starting Redis"
+	mkdir -p /var/lib/redis /var/log/redis
+	redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+		--dir /var/lib/redis --logfile /var/log/redis/ci.log
 	for _ in $(seq 1 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.2; done
 fi
 export SWITCHBOARD_TEST_REDIS_URL="redis://127.0.0.1:6379/0"

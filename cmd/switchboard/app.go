@@ -119,7 +119,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if err := m.redis.Ping(ctx).Err(); err != nil {
 			return fmt.Errorf("connect to redis: %w", err)
 		}
-		m.Queue = queue.NewRedis(m.redis, queue.RedisOptions{Prefix: c.RedisPrefix + "inbound:", Consumer: queue.ConsumerName(), MinIdle: c.QueueReclaimAfter})
+		if err := queue.CheckDurable(ctx, m.redis); err != nil {
+			if !c.RedisAllowVolatile {
+				return fmt.Errorf("%w; or set SWITCHBOARD_REDIS_ALLOW_VOLATILE=true (--redis-allow-volatile) to accept that risk", err)
+			}
+			m.Logger.Warn("the inbound queue may lose acknowledged messages if Redis crashes or restarts (allowed by SWITCHBOARD_REDIS_ALLOW_VOLATILE)", "err", err)
+		}
+		m.Queue = queue.NewRedis(m.redis, queue.RedisOptions{Prefix: c.RedisPrefix + "inbound:", Consumer: queue.ConsumerName(c.Addr), MinIdle: c.QueueReclaimAfter})
 		m.Bus = bus.NewRedis(m.redis, c.RedisPrefix+"events")
 	} else {
 		if !strings.HasPrefix(c.DatabaseURL, "sqlite:") {

@@ -43,6 +43,10 @@ type Config struct {
 	// RedisPrefix namespaces every Redis key and channel, so that several
 	// deployments (or test runs) can share one Redis.
 	RedisPrefix string
+	// RedisAllowVolatile lets serve put the inbound queue on a Redis that
+	// may lose acknowledged messages (no appendonly yes with appendfsync
+	// always, or settings it cannot read): the operator accepts the risk.
+	RedisAllowVolatile bool
 	// QueueReclaimAfter is how long an inbound entry may stay unacknowledged
 	// with a consumer before another takes it, assuming the first died.
 	QueueReclaimAfter time.Duration
@@ -198,6 +202,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.IngestBatch, "ingest-batch", c.envInt("INGEST_BATCH", 256), "most messages stored per transaction, at least 1 (SWITCHBOARD_INGEST_BATCH)")
 	fs.IntVar(&c.OutboxMaxAttempts, "outbox-max-attempts", c.envInt("OUTBOX_MAX_ATTEMPTS", 8), "send attempts before a reply fails for good, at least 1 (SWITCHBOARD_OUTBOX_MAX_ATTEMPTS)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", env("REDIS_PREFIX", "switchboard:"), "prefix of every Redis key and Pub/Sub channel (SWITCHBOARD_REDIS_PREFIX)")
+	fs.BoolVar(&c.RedisAllowVolatile, "redis-allow-volatile", c.envBool("REDIS_ALLOW_VOLATILE", false), "use Redis for the inbound queue even when it does not run with appendonly yes and appendfsync always, or hides its settings (CONFIG disabled), accepting that a Redis crash or restart may lose messages providers were told were received (SWITCHBOARD_REDIS_ALLOW_VOLATILE)")
 	fs.DurationVar(&c.QueueReclaimAfter, "queue-reclaim-after", c.envDuration("QUEUE_RECLAIM_AFTER", defaultQueueReclaimAfter), "redeliver inbound entries a consumer has held this long without acknowledging; 0 means 30s (SWITCHBOARD_QUEUE_RECLAIM_AFTER)")
 	fs.StringVar(&c.TwilioAccountSID, "twilio-account-sid", env("TWILIO_ACCOUNT_SID", ""), "Twilio account SID; with the auth token, turns SMS on (SWITCHBOARD_TWILIO_ACCOUNT_SID)")
 	fs.StringVar(&c.TwilioAuthToken, "twilio-auth-token", env("TWILIO_AUTH_TOKEN", ""), "Twilio auth token (SWITCHBOARD_TWILIO_AUTH_TOKEN)")

@@ -65,6 +65,7 @@ func TestConfigMalformedEnv(t *testing.T) {
 		{"INGEST_WORKERS", "99999999999999999999", "out of range"},
 		{"SMS_PRICE", "0,01", "not a number"},
 		{"ROUTING_OFF", "yes", "not a boolean"},
+		{"REDIS_ALLOW_VOLATILE", "1x", "not a boolean"},
 		{"IMAP_POLL", "30", "not a duration"},
 		{"SHUTDOWN_TIMEOUT", "ten seconds", "not a duration"},
 	} {
@@ -235,7 +236,7 @@ func TestConfigFlagsAndVariables(t *testing.T) {
 		"email-from", "form-origins", "form-rate-limit", "form-thanks-url", "graph-api-url", "imap-poll", "imap-urls",
 		"inbound-email-secret", "ingest-batch", "ingest-workers", "instagram-account-id", "log-format", "log-level",
 		"messenger-page-id", "meta-access-token", "meta-app-secret", "meta-verify-token", "metrics-addr", "metrics-token", "offline-grace",
-		"outbox-max-attempts", "phone-region", "public-url", "queue-reclaim-after", "redis-prefix", "redis-url",
+		"outbox-max-attempts", "phone-region", "public-url", "queue-reclaim-after", "redis-allow-volatile", "redis-prefix", "redis-url",
 		"reopen-window", "routing-off", "shutdown-timeout", "sms-price", "smtp-url", "twilio-account-sid",
 		"twilio-api-url", "twilio-auth-token", "twilio-from", "twilio-messaging-service-sid", "voice-greeting",
 		"whatsapp-business-account-id", "whatsapp-phone-number-id",

@@ -26,6 +26,10 @@ type Harness struct {
 	// Flood is how many entries the fairness test puts on one channel.
 	// Default 20000.
 	Flood int
+	// Reopen, when set, opens q's storage again as the same consumer
+	// started anew after a crash (same file; same consumer name), with the
+	// given redelivery time. The restart test skips without it.
+	Reopen func(t *testing.T, q switchboard.Queue, redeliver time.Duration) switchboard.Queue
 }
 
 // long is a redelivery time no test waits for.
@@ -53,6 +57,17 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Depth", func(t *testing.T) { testDepth(t, open(t, long)) })
 	t.Run("InvalidInput", func(t *testing.T) { testInvalid(t, open(t, long)) })
 	t.Run("Close", func(t *testing.T) { testClose(t, open(t, long)) })
+	t.Run("RestartTakesBackHeld", func(t *testing.T) {
+		if h.Reopen == nil {
+			t.Skip("Harness.Reopen is not set")
+		}
+		reopen := func(q switchboard.Queue) switchboard.Queue {
+			q2 := h.Reopen(t, q, long)
+			t.Cleanup(func() { _ = q2.Close() })
+			return q2
+		}
+		testRestart(t, open(t, long), reopen)
+	})
 }
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {
@@ -563,4 +578,87 @@ func testClose(t *testing.T, q switchboard.Queue) {
 	if err := q.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
+}
+
+// testRestart: a consumer holds entries and stops without acking them (a
+// crash, as far as the queue can tell); the same consumer started again
+// gets them back at once, not after the redelivery time, and every entry
+// exactly once even with several receivers asking at the same time.
+func testRestart(t *testing.T, q switchboard.Queue, reopen func(switchboard.Queue) switchboard.Queue) {
+	const n = 60
+	want := map[string]bool{}
+	for i := 0; i < n; i++ {
+		p := fmt.Sprintf("r-%02d", i)
+		enqueue(t, q, switchboard.Channels[i%len(switchboard.Channels)], p)
+		want[p] = true
+	}
+	var held []switchboard.Delivery
+	for len(held) < 40 {
+		held = append(held, receive(t, q, 40-len(held), 5*time.Second)...)
+	}
+	ack(t, q, held[:5]...)
+	for _, d := range held[:5] {
+		delete(want, string(d.Payload))
+	}
+	// Crash: the 35 other held entries are never acked.
+	if err := q.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	start := time.Now()
+	q2 := reopen(q)
+	depth(t, q2, n-5)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	ctx := ctxFor(t, 5*time.Second) // far under the redelivery time
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				done := len(seen) >= len(want)
+				mu.Unlock()
+				if done {
+					return
+				}
+				rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+				ds, err := q2.Receive(rctx, 7)
+				cancel()
+				if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+					continue
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				for _, d := range ds {
+					seen[string(d.Payload)]++
+				}
+				mu.Unlock()
+				if err := q2.Ack(ctx, ds); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("receive after restart (%d of %d back after %v): %v", len(seen), len(want), time.Since(start), err)
+	}
+	for p := range want {
+		if seen[p] != 1 {
+			t.Errorf("%q delivered %d times after the restart, want once", p, seen[p])
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("delivered %d distinct entries after the restart, want %d (acked ones included?)", len(seen), len(want))
+	}
+	t.Logf("all %d unacked entries (35 held by the crashed consumer) back %v after the restart", len(want), time.Since(start))
+	depth(t, q2, 0)
 }
