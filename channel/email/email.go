@@ -95,7 +95,7 @@ func (c *Channel) Accept(ctx context.Context, raw []byte, source string) (Outcom
 func (c *Channel) AcceptFrom(ctx context.Context, raw []byte, source, envelopeFrom string) (Outcome, error) {
 	e, err := parse.Parse(raw)
 	if err != nil {
-		return "", switchboard.Errorf(switchboard.EINVALID, "unreadable e-mail: %v", err)
+		return "", switchboard.Errorf(switchboard.EINVALID, "empty e-mail: %v", err)
 	}
 	rawSum := sha256.Sum256(raw)
 	id := e.MessageID
