@@ -246,7 +246,7 @@ func (c *Channel) deadLetter(ctx context.Context, raw []byte, source string, e *
 	if err := c.cfg.DeadLetters.DeadLetter(ctx, switchboard.ChannelEmail, raw, why); err != nil {
 		return "", fmt.Errorf("email: dead letter: %w", err)
 	}
-	c.cfg.Logger.Warn("email: mail without a sender kept as a dead letter", "source", source, "subject", e.Subject, "message_id", e.MessageID, "cause", why)
+	c.cfg.Logger.Warn("email: mail without a sender kept as a dead letter", "source", source, "message_id", e.MessageID, "cause", why)
 	return DeadLetter, nil
 }
 
