@@ -66,9 +66,6 @@ func splitHeader(raw []byte) (hdr, body []byte, problems []string) {
 			// should start. It belongs to no field.
 			problems = appendProblem(problems, "whitespace before the first header")
 		case len(line) == 0:
-			if fields == 0 {
-				return noHeader()
-			}
 			return hb.bytes(), raw[pos:], problems
 		case indented:
 			hb.keep(start, pos, line, cleaned)
