@@ -45,7 +45,11 @@ type Config struct {
 	Blobs  switchboard.BlobStore
 	Store  Store
 	Tokens *Tokens // reply addresses; nil: threading by headers only
-	Logger *slog.Logger
+	// DeadLetters keeps a mail that names no sender address anywhere, so
+	// that it is durable without a customer to give it to; nil: such a
+	// mail is an EINVALID error.
+	DeadLetters DeadLetters
+	Logger      *slog.Logger
 }
 
 // Outcome says what became of one accepted mail.
@@ -56,6 +60,9 @@ const (
 	Queued    Outcome = "queued"     // a customer message, on the inbound queue
 	Bounced   Outcome = "bounce"     // a delivery report, applied
 	AutoReply Outcome = "auto_reply" // mail from a robot, noted
+	// DeadLetter: a mail with no sender address at all, kept whole for
+	// an operator (Config.DeadLetters).
+	DeadLetter Outcome = "dead_letter"
 )
 
 // Channel accepts raw inbound mail.
@@ -72,13 +79,23 @@ func New(cfg Config) *Channel {
 // Accept reads one raw message and makes it durable: a customer message
 // is queued (its attachments stored first), a bounce or an auto-reply is
 // recorded. It returns only once that is done, so the IMAP fetcher and
-// the webhook may acknowledge the mail when it returns nil. Mail that can
-// never be read is an EINVALID error. source ("imap:box", "http") is
-// kept with the message.
+// the webhook may acknowledge the mail when it returns nil. A malformed
+// mail is not refused: it is queued with what could be recovered and its
+// raw bytes, marked in its metadata ("malformed"); one that names no
+// sender address at all is kept as a dead letter. Only an empty mail is
+// an EINVALID error. source ("imap:box", "http") is kept with the
+// message.
 func (c *Channel) Accept(ctx context.Context, raw []byte, source string) (Outcome, error) {
+	return c.AcceptFrom(ctx, raw, source, "")
+}
+
+// AcceptFrom is Accept with the envelope sender the delivering service
+// reported beside the mail (Mailgun's sender, SendGrid's envelope), the
+// last resort for a mail whose headers name no usable sender.
+func (c *Channel) AcceptFrom(ctx context.Context, raw []byte, source, envelopeFrom string) (Outcome, error) {
 	e, err := parse.Parse(raw)
 	if err != nil {
-		return "", switchboard.Errorf(switchboard.EINVALID, "unreadable e-mail: %v", err)
+		return "", switchboard.Errorf(switchboard.EINVALID, "empty e-mail: %v", err)
 	}
 	rawSum := sha256.Sum256(raw)
 	id := e.MessageID
@@ -108,15 +125,15 @@ func (c *Channel) Accept(ctx context.Context, raw []byte, source string) (Outcom
 		c.cfg.Logger.Info("email: automatic mail noted", "from", e.From.Addr, "reason", e.Auto, "conversation", conv, "new", isNew)
 		return AutoReply, nil
 	}
-	from, err := identity.Email(e.From.Addr)
+	from, err := senderOf(e, envelopeFrom)
 	if err != nil {
-		return "", switchboard.Errorf(switchboard.EINVALID, "the sender address %q is not usable: %v", e.From.Addr, err)
+		return c.deadLetter(ctx, raw, source, e, err)
 	}
 	in := switchboard.Inbound{
 		Channel:          switchboard.ChannelEmail,
 		ProviderID:       id,
-		SenderName:       e.From.Name,
-		Identities:       []switchboard.IdentityRef{{Kind: switchboard.IdentityEmail, Value: from}},
+		SenderName:       from.Name,
+		Identities:       []switchboard.IdentityRef{{Kind: switchboard.IdentityEmail, Value: from.Addr}},
 		ContentType:      switchboard.ContentText,
 		Subject:          e.Subject,
 		Text:             e.Reply,
@@ -161,6 +178,14 @@ func (c *Channel) Accept(ctx context.Context, raw []byte, source string) (Outcom
 	if len(e.Dropped) > 0 {
 		meta["dropped"] = e.Dropped
 	}
+	if e.Malformed != "" {
+		// The agent is shown what could be recovered; this says the
+		// original (GET .../original) is the faithful copy.
+		meta["malformed"] = e.Malformed
+	}
+	if from.Source != "from" {
+		meta["sender_source"] = from.Source
+	}
 	if in.Metadata, err = json.Marshal(meta); err != nil {
 		return "", fmt.Errorf("email: metadata: %w", err)
 	}
@@ -172,6 +197,57 @@ func (c *Channel) Accept(ctx context.Context, raw []byte, source string) (Outcom
 		return "", fmt.Errorf("email: enqueue: %w", err)
 	}
 	return Queued, nil
+}
+
+// sender is the customer's address for a mail, and the field it came from.
+type sender struct {
+	Name, Addr string
+	Source     string // from, reply_to, return_path or envelope
+}
+
+// senderOf picks the address a customer message is filed and answered
+// under: From (or Sender), else Reply-To, else the envelope sender (the
+// Return-Path our MTA wrote, or the one the service reported). Reply-To
+// comes before the envelope because bulk senders' envelopes are bounce
+// addresses, not the person. Only an address identity accepts counts.
+func senderOf(e *parse.Email, envelopeFrom string) (sender, error) {
+	cands := []sender{{e.From.Name, e.From.Addr, "from"}}
+	for _, a := range e.ReplyTo {
+		cands = append(cands, sender{a.Name, a.Addr, "reply_to"})
+	}
+	cands = append(cands, sender{"", e.ReturnPath, "return_path"}, sender{"", envelopeFrom, "envelope"})
+	for _, s := range cands {
+		if s.Addr == "" {
+			continue
+		}
+		if addr, err := identity.Email(s.Addr); err == nil {
+			s.Addr = addr
+			return s, nil
+		}
+	}
+	if e.From.Addr != "" {
+		return sender{}, fmt.Errorf("the sender address %q is not usable", e.From.Addr)
+	}
+	return sender{}, errors.New("no sender address")
+}
+
+// deadLetter keeps a mail that names no usable sender. Without an address
+// there is no customer to file it under or answer, and an invented one
+// would make a customer nobody can reach; kept whole as a dead letter, it
+// is durable (the service may stop retrying) and an operator sees it.
+func (c *Channel) deadLetter(ctx context.Context, raw []byte, source string, e *parse.Email, cause error) (Outcome, error) {
+	if c.cfg.DeadLetters == nil {
+		return "", switchboard.Errorf(switchboard.EINVALID, "e-mail without a usable sender: %v", cause)
+	}
+	why := "email: " + cause.Error()
+	if e.Malformed != "" {
+		why += " (malformed: " + e.Malformed + ")"
+	}
+	if err := c.cfg.DeadLetters.DeadLetter(ctx, switchboard.ChannelEmail, raw, why); err != nil {
+		return "", fmt.Errorf("email: dead letter: %w", err)
+	}
+	c.cfg.Logger.Warn("email: mail without a sender kept as a dead letter", "source", source, "message_id", e.MessageID, "cause", why)
+	return DeadLetter, nil
 }
 
 func (c *Channel) bounce(ctx context.Context, id string, e *parse.Email, refs []string) error {

@@ -7,12 +7,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +61,23 @@ func (s *memStore) RecordBounce(_ context.Context, b switchboard.Bounce) (string
 	return "msg1", "conv1", nil
 }
 
+type memDeadLetters struct {
+	mu      sync.Mutex
+	letters [][]byte
+	causes  []string
+}
+
+func (d *memDeadLetters) DeadLetter(_ context.Context, ch switchboard.Channel, payload []byte, cause string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if ch != switchboard.ChannelEmail {
+		return errors.New("dead letter on channel " + string(ch))
+	}
+	d.letters = append(d.letters, payload)
+	d.causes = append(d.causes, cause)
+	return nil
+}
+
 type memBlobs struct {
 	mu   sync.Mutex
 	objs map[string][]byte
@@ -87,8 +107,11 @@ var testTokens = &Tokens{Key: []byte("0123456789abcdef0123456789abcdef"), Local:
 
 func newTestChannel() (*Channel, *memQueue, *memStore, *memBlobs) {
 	q, st, bl := &memQueue{}, &memStore{}, &memBlobs{}
-	return New(Config{Queue: q, Store: st, Blobs: bl, Tokens: testTokens, Logger: slog.New(slog.DiscardHandler)}), q, st, bl
+	return New(Config{Queue: q, Store: st, Blobs: bl, Tokens: testTokens, DeadLetters: &memDeadLetters{}, Logger: slog.New(slog.DiscardHandler)}), q, st, bl
 }
+
+// deadLetters returns the dead letters a test channel kept.
+func deadLetters(ch *Channel) *memDeadLetters { return ch.cfg.DeadLetters.(*memDeadLetters) }
 
 func TestTokens(t *testing.T) {
 	addr := testTokens.Address("0186f3a2b4c5d6e7")
@@ -239,20 +262,113 @@ func TestAcceptRobots(t *testing.T) {
 	}
 }
 
-func TestAcceptRefusesUnusableMail(t *testing.T) {
+// TestAcceptRefusesOnlyEmptyMail: an empty mail is the one refused; one
+// with no header or no usable sender anywhere is kept as a dead letter,
+// byte for byte, and reported durable.
+func TestAcceptRefusesOnlyEmptyMail(t *testing.T) {
 	ch, q, _, _ := newTestChannel()
+	if _, err := ch.Accept(context.Background(), nil, "http"); switchboard.ErrorCode(err) != switchboard.EINVALID {
+		t.Errorf("empty input: err = %v, want EINVALID", err)
+	}
 	for name, raw := range map[string]string{
-		"no header":   "just some text without any header\r\n",
-		"bad sender":  "From: not an address\r\nSubject: x\r\n\r\nhello\r\n",
-		"empty input": "",
+		"no header":  "just some text without any header\r\n",
+		"bad sender": "From: not an address\r\nSubject: x\r\n\r\nhello\r\n",
+		"no from":    "Subject: x\r\nTo: support@acme.test\r\n\r\nhello\r\n",
 	} {
-		_, err := ch.Accept(context.Background(), []byte(raw), "http")
-		if switchboard.ErrorCode(err) != switchboard.EINVALID {
-			t.Errorf("%s: err = %v, want EINVALID", name, err)
+		before := len(deadLetters(ch).letters)
+		out, err := ch.Accept(context.Background(), []byte(raw), "http")
+		if err != nil || out != DeadLetter {
+			t.Errorf("%s: Accept = %q, %v; want a dead letter", name, out, err)
+			continue
+		}
+		d := deadLetters(ch)
+		if len(d.letters) != before+1 || string(d.letters[before]) != raw || !strings.Contains(d.causes[before], "sender") {
+			t.Errorf("%s: dead letters %d, cause %q", name, len(d.letters), d.causes)
 		}
 	}
 	if len(q.items) != 0 {
-		t.Errorf("queued %d unusable mails", len(q.items))
+		t.Errorf("queued %d mails without a sender", len(q.items))
+	}
+
+	// Without a place for dead letters such a mail is an error, so that
+	// the IMAP delivery keeps it its own way.
+	bare := New(Config{Queue: q, Store: &memStore{}, Logger: slog.New(slog.DiscardHandler)})
+	if _, err := bare.Accept(context.Background(), []byte("From: nobody\r\n\r\nhi"), "imap:x"); switchboard.ErrorCode(err) != switchboard.EINVALID {
+		t.Errorf("no dead letters configured: err = %v, want EINVALID", err)
+	}
+}
+
+// TestAcceptSenderFallbacks: a mail whose From has no usable address is
+// filed under Reply-To, else the Return-Path, else the envelope sender the
+// service reported, and says which.
+func TestAcceptSenderFallbacks(t *testing.T) {
+	tests := []struct {
+		name, raw, envelope string
+		want, source        string
+	}{
+		{"reply-to", "From: Ann (no address)\r\nReply-To: Ann <Ann@Example.com>\r\nReturn-Path: <bounce-1@esp.example>\r\nSubject: hi\r\n\r\nhello", "", "ann@example.com", "reply_to"},
+		{"return-path", "From: Ann\r\nReturn-Path: <ann@example.com>\r\nSubject: hi\r\n\r\nhello", "env@example.com", "ann@example.com", "return_path"},
+		{"envelope", "\r\nSubject: hi\r\n\r\nhello", "Env@Example.com", "env@example.com", "envelope"},
+		{"from wins", "From: Bob <bob@example.com>\r\nReply-To: ann@example.com\r\n\r\nhello", "env@example.com", "bob@example.com", ""},
+	}
+	for _, tt := range tests {
+		ch, q, _, _ := newTestChannel()
+		out, err := ch.AcceptFrom(context.Background(), []byte(tt.raw), "http", tt.envelope)
+		if err != nil || out != Queued || len(q.items) != 1 {
+			t.Errorf("%s: Accept = %q, %v", tt.name, out, err)
+			continue
+		}
+		in := q.items[0]
+		var meta map[string]any
+		json.Unmarshal(in.Metadata, &meta)
+		src, _ := meta["sender_source"].(string)
+		if in.Identities[0].Value != tt.want || src != tt.source {
+			t.Errorf("%s: identity %q, sender_source %v; want %q, %q", tt.name, in.Identities[0].Value, meta["sender_source"], tt.want, tt.source)
+		}
+		if in.Text != "hello" || string(in.Original) != tt.raw {
+			t.Errorf("%s: text %q, original kept: %v", tt.name, in.Text, string(in.Original) == tt.raw)
+		}
+	}
+}
+
+// TestAcceptMalformedCorpus: every malformed mail of the parser's corpus
+// is queued as a customer message, marked malformed with the parser's
+// reason, its text recovered and its original kept byte for byte.
+func TestAcceptMalformedCorpus(t *testing.T) {
+	tests := []struct {
+		file, malformed, text string
+	}{
+		{"34-malformed-whitespace-first-line.eml", "whitespace before the first header", "Olá, I can't log in since this morning"},
+		{"35-malformed-header-without-colon.eml", "header line without a colon", "When will the refund arrive?"},
+		{"36-bare-lf-multipart.eml", "", "Thursday morning works"},
+		{"37-malformed-nul-bytes.eml", "control characters in the header; control characters in the text", "Could you send me a copy of invoice 5512?"},
+		{"38-malformed-8bit-headers.eml", "invalid header field name", "wann kommt meine Rückerstattung?"},
+		{"39-random-body.eml", "control characters in the text", ""},
+		{"40-headers-only.eml", "", ""},
+	}
+	for _, tt := range tests {
+		raw, err := os.ReadFile(filepath.Join("parse", "testdata", "corpus", tt.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, q, _, _ := newTestChannel()
+		out, err := ch.Accept(context.Background(), raw, "http")
+		if err != nil || out != Queued || len(q.items) != 1 {
+			t.Errorf("%s: Accept = %q, %v", tt.file, out, err)
+			continue
+		}
+		in := q.items[0]
+		var meta map[string]any
+		json.Unmarshal(in.Metadata, &meta)
+		if got, _ := meta["malformed"].(string); got != tt.malformed {
+			t.Errorf("%s: malformed = %q, want %q", tt.file, got, tt.malformed)
+		}
+		if !strings.Contains(in.Text, tt.text) || (tt.file == "39-random-body.eml" && len(in.Text) < 2048) {
+			t.Errorf("%s: text %.80q lacks %q", tt.file, in.Text, tt.text)
+		}
+		if !bytes.Equal(in.Original, raw) || in.Identities[0].Kind != switchboard.IdentityEmail {
+			t.Errorf("%s: original kept %v, identity %+v", tt.file, bytes.Equal(in.Original, raw), in.Identities)
+		}
 	}
 }
 
@@ -326,8 +442,8 @@ func TestWebhookAuthAndBodies(t *testing.T) {
 	if code, _ := post(t, h, mailgun(now-600, "tok3", "s3cret-s3cret", plainMail)); code != http.StatusUnauthorized {
 		t.Errorf("mailgun stale: %d", code)
 	}
-	if code, _ := post(t, h, mailgun(now, "tok4", "s3cret-s3cret", "garbage without headers")); code != http.StatusNotAcceptable {
-		t.Errorf("mailgun unreadable mail: %d, want 406 so Mailgun stops retrying", code)
+	if code, body := post(t, h, mailgun(now, "tok4", "s3cret-s3cret", "garbage without headers")); code != http.StatusOK || !strings.Contains(body, `"dead_letter"`) {
+		t.Errorf("mailgun mail without a header: %d %s, want 200 once kept as a dead letter", code, body)
 	}
 	if code, _ := post(t, h, mailgun(now, "tok5", "s3cret-s3cret", "")); code != http.StatusNotAcceptable {
 		t.Errorf("mailgun without body-mime: %d", code)

@@ -87,7 +87,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The outcome must not depend on whether the service hangs up first.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
 	defer cancel()
-	out, err := h.ch.Accept(ctx, raw, "http")
+	// A malformed mail is accepted like any other: 2xx once it is durable,
+	// so that the service does not stop retrying a mail we lost.
+	out, err := h.ch.AcceptFrom(ctx, raw, "http", envelopeFrom(r))
 	if err != nil {
 		if switchboard.ErrorCode(err) == switchboard.EINVALID {
 			h.reject(w, r, mailgun, refusal.Unprocessable, switchboard.ErrorMessage(err), err)
@@ -161,6 +163,25 @@ func (h *Handler) read(r *http.Request) (raw []byte, mailgun bool, code refusal.
 		return nil, mailgun, code, errors.New("the form has no raw message: use Mailgun's body-mime (a URL ending in mime) or SendGrid's raw mode")
 	}
 	return []byte(body), mailgun, "", nil
+}
+
+// envelopeFrom is the envelope sender a service posts beside the mail:
+// Mailgun's sender field, SendGrid's envelope JSON; "" for a raw post.
+// Only a form already parsed and authenticated by read is looked at.
+func envelopeFrom(r *http.Request) string {
+	if r.PostForm == nil {
+		return ""
+	}
+	if s := r.PostForm.Get("sender"); s != "" {
+		return s
+	}
+	var env struct {
+		From string `json:"from"`
+	}
+	if v := r.PostForm.Get("envelope"); v != "" && json.Unmarshal([]byte(v), &env) == nil {
+		return env.From
+	}
+	return ""
 }
 
 func (h *Handler) headerAuth(r *http.Request) bool {

@@ -22,11 +22,12 @@ type DeadLetters interface {
 }
 
 // IMAPDelivery hands fetched mail to the channel for the IMAP fetcher
-// (imap.Fetcher.Deliver). Mail that can never be read is kept as a dead
-// letter and reported done, so that the mailbox moves on instead of
-// fetching it for ever; mail that keeps failing for another reason (a
-// bug, a limit of the database it trips) is set aside the same way once
-// it has failed for MaxFailing.
+// (imap.Fetcher.Deliver). A malformed mail is accepted like any other
+// (Accept recovers it); one the channel refuses (an empty message) is
+// kept as a dead letter and reported done, so that the mailbox moves on
+// instead of fetching it for ever; mail that keeps failing for another
+// reason (a bug, a limit of the database it trips) is set aside the same
+// way once it has failed for MaxFailing.
 type IMAPDelivery struct {
 	Channel     *Channel
 	DeadLetters DeadLetters

@@ -30,7 +30,7 @@ func (m *Main) wireEmail(srv *server.Server, signingKey []byte) error {
 		from = smtpout.Address{Name: a.Name, Addr: strings.ToLower(a.Address)}
 		tokens = email.NewTokens(signingKey, from.Addr)
 	}
-	ch := email.New(email.Config{Queue: m.Queue, Blobs: m.Blobs, Store: m.Inbox, Tokens: tokens, Logger: m.Logger})
+	ch := email.New(email.Config{Queue: m.Queue, Blobs: m.Blobs, Store: m.Inbox, Tokens: tokens, DeadLetters: m.Inbox, Logger: m.Logger})
 	if c.InboundEmailSecret != "" {
 		srv.Webhooks["POST /webhooks/email"] = ch.Handler(email.HandlerConfig{
 			Secret: c.InboundEmailSecret, Logger: m.Logger, Clock: m.Clock,

@@ -1,6 +1,8 @@
 package parse
 
 import (
+	"bytes"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -32,6 +34,7 @@ type corpusCase struct {
 	bounce       *Bounce
 	htmlHas      []string // substrings of HTML
 	htmlLacks    []string
+	malformed    string // Email.Malformed: "" for every well-formed file
 	check        func(t *testing.T, e *Email)
 }
 
@@ -359,6 +362,97 @@ var corpus = []corpusCase{
 		reply:   "Here is the receipt:\n\nThanks!",
 		atts:    []att{{"notes.txt", "text/plain", len("order 1042, paid by card\r\n"), true}},
 	},
+	// Malformed mail: recovered and marked, never refused.
+	{
+		file:      "34-malformed-whitespace-first-line.eml",
+		subject:   "Não consigo entrar",
+		from:      Address{"Paulo Santos", "paulo.santos@customer.test"},
+		reply:     "Olá, I can't log in since this morning: the page says \"invalid session\".\nCan you help?\n\nPaulo",
+		malformed: "whitespace before the first header",
+		check: func(t *testing.T, e *Email) {
+			if e.MessageID != "20240116091240.GA1234@customer.test" || !e.Date.Equal(time.Date(2024, 1, 16, 9, 12, 40, 0, time.UTC)) {
+				t.Errorf("MessageID %q Date %v", e.MessageID, e.Date)
+			}
+		},
+	},
+	{
+		file:      "35-malformed-header-without-colon.eml",
+		subject:   "Refund for order 2291",
+		from:      Address{"Kenta Ito", "k.ito@customer.test"},
+		reply:     "Hello, I returned the item last week. When will the refund arrive?\n\nKenta",
+		malformed: "header line without a colon",
+		check: func(t *testing.T, e *Email) {
+			if e.MessageID != "nocolon.2291@customer.test" || e.ReturnPath != "k.ito@customer.test" {
+				t.Errorf("MessageID %q ReturnPath %q", e.MessageID, e.ReturnPath)
+			}
+		},
+	},
+	{
+		file:    "36-bare-lf-multipart.eml",
+		subject: "Re: Delivery slot",
+		from:    Address{"Ines Moreau", "ines@customer.test"},
+		reply:   "Thursday morning works, the concierge will sign for it.\n\nInes",
+		htmlHas: []string{"<p>Thursday morning works, the concierge will sign for it.</p>"},
+		check: func(t *testing.T, e *Email) {
+			if !slices.Equal(e.InReplyTo, []string{"m.77.slot@mail.switchboard.example"}) {
+				t.Errorf("InReplyTo %q", e.InReplyTo)
+			}
+		},
+	},
+	{
+		file:      "37-malformed-nul-bytes.eml",
+		subject:   "Invoice copy",
+		from:      Address{"Dana White", "dana@customer.test"},
+		reply:     "Could you send me a copy of invoice 5512?",
+		malformed: "control characters in the header; control characters in the text",
+	},
+	{
+		file:      "38-malformed-8bit-headers.eml",
+		subject:   "Rückerstattung für Bestellung 3310",
+		from:      Address{"Jürgen Weiß", "juergen@customer.test"},
+		reply:     "Guten Tag, wann kommt meine Rückerstattung?\n\nJürgen",
+		malformed: "invalid header field name",
+		check: func(t *testing.T, e *Email) {
+			if !reflect.DeepEqual(e.To, []Address{{"Équipe Support", "support@switchboard.example"}}) {
+				t.Errorf("To = %+v", e.To)
+			}
+		},
+	},
+	{
+		file:         "39-random-body.eml",
+		subject:      "receipt",
+		from:         Address{"Rui Costa", "rui@customer.test"},
+		replyContain: []string{},
+		malformed:    "control characters in the text",
+		check: func(t *testing.T, e *Email) {
+			if !bytes.Equal(readCorpus(t, "39-random-body.eml"), randomBodyMail()) {
+				t.Error("the file is not randomBodyMail()")
+			}
+			if len(e.Text) < 2048 || e.Reply == "" || strings.ContainsFunc(e.Text, isTextControl) {
+				t.Errorf("Text of %d bytes, Reply of %d bytes, or control characters left", len(e.Text), len(e.Reply))
+			}
+		},
+	},
+	{
+		file:    "40-headers-only.eml",
+		subject: "Please call me back on +46 8 123 456",
+		from:    Address{"Lars Berg", "lars@customer.test"},
+		reply:   "",
+		check: func(t *testing.T, e *Email) {
+			if e.Text != "" || e.MessageID != "hdr.only.1@customer.test" {
+				t.Errorf("Text %q MessageID %q", e.Text, e.MessageID)
+			}
+		},
+	},
+}
+
+// randomBodyMail is 39-random-body.eml: a header, then 4 KB from a
+// seeded PRNG as the body.
+func randomBodyMail() []byte {
+	body := make([]byte, 4096)
+	rand.NewChaCha8([32]byte{'s', 'w', 'i', 't', 'c', 'h', 'b', 'o', 'a', 'r', 'd'}).Read(body)
+	return append([]byte("From: Rui Costa <rui@customer.test>\r\nTo: support@switchboard.example\r\nSubject: receipt\r\n"+
+		"Date: Thu, 18 Jan 2024 12:00:00 +0000\r\nMessage-ID: <random.4096@customer.test>\r\n\r\n"), body...)
 }
 
 func readCorpus(tb testing.TB, name string) []byte {
@@ -434,6 +528,9 @@ func TestCorpus(t *testing.T) {
 				if strings.Contains(e.HTML, s) {
 					t.Errorf("HTML contains %q:\n%s", s, e.HTML)
 				}
+			}
+			if e.Malformed != c.malformed {
+				t.Errorf("Malformed = %q, want %q", e.Malformed, c.malformed)
 			}
 			if c.check != nil {
 				c.check(t, e)

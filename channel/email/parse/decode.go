@@ -242,37 +242,69 @@ func unhex(b byte) byte {
 
 // toUTF8 converts a text part from its declared charset. An unknown or
 // missing charset keeps valid UTF-8 and otherwise reads windows-1252 (the
-// WHATWG reading of "latin1", what such senders mean).
+// WHATWG reading of "latin1", what such senders mean). NULs are removed.
 func toUTF8(data []byte, label string) string {
+	return stripNUL(decodeText(data, label))
+}
+
+// decodeText is toUTF8 keeping NULs, for callers that remove them with
+// the other control characters and want to know they did.
+func decodeText(data []byte, label string) string {
 	label = strings.ToLower(strings.TrimSpace(label))
 	switch label {
 	case "", "utf-8", "utf8", "us-ascii", "ascii":
 	default:
 		if r, err := charset.Reader(label, bytes.NewReader(data)); err == nil {
 			if out, err := io.ReadAll(r); err == nil {
-				return validString(string(out))
+				return strings.ToValidUTF8(string(out), "\uFFFD")
 			}
 		}
 	}
-	return latin1Fallback(data)
+	return latin1(data)
 }
 
 // latin1Fallback returns data as a string if it is UTF-8, else decoded
 // as windows-1252; NULs are removed either way.
 func latin1Fallback(data []byte) string {
+	return stripNUL(latin1(data))
+}
+
+// latin1 returns data as a string if it is UTF-8, else decoded as
+// windows-1252; the result is valid UTF-8.
+func latin1(data []byte) string {
 	if utf8.Valid(data) {
-		return stripNUL(string(data))
+		return string(data)
 	}
 	out, err := charmap.Windows1252.NewDecoder().Bytes(data)
 	if err != nil {
-		return validString(string(data))
+		return strings.ToValidUTF8(string(data), "\uFFFD")
 	}
-	return validString(string(out))
+	return strings.ToValidUTF8(string(out), "\uFFFD")
 }
 
 // validString makes s valid UTF-8 without NUL.
 func validString(s string) string {
 	return stripNUL(strings.ToValidUTF8(s, "\uFFFD"))
+}
+
+// cleanText removes the control characters but tab and newline from text
+// with LF line ends: binary bytes sent as text are noise to a reader, and
+// some are escape sequences to a terminal.
+func cleanText(s string) string {
+	i := strings.IndexFunc(s, isTextControl)
+	if i < 0 {
+		return s
+	}
+	return s[:i] + strings.Map(func(r rune) rune {
+		if isTextControl(r) {
+			return -1
+		}
+		return r
+	}, s[i:])
+}
+
+func isTextControl(r rune) bool {
+	return (r < ' ' && r != '\t' && r != '\n') || r == 0x7f
 }
 
 func stripNUL(s string) string {

@@ -9,9 +9,11 @@ import (
 	"unicode/utf8"
 )
 
-// FuzzParse: any input either parses or fails with ErrMalformed; nothing
-// panics, every string is valid UTF-8 without NUL, the HTML carries no
-// script, and attachments keep their limits.
+// FuzzParse: any non-empty input is read, never refused (a malformed mail
+// is recovered and marked, never lost); only empty input fails, with
+// ErrEmpty. Nothing panics, every string is valid UTF-8 without NUL, the
+// HTML carries no script, attachments keep their limits, and a mail
+// without a sender address is marked malformed.
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("testdata/corpus/*.eml")
 	for _, name := range files {
@@ -23,13 +25,22 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("From: a@b\nContent-Type: multipart/mixed; boundary=x\n\n--x\nContent-Type: text/html\n\n<scr<script>ipt>alert(1)</script>\n--x"))
 	f.Add([]byte("From: a@b\nContent-Type: text/plain; charset=utf-16\nContent-Transfer-Encoding: base64\n\n//5oAGkA"))
+	f.Add([]byte(" \r\nFrom: a@b.example\r\nSubject hi\r\nBr\xfcche: x\r\nTo: c@d.example\r\n\x00\r\n\r\nbody\x00\x1b[31m"))
+	f.Add([]byte("\r\n"))
+	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		e, err := Parse(raw)
-		if err != nil {
-			if !errors.Is(err, ErrMalformed) || e != nil {
-				t.Fatalf("Parse = %v, %v; errors must wrap ErrMalformed and come alone", e, err)
+		if len(raw) == 0 {
+			if !errors.Is(err, ErrEmpty) || e != nil {
+				t.Fatalf("Parse(empty) = %v, %v; want ErrEmpty alone", e, err)
 			}
 			return
+		}
+		if err != nil || e == nil {
+			t.Fatalf("Parse(%q) = %v, %v; a non-empty mail must always be read", raw, e, err)
+		}
+		if e.From.Addr == "" && e.Malformed == "" {
+			t.Fatalf("Parse(%q): no sender address, yet not marked malformed", raw)
 		}
 		for field, s := range emailStrings(e) {
 			if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {

@@ -37,6 +37,12 @@ func readHeaders(e *Email, h message.Header) {
 			}
 		}
 	}
+	// The top Return-Path is the one the delivering MTA wrote.
+	if rp := h.Values("Return-Path"); len(rp) > 0 {
+		if a := addressList(rp[0]); len(a) > 0 {
+			e.ReturnPath = a[0].Addr
+		}
+	}
 	e.Subject = strings.TrimSpace(unfold(decodeWords(h.Get("Subject"))))
 	e.Date = parseDate(h.Get("Date"))
 }
@@ -174,7 +180,7 @@ func parseDate(v string) time.Time {
 // headerMessageID returns the Message-ID of a header block (the returned
 // message of a bounce, or its headers alone).
 func headerMessageID(data []byte) string {
-	hdr, _ := splitHeader(data)
+	hdr, _, _ := splitHeader(data)
 	if len(hdr) == 0 {
 		return ""
 	}

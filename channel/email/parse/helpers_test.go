@@ -8,6 +8,7 @@ func emailStrings(e *Email) map[string]string {
 	m := map[string]string{
 		"MessageID": e.MessageID, "From.Name": e.From.Name, "From.Addr": e.From.Addr, "Subject": e.Subject,
 		"Text": e.Text, "Reply": e.Reply, "HTML": e.HTML, "Auto": e.Auto,
+		"Malformed": e.Malformed, "ReturnPath": e.ReturnPath,
 	}
 	add := func(k string, vs []string) {
 		for _, v := range vs {

@@ -4,10 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,9 +26,9 @@ const (
 	maxDepth = 32   // multipart nesting
 )
 
-// ErrMalformed is wrapped by the error Parse returns for input that is not
-// an e-mail message at all.
-var ErrMalformed = errors.New("malformed message")
+// ErrEmpty is returned by Parse for empty input, the one input it cannot
+// make a message of.
+var ErrEmpty = errors.New("parse: empty message")
 
 // Address is one mailbox: a display name and a lower-cased address.
 type Address struct{ Name, Addr string }
@@ -74,6 +74,15 @@ type Email struct {
 	// "mailer-daemon sender" (MAILER-DAEMON or postmaster), or
 	// "multipart/report" (any other report: DSN, MDN).
 	Auto string
+	// Malformed is "" for a message read as it is, else what had to be
+	// repaired or guessed to read it, the reasons joined by "; " (such
+	// as "whitespace before the first header" or "no header before the
+	// body"). The fields are then what could be recovered, and the raw
+	// message is the only faithful copy.
+	Malformed string
+	// ReturnPath is the envelope sender the delivering MTA recorded (the
+	// top Return-Path), lower-cased; "" when missing or null (<>).
+	ReturnPath string
 	// Bounce is set for a delivery status notification: a message/
 	// delivery-status part or a multipart/report with report-type=
 	// delivery-status (RFC 3464); and, without a report, for a
@@ -83,87 +92,76 @@ type Email struct {
 	Bounce *Bounce
 }
 
-// Parse reads one raw message. It never panics; partially broken MIME is
-// read as far as it goes, and only input with no message header at all
-// returns an error, wrapping ErrMalformed.
+// Parse reads one raw message. It never panics and fails only for empty
+// input (ErrEmpty): a message a strict reader refuses is recovered as far
+// as it goes and marked in Malformed. Headers are read past lines that
+// cannot be header fields, bytes after the header that no MIME structure
+// explains are taken as text, and input with no header at all is all
+// text.
 func Parse(raw []byte) (*Email, error) {
-	hdrBytes, body := splitHeader(raw)
-	if len(hdrBytes) == 0 {
-		return nil, fmt.Errorf("parse: no header: %w", ErrMalformed)
+	if len(raw) == 0 {
+		return nil, ErrEmpty
 	}
-	// The blank line ends the header for ReadHeader even when the input
-	// stopped inside it.
-	hr := io.MultiReader(bytes.NewReader(hdrBytes), strings.NewReader("\r\n\r\n"))
-	th, err := textproto.ReadHeader(bufio.NewReader(hr))
-	if err != nil && th.Len() == 0 {
-		return nil, fmt.Errorf("parse: header: %v: %w", err, ErrMalformed)
+	hdrBytes, body, problems := splitHeader(raw)
+	var th textproto.Header
+	if len(hdrBytes) > 0 {
+		// The blank line ends the header for ReadHeader even when the
+		// input stopped inside it.
+		hr := io.MultiReader(bytes.NewReader(hdrBytes), strings.NewReader("\r\n\r\n"))
+		var err error
+		if th, err = textproto.ReadHeader(bufio.NewReader(hr)); err != nil {
+			// splitHeader leaves only field lines; what ReadHeader still
+			// refuses ends the header, and the fields before it are kept.
+			problems = appendProblem(problems, "unreadable header")
+		}
 	}
 	h := message.Header{Header: th}
 	if !looksLikeMessage(h) {
-		return nil, fmt.Errorf("parse: no message header fields: %w", ErrMalformed)
+		// No field a mail carries: "a: b" lines of some text, not a
+		// header, so all of it is shown.
+		h = message.Header{}
+		body = content(raw)
+		problems = []string{"no header before the body"}
 	}
 
 	e := &Email{}
 	readHeaders(e, h)
+	if h.Len() > 0 && e.From.Addr == "" {
+		problems = appendProblem(problems, "no sender address")
+	}
 
 	w := &walker{e: e}
 	w.walk(h, bytes.NewReader(body), 0, "")
+	if w.noParts {
+		// A multipart whose boundary never comes: its bytes are the text.
+		_, params := mediaType(h)
+		w.addText(normalizeNewlines(decodeText(limit(body, MaxAttachment), params["charset"])))
+		problems = appendProblem(problems, "multipart body without parts")
+	} else if w.noBoundary {
+		problems = appendProblem(problems, "multipart without a boundary")
+	}
+	if w.controls {
+		problems = appendProblem(problems, "control characters in the text")
+	}
 	w.finish(h)
+	e.Malformed = strings.Join(problems, "; ")
 	return e, nil
 }
 
-// splitHeader cuts raw into the header block and the body. The header ends
-// at the first empty line, or at the first line that cannot be a header
-// field (a body glued to the header by a careless sender), which then
-// starts the body. A leading mbox "From " line and a UTF-8 BOM are skipped.
-func splitHeader(raw []byte) (hdr, body []byte) {
-	raw = bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf"))
-	if bytes.HasPrefix(raw, []byte("From ")) {
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			raw = raw[i+1:]
-		} else {
-			return nil, nil
-		}
+// appendProblem adds a reason to Malformed's list once.
+func appendProblem(problems []string, p string) []string {
+	if slices.Contains(problems, p) {
+		return problems
 	}
-	pos := 0
-	for pos < len(raw) {
-		end := bytes.IndexByte(raw[pos:], '\n')
-		var line []byte
-		next := len(raw)
-		if end >= 0 {
-			line = raw[pos : pos+end]
-			next = pos + end + 1
-		} else {
-			line = raw[pos:]
-		}
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		if len(line) == 0 {
-			return raw[:pos], raw[next:]
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if pos == 0 {
-				return nil, raw // a continuation before any field
-			}
-		} else if !isFieldLine(line) {
-			return raw[:pos], raw[pos:]
-		}
-		pos = next
-	}
-	return raw, nil
+	return append(problems, p)
 }
 
-// isFieldLine reports whether line is "name: value" with a valid name.
-func isFieldLine(line []byte) bool {
-	i := bytes.IndexByte(line, ':')
-	if i <= 0 {
-		return false
+// limit cuts b to at most n bytes.
+func limit(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
 	}
-	for _, c := range bytes.TrimRight(line[:i], " \t") {
-		if c <= ' ' || c >= 127 {
-			return false
-		}
-	}
-	return true
+	return b
 }
 
 // looksLikeMessage requires at least one field every mail carries, so that
@@ -188,6 +186,10 @@ type walker struct {
 	hasDSN   bool
 	origID   string // Message-ID of a returned message or its headers
 	returned bool   // a message/rfc822 or text/rfc822-headers part was seen
+	// The top entity is a multipart whose body has no part (noParts) or
+	// that names no boundary (noBoundary, then read as text).
+	noParts, noBoundary bool
+	controls            bool // control characters were removed from the text
 }
 
 // mediaType parses a Content-Type leniently: a broken parameter list keeps
@@ -274,13 +276,15 @@ func (w *walker) walk(h message.Header, body io.Reader, depth int, parent string
 		boundary := params["boundary"]
 		if boundary == "" {
 			typ = "text/plain" // a multipart without boundary is unreadable as such; show it as text
+			w.noBoundary = w.noBoundary || depth == 0
 		} else {
 			mr := textproto.NewMultipartReader(body, boundary)
-			for {
+			for n := 0; ; n++ {
 				p, err := mr.NextPart()
 				if err != nil {
 					// io.EOF ends a good multipart; anything else is broken
 					// MIME, and what was read so far is kept.
+					w.noParts = w.noParts || (depth == 0 && n == 0)
 					return
 				}
 				w.walk(message.Header{Header: p.Header}, p, depth+1, typ)
@@ -318,15 +322,15 @@ func (w *walker) walk(h message.Header, body io.Reader, depth int, parent string
 			w.e.Dropped = append(w.e.Dropped, defaultName(typ, typ))
 			return
 		}
-		s := normalizeNewlines(toUTF8(data, params["charset"]))
+		s := normalizeNewlines(decodeText(data, params["charset"]))
 		if typ == "text/html" {
-			w.htmls = append(w.htmls, s)
+			w.htmls = append(w.htmls, stripNUL(s))
 			return
 		}
 		if strings.EqualFold(params["format"], "flowed") {
 			s = unflow(s, strings.EqualFold(params["delsp"], "yes"))
 		}
-		w.texts = append(w.texts, s)
+		w.addText(s)
 		return
 	}
 	if parent == "multipart/alternative" && typ != "text/calendar" {
@@ -354,6 +358,15 @@ func (w *walker) walk(h message.Header, body io.Reader, depth int, parent string
 		Inline:      disp == "inline",
 		Data:        data,
 	})
+}
+
+// addText adds a body text/plain part, without control characters.
+func (w *walker) addText(s string) {
+	if c := cleanText(s); len(c) != len(s) {
+		w.controls = true
+		s = c
+	}
+	w.texts = append(w.texts, s)
 }
 
 // finish derives the body fields, inline flags, Auto and Bounce once every

@@ -13,19 +13,65 @@ import (
 	"time"
 )
 
+// TestParseMalformed: what a strict reader refuses is read as far as it
+// goes and marked, never refused; only empty input fails.
 func TestParseMalformed(t *testing.T) {
-	for _, in := range []string{
-		"",
-		"\r\n\r\nbody only",
-		"just some text without any header\n",
-		"   indented first line: x\n\nbody",
-		"X-Custom: only an unknown field\n\nbody",
-		"\x00\x01\x02\xff",
-	} {
-		e, err := Parse([]byte(in))
-		if !errors.Is(err, ErrMalformed) || e != nil {
-			t.Errorf("Parse(%q) = %v, %v; want ErrMalformed", in, e, err)
-		}
+	if e, err := Parse(nil); !errors.Is(err, ErrEmpty) || e != nil {
+		t.Errorf("Parse(empty) = %v, %v; want ErrEmpty", e, err)
+	}
+	tests := []struct {
+		name, raw string
+		malformed string
+		from      Address
+		subject   string
+		text      string
+	}{
+		{name: "blank lines then text", raw: "\r\n\r\nbody only",
+			malformed: "no header before the body", text: "body only"},
+		{name: "text alone", raw: "just some text without any header\n",
+			malformed: "no header before the body", text: "just some text without any header"},
+		{name: "indented text alone", raw: "   indented first line: x\n\nbody",
+			malformed: "no header before the body", text: "   indented first line: x\n\nbody"},
+		{name: "no message field", raw: "X-Custom: only an unknown field\n\nbody",
+			malformed: "no header before the body", text: "X-Custom: only an unknown field\n\nbody"},
+		{name: "binary", raw: "\x00\x01\x02\xff",
+			malformed: "no header before the body; control characters in the text", text: "ÿ"},
+		{name: "mbox line alone", raw: "From someone",
+			malformed: "no header before the body"},
+		{name: "whitespace first line", raw: " \r\nFrom: Ann <ann@example.com>\r\nSubject: hi\r\n\r\nHello there\r\n",
+			malformed: "whitespace before the first header", from: Address{"Ann", "ann@example.com"}, subject: "hi", text: "Hello there"},
+		{name: "continuation first", raw: "\tfolded=?utf-8?q?x?=\nFrom: ann@example.com\n\nhi",
+			malformed: "whitespace before the first header", from: Address{"", "ann@example.com"}, text: "hi"},
+		{name: "blank first line", raw: "\r\nFrom: ann@example.com\r\nSubject: hi\r\n\r\nhello",
+			malformed: "whitespace before the first header", from: Address{"", "ann@example.com"}, subject: "hi", text: "hello"},
+		{name: "colon lost after a known name", raw: "From: ann@example.com\nSubject hello there\nTo: b@example.com\n\nbody",
+			malformed: "header line without a colon", from: Address{"", "ann@example.com"}, subject: "hello there", text: "body"},
+		{name: "colon-less garbage dropped with its continuation", raw: "garbage line\n continued\nFrom: ann@example.com\nSubject: s\n\nbody",
+			malformed: "header line without a colon", from: Address{"", "ann@example.com"}, subject: "s", text: "body"},
+		{name: "8-bit field name dropped", raw: "From: ann@example.com\nB\xfccher: x\nSubject: s\n\nbody",
+			malformed: "invalid header field name", from: Address{"", "ann@example.com"}, subject: "s", text: "body"},
+		{name: "body glued to header", raw: "From: a@example.com\nSubject: hi\nthis line is the body\nNote: not a header\n\nmore",
+			malformed: "no blank line after the header", from: Address{"", "a@example.com"}, subject: "hi", text: "this line is the body\nNote: not a header\n\nmore"},
+		{name: "control characters in the header", raw: "From: a@example.com\nSubject: a\x00b\x01c\n\x00\nTo: x@example.com\n\nx\x00y\x02z",
+			malformed: "control characters in the header; control characters in the text", from: Address{"", "a@example.com"}, subject: "abc", text: "xyz"},
+		{name: "no sender", raw: "From: not an address\nSubject: x\n\nhello",
+			malformed: "no sender address", subject: "x", text: "hello"},
+		{name: "multipart whose boundary never comes", raw: "From: a@example.com\nContent-Type: multipart/mixed; boundary=zz\n\nno parts\x07 here\n",
+			malformed: "multipart body without parts; control characters in the text", from: Address{"", "a@example.com"}, text: "no parts here"},
+		{name: "several problems", raw: " \nFrom: a@example.com\nSubj\x00ect hi\nTo: b@example.com\n\nx",
+			malformed: "whitespace before the first header; control characters in the header; header line without a colon", from: Address{"", "a@example.com"}, subject: "hi", text: "x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := Parse([]byte(tt.raw))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			checkEmail(t, tt.name, e)
+			if e.Malformed != tt.malformed || e.From != tt.from || e.Subject != tt.subject || e.Text != tt.text {
+				t.Errorf("Malformed %q From %+v Subject %q Text %q\nwant      %q      %+v         %q      %q", e.Malformed, e.From, e.Subject, e.Text, tt.malformed, tt.from, tt.subject, tt.text)
+			}
+		})
 	}
 }
 
