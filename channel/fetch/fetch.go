@@ -228,11 +228,11 @@ func (f *Fetcher) check(u *url.URL) error {
 		return &Refusal{Rule: RuleCredentials, Target: target, Reason: "the URL carries credentials"}
 	case f.standIns[scheme+"://"+net.JoinHostPort(host, port)]:
 		return nil
-	case scheme != "https":
-		return &Refusal{Rule: RuleScheme, Target: target, Reason: fmt.Sprintf("only https is fetched from %s's media hosts", f.provider)}
 	case !f.listed(host):
 		return &Refusal{Rule: RuleHost, Target: target, Reason: fmt.Sprintf("%s is not one of %s's media hosts (%s) nor the configured API",
 			host, f.provider, strings.Join(f.hosts, ", "))}
+	case scheme != "https":
+		return &Refusal{Rule: RuleScheme, Target: target, Reason: fmt.Sprintf("only https is fetched from %s's media hosts", f.provider)}
 	case port != "443":
 		return &Refusal{Rule: RulePort, Target: target, Reason: fmt.Sprintf("%s's media hosts are fetched on port 443 only", f.provider)}
 	}

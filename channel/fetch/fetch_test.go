@@ -74,7 +74,7 @@ func TestCheck(t *testing.T) {
 		"https://":                                 fetch.RuleURL,
 		"mailto:x@api.twilio.com":                  fetch.RuleURL,
 		"http://api.twilio.com/x":                  fetch.RuleScheme,
-		"http://127.0.0.1:5001/x":                  fetch.RuleScheme,
+		"http://127.0.0.1:5001/x":                  fetch.RuleHost,
 		"https://user:pw@api.twilio.com/x":         fetch.RuleCredentials,
 		"http://user@127.0.0.1:5000/x":             fetch.RuleCredentials,
 		"https://twilio.com/x":                     fetch.RuleHost,
@@ -154,6 +154,10 @@ func TestInternalRefused(t *testing.T) {
 
 	redirectTo.Store("http://169.254.169.254/latest/meta-data/")
 	_, err = f.Get(ctx, standIn.URL+"/media", nil, 1<<20)
+	wantRefusal(t, err, fetch.RuleHost)
+
+	redirectTo.Store("http://localhost/secret") // listed, but not https
+	_, err = f.Get(ctx, standIn.URL+"/media", nil, 1<<20)
 	wantRefusal(t, err, fetch.RuleScheme)
 
 	// The restricted client refuses the same way for callers that use it
@@ -165,8 +169,8 @@ func TestInternalRefused(t *testing.T) {
 	if n := internal.hits.Load(); n != 0 {
 		t.Fatalf("the internal server was reached %d times", n)
 	}
-	if n := standInHits.Load(); n != 3 {
-		t.Fatalf("stand-in hit %d times, want 3", n)
+	if n := standInHits.Load(); n != 4 {
+		t.Fatalf("stand-in hit %d times, want 4", n)
 	}
 }
 
