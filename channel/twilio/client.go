@@ -3,6 +3,7 @@ package twilio
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -274,9 +275,7 @@ func (c *Client) FetchMedia(ctx context.Context, mediaURL string, maxBytes int64
 	}
 	var header http.Header
 	if u, err := url.Parse(mediaURL); err == nil && c.sameOrigin(u) && c.AccountSID != "" {
-		req := http.Request{Header: http.Header{}}
-		req.SetBasicAuth(c.AccountSID, c.AuthToken)
-		header = req.Header
+		header = http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(c.AccountSID+":"+c.AuthToken))}}
 	}
 	resp, err := f.Get(ctx, mediaURL, header, maxBytes)
 	switch {
