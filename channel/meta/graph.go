@@ -19,6 +19,18 @@ import (
 // replies are a few hundred bytes.
 const MaxReplyBytes = 1 << 20
 
+// DefaultMediaHosts are where Meta serves what its webhooks and the Graph
+// API point at, fetched over https only: the Graph API itself
+// (graph.facebook.com: a WhatsApp media id's metadata), fbsbx.com
+// (lookaside.fbsbx.com: WhatsApp media URLs and Instagram attachments;
+// cdn.fbsbx.com: Messenger audio and files), Facebook's CDN
+// (scontent.*.fbcdn.net and video.*.fbcdn.net: Messenger images and video)
+// and Instagram's (*.cdninstagram.com). See research/channels.md §3-4 and
+// the webhook bodies in channel/messenger/testdata.
+func DefaultMediaHosts() []string {
+	return []string{"graph.facebook.com", "*.fbsbx.com", "*.fbcdn.net", "*.cdninstagram.com"}
+}
+
 // maxSnippet bounds how much of a non-Graph error body goes into an error
 // message (a proxy's HTML page, a stand-in's "404 page not found").
 const maxSnippet = 200

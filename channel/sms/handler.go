@@ -110,6 +110,10 @@ func (c *Channel) InboundHandler() http.Handler {
 			c.refuse.Refuse(w, r, refusal.Malformed, switchboard.ErrorMessage(err), err)
 			return
 		}
+		if reason, err := c.checkMedia(form); err != nil {
+			c.refuse.Refuse(w, r, refusal.Unprocessable, reason, err, "message_sid", in.ProviderID)
+			return
+		}
 		// Finish even if Twilio hangs up: the work is idempotent, and an
 		// answer lost now only means Twilio retries.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
@@ -162,6 +166,25 @@ var mediaTypes = map[string]bool{
 	"image/jpeg": true, "image/png": true, "image/gif": true, "image/webp": true,
 	"audio/mpeg": true, "audio/ogg": true, "audio/amr": true, "audio/mp4": true,
 	"video/mp4": true, "video/3gpp": true, "application/pdf": true, "text/vcard": true, "text/x-vcard": true,
+}
+
+// checkMedia refuses the whole message when a MediaUrlN is one Twilio
+// never sends (another host, http, an internal address named directly):
+// such a webhook is forged with a leaked token or misrouted, and nothing
+// of it is kept. What can only be refused while fetching (a Twilio host
+// resolving to an internal address, a redirect elsewhere) drops that
+// media and keeps the message, as any media that cannot be fetched.
+func (c *Channel) checkMedia(form url.Values) (reason string, err error) {
+	if c.cfg.Client == nil {
+		return "", nil // copyMedia says what is missing
+	}
+	refs, _ := MediaRefs(form) // ParseInbound has checked them
+	for i, m := range refs {
+		if err := c.cfg.Client.CheckMediaURL(m.URL); err != nil {
+			return fmt.Sprintf("MediaUrl%d is not a Twilio media URL: %s", i, switchboard.ErrorMessage(err)), err
+		}
+	}
+	return "", nil
 }
 
 // copyMedia fetches each MediaUrlN (Twilio wants Basic auth) into the

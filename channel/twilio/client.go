@@ -3,6 +3,7 @@ package twilio
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,9 +12,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/fetch"
 )
 
 // DefaultBaseURL is Twilio's REST API; Client.BaseURL overrides it so tests
@@ -47,12 +50,19 @@ const maxResponseBytes = 1 << 20
 
 // Client calls the Twilio REST API for one account. The zero HTTP uses
 // http.DefaultClient; give it one with a timeout in production. A Client is
-// safe for concurrent use.
+// safe for concurrent use; set its fields before the first call.
 type Client struct {
 	BaseURL    string // DefaultBaseURL when empty
 	AccountSID string
 	AuthToken  string
 	HTTP       *http.Client
+	// MediaHosts replaces DefaultMediaHosts as the hosts FetchMedia may
+	// fetch from and be redirected to (to add a storage bucket of your
+	// own, say). BaseURL's origin is allowed too.
+	MediaHosts []string
+
+	fetchOnce sync.Once
+	fetcher   *fetch.Fetcher
 }
 
 // SendParams is one outbound message. To, and From or MessagingServiceSID,
@@ -215,10 +225,34 @@ func (p SendParams) validate() error {
 	return nil
 }
 
+// DefaultMediaHosts are where Twilio serves inbound media and recordings
+// (https only): its API hosts, api.twilio.com and the regional
+// api.*.twilio.com, which MediaUrlN and RecordingUrl name, and the hosts
+// those redirect to: mms.twiliocdn.com and the rest of twiliocdn.com
+// when media auth is enforced, s3-external-1.amazonaws.com for media
+// stored without it (https://www.twilio.com/docs/messaging/api/media-resource,
+// https://help.twilio.com/articles/223183748).
+func DefaultMediaHosts() []string {
+	return []string{"*.twilio.com", "*.twiliocdn.com", "s3-external-1.amazonaws.com"}
+}
+
+// CheckMediaURL reports whether FetchMedia may fetch rawURL at all: https
+// on one of the media hosts, or the configured BaseURL's origin when that
+// is a stand-in. It does not connect, so the address rule is left to the
+// fetch. The error wraps a *fetch.Refusal.
+func (c *Client) CheckMediaURL(rawURL string) error {
+	if err := c.media().Check(rawURL); err != nil {
+		return fmt.Errorf("twilio: media URL: %w", err)
+	}
+	return nil
+}
+
 // FetchMedia downloads an inbound media file (a MediaUrlN or RecordingUrl)
 // and returns its bytes and Content-Type (application/octet-stream when the
-// answer has none). Redirects are followed, as Twilio serves media from a
-// CDN.
+// answer has none), through package fetch: https from Twilio's media hosts
+// (MediaHosts) or from the BaseURL's origin, public addresses only unless
+// that origin is a configured stand-in, redirects (Twilio serves media from
+// a CDN) held to the same rules.
 //
 // Credentials go only where they belong: Basic auth is sent when the URL
 // has the same scheme and host as the API base (api.twilio.com, or the
@@ -227,54 +261,49 @@ func (p SendParams) validate() error {
 //
 // More than maxBytes (DefaultMaxMediaBytes when maxBytes <= 0) is refused
 // with an ETOOLARGE error, before reading when Content-Length says so. Error
-// answers come back as *APIError; like the other refusals that will not
-// change (too large, bad URL), 4xx other than 429 are wrapped with
+// answers come back as *APIError. Like the other refusals that will not
+// change (too large, a URL or address the policy refuses, which is a
+// *fetch.Refusal), 4xx other than 429 are wrapped with
 // switchboard.Permanent.
 func (c *Client) FetchMedia(ctx context.Context, mediaURL string, maxBytes int64) (body []byte, contentType string, err error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxMediaBytes
 	}
-	u, err := url.Parse(mediaURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, "", switchboard.Permanent(fmt.Errorf("twilio: fetch media: %w",
-			switchboard.Errorf(switchboard.EINVALID, "media URL is not an absolute http(s) URL")))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
+	f := c.media()
+	if err := f.Check(mediaURL); err != nil {
 		return nil, "", switchboard.Permanent(fmt.Errorf("twilio: fetch media: %w", err))
 	}
-	if c.sameOrigin(u) && c.AccountSID != "" {
-		req.SetBasicAuth(c.AccountSID, c.AuthToken)
+	var header http.Header
+	if u, err := url.Parse(mediaURL); err == nil && c.sameOrigin(u) && c.AccountSID != "" {
+		header = http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(c.AccountSID+":"+c.AuthToken))}}
 	}
-	resp, err := c.mediaClient().Do(req)
-	if err != nil {
+	resp, err := f.Get(ctx, mediaURL, header, maxBytes)
+	switch {
+	case fetch.IsRefusal(err), switchboard.ErrorCode(err) == switchboard.ETOOLARGE:
+		return nil, "", switchboard.Permanent(fmt.Errorf("twilio: fetch media: %w", err))
+	case err != nil:
 		return nil, "", fmt.Errorf("twilio: fetch media: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-		return nil, "", classify(fmt.Errorf("twilio: fetch media: %w", decodeAPIError(resp.StatusCode, b)))
-	}
-	tooLarge := func() error {
-		return switchboard.Permanent(fmt.Errorf("twilio: fetch media: %w",
-			switchboard.Errorf(switchboard.ETOOLARGE, "media is larger than %d bytes", maxBytes)))
-	}
-	if resp.ContentLength > maxBytes {
-		return nil, "", tooLarge()
-	}
-	// One byte over the limit is enough to know it is too large.
-	body, err = io.ReadAll(io.LimitReader(resp.Body, maxBytes+1))
-	if err != nil {
-		return nil, "", fmt.Errorf("twilio: fetch media: reading: %w", err)
-	}
-	if int64(len(body)) > maxBytes {
-		return nil, "", tooLarge()
+	case !resp.OK():
+		return nil, "", classify(fmt.Errorf("twilio: fetch media: %w", decodeAPIError(resp.StatusCode, resp.Body)))
 	}
 	contentType = strings.TrimSpace(resp.Header.Get("Content-Type"))
 	if contentType == "" {
 		contentType = "application/octet-stream"
 	}
-	return body, contentType, nil
+	return resp.Body, contentType, nil
+}
+
+// media returns the fetcher for this client's media, made on first use
+// from MediaHosts, BaseURL and HTTP.
+func (c *Client) media() *fetch.Fetcher {
+	c.fetchOnce.Do(func() {
+		hosts := c.MediaHosts
+		if hosts == nil {
+			hosts = DefaultMediaHosts()
+		}
+		c.fetcher = fetch.New(fetch.Policy{Provider: "Twilio", Hosts: hosts, StandIns: []string{c.base()}}, c.HTTP)
+	})
+	return c.fetcher
 }
 
 func (c *Client) base() string {
@@ -289,29 +318,6 @@ func (c *Client) httpClient() *http.Client {
 		return c.HTTP
 	}
 	return http.DefaultClient
-}
-
-// mediaClient is the configured client with a redirect policy that drops
-// the Authorization header once a redirect leaves the origin. Go's own
-// policy keeps it for any port of the same host name, which would hand the
-// account's token to whatever listens on another port.
-func (c *Client) mediaClient() *http.Client {
-	hc := *c.httpClient() // a shallow copy shares the Transport and its pool
-	next := hc.CheckRedirect
-	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if next != nil {
-			if err := next(req, via); err != nil {
-				return err
-			}
-		} else if len(via) >= 10 { // net/http's default limit
-			return errors.New("stopped after 10 redirects")
-		}
-		if o := via[0].URL; !strings.EqualFold(o.Scheme, req.URL.Scheme) || !strings.EqualFold(o.Host, req.URL.Host) {
-			req.Header.Del("Authorization")
-		}
-		return nil
-	}
-	return &hc
 }
 
 func (c *Client) sameOrigin(u *url.URL) bool {

@@ -11,10 +11,11 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/fetch"
 )
 
 const (
@@ -316,33 +317,55 @@ func TestFetchMedia(t *testing.T) {
 	}
 }
 
-func TestFetchMediaCredentialsStayHome(t *testing.T) {
-	sawAuth := make(chan bool, 1)
-	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _, ok := r.BasicAuth()
-		sawAuth <- ok
-		w.Write([]byte("x"))
+// TestFetchMediaStaysWithTwilio: media is fetched from the API (here the
+// configured stand-in) and Twilio's media hosts only. Another host, an
+// internal address or a redirect to one is refused before any request
+// reaches it, permanently (retrying cannot help), so the account's
+// credentials and the server's network stay out of reach.
+func TestFetchMediaStaysWithTwilio(t *testing.T) {
+	var otherHits atomic.Int32
+	other := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		otherHits.Add(1)
+		w.Write([]byte("internal secret"))
 	}))
 	defer other.Close()
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, other.URL+"/cdn", http.StatusTemporaryRedirect)
 	}))
 	defer api.Close()
-	c := &Client{BaseURL: api.URL, AccountSID: testSID, AuthToken: testToken, HTTP: &http.Client{Timeout: 5 * time.Second}}
-
-	// A URL on another host gets no credentials.
-	if _, _, err := c.FetchMedia(context.Background(), other.URL+"/direct", 0); err != nil {
-		t.Fatal(err)
+	c := &Client{BaseURL: api.URL, AccountSID: testSID, AuthToken: testToken, HTTP: api.Client()}
+	ctx := context.Background()
+	for _, u := range []string{
+		other.URL + "/direct",                      // another host
+		"http://169.254.169.254/latest/meta-data/", // cloud metadata
+		"https://10.0.0.1/2010-04-01/Accounts/AC1/Recordings/RE1",
+		api.URL + "/media", // the API redirecting to another host
+	} {
+		_, _, err := c.FetchMedia(ctx, u, 0)
+		if !fetch.IsRefusal(err) || !switchboard.IsPermanent(err) || switchboard.ErrorCode(err) != switchboard.EFORBIDDEN {
+			t.Errorf("FetchMedia(%s): err = %v, want a permanent refusal", u, err)
+		}
 	}
-	if <-sawAuth {
-		t.Error("credentials sent to a host other than the API's")
+	if n := otherHits.Load(); n != 0 {
+		t.Fatalf("the other host was reached %d times", n)
 	}
-	// Nor does the CDN the API redirects to. (httptest servers share
-	// 127.0.0.1 but not the port, which Go's redirect policy compares.)
-	if _, _, err := c.FetchMedia(context.Background(), api.URL+"/media", 0); err != nil {
-		t.Fatal(err)
+	if err := c.CheckMediaURL(api.URL + "/2010-04-01/Accounts/AC1/Recordings/RE1"); err != nil {
+		t.Errorf("CheckMediaURL(stand-in) = %v", err)
 	}
-	if <-sawAuth {
-		t.Error("credentials followed a redirect to another host")
+	for u, ok := range map[string]bool{
+		"https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1":                    true,
+		"https://api.sydney.au1.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1": true,
+		"http://api.twilio.com/x":   false,
+		other.URL + "/x":            false,
+		"https://mms.twiliocdn.com": true,
+	} {
+		if err := c.CheckMediaURL(u); (err == nil) != ok {
+			t.Errorf("CheckMediaURL(%s) = %v", u, err)
+		}
+	}
+	// Without a stand-in configured, only Twilio's own hosts are allowed.
+	prod := &Client{AccountSID: testSID, AuthToken: testToken}
+	if err := prod.CheckMediaURL(api.URL + "/media"); !fetch.IsRefusal(err) {
+		t.Errorf("production client: CheckMediaURL(local) = %v", err)
 	}
 }

@@ -184,6 +184,17 @@ func (c *Channel) RecordingHandler() http.Handler {
 			Text:       fmt.Sprintf("Voicemail (%d s)", secs),
 			Metadata:   meta, ReceivedAt: now, AcceptedAt: now,
 		}
+		// A RecordingUrl Twilio never sends (another host, http, an
+		// internal address named directly) means a forged or misrouted
+		// callback: refuse it and keep nothing. A missing one, or one
+		// refused only while fetching, keeps the voicemail without audio
+		// below.
+		if recURL != "" {
+			if err := c.cfg.Client.CheckMediaURL(recURL); err != nil {
+				c.refuse.Refuse(w, r, refusal.Unprocessable, "RecordingUrl is not a Twilio recording URL: "+switchboard.ErrorMessage(err), err, "recording_sid", sid)
+				return
+			}
+		}
 		data, ctype, err := c.cfg.Client.FetchMedia(ctx, recURL, 50<<20)
 		switch {
 		case switchboard.IsPermanent(err):

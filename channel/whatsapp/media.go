@@ -8,23 +8,43 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/fetch"
 	"github.com/switchboard-inbox/switchboard/channel/meta"
 )
 
 // MediaClient copies inbound media out of Meta. Media URLs live about five
 // minutes and webhook media ids about seven days, so copy as soon as the
-// message is durable.
+// message is durable. Both requests go through package fetch: to Meta's
+// media hosts over https (Hosts) or to BaseURL's origin, public addresses
+// only unless that origin is a configured stand-in. Set the fields before
+// the first Fetch.
 type MediaClient struct {
 	BaseURL string // Graph API base, e.g. https://graph.facebook.com/v25.0
 	Token   string
-	HTTP    *http.Client // nil: http.DefaultClient; bound calls with ctx
+	HTTP    *http.Client // nil: http.DefaultClient's settings; bound calls with ctx
+	// Hosts replaces meta.DefaultMediaHosts as where media may be fetched
+	// from; BaseURL's origin is allowed too.
+	Hosts []string
+
+	fetchOnce sync.Once
+	fetcher   *fetch.Fetcher
+}
+
+func (c *MediaClient) media() *fetch.Fetcher {
+	c.fetchOnce.Do(func() {
+		hosts := c.Hosts
+		if hosts == nil {
+			hosts = meta.DefaultMediaHosts()
+		}
+		c.fetcher = fetch.New(fetch.Policy{Provider: "Meta", Hosts: hosts, StandIns: []string{c.BaseURL}}, c.HTTP)
+	})
+	return c.fetcher
 }
 
 // mediaInfo is GET /{media-id}'s reply.
@@ -40,7 +60,9 @@ type mediaInfo struct {
 // refuses more than maxBytes (an ETOOLARGE error; maxBytes must be
 // positive) and bytes whose SHA-256 differs from the metadata's, so a
 // truncated or substituted download is never stored. mimeType is the
-// metadata's, else the download's Content-Type.
+// metadata's, else the download's Content-Type. A URL or address package
+// fetch refuses (a *fetch.Refusal) is a permanent error: retrying cannot
+// make it acceptable.
 func (c *MediaClient) Fetch(ctx context.Context, mediaID string, maxBytes int64) (data []byte, mimeType string, err error) {
 	switch {
 	case strings.TrimSpace(mediaID) == "":
@@ -54,9 +76,10 @@ func (c *MediaClient) Fetch(ctx context.Context, mediaID string, maxBytes int64)
 	if err != nil {
 		return nil, "", fmt.Errorf("whatsapp media %s: %w", mediaID, err)
 	}
+	f := c.media()
 	var info mediaInfo
-	if err := meta.Call(ctx, c.HTTP, http.MethodGet, endpoint, c.Token, nil, &info); err != nil {
-		return nil, "", fmt.Errorf("whatsapp media %s: metadata: %w", mediaID, err)
+	if err := meta.Call(ctx, f.Client(), http.MethodGet, endpoint, c.Token, nil, &info); err != nil {
+		return nil, "", permanentIfRefused(fmt.Errorf("whatsapp media %s: metadata: %w", mediaID, err))
 	}
 	if size, ok := meta.NumberText(info.FileSize); ok {
 		if n, err := strconv.ParseInt(size, 10, 64); err == nil && n > maxBytes {
@@ -66,14 +89,16 @@ func (c *MediaClient) Fetch(ctx context.Context, mediaID string, maxBytes int64)
 	if info.SHA256 == "" {
 		return nil, "", fmt.Errorf("whatsapp media %s: metadata has no sha256 to check the download against", mediaID)
 	}
-	u, err := url.Parse(info.URL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, "", fmt.Errorf("whatsapp media %s: metadata url %q is not an absolute http(s) URL", mediaID, info.URL)
+	// The URL comes from Meta's answer, but is held to the same rules as
+	// any other: a stand-in or a compromised answer must not point us
+	// inside.
+	if err := f.Check(info.URL); err != nil {
+		return nil, "", switchboard.Permanent(fmt.Errorf("whatsapp media %s: metadata url: %w", mediaID, err))
 	}
 
-	data, contentType, err := c.download(ctx, info.URL, maxBytes)
+	data, contentType, err := c.download(ctx, f, info.URL, maxBytes)
 	if err != nil {
-		return nil, "", fmt.Errorf("whatsapp media %s: %w", mediaID, err)
+		return nil, "", permanentIfRefused(fmt.Errorf("whatsapp media %s: %w", mediaID, err))
 	}
 	sum := sha256.Sum256(data)
 	if !sumMatches(sum[:], info.SHA256) {
@@ -90,38 +115,25 @@ func (c *MediaClient) Fetch(ctx context.Context, mediaID string, maxBytes int64)
 	return data, mimeType, nil
 }
 
-func (c *MediaClient) download(ctx context.Context, rawURL string, maxBytes int64) ([]byte, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+func (c *MediaClient) download(ctx context.Context, f *fetch.Fetcher, rawURL string, maxBytes int64) ([]byte, string, error) {
+	// Meta's media URLs need the token too; package fetch drops it on a
+	// redirect to another origin.
+	resp, err := f.Get(ctx, rawURL, http.Header{"Authorization": {"Bearer " + c.Token}}, maxBytes)
 	if err != nil {
 		return nil, "", fmt.Errorf("download: %w", err)
 	}
-	// Meta's media URLs need the token too. net/http drops it on a
-	// redirect to another host.
-	req.Header.Set("Authorization", "Bearer "+c.Token)
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
+	if !resp.OK() {
+		return nil, "", fmt.Errorf("download: %w", meta.DecodeAPIError(resp.StatusCode, resp.Body))
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, "", fmt.Errorf("download: %w", err)
+	return resp.Body, resp.Header.Get("Content-Type"), nil
+}
+
+// permanentIfRefused marks a refusal by package fetch permanent.
+func permanentIfRefused(err error) error {
+	if fetch.IsRefusal(err) {
+		return switchboard.Permanent(err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, meta.MaxReplyBytes))
-		return nil, "", fmt.Errorf("download: %w", meta.DecodeAPIError(resp.StatusCode, body))
-	}
-	if resp.ContentLength > maxBytes {
-		return nil, "", tooLarge(maxBytes)
-	}
-	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, io.LimitReader(resp.Body, maxBytes+1)); err != nil {
-		return nil, "", fmt.Errorf("download: %w", err)
-	}
-	if int64(buf.Len()) > maxBytes {
-		return nil, "", tooLarge(maxBytes)
-	}
-	return buf.Bytes(), resp.Header.Get("Content-Type"), nil
+	return err
 }
 
 func tooLarge(maxBytes int64) error {

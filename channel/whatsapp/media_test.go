@@ -11,9 +11,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/fetch"
 )
 
 // mediaStandIn plays GET /{media-id} and the media URL it returns.
@@ -220,5 +222,55 @@ func TestSumMatches(t *testing.T) {
 		if sumMatches(sum[:], s) {
 			t.Errorf("sumMatches(%q) = true", s)
 		}
+	}
+}
+
+// TestFetchStaysWithMeta: a media URL in the metadata that leaves Meta's
+// hosts and the configured API, or a redirect there, is refused before
+// anything reaches it, permanently, so the webhook drops the media rather
+// than asking Meta to retry for days.
+func TestFetchStaysWithMeta(t *testing.T) {
+	var internalHits atomic.Int32
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		internalHits.Add(1)
+		w.Write(jpeg)
+	}))
+	defer internal.Close()
+	for name, metaURL := range map[string]func(base string) string{
+		"internal host":   func(string) string { return internal.URL + "/whatsapp_business/attachments/?mid=1" },
+		"cloud metadata":  func(string) string { return "http://169.254.169.254/latest/meta-data/" },
+		"https internal":  func(string) string { return "https://10.0.0.7/media" },
+		"redirect inside": func(base string) string { return base + "/redirect" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			var srv *httptest.Server
+			srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/v25.0/1003383421387256":
+					b, _ := json.Marshal(map[string]any{"url": metaURL(srv.URL), "mime_type": "image/jpeg", "sha256": hexSum(jpeg), "file_size": len(jpeg)})
+					w.Write(b)
+				case "/redirect":
+					http.Redirect(w, r, internal.URL+"/x", http.StatusFound)
+				}
+			}))
+			defer srv.Close()
+			_, _, err := mediaClient(srv).Fetch(context.Background(), "1003383421387256", 1<<20)
+			if !fetch.IsRefusal(err) || !switchboard.IsPermanent(err) {
+				t.Fatalf("err = %v, want a permanent refusal", err)
+			}
+		})
+	}
+	if n := internalHits.Load(); n != 0 {
+		t.Fatalf("the internal server was reached %d times", n)
+	}
+	// Configured for Meta itself, nothing local is allowed.
+	prod := &MediaClient{BaseURL: "https://graph.facebook.com/v25.0", Token: "t"}
+	for _, u := range []string{"https://graph.facebook.com/v25.0/1", "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1"} {
+		if err := prod.media().Check(u); err != nil {
+			t.Errorf("production client refuses %s: %v", u, err)
+		}
+	}
+	if err := prod.media().Check(internal.URL); !fetch.IsRefusal(err) {
+		t.Errorf("production client allows %s: %v", internal.URL, err)
 	}
 }

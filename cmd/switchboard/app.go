@@ -178,7 +178,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 		h := metawebhook.New(metawebhook.Config{
 			AppSecret: c.MetaAppSecret, VerifyToken: c.MetaVerifyToken, Queue: m.Queue, Blobs: m.Blobs, Store: m.Inbox,
-			Media: media, HTTP: m.ProviderHTTP, Logger: m.Logger, Clock: m.Clock,
+			Media: media, HTTP: m.ProviderHTTP, GraphAPIURL: c.GraphAPIURL, Logger: m.Logger, Clock: m.Clock,
 			Accounts:   map[switchboard.Channel]string{switchboard.ChannelMessenger: c.MessengerPageID, switchboard.ChannelInstagram: c.InstagramAccountID},
 			OnAccepted: func(ch switchboard.Channel) { m.Metrics.Accepted.Add(string(ch), 1) },
 			OnRejected: func(code refusal.Code) { m.Metrics.Rejected.Add("meta", string(code), 1) },

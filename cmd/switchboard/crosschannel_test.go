@@ -30,12 +30,9 @@ func TestOnePhoneThreeChannels(t *testing.T) {
 	fakeTwilio.SetBaseURL(twilioTS.URL)
 	defer twilioTS.Close()
 	defer fakeTwilio.Close()
+	// Twilio keeps the recording and names it in the callback.
 	wav := append([]byte("RIFF\x24\x00\x00\x00WAVEfmt "), bytes.Repeat([]byte{1}, 64)...)
-	recordings := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "audio/x-wav")
-		w.Write(wav)
-	}))
-	defer recordings.Close()
+	recSID, recURL := fakeTwilio.AddRecording(wav)
 
 	addr := freeAddr(t)
 	stored := make(chan int, 100)
@@ -94,12 +91,12 @@ func TestOnePhoneThreeChannels(t *testing.T) {
 	if code := signedForm("/webhooks/twilio/voice", url.Values{"CallSid": {"CA9"}, "From": {"+16505551234"}, "To": {ourNumber}}); code != 200 {
 		t.Fatalf("call: %d", code)
 	}
-	if code := signedForm("/webhooks/twilio/recording", url.Values{"CallSid": {"CA9"}, "RecordingSid": {"RE9"}, "RecordingStatus": {"completed"},
-		"RecordingDuration": {"7"}, "RecordingUrl": {recordings.URL + "/RE9"}}); code != 204 {
+	if code := signedForm("/webhooks/twilio/recording", url.Values{"CallSid": {"CA9"}, "RecordingSid": {recSID}, "RecordingStatus": {"completed"},
+		"RecordingDuration": {"7"}, "RecordingUrl": {recURL}}); code != 204 {
 		t.Fatalf("recording: %d", code)
 	}
 	wait()
-	if code := signedForm("/webhooks/twilio/transcription", url.Values{"RecordingSid": {"RE9"}, "TranscriptionStatus": {"completed"},
+	if code := signedForm("/webhooks/twilio/transcription", url.Values{"RecordingSid": {recSID}, "TranscriptionStatus": {"completed"},
 		"TranscriptionText": {"It's Sheena, call me back."}}); code != 204 {
 		t.Fatalf("transcription: %d", code)
 	}

@@ -78,10 +78,12 @@ var demoPNG = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x0
 var demoWAV = append([]byte("RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00"), make([]byte, 16)...)
 
 // leaveVoicemail plays Twilio Voice's part of a voicemail: the signed
-// incoming-call webhook, the recording callback (the audio served by the
-// demo's own recording server) and the transcription callback.
-func leaveVoicemail(ctx context.Context, log *slog.Logger, base, from, said string, n int) {
-	callSID, recSID := fmt.Sprintf("CA%032x", n), fmt.Sprintf("RE%032x", n)
+// incoming-call webhook, the recording callback (the audio kept by the
+// Twilio stand-in, where Switchboard fetches it as from Twilio) and the
+// transcription callback.
+func leaveVoicemail(ctx context.Context, log *slog.Logger, base string, fakeTwilio *twiliotest.Server, from, said string, n int) {
+	callSID := fmt.Sprintf("CA%032x", n)
+	recSID, recURL := fakeTwilio.AddRecording(demoWAV)
 	post := func(path string, form url.Values) {
 		u := base + path
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
@@ -104,7 +106,7 @@ func leaveVoicemail(ctx context.Context, log *slog.Logger, base, from, said stri
 	}
 	post("/webhooks/twilio/voice", url.Values{"CallSid": {callSID}, "AccountSid": {demoTwilioSID}, "From": {from}, "To": {demoNumber}, "CallStatus": {"ringing"}, "Direction": {"inbound"}})
 	post("/webhooks/twilio/recording", url.Values{"CallSid": {callSID}, "AccountSid": {demoTwilioSID}, "RecordingSid": {recSID}, "RecordingStatus": {"completed"},
-		"RecordingDuration": {"9"}, "RecordingUrl": {base + "/demo/recordings/" + recSID}})
+		"RecordingDuration": {"9"}, "RecordingUrl": {recURL}})
 	post("/webhooks/twilio/transcription", url.Values{"CallSid": {callSID}, "AccountSid": {demoTwilioSID}, "RecordingSid": {recSID}, "TranscriptionSid": {"TR" + recSID[2:]},
 		"TranscriptionStatus": {"completed"}, "TranscriptionText": {said}, "From": {from}})
 }
@@ -184,11 +186,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}}
 	m.Logger = logger
 	m.ProviderHTTP = twilioTS.Client()
-	// Twilio serves recordings from its own API; the demo serves them here.
-	m.ExtraRoutes = map[string]http.Handler{"GET /demo/recordings/{sid}": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "audio/x-wav")
-		w.Write(demoWAV)
-	})}
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
@@ -322,7 +319,7 @@ func simulate(ctx context.Context, log *slog.Logger, base string, agents []demoA
 			continue
 		}
 		if c.Phone != "" && rng.IntN(8) == 0 {
-			leaveVoicemail(ctx, log, base, c.Phone, fmt.Sprintf(topic.Message, 1000+rng.IntN(9000)), n)
+			leaveVoicemail(ctx, log, base, fakeTwilio, c.Phone, fmt.Sprintf(topic.Message, 1000+rng.IntN(9000)), n)
 			continue
 		}
 		if c.Phone != "" && rng.IntN(3) == 0 {

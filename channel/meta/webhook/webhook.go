@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/fetch"
 	"github.com/switchboard-inbox/switchboard/channel/messenger"
 	"github.com/switchboard-inbox/switchboard/channel/meta"
 	"github.com/switchboard-inbox/switchboard/channel/refusal"
@@ -40,8 +41,16 @@ type Config struct {
 	Store       Store
 	// Media fetches WhatsApp media by id; nil drops media (logged).
 	Media *whatsapp.MediaClient
-	// HTTP fetches Messenger and Instagram attachment URLs.
-	HTTP          *http.Client
+	// HTTP fetches Messenger and Instagram attachment URLs, through
+	// package fetch: from Meta's media hosts (AttachmentHosts) over https,
+	// or from GraphAPIURL's origin when that is a stand-in (tests, the
+	// demo). Its TLS settings and a shorter timeout are kept.
+	HTTP *http.Client
+	// GraphAPIURL is the configured Graph API base URL.
+	GraphAPIURL string
+	// AttachmentHosts replaces meta.DefaultMediaHosts for attachments.
+	AttachmentHosts []string
+
 	Logger        *slog.Logger
 	Clock         switchboard.Clock
 	MaxMediaBytes int64 // per file; default 16 MB (WhatsApp's audio/video limit)
@@ -55,8 +64,9 @@ type Config struct {
 
 // Handler serves /webhooks/meta.
 type Handler struct {
-	cfg    Config
-	refuse refusal.Refuser
+	cfg         Config
+	refuse      refusal.Refuser
+	attachments *fetch.Fetcher
 }
 
 // New returns the handler.
@@ -73,7 +83,14 @@ func New(cfg Config) *Handler {
 	if cfg.MaxMediaBytes <= 0 {
 		cfg.MaxMediaBytes = 16 << 20
 	}
-	return &Handler{cfg: cfg, refuse: refusal.Refuser{Logger: cfg.Logger, Source: "meta: webhook", OnRejected: cfg.OnRejected}}
+	hosts := cfg.AttachmentHosts
+	if hosts == nil {
+		hosts = meta.DefaultMediaHosts()
+	}
+	return &Handler{
+		cfg: cfg, refuse: refusal.Refuser{Logger: cfg.Logger, Source: "meta: webhook", OnRejected: cfg.OnRejected},
+		attachments: fetch.New(fetch.Policy{Provider: "Meta", Hosts: hosts, StandIns: []string{cfg.GraphAPIURL}}, cfg.HTTP),
+	}
 }
 
 // maxBody bounds a webhook post; Meta batches events but stays far below.
@@ -298,28 +315,26 @@ func (h *Handler) attachment(ctx context.Context, m messenger.Message, i int, a 
 	default:
 		return nil, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URL, nil)
-	if err != nil {
-		h.cfg.Logger.Warn("meta: attachment dropped", "mid", m.ID, "err", err)
+	// The URL is the customer's attachment as Meta re-hosts it, but the
+	// payload is only as trustworthy as the app secret: anything package
+	// fetch refuses (another host, an internal address, too large) drops
+	// the attachment and keeps the message. Only a passing failure asks
+	// Meta to retry.
+	resp, err := h.attachments.Get(ctx, a.URL, nil, h.cfg.MaxMediaBytes)
+	switch {
+	case fetch.IsRefusal(err):
+		h.cfg.Logger.Warn("meta: attachment refused", "mid", m.ID, "err", err)
 		return nil, nil
-	}
-	resp, err := h.cfg.HTTP.Do(req)
-	if err != nil {
+	case switchboard.ErrorCode(err) == switchboard.ETOOLARGE:
+		h.cfg.Logger.Warn("meta: attachment dropped: too large", "mid", m.ID)
+		return nil, nil
+	case err != nil:
 		return nil, fmt.Errorf("fetch attachment: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	case resp.StatusCode != http.StatusOK:
 		h.cfg.Logger.Warn("meta: attachment dropped", "mid", m.ID, "status", resp.StatusCode)
 		return nil, nil
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, h.cfg.MaxMediaBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("read attachment: %w", err)
-	}
-	if int64(len(data)) > h.cfg.MaxMediaBytes {
-		h.cfg.Logger.Warn("meta: attachment dropped: too large", "mid", m.ID)
-		return nil, nil
-	}
+	data := resp.Body
 	ctype := http.DetectContentType(data)
 	if base, _, err := mime.ParseMediaType(ctype); err == nil {
 		ctype = base

@@ -6,14 +6,17 @@
 //
 //   - the REST API: POST /2010-04-01/Accounts/{AccountSid}/Messages.json
 //     (Basic auth, Twilio's validation and error JSON, a 201 message
-//     resource) and GET/DELETE of inbound media at
-//     /2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media/{MediaSid};
+//     resource), GET/DELETE of inbound media at
+//     /2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media/{MediaSid}
+//     and of call recordings (AddRecording) at
+//     /2010-04-01/Accounts/{AccountSid}/Recordings/{RecordingSid};
 //   - Twilio's webhooks: signed status callbacks after each send, and
 //     signed inbound SMS/MMS webhooks sent on demand with SendInbound.
 //
 // Serve Handler with httptest.NewTLSServer (or any listener) and point
 // twilio.Client.BaseURL at it. Call SetBaseURL with the address the server
-// is reachable at, so that inbound MediaUrlN point back at it: the inbound
+// is reachable at, so that inbound MediaUrlN and RecordingUrl point back at
+// it (Switchboard fetches media from its configured API only): the inbound
 // parser (sms.ParseInbound) accepts https media URLs only, so serve over TLS
 // when inbound media is parsed.
 //

@@ -88,6 +88,7 @@ type Server struct {
 	messages      []SentMessage
 	callbacks     []Callback
 	media         map[string]MediaFile // by MessageSid + "/" + MediaSid
+	recordings    map[string][]byte    // WAV by RecordingSid
 	closed        bool
 	done          chan struct{}
 	wg            sync.WaitGroup
@@ -202,6 +203,7 @@ func New(accountSID, authToken string, opts ...Option) *Server {
 		unsubscribed:  map[string]bool{},
 		undeliverable: map[string]bool{},
 		media:         map[string]MediaFile{},
+		recordings:    map[string][]byte{},
 		done:          make(chan struct{}),
 	}
 	for _, o := range opts {
@@ -211,6 +213,7 @@ func New(accountSID, authToken string, opts ...Option) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc(prefix+".json", s.handleMessages)
 	mux.HandleFunc(prefix+"/{MessageSid}/Media/{MediaSid}", s.handleMedia)
+	mux.HandleFunc("/"+APIVersion+"/Accounts/{AccountSid}/Recordings/{Recording}", s.handleRecording)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, "The requested resource "+r.URL.Path+" was not found")
 	})
