@@ -203,7 +203,7 @@ func TestMediaFetchesStayWithProviders(t *testing.T) {
 	}
 	byID := map[string]switchboard.Message{}
 	for _, c := range convs {
-		msgs, _ := storeOf(t, m).Timeline(ctx, c.CustomerID)
+		msgs, _, _ := storeOf(t, m).Timeline(ctx, c.CustomerID, "", 1000)
 		for _, msg := range msgs {
 			byID[msg.ProviderID] = msg
 		}
