@@ -12,7 +12,7 @@ import (
 	"unicode/utf8"
 )
 
-// Channel names a way a customer reaches the business (DESIGN §4.1).
+// Channel names a way a customer reaches the business (docs/design.md §4.1).
 type Channel string
 
 const (
@@ -74,7 +74,7 @@ func (c Channel) Class() ChannelClass {
 	}
 }
 
-// IdentityKind names how a customer is recognised (DESIGN §3).
+// IdentityKind names how a customer is recognised (docs/design.md §3).
 type IdentityKind string
 
 const (
@@ -111,7 +111,7 @@ type Customer struct {
 	Identities []IdentityRef
 	// Claims are identities the customer typed (a form's phone number, a
 	// chat visitor's e-mail) that no channel proved: shown to agents,
-	// never used to thread (DESIGN §3).
+	// never used to thread (docs/design.md §3).
 	Claims []Claim
 }
 
@@ -225,7 +225,7 @@ type Attachment struct {
 	ContentID string `json:"content_id,omitempty"`
 }
 
-// Role is what an agent may do (DESIGN §4.1): agents work conversations,
+// Role is what an agent may do (docs/design.md §4.1): agents work conversations,
 // supervisors also move others' work and merge customers, admins also
 // change agents and configuration.
 type Role string
@@ -437,13 +437,13 @@ type Bus interface {
 	Close() error
 }
 
-// BusEventType names a real-time event (DESIGN §6.1).
+// BusEventType names a real-time event (docs/design.md §6.1).
 type BusEventType string
 
 // Real-time event types.
 const (
 	// BusMessageCreated and BusMessageUpdated carry the message as the
-	// agent API shows it (DESIGN §4.1).
+	// agent API shows it (docs/design.md §4.1).
 	BusMessageCreated BusEventType = "message.created"
 	BusMessageUpdated BusEventType = "message.updated"
 	// BusConversationUpdated carries the conversation as the list shows it.
@@ -455,7 +455,7 @@ const (
 )
 
 // BusEvent is one real-time event, in the form agents' sockets receive it
-// (DESIGN §6.1). It is published only after the change it reports is
+// (docs/design.md §6.1). It is published only after the change it reports is
 // committed.
 type BusEvent struct {
 	// ID orders events; the event log that keeps them for replay sets it.
@@ -636,7 +636,7 @@ type Bounce struct {
 // PresenceKind is what an agent is doing in a conversation.
 type PresenceKind string
 
-// Presence kinds: soft locks that warn, never block (DESIGN §6).
+// Presence kinds: soft locks that warn, never block (docs/design.md §6).
 const (
 	PresenceViewing PresenceKind = "viewing"
 	PresenceTyping  PresenceKind = "typing"

@@ -8,13 +8,13 @@ import (
 
 func TestCleanText(t *testing.T) {
 	for in, want := range map[string]string{
-		"plain":                   "plain",
-		"café ☕":                  "café ☕",
-		"tab\tand\nnewline":       "tab\tand\nnewline",
-		"nul\x00byte":             "nulbyte",
+		"plain":                    "plain",
+		"café ☕":                   "café ☕",
+		"tab\tand\nnewline":        "tab\tand\nnewline",
+		"nul\x00byte":              "nulbyte",
 		"bell\a, esc\x1b[0m, cr\r": "bell, esc[0m, cr",
-		"bad \xff utf-8":          "bad \uFFFD utf-8",
-		"\x00":                    "",
+		"bad \xff utf-8":           "bad \uFFFD utf-8",
+		"\x00":                     "",
 	} {
 		if got := switchboard.CleanText(in); got != want {
 			t.Errorf("CleanText(%q) = %q, want %q", in, got, want)

@@ -1,4 +1,4 @@
-// Package blob is the object store for attachments and uploads (DESIGN §1):
+// Package blob is the object store for attachments and uploads (docs/design.md §1):
 // files in a local directory served through signed URLs for one machine,
 // or any S3-compatible store for several instances.
 //

@@ -1,4 +1,4 @@
-// Package bus carries real-time events (DESIGN §6) between the ingest
+// Package bus carries real-time events (docs/design.md §6) between the ingest
 // pipeline, the server and the realtime hub: in process for one machine,
 // over Redis Pub/Sub when several instances share the load.
 //

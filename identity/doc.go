@@ -1,6 +1,6 @@
 // Package identity normalises the values customers are recognised by, so
 // that the same person typing their address or number differently on two
-// channels resolves to one identity (DESIGN §3: e-mail addresses are
+// channels resolves to one identity (docs/design.md §3: e-mail addresses are
 // lower-cased, phone numbers are E.164).
 //
 // Every function returns either the normalised value or an error that is a

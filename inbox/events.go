@@ -12,7 +12,7 @@ import (
 
 // Every real-time event is built here, from what the store holds after
 // the commit that made the change, so that an event carries exactly what
-// the API shows (DESIGN §6.1): a message as GET /conversations/{id} has
+// the API shows (docs/design.md §6.1): a message as GET /conversations/{id} has
 // it, a conversation as the list has it.
 
 func (s *Service) event(typ switchboard.BusEventType, conversationID, agentID string, data any) (switchboard.BusEvent, error) {

@@ -2,7 +2,7 @@
 // automations perform (reply, note, assign, change status, merge, agents'
 // status and administration, acknowledgements, presence), and every change
 // the channels and the router make, implemented once. Each operation
-// checks the actor's role (DESIGN §4.1) and the channel's policy, writes
+// checks the actor's role (docs/design.md §4.1) and the channel's policy, writes
 // through the store in one transaction, and publishes its typed real-time
 // event after the commit. The JSON API, the router, the ingest pipeline,
 // the outbox and the channels are thin callers; nothing else writes

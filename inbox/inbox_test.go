@@ -121,7 +121,7 @@ func phoneMessage(providerID, phone, text string) switchboard.Inbound {
 
 // TestEveryEventType performs, through the service, each change an
 // agent's screen shows, with a subscriber on the in-process bus and on
-// Redis, and checks that each event type of DESIGN §6.1 is published, once
+// Redis, and checks that each event type of docs/design.md §6.1 is published, once
 // the change is committed, carrying the message or the conversation
 // exactly as the API shows it.
 func TestEveryEventType(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"github.com/switchboard-inbox/switchboard/view"
 )
 
-// How long presence lasts without renewal (DESIGN §6.1): typing ends 5 s
+// How long presence lasts without renewal (docs/design.md §6.1): typing ends 5 s
 // after the last typing frame (clients repeat it every 3 s); viewing is
 // renewed by the agent's connection and ends when it closes.
 const (

@@ -1,5 +1,5 @@
 // Package queue holds the durable inbound queue between the channel
-// adapters' webhooks and the ingest pipeline (DESIGN §1): a table in its own
+// adapters' webhooks and the ingest pipeline (docs/design.md §1): a table in its own
 // SQLite file for the embedded deployment, and Redis Streams with consumer
 // groups for several instances. Both deliver at least once and take entries
 // fairly across channels, so a flood on one channel cannot hold back another.

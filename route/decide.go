@@ -160,7 +160,7 @@ func (s *decision) continuity() bool {
 		return false
 	}
 	// Continuity ignores team and hours on purpose: the agent is online,
-	// so working, and already knows this customer (DESIGN §5).
+	// so working, and already knows this customer (docs/design.md §5).
 	s.d.AgentID = a.ID
 	s.decide(Assign, RuleContinuity, "kept with "+name(a)+", who has this customer's open conversation")
 	return true

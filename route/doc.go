@@ -1,4 +1,4 @@
-// Package route decides who answers a conversation (DESIGN §5). It is pure
+// Package route decides who answers a conversation (docs/design.md §5). It is pure
 // logic: the dispatcher (route/dispatch) loads agents and team
 // configuration from the store, calls Router.Decide, and writes the
 // Decision and its Trace to the conversation's events.

@@ -13,7 +13,7 @@ import (
 	"github.com/switchboard-inbox/switchboard/inbox"
 )
 
-// The agent API (DESIGN §4.1). Each handler decodes its input, calls the
+// The agent API (docs/design.md §4.1). Each handler decodes its input, calls the
 // inbox, which checks permissions and channel rules, and encodes the
 // answer: no rule lives here.
 

@@ -269,7 +269,7 @@ func TestAgentAPI(t *testing.T) {
 			t.Fatalf("status filter: %+v", filtered)
 		}
 
-		// Merging joins two people's histories: supervisors only (DESIGN
+		// Merging joins two people's histories: supervisors only (docs/design.md
 		// §4.1). Merge Bo into Ana; Bo's id then redirects.
 		var refused apiError
 		if code := e.api("POST", "/api/v1/customers/"+ana.Customer.ID+"/merge", e.agent, map[string]string{"other_id": list.Conversations[0].Customer.ID}, &refused); code != http.StatusForbidden || refused.Error.Code != "forbidden" {

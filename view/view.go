@@ -1,5 +1,5 @@
 // Package view holds the agent API's representations of the domain types
-// (DESIGN §4.1): what the JSON API answers, what real-time events carry
+// (docs/design.md §4.1): what the JSON API answers, what real-time events carry
 // and what pages render, built in one place so that they cannot disagree.
 package view
 
@@ -40,7 +40,7 @@ type Ref struct {
 }
 
 // Presence is who is viewing and who is typing in a conversation: the
-// soft locks agents' screens warn about (DESIGN §6.1).
+// soft locks agents' screens warn about (docs/design.md §6.1).
 type Presence struct {
 	Viewing []Ref `json:"viewing"`
 	Typing  []Ref `json:"typing"`

@@ -2,7 +2,7 @@
 // webhook's GET verification handshake and POST signature
 // (X-Hub-Signature-256), the top-level envelope that tells WhatsApp,
 // Messenger and Instagram apart, and Graph API calls with their error
-// replies (DESIGN §4, research/channels.md §3-4).
+// replies (docs/design.md §4, research/channels.md §3-4).
 //
 // Everything here is pure and safe for concurrent use; the HTTP handlers
 // that use it live elsewhere. A handler must check the signature against

@@ -1,4 +1,4 @@
-// Package webform receives the website's contact form (DESIGN §4,
+// Package webform receives the website's contact form (docs/design.md §4,
 // POST /forms/{form}) and puts each submission on the inbound queue as a
 // switchboard.Inbound on the webform channel.
 //
@@ -36,7 +36,7 @@ const (
 	DefaultRateInterval = 6 * time.Second // 10 posts a minute
 	DefaultRateBurst    = 5
 	DefaultRegion       = "US"
-	// DefaultFormID is the form that exists out of the box (DESIGN §4).
+	// DefaultFormID is the form that exists out of the box (docs/design.md §4).
 	DefaultFormID = "contact"
 )
 
@@ -344,7 +344,7 @@ func (h *Handler) inbound(req *request, sub Submission, providerID string, recei
 	}
 	// The e-mail address picks the customer: replies go to it, so a false
 	// one reaches only its owner. The phone number is only a claim: linked,
-	// anyone could write into someone else's thread by SMS (DESIGN §3).
+	// anyone could write into someone else's thread by SMS (docs/design.md §3).
 	var claims []switchboard.IdentityRef
 	if sub.Phone != "" {
 		claims = append(claims, switchboard.IdentityRef{Kind: switchboard.IdentityPhone, Value: sub.Phone})

@@ -15,7 +15,7 @@ import (
 )
 
 // Config is everything serve needs. Each field has a flag and a
-// SWITCHBOARD_* environment variable (DESIGN §4.2); flags win.
+// SWITCHBOARD_* environment variable (docs/design.md §4.2); flags win.
 type Config struct {
 	Addr         string
 	PublicURL    string

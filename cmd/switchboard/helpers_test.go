@@ -43,7 +43,7 @@ func addAgent(tb testing.TB, m *Main, a switchboard.Agent) (switchboard.Agent, s
 	return a, token
 }
 
-// mergeClaimed checks DESIGN §3's rule for a web form's phone number: the
+// mergeClaimed checks docs/design.md §3's rule for a web form's phone number: the
 // customer who typed phone on the form (as email) and the one who wrote
 // or called from phone stay two customers, the first showing the phone as
 // a claim that suggests the second; then it merges them as a supervisor

@@ -90,7 +90,7 @@ func TestMediaFetchesStayWithProviders(t *testing.T) {
 
 	addr := freeAddr(t)
 	stored := make(chan int, 100)
-	m := &Main{Config: Config{
+	m := &Main{Config: Config{MetricsToken: "ops",
 		Addr: addr, PublicURL: "http://" + addr, DataDir: t.TempDir(), LogLevel: "warn", LogFormat: "text", IngestBatch: 64, OutboxMaxAttempts: 3,
 		TwilioAccountSID: testSID, TwilioAuthToken: testToken, TwilioAPIURL: twilioTS.URL, TwilioFrom: ourNumber, PhoneRegion: "US",
 		MetaAppSecret: metaSecret, MetaVerifyToken: metaVerify, MetaAccessToken: metaToken, GraphAPIURL: graphTS.URL,
@@ -220,7 +220,9 @@ func TestMediaFetchesStayWithProviders(t *testing.T) {
 	if v := byID["m_SSRF1"]; len(v.Attachments) != 0 || v.Text != "look" {
 		t.Fatalf("Messenger message: %+v", v)
 	}
-	metrics, _ := http.Get(m.URL() + "/metrics")
+	req, _ = http.NewRequest("GET", m.URL()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer ops")
+	metrics, _ := http.DefaultClient.Do(req)
 	mb, _ := io.ReadAll(metrics.Body)
 	metrics.Body.Close()
 	for _, want := range []string{
