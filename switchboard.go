@@ -6,7 +6,9 @@ package switchboard
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -429,12 +431,68 @@ type Queue interface {
 	Close() error
 }
 
-// Bus carries real-time events between instances.
+// Bus carries real-time events between instances and keeps the recent
+// ones, so that a client that reconnects is given what it missed.
 type Bus interface {
+	// Publish gives ev its id (increasing: see CompareEventIDs), keeps it in
+	// the log, and hands it to every subscriber of every instance.
 	Publish(ctx context.Context, ev BusEvent) error
 	// Subscribe delivers events until ctx ends; the channel is then closed.
 	Subscribe(ctx context.Context) (<-chan BusEvent, error)
+	// Since returns, oldest first, at most max of the events published
+	// after the one whose id is since; ErrResync when the log no longer
+	// reaches back that far (or never held since).
+	Since(ctx context.Context, since string, max int) ([]BusEvent, error)
 	Close() error
+}
+
+// ErrResync says that the events a client missed are gone from the log:
+// it must load its state again.
+var ErrResync = errors.New("the event log no longer reaches back that far: resync")
+
+// CompareEventIDs orders event ids, "<milliseconds>-<sequence>" as Redis
+// streams write them: -1 when a is older than b, 0 when equal, 1 when
+// newer. An id that does not parse is older than any that does.
+func CompareEventIDs(a, b string) int {
+	am, as, aok := parseEventID(a)
+	bm, bs, bok := parseEventID(b)
+	switch {
+	case !aok || !bok:
+		return cmpBool(aok, bok)
+	case am != bm:
+		return cmpUint(am, bm)
+	}
+	return cmpUint(as, bs)
+}
+
+func parseEventID(id string) (ms, seq uint64, ok bool) {
+	a, b, found := strings.Cut(id, "-")
+	if !found {
+		return 0, 0, false
+	}
+	ms, err1 := strconv.ParseUint(a, 10, 64)
+	seq, err2 := strconv.ParseUint(b, 10, 64)
+	return ms, seq, err1 == nil && err2 == nil
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case b:
+		return -1
+	}
+	return 1
 }
 
 // BusEventType names a real-time event (docs/design.md §6.1).

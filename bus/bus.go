@@ -2,14 +2,20 @@
 // pipeline, the server and the realtime hub: in process for one machine,
 // over Redis Pub/Sub when several instances share the load.
 //
-// Both implementations are fire-and-forget: an event reaches the
+// Delivery to subscribers is fire-and-forget: an event reaches the
 // subscribers that exist when it is published, and a subscriber that falls
 // more than its buffer behind loses events (counted by Dropped) rather than
-// slowing the publisher. Nothing here is durable; durable state lives in the
-// store and agents' browsers resynchronise from it on reconnect.
+// slowing the publisher. Every event also gets an increasing id and is kept
+// in a bounded log (for LogAge, at least), from which Since replays what a
+// reconnecting client missed: in memory on one instance (a restart begins a
+// new log, and clients resynchronise), in a Redis stream across instances.
+// The store is the truth; the log only spares clients a reload.
 package bus
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // ErrClosed is returned by Publish and Subscribe once Close has been called.
 var ErrClosed = errors.New("bus: closed")
@@ -24,7 +30,29 @@ type Option func(*options)
 
 type options struct {
 	buffer int
+	logAge time.Duration
+	logMax int
+	clock  func() time.Time
 }
+
+// DefaultLogAge is how long events stay in the log by default.
+const DefaultLogAge = time.Hour
+
+// WithLog keeps events in the log for age (<= 0: DefaultLogAge) and, in
+// memory, at most max of them (<= 0: 100,000).
+func WithLog(age time.Duration, max int) Option {
+	return func(o *options) {
+		if age > 0 {
+			o.logAge = age
+		}
+		if max > 0 {
+			o.logMax = max
+		}
+	}
+}
+
+// WithClock sets the time the log ages by (tests move it).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
 
 // WithBuffer sets the per-subscriber buffer; n <= 0 means DefaultBuffer.
 func WithBuffer(n int) Option {
@@ -36,7 +64,7 @@ func WithBuffer(n int) Option {
 }
 
 func buildOptions(opts []Option) options {
-	o := options{buffer: DefaultBuffer}
+	o := options{buffer: DefaultBuffer, logAge: DefaultLogAge, logMax: 100_000, clock: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	switchboard "github.com/switchboard-inbox/switchboard"
 )
@@ -14,13 +16,28 @@ import (
 type Memory struct {
 	buffer  int
 	dropped atomic.Uint64
+	logAge  time.Duration
+	logMax  int
+	clock   func() time.Time
+	// epoch starts every id of this process's log, so that an id from an
+	// earlier run is known as not ours.
+	epoch uint64
 
-	// mu guards subs and closed. Publish sends under the read lock and
-	// removal closes a channel under the write lock, so a send never meets a
-	// closed channel.
-	mu     sync.RWMutex
-	subs   map[*memSub]struct{}
-	closed bool
+	// mu guards subs, the log and closed. Publish sends under it and
+	// removal closes a channel under it, so a send never meets a closed
+	// channel; holding it while assigning the id keeps the log in order.
+	mu      sync.Mutex
+	subs    map[*memSub]struct{}
+	seq     uint64
+	log     []memEntry // oldest first
+	evicted uint64     // the sequence of the newest event dropped from the log
+	closed  bool
+}
+
+type memEntry struct {
+	seq uint64
+	at  time.Time
+	ev  switchboard.BusEvent
 }
 
 type memSub struct {
@@ -33,11 +50,13 @@ var _ switchboard.Bus = (*Memory)(nil)
 // NewMemory returns an in-process bus.
 func NewMemory(opts ...Option) *Memory {
 	o := buildOptions(opts)
-	return &Memory{buffer: o.buffer, subs: make(map[*memSub]struct{})}
+	return &Memory{buffer: o.buffer, subs: make(map[*memSub]struct{}), logAge: o.logAge, logMax: o.logMax, clock: o.clock,
+		epoch: uint64(time.Now().UnixMilli())}
 }
 
-// Publish hands ev to every current subscriber without waiting for any of
-// them: a subscriber whose buffer is full misses ev and Dropped grows.
+// Publish gives ev its id, keeps it in the log and hands it to every
+// current subscriber without waiting for any of them: a subscriber whose
+// buffer is full misses ev and Dropped grows.
 func (m *Memory) Publish(ctx context.Context, ev switchboard.BusEvent) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("bus: publish %s: %w", ev.Type, err)
@@ -46,11 +65,16 @@ func (m *Memory) Publish(ctx context.Context, ev switchboard.BusEvent) error {
 	// buffer cannot change what they read.
 	ev.Data = slices.Clone(ev.Data)
 
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.closed {
 		return fmt.Errorf("bus: publish %s: %w", ev.Type, ErrClosed)
 	}
+	m.seq++
+	ev.ID = strconv.FormatUint(m.epoch, 10) + "-" + strconv.FormatUint(m.seq, 10)
+	now := m.clock()
+	m.log = append(m.log, memEntry{m.seq, now, ev})
+	m.trim(now)
 	for s := range m.subs {
 		select {
 		case s.ch <- ev:
@@ -59,6 +83,64 @@ func (m *Memory) Publish(ctx context.Context, ev switchboard.BusEvent) error {
 		}
 	}
 	return nil
+}
+
+// trim drops from the log what is older than its age or beyond its size.
+func (m *Memory) trim(now time.Time) {
+	n := 0
+	for n < len(m.log) && (len(m.log)-n > m.logMax || now.Sub(m.log[n].at) > m.logAge) {
+		n++
+	}
+	if n > 0 {
+		m.evicted = m.log[n-1].seq
+		m.log = slices.Delete(m.log, 0, n)
+	}
+}
+
+// Since returns the events after since, oldest first, at most max
+// (<= 0: all); ErrResync when since is not this process's or has been
+// dropped from the log.
+func (m *Memory) Since(ctx context.Context, since string, max int) ([]switchboard.BusEvent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	epoch, seq, ok := splitID(since)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.trim(m.clock())
+	if !ok || epoch != m.epoch || seq < m.evicted || seq > m.seq {
+		return nil, switchboard.ErrResync
+	}
+	i, _ := slices.BinarySearchFunc(m.log, seq+1, func(e memEntry, s uint64) int { return cmpU(e.seq, s) })
+	out := make([]switchboard.BusEvent, 0, len(m.log)-i)
+	for _, e := range m.log[i:] {
+		if max > 0 && len(out) == max {
+			break
+		}
+		out = append(out, e.ev)
+	}
+	return out, nil
+}
+
+func splitID(id string) (epoch, seq uint64, ok bool) {
+	for i := 0; i < len(id); i++ {
+		if id[i] == '-' {
+			e, err1 := strconv.ParseUint(id[:i], 10, 64)
+			s, err2 := strconv.ParseUint(id[i+1:], 10, 64)
+			return e, s, err1 == nil && err2 == nil
+		}
+	}
+	return 0, 0, false
+}
+
+func cmpU(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // Subscribe returns a channel of every event published from now on until

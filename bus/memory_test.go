@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/switchboard-inbox/switchboard/bus"
 	"github.com/switchboard-inbox/switchboard/bus/bustest"
@@ -14,6 +15,9 @@ func TestMemory(t *testing.T) {
 	bustest.Run(t, bustest.Config{
 		New:    func(t *testing.T) bustest.Bus { return bus.NewMemory(bus.WithBuffer(32)) },
 		Buffer: 32,
+		NewWithLogAge: func(t *testing.T, age time.Duration) bustest.Bus {
+			return bus.NewMemory(bus.WithBuffer(32), bus.WithLog(age, 0))
+		},
 	})
 }
 
@@ -21,6 +25,9 @@ func TestMemoryDefaultBuffer(t *testing.T) {
 	bustest.Run(t, bustest.Config{
 		New:    func(t *testing.T) bustest.Bus { return bus.NewMemory() },
 		Buffer: bus.DefaultBuffer,
+		NewWithLogAge: func(t *testing.T, age time.Duration) bustest.Bus {
+			return bus.NewMemory(bus.WithLog(age, 0))
+		},
 	})
 }
 

@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sync"
@@ -80,20 +81,15 @@ func (p *MemoryPresence) Of(_ context.Context, ids []string) ([]switchboard.Pres
 		}
 	}
 	p.mu.Unlock()
-	slices.SortFunc(out, func(a, b switchboard.PresenceEntry) int {
-		if a.Name != b.Name {
-			if a.Name < b.Name {
-				return -1
-			}
-			return 1
-		}
-		if a.AgentID < b.AgentID {
-			return -1
-		}
-		if a.AgentID > b.AgentID {
-			return 1
-		}
-		return 0
-	})
+	sortPresence(out)
 	return out, nil
+}
+
+// sortPresence orders entries by conversation, agent name and id, the
+// order agents' screens list them in.
+func sortPresence(es []switchboard.PresenceEntry) {
+	slices.SortFunc(es, func(a, b switchboard.PresenceEntry) int {
+		return cmp.Or(cmp.Compare(a.ConversationID, b.ConversationID), cmp.Compare(a.Name, b.Name),
+			cmp.Compare(a.AgentID, b.AgentID), cmp.Compare(a.Kind, b.Kind))
+	})
 }

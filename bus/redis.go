@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -17,13 +19,18 @@ const DefaultRedisChannel = "switchboard:bus"
 
 // Redis is the bus for several instances: every instance publishes to and
 // subscribes on one Redis Pub/Sub channel, so an event published on any
-// instance reaches the subscribers of all of them.
+// instance reaches the subscribers of all of them. Each event is first
+// added to a stream (channel + ":log"), whose id it takes and which keeps
+// the last LogAge of events for Since; one script does both, so the order
+// of ids is the order subscribers see.
 //
 // Pub/Sub is at most once: events published while a subscription's
-// connection is being re-established are lost.
+// connection is being re-established are lost to it, and stay in the log.
 type Redis struct {
 	client  *redis.Client
 	channel string
+	stream  string
+	logAge  time.Duration
 	buffer  int
 	dropped atomic.Uint64
 
@@ -45,7 +52,88 @@ func NewRedis(client *redis.Client, channel string, opts ...Option) *Redis {
 		channel = DefaultRedisChannel
 	}
 	o := buildOptions(opts)
-	return &Redis{client: client, channel: channel, buffer: o.buffer, done: make(chan struct{})}
+	return &Redis{client: client, channel: channel, stream: channel + ":log", logAge: o.logAge, buffer: o.buffer, done: make(chan struct{})}
+}
+
+// publishScript adds an event to the log, trimming what is older than the
+// log's age by Redis's own clock, and publishes it with its id in front.
+var publishScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local id = redis.call('XADD', KEYS[1], 'MINID', '=', tostring(now - tonumber(ARGV[1])), '*', 'e', ARGV[2])
+redis.call('PUBLISH', KEYS[2], id .. ' ' .. ARGV[2])
+return id
+`)
+
+func (r *Redis) encode(ev switchboard.BusEvent) (string, error) {
+	ev.ID = "" // the stream gives it
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return "", fmt.Errorf("bus: publish %s: encode: %w", ev.Type, err)
+	}
+	return string(b), nil
+}
+
+func (r *Redis) publishArgs(payload string) ([]string, []any) {
+	return []string{r.stream, r.channel}, []any{r.logAge.Milliseconds(), payload}
+}
+
+// decode reads "<id> <json>" as the script publishes it.
+func decode(msg string) (switchboard.BusEvent, bool) {
+	id, payload, ok := strings.Cut(msg, " ")
+	var ev switchboard.BusEvent
+	if !ok || json.Unmarshal([]byte(payload), &ev) != nil {
+		return ev, false
+	}
+	ev.ID = id
+	return ev, true
+}
+
+// Since returns the events after since from the log, oldest first, at
+// most max (<= 0: all); ErrResync when the log lost events after since
+// (trimmed, or Redis restarted) or never held it.
+func (r *Redis) Since(ctx context.Context, since string, max int) ([]switchboard.BusEvent, error) {
+	if switchboard.CompareEventIDs(since, "0-0") <= 0 {
+		return nil, switchboard.ErrResync
+	}
+	info, err := r.client.XInfoStream(ctx, r.stream).Result()
+	if err != nil {
+		if strings.Contains(err.Error(), "no such key") {
+			return nil, switchboard.ErrResync
+		}
+		return nil, fmt.Errorf("bus: event log: %w", err)
+	}
+	// Trimming leaves no mark, so an id older than the oldest kept may
+	// have had successors trimmed: resync (at worst needlessly, when its
+	// successor is the oldest kept). Newer than the last one: not ours.
+	last := switchboard.CompareEventIDs(since, info.LastGeneratedID)
+	switch {
+	case last > 0:
+		return nil, switchboard.ErrResync
+	case last == 0:
+		return nil, nil
+	case info.Length == 0, switchboard.CompareEventIDs(since, info.FirstEntry.ID) < 0, switchboard.CompareEventIDs(since, info.MaxDeletedEntryID) < 0:
+		return nil, switchboard.ErrResync
+	}
+	var msgs []redis.XMessage
+	if max > 0 {
+		msgs, err = r.client.XRangeN(ctx, r.stream, "("+since, "+", int64(max)).Result()
+	} else {
+		msgs, err = r.client.XRange(ctx, r.stream, "("+since, "+").Result()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bus: event log: %w", err)
+	}
+	out := make([]switchboard.BusEvent, 0, len(msgs))
+	for _, m := range msgs {
+		payload, _ := m.Values["e"].(string)
+		ev, ok := decode(m.ID + " " + payload)
+		if !ok {
+			continue
+		}
+		out = append(out, ev)
+	}
+	return out, nil
 }
 
 func (r *Redis) isClosed() bool {
@@ -57,34 +145,41 @@ func (r *Redis) isClosed() bool {
 	}
 }
 
-// Publish sends ev, JSON-encoded, to every instance's subscribers.
+// Publish adds ev to the log, which gives it its id, and sends it to every
+// instance's subscribers.
 func (r *Redis) Publish(ctx context.Context, ev switchboard.BusEvent) error {
 	if r.isClosed() {
 		return fmt.Errorf("bus: publish %s: %w", ev.Type, ErrClosed)
 	}
-	payload, err := json.Marshal(ev)
+	payload, err := r.encode(ev)
 	if err != nil {
-		return fmt.Errorf("bus: publish %s: encode: %w", ev.Type, err)
+		return err
 	}
-	if err := r.client.Publish(ctx, r.channel, payload).Err(); err != nil {
+	keys, args := r.publishArgs(payload)
+	if err := publishScript.Run(ctx, r.client, keys, args...).Err(); err != nil {
 		return fmt.Errorf("bus: publish %s to redis channel %q: %w", ev.Type, r.channel, err)
 	}
 	return nil
 }
 
-// PublishBatch sends events in one round trip (a pipeline), in order; the
-// ingest pipeline announces a whole stored batch this way.
+// PublishBatch publishes events in one round trip (a pipeline), in order;
+// the ingest path announces a whole stored batch this way.
 func (r *Redis) PublishBatch(ctx context.Context, evs []switchboard.BusEvent) error {
 	if r.isClosed() {
 		return fmt.Errorf("bus: publish batch: %w", ErrClosed)
 	}
+	// Load the script once so that the pipeline can run it by its hash.
+	if err := publishScript.Load(ctx, r.client).Err(); err != nil {
+		return fmt.Errorf("bus: publish batch: %w", err)
+	}
 	pipe := r.client.Pipeline()
 	for _, ev := range evs {
-		payload, err := json.Marshal(ev)
+		payload, err := r.encode(ev)
 		if err != nil {
-			return fmt.Errorf("bus: publish %s: encode: %w", ev.Type, err)
+			return err
 		}
-		pipe.Publish(ctx, r.channel, payload)
+		keys, args := r.publishArgs(payload)
+		publishScript.EvalSha(ctx, pipe, keys, args...)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("bus: publish batch of %d to redis channel %q: %w", len(evs), r.channel, err)
@@ -146,8 +241,8 @@ func (r *Redis) forward(ctx context.Context, ps *redis.PubSub, msgs <-chan *redi
 			if !ok {
 				return
 			}
-			var ev switchboard.BusEvent
-			if err := json.Unmarshal([]byte(m.Payload), &ev); err != nil {
+			ev, ok := decode(m.Payload)
+			if !ok {
 				// Not ours (someone else publishing on the channel): nobody
 				// can act on it, so it counts as undelivered.
 				r.dropped.Add(1)

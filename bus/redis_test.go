@@ -51,6 +51,9 @@ func TestRedis(t *testing.T) {
 			return bus.NewRedis(redisClient(t), testChannel(t), bus.WithBuffer(32))
 		},
 		Buffer: 32,
+		NewWithLogAge: func(t *testing.T, age time.Duration) bustest.Bus {
+			return bus.NewRedis(redisClient(t), testChannel(t), bus.WithBuffer(32), bus.WithLog(age, 0))
+		},
 	})
 }
 

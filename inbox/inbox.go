@@ -55,6 +55,9 @@ type Service struct {
 	presence switchboard.Presence
 	searches chan struct{} // a token per full-text search running
 
+	watchMu sync.Mutex
+	watched map[string]string // conversation -> presence last announced
+
 	mu       sync.RWMutex
 	policies map[switchboard.Channel]switchboard.Policy
 	senders  map[switchboard.Channel]switchboard.Sender
@@ -92,6 +95,7 @@ func Open(ctx context.Context, cfg Config) (*Service, error) {
 		policies: map[switchboard.Channel]switchboard.Policy{}, senders: map[switchboard.Channel]switchboard.Sender{},
 		presence: cfg.Presence,
 		searches: make(chan struct{}, MaxSearches),
+		watched:  map[string]string{},
 	}, nil
 }
 

@@ -2,6 +2,7 @@ package inbox
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -55,15 +56,81 @@ func (s *Service) setPresence(ctx context.Context, actor switchboard.Actor, conv
 }
 
 // announcePresence publishes who is now viewing and typing in a
-// conversation.
+// conversation, and watches it so that an entry expiring is announced too.
 func (s *Service) announcePresence(ctx context.Context, by, conversationID string) {
 	ps, err := s.presenceOf(ctx, []string{conversationID})
 	if err != nil {
 		s.announce(ctx, nil, err)
 		return
 	}
-	ev, err := s.event(switchboard.BusPresence, conversationID, by, ps[conversationID])
+	p := ps[conversationID]
+	s.watchMu.Lock()
+	if len(p.Viewing)+len(p.Typing) > 0 {
+		s.watched[conversationID] = presenceKey(p)
+	} else {
+		delete(s.watched, conversationID)
+	}
+	s.watchMu.Unlock()
+	ev, err := s.event(switchboard.BusPresence, conversationID, by, p)
 	s.announce(ctx, []switchboard.BusEvent{ev}, err)
+}
+
+func presenceKey(p view.Presence) string {
+	b, _ := json.Marshal(p)
+	return string(b)
+}
+
+// SweepPresence announces the conversations whose presence changed with
+// nobody saying so: an agent stopped typing (typing ends TypingTTL after
+// the last frame) or a viewer's entry ran out. Each instance watches the
+// conversations its own agents' frames touched; RunPresence calls it.
+func (s *Service) SweepPresence(ctx context.Context) error {
+	s.watchMu.Lock()
+	ids := make([]string, 0, len(s.watched))
+	for id := range s.watched {
+		ids = append(ids, id)
+	}
+	s.watchMu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	ps, err := s.presenceOf(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		p := ps[id]
+		s.watchMu.Lock()
+		last, ok := s.watched[id]
+		changed := ok && last != presenceKey(p)
+		if len(p.Viewing)+len(p.Typing) == 0 {
+			delete(s.watched, id)
+		} else if changed {
+			s.watched[id] = presenceKey(p)
+		}
+		s.watchMu.Unlock()
+		if changed {
+			ev, err := s.event(switchboard.BusPresence, id, "", p)
+			s.announce(ctx, []switchboard.BusEvent{ev}, err)
+		}
+	}
+	return nil
+}
+
+// RunPresence sweeps presence every interval until ctx ends.
+func (s *Service) RunPresence(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.SweepPresence(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("inbox: presence sweep", "err", err)
+			}
+		}
+	}
 }
 
 // presenceOf returns the presence of each conversation named (nobody,

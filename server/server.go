@@ -37,6 +37,8 @@ type Server struct {
 	Webhooks map[string]http.Handler
 	// BlobHandler serves local blob URLs under /blobs/ when set.
 	BlobHandler http.Handler
+	// Realtime serves the agents' socket, GET /api/v1/realtime, when set.
+	Realtime http.Handler
 	// MetricsToken, when set, lets its bearer read /metrics here.
 	MetricsToken string
 	// APITimeout bounds each agent API request, and every database read
@@ -77,6 +79,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.BlobHandler != nil {
 		mux.Handle("GET /blobs/", s.BlobHandler)
+	}
+	if s.Realtime != nil {
+		mux.Handle("GET /api/v1/realtime", s.Realtime)
 	}
 	s.routeAPI(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

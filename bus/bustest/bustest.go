@@ -27,6 +27,8 @@ type Config struct {
 	// subscribers buffer Buffer events. The suite closes it.
 	New    func(t *testing.T) Bus
 	Buffer int
+	// NewWithLogAge returns a fresh bus whose log keeps events for age.
+	NewWithLogAge func(t *testing.T, age time.Duration) Bus
 }
 
 // wait bounds every blocking step so that a broken bus fails instead of
@@ -52,6 +54,12 @@ func Run(t *testing.T, cfg Config) {
 		return b
 	}
 	t.Run("RoundTrip", func(t *testing.T) { testRoundTrip(t, newBus(t)) })
+	t.Run("ReplayAfterAGap", func(t *testing.T) { testReplay(t, newBus(t)) })
+	t.Run("TrimmedLogResyncs", func(t *testing.T) {
+		b := cfg.NewWithLogAge(t, 100*time.Millisecond)
+		t.Cleanup(func() { b.Close() })
+		testTrimmed(t, b)
+	})
 	t.Run("OrderOnePublisher", func(t *testing.T) { testOrder(t, newBus(t), cfg.Buffer/2) })
 	t.Run("EverySubscriberGetsEveryEvent", func(t *testing.T) { testFanOut(t, newBus(t), cfg.Buffer/2) })
 	t.Run("ConcurrentPublishers", func(t *testing.T) { testConcurrentPublishers(t, newBus(t), cfg.Buffer/2) })
@@ -337,5 +345,85 @@ func testClose(t *testing.T, b Bus) {
 	}
 	if err := b.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// published publishes n events from publisher p and returns them as a
+// subscriber received them, with their ids.
+func published(t *testing.T, b Bus, p, n int) []switchboard.BusEvent {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sub, err := b.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		if err := b.Publish(ctx, Event(p, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out []switchboard.BusEvent
+	for len(out) < n {
+		select {
+		case ev := <-sub:
+			out = append(out, ev)
+		case <-time.After(wait):
+			t.Fatalf("received %d of %d events", len(out), n)
+		}
+	}
+	return out
+}
+
+// testReplay: ids increase; Since gives a reconnecting client exactly the
+// events after the one it saw last, in order, with the ids subscribers
+// saw; an id the log never held means resync.
+func testReplay(t *testing.T, b Bus) {
+	ctx := context.Background()
+	evs := published(t, b, 1, 10)
+	for i := 1; i < len(evs); i++ {
+		if evs[i].ID == "" || switchboard.CompareEventIDs(evs[i-1].ID, evs[i].ID) >= 0 {
+			t.Fatalf("ids do not increase: %q then %q", evs[i-1].ID, evs[i].ID)
+		}
+	}
+	got, err := b.Since(ctx, evs[2].ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 7 {
+		t.Fatalf("Since the third: %d events, want the 7 after it", len(got))
+	}
+	for i, ev := range got {
+		want := evs[3+i]
+		if ev.ID != want.ID || string(ev.Data) != string(want.Data) || ev.Type != want.Type || ev.ConversationID != want.ConversationID {
+			t.Fatalf("replayed %d: %+v, want %+v", i, ev, want)
+		}
+	}
+	if got, err := b.Since(ctx, evs[2].ID, 2); err != nil || len(got) != 2 || got[1].ID != evs[4].ID {
+		t.Fatalf("Since with max 2: %v %v", got, err)
+	}
+	if got, err := b.Since(ctx, evs[9].ID, 0); err != nil || len(got) != 0 {
+		t.Fatalf("Since the last: %v %v, want nothing", got, err)
+	}
+	for _, bad := range []string{"", "nonsense", "99999999999999-0"} {
+		if _, err := b.Since(ctx, bad, 0); !errors.Is(err, switchboard.ErrResync) {
+			t.Fatalf("Since(%q) = %v, want ErrResync", bad, err)
+		}
+	}
+}
+
+// testTrimmed: once the log has dropped events after since (older than its
+// age), a client must resync; what is still in the log replays.
+func testTrimmed(t *testing.T, b Bus) {
+	ctx := context.Background()
+	old := published(t, b, 1, 2)
+	time.Sleep(300 * time.Millisecond)
+	fresh := published(t, b, 2, 2)
+	if _, err := b.Since(ctx, old[0].ID, 0); !errors.Is(err, switchboard.ErrResync) {
+		t.Fatalf("Since an event whose successor was trimmed: %v, want ErrResync", err)
+	}
+	got, err := b.Since(ctx, fresh[0].ID, 0)
+	if err != nil || len(got) != 1 || got[0].ID != fresh[1].ID {
+		t.Fatalf("Since a kept event: %v %v", got, err)
 	}
 }

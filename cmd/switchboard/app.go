@@ -33,6 +33,7 @@ import (
 	"github.com/switchboard-inbox/switchboard/metrics"
 	"github.com/switchboard-inbox/switchboard/outbox"
 	"github.com/switchboard-inbox/switchboard/queue"
+	"github.com/switchboard-inbox/switchboard/realtime"
 	"github.com/switchboard-inbox/switchboard/route/dispatch"
 	"github.com/switchboard-inbox/switchboard/server"
 )
@@ -64,6 +65,7 @@ type Main struct {
 	Pipeline   *ingest.Pipeline
 	Outbox     *outbox.Worker
 	Dispatcher *dispatch.Dispatcher
+	Hub        *realtime.Hub
 
 	// background work started with the workers (template sync, IMAP).
 	background []func(context.Context)
@@ -110,6 +112,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.Clock == nil {
 		m.Clock = switchboard.SystemClock{}
 	}
+	var presence switchboard.Presence
 	if c.RedisURL != "" {
 		opts, err := redis.ParseURL(c.RedisURL)
 		if err != nil {
@@ -126,7 +129,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			m.Logger.Warn("the inbound queue may lose acknowledged messages if Redis crashes or restarts (allowed by SWITCHBOARD_REDIS_ALLOW_VOLATILE)", "err", err)
 		}
 		m.Queue = queue.NewRedis(m.redis, queue.RedisOptions{Prefix: c.RedisPrefix + "inbound:", Consumer: queue.ConsumerName(c.Addr), MinIdle: c.QueueReclaimAfter})
-		m.Bus = bus.NewRedis(m.redis, c.RedisPrefix+"events")
+		m.Bus = bus.NewRedis(m.redis, c.RedisPrefix+"events", bus.WithLog(c.EventLog, 0))
+		presence = bus.NewRedisPresence(m.redis, c.RedisPrefix)
 	} else {
 		if !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
 			m.Logger.Warn("no SWITCHBOARD_REDIS_URL: the inbound queue is a file in the data directory, so run only one instance")
@@ -134,7 +138,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if m.Queue, err = queue.OpenSQLite(ctx, filepath.Join(c.DataDir, "queue.db"), queue.WithVisibility(c.QueueReclaimAfter)); err != nil {
 			return err
 		}
-		m.Bus = bus.NewMemory()
+		m.Bus = bus.NewMemory(bus.WithLog(c.EventLog, 0))
+		presence = bus.NewMemoryPresence(m.Clock)
 	}
 	key, err := blobKey(c.BlobKey, c.DataDir)
 	if err != nil {
@@ -144,7 +149,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	m.Inbox, err = inbox.Open(ctx, inbox.Config{
-		DatabaseURL: c.DatabaseURL, Clock: m.Clock, Bus: m.Bus, Blobs: m.Blobs, Logger: m.Logger, ReopenWindow: c.ReopenWindow,
+		DatabaseURL: c.DatabaseURL, Clock: m.Clock, Bus: m.Bus, Presence: presence, Blobs: m.Blobs, Logger: m.Logger, ReopenWindow: c.ReopenWindow,
 	})
 	if err != nil {
 		return err
@@ -200,9 +205,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.Outbox = &outbox.Worker{Inbox: m.Inbox, Senders: m.Inbox.Senders(), Metrics: m.Metrics, Logger: m.Logger, Clock: m.Clock, MaxAttempts: c.OutboxMaxAttempts}
 	m.Inbox.OnReplyQueued(m.Outbox.Notify)
+	m.Hub = &realtime.Hub{Inbox: m.Inbox, Bus: m.Bus, Logger: m.Logger}
+	srv.Realtime = m.Hub
 	if !c.RoutingOff {
 		m.Dispatcher = &dispatch.Dispatcher{Inbox: m.Inbox, Logger: m.Logger, Clock: m.Clock, OfflineGrace: c.OfflineGrace}
 		m.Inbox.OnRoutingChange(m.Dispatcher.Wake)
+		m.Hub.OnConnect, m.Hub.OnDisconnect = m.Dispatcher.Connected, m.Dispatcher.Disconnected
 	}
 
 	if m.listener, err = net.Listen("tcp", c.Addr); err != nil {
@@ -220,6 +228,14 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.cancel = cancel
 	m.goRun(func() { m.Pipeline.Run(runCtx) })
 	m.goRun(func() { m.Outbox.Run(runCtx) })
+	// Subscribed before serving, so that no event published from now on
+	// misses the sockets.
+	hubEvents, err := m.Bus.Subscribe(runCtx)
+	if err != nil {
+		return fmt.Errorf("subscribe to events: %w", err)
+	}
+	m.goRun(func() { m.Hub.Forward(hubEvents) })
+	m.goRun(func() { m.Inbox.RunPresence(runCtx, 500*time.Millisecond) })
 	if m.Dispatcher != nil {
 		m.goRun(func() { m.Dispatcher.Run(runCtx) })
 		if c.ClassifierRetrain > 0 {

@@ -50,6 +50,9 @@ type Config struct {
 	// QueueReclaimAfter is how long an inbound entry may stay unacknowledged
 	// with a consumer before another takes it, assuming the first died.
 	QueueReclaimAfter time.Duration
+	// EventLog is how long real-time events are kept for agents who
+	// reconnect to replay (at least an hour is what clients can count on).
+	EventLog time.Duration
 
 	// Twilio (SMS). The channel is on when the account SID and auth token
 	// are set.
@@ -108,6 +111,7 @@ type Config struct {
 const (
 	defaultReopenWindow      = 7 * 24 * time.Hour
 	defaultQueueReclaimAfter = 30 * time.Second
+	defaultEventLog          = time.Hour
 	defaultSMSPrice          = 0.0079
 	defaultIMAPPoll          = time.Minute
 	defaultOfflineGrace      = 5 * time.Minute
@@ -203,6 +207,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.OutboxMaxAttempts, "outbox-max-attempts", c.envInt("OUTBOX_MAX_ATTEMPTS", 8), "send attempts before a reply fails for good, at least 1 (SWITCHBOARD_OUTBOX_MAX_ATTEMPTS)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", env("REDIS_PREFIX", "switchboard:"), "prefix of every Redis key and Pub/Sub channel (SWITCHBOARD_REDIS_PREFIX)")
 	fs.BoolVar(&c.RedisAllowVolatile, "redis-allow-volatile", c.envBool("REDIS_ALLOW_VOLATILE", false), "use Redis for the inbound queue even when it does not run with appendonly yes and appendfsync always, or hides its settings (CONFIG disabled), accepting that a Redis crash or restart may lose messages providers were told were received (SWITCHBOARD_REDIS_ALLOW_VOLATILE)")
+	fs.DurationVar(&c.EventLog, "event-log", c.envDuration("EVENT_LOG", defaultEventLog), "how long real-time events are kept for sockets that reconnect with ?since=; 0 means 1h (SWITCHBOARD_EVENT_LOG)")
 	fs.DurationVar(&c.QueueReclaimAfter, "queue-reclaim-after", c.envDuration("QUEUE_RECLAIM_AFTER", defaultQueueReclaimAfter), "redeliver inbound entries a consumer has held this long without acknowledging; 0 means 30s (SWITCHBOARD_QUEUE_RECLAIM_AFTER)")
 	fs.StringVar(&c.TwilioAccountSID, "twilio-account-sid", env("TWILIO_ACCOUNT_SID", ""), "Twilio account SID; with the auth token, turns SMS on (SWITCHBOARD_TWILIO_ACCOUNT_SID)")
 	fs.StringVar(&c.TwilioAuthToken, "twilio-auth-token", env("TWILIO_AUTH_TOKEN", ""), "Twilio auth token (SWITCHBOARD_TWILIO_AUTH_TOKEN)")
@@ -316,6 +321,7 @@ func (c *Config) Validate() error {
 	}{
 		{"REOPEN_WINDOW", &c.ReopenWindow, defaultReopenWindow},
 		{"QUEUE_RECLAIM_AFTER", &c.QueueReclaimAfter, defaultQueueReclaimAfter},
+		{"EVENT_LOG", &c.EventLog, defaultEventLog},
 		{"IMAP_POLL", &c.IMAPPoll, defaultIMAPPoll},
 		{"OFFLINE_GRACE", &c.OfflineGrace, defaultOfflineGrace},
 		{"SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, defaultShutdownTimeout},

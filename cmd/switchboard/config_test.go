@@ -233,7 +233,7 @@ func TestConfigFlagsAndVariables(t *testing.T) {
 	})
 	want := []string{
 		"addr", "blob-key", "blob-url", "classifier-retrain", "data-dir", "database-url", "dkim-key-file", "dkim-selector",
-		"email-from", "form-origins", "form-rate-limit", "form-thanks-url", "graph-api-url", "imap-poll", "imap-urls",
+		"email-from", "event-log", "form-origins", "form-rate-limit", "form-thanks-url", "graph-api-url", "imap-poll", "imap-urls",
 		"inbound-email-secret", "ingest-batch", "ingest-workers", "instagram-account-id", "log-format", "log-level",
 		"messenger-page-id", "meta-access-token", "meta-app-secret", "meta-verify-token", "metrics-addr", "metrics-token", "offline-grace",
 		"outbox-max-attempts", "phone-region", "public-url", "queue-reclaim-after", "redis-allow-volatile", "redis-prefix", "redis-url",
