@@ -165,7 +165,7 @@ func SendParts(ctx context.Context, names []string, send func(ctx context.Contex
 		case err != nil && i == 0:
 			return "", err
 		case err != nil:
-			return "", switchboard.Permanent(fmt.Errorf("%d of %d parts were sent (the first as %s), then %s failed and was not retried, so that the others are not sent twice: %w",
+			return "", switchboard.Permanent(fmt.Errorf("%d of %d parts were sent (the first as %s), then %s failed; neither it nor the rest is retried, which would send the first parts twice: %w",
 				i, len(names), first, names[i], err))
 		case i == 0:
 			first = id

@@ -155,7 +155,8 @@ func (c *Channel) Send(ctx context.Context, m *switchboard.Outbound) (string, er
 			}
 		}
 	}
-	id, err := meta.SendParts(ctx, names, func(ctx context.Context, i int) (string, error) {
+	// The client's errors name the channel already.
+	return meta.SendParts(ctx, names, func(ctx context.Context, i int) (string, error) {
 		p := parts[i]
 		if p.att == nil {
 			return c.Client.SendText(ctx, to, p.text)
@@ -166,10 +167,6 @@ func (c *Channel) Send(ctx context.Context, m *switchboard.Outbound) (string, er
 		}
 		return c.Client.SendMedia(ctx, to, msg)
 	})
-	if err != nil {
-		return "", fmt.Errorf("whatsapp: %w", err)
-	}
-	return id, nil
 }
 
 // upload copies a stored attachment to Meta and returns its media id.
