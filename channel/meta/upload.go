@@ -135,7 +135,10 @@ var partRetries = []time.Duration{time.Second, 3 * time.Second}
 
 // SendParts makes the sends of one reply (its text, then one per
 // attachment: Meta's messages carry one attachment each) in order, and
-// returns the first send's id, which the reply keeps.
+// returns the first send's id, which the reply keeps. Only that id's
+// statuses move the reply: Messenger's delivery and read watermarks
+// cover the later parts too, but WhatsApp's statuses and Instagram's
+// reads naming a later part are kept as reports for an unknown id.
 //
 // The outbox retries a whole Send, so a failure is only returned as it is
 // while nothing was sent. Once the first part went out, a later part that
