@@ -74,12 +74,17 @@ func (s *Service) decide(ctx context.Context, conversationID string, d switchboa
 }
 
 // Compose answers what a channel allows now in a conversation ("": the
-// default reply channel), for the composer: the same decision Reply makes.
-func (s *Service) Compose(ctx context.Context, actor switchboard.Actor, conversationID string, ch switchboard.Channel, text string) (switchboard.Decision, error) {
+// default reply channel), for the composer: the same decision Reply makes,
+// with the actor's uploads named by attachments attached.
+func (s *Service) Compose(ctx context.Context, actor switchboard.Actor, conversationID string, ch switchboard.Channel, text string, attachments ...string) (switchboard.Decision, error) {
 	if ch != "" && !ch.Valid() {
 		return switchboard.Decision{}, switchboard.Errorf(switchboard.EINVALID, "unknown channel %q", ch)
 	}
-	return s.decide(ctx, conversationID, switchboard.Draft{Channel: ch, Text: text})
+	atts, err := s.uploads(ctx, actor, attachments)
+	if err != nil {
+		return switchboard.Decision{}, err
+	}
+	return s.decide(ctx, conversationID, switchboard.Draft{Channel: ch, Text: text, Attachments: atts})
 }
 
 // Reply stores an agent's reply, queued for sending, or an internal note.

@@ -226,10 +226,19 @@ func (s *Server) setPriority(w http.ResponseWriter, r *http.Request, me switchbo
 }
 
 // compose answers what the channel allows now, for the composer: the
-// same decision the send path will make.
+// same decision the send path will make. attachments names uploads, by
+// id, repeated or comma-separated.
 func (s *Server) compose(w http.ResponseWriter, r *http.Request, me switchboard.Actor) error {
 	q := r.URL.Query()
-	dec, err := s.Inbox.Compose(r.Context(), me, r.PathValue("id"), switchboard.Channel(q.Get("channel")), q.Get("text"))
+	var atts []string
+	for _, v := range q["attachments"] {
+		for _, id := range strings.Split(v, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				atts = append(atts, id)
+			}
+		}
+	}
+	dec, err := s.Inbox.Compose(r.Context(), me, r.PathValue("id"), switchboard.Channel(q.Get("channel")), q.Get("text"), atts...)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -51,8 +52,9 @@ const TagHumanAgent Tag = "HUMAN_AGENT"
 // errors.As) for every non-2xx answer.
 type APIError = meta.APIError
 
-// Client sends text through the Send API:
-// POST {BaseURL}/{PageID}/messages with the Page access token. Instagram
+// Client sends text and attachments through the Send API:
+// POST {BaseURL}/{PageID}/messages with the Page access token, uploading
+// files first with POST {BaseURL}/{PageID}/message_attachments. Instagram
 // messages go the same way, addressed to the IGSID; set Channel to
 // ChannelInstagram for its shorter text limit.
 //
@@ -68,10 +70,10 @@ type Client struct {
 }
 
 type sendRequest struct {
-	Recipient     recipient   `json:"recipient"`
-	MessagingType string      `json:"messaging_type"`
-	Tag           Tag         `json:"tag,omitempty"`
-	Message       textMessage `json:"message"`
+	Recipient     recipient `json:"recipient"`
+	MessagingType string    `json:"messaging_type"`
+	Tag           Tag       `json:"tag,omitempty"`
+	Message       any       `json:"message"`
 }
 
 type recipient struct {
@@ -80,6 +82,20 @@ type recipient struct {
 
 type textMessage struct {
 	Text string `json:"text"`
+}
+
+type attachmentMessage struct {
+	Attachment attachment `json:"attachment"`
+}
+
+type attachment struct {
+	Type    string            `json:"type"`
+	Payload attachmentPayload `json:"payload"`
+}
+
+type attachmentPayload struct {
+	AttachmentID string `json:"attachment_id,omitempty"`
+	IsReusable   bool   `json:"is_reusable,omitempty"`
 }
 
 type sendReply struct {
@@ -92,13 +108,31 @@ type sendReply struct {
 // 24-hour window); with TagHumanAgent as MESSAGE_TAG with that tag. Use
 // SendMode to choose.
 func (c *Client) Send(ctx context.Context, recipientID, text string, tag Tag) (messageID string, err error) {
-	if strings.TrimSpace(recipientID) == "" {
-		return "", switchboard.Permanent(invalid("%s: recipient id is empty", c.channel()))
-	}
 	if err := CheckText(c.channel(), text); err != nil {
 		return "", switchboard.Permanent(fmt.Errorf("%s: %w", c.channel(), err))
 	}
-	req := sendRequest{Recipient: recipient{ID: recipientID}, MessagingType: ModeResponse, Message: textMessage{Text: text}}
+	return c.send(ctx, recipientID, textMessage{Text: text}, tag)
+}
+
+// SendAttachment sends an uploaded attachment (UploadAttachment) of type
+// kind to recipientID as a message of its own, as Send sends text:
+// {"attachment":{"type":kind,"payload":{"attachment_id":id}}}
+// (https://developers.facebook.com/docs/messenger-platform/reference/attachment-upload-api).
+func (c *Client) SendAttachment(ctx context.Context, recipientID, kind, attachmentID string, tag Tag) (messageID string, err error) {
+	switch {
+	case kind != AttachmentImage && kind != AttachmentAudio && kind != AttachmentVideo && kind != AttachmentFile:
+		return "", switchboard.Permanent(invalid("%s: attachment type %q is not image, audio, video or file", c.channel(), kind))
+	case strings.TrimSpace(attachmentID) == "":
+		return "", switchboard.Permanent(invalid("%s: attachment id is empty", c.channel()))
+	}
+	return c.send(ctx, recipientID, attachmentMessage{Attachment: attachment{Type: kind, Payload: attachmentPayload{AttachmentID: attachmentID}}}, tag)
+}
+
+func (c *Client) send(ctx context.Context, recipientID string, msg any, tag Tag) (string, error) {
+	if strings.TrimSpace(recipientID) == "" {
+		return "", switchboard.Permanent(invalid("%s: recipient id is empty", c.channel()))
+	}
+	req := sendRequest{Recipient: recipient{ID: recipientID}, MessagingType: ModeResponse, Message: msg}
 	switch tag {
 	case "":
 	case TagHumanAgent:
@@ -122,6 +156,56 @@ func (c *Client) Send(ctx context.Context, recipientID, text string, tag Tag) (m
 		return "", switchboard.Permanent(fmt.Errorf("%s: send: reply has no message_id", c.channel()))
 	}
 	return rep.MessageID, nil
+}
+
+// File is a file for UploadAttachment.
+type File struct {
+	Name        string // made ASCII for the form: Instagram refuses other names
+	ContentType string // audio/* for an audio attachment, as Meta requires
+	Body        io.Reader
+	Size        int64 // exactly what Body yields
+}
+
+// UploadAttachment uploads a file of type kind (image, audio, video or
+// file) with the Attachment Upload API, POST
+// {BaseURL}/{PageID}/message_attachments, multipart with
+// message={"attachment":{"type":kind,"payload":{"is_reusable":true}}},
+// filedata and, for Instagram, platform=instagram, and returns its
+// attachment_id
+// (https://developers.facebook.com/docs/messenger-platform/reference/attachment-upload-api,
+// https://developers.facebook.com/documentation/business-messaging/instagram-messaging/features/attachment-upload).
+// Uploading reaches no customer, so every failure but a refusal is safe
+// to retry.
+func (c *Client) UploadAttachment(ctx context.Context, kind string, f File) (attachmentID string, err error) {
+	if c.Token == "" {
+		return "", switchboard.Permanent(invalid("%s: no page access token configured", c.channel()))
+	}
+	endpoint, err := meta.Endpoint(c.BaseURL, c.PageID, "message_attachments")
+	if err != nil {
+		return "", switchboard.Permanent(fmt.Errorf("%s: %w", c.channel(), err))
+	}
+	// Reusable, as every documented upload is: an id uploaded otherwise
+	// is not promised to be sendable at all.
+	msg, err := meta.MarshalJSON(attachmentMessage{Attachment: attachment{Type: kind, Payload: attachmentPayload{IsReusable: true}}})
+	if err != nil {
+		return "", switchboard.Permanent(fmt.Errorf("%s: upload: %w", c.channel(), err))
+	}
+	var fields [][2]string
+	if c.channel() == switchboard.ChannelInstagram {
+		fields = append(fields, [2]string{"platform", "instagram"})
+	}
+	fields = append(fields, [2]string{"message", string(msg)})
+	var rep struct {
+		AttachmentID string `json:"attachment_id"`
+	}
+	file := meta.File{Field: "filedata", Name: f.Name, ContentType: f.ContentType, Body: f.Body, Size: f.Size}
+	if err := meta.Upload(ctx, c.HTTP, endpoint, c.Token, fields, file, &rep); err != nil {
+		return "", fmt.Errorf("%s: upload: %w", c.channel(), err)
+	}
+	if rep.AttachmentID == "" {
+		return "", fmt.Errorf("%s: upload: reply has no attachment_id", c.channel())
+	}
+	return rep.AttachmentID, nil
 }
 
 func (c *Client) channel() switchboard.Channel {

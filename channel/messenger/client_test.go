@@ -177,3 +177,44 @@ func TestIsOutsideWindowIgnoresOtherErrors(t *testing.T) {
 		t.Fatal("IsOutsideWindow true for an unrelated error")
 	}
 }
+
+func TestSendAttachmentRefusesBadInput(t *testing.T) {
+	s, srv := newSendAPI(t, 200, sendOK)
+	c := newClient(srv, "")
+	ctx := context.Background()
+	for name, send := range map[string]func() (string, error){
+		"template":        func() (string, error) { return c.SendAttachment(ctx, psid, "template", "1", "") },
+		"no id":           func() (string, error) { return c.SendAttachment(ctx, psid, AttachmentImage, " ", "") },
+		"no recipient":    func() (string, error) { return c.SendAttachment(ctx, "", AttachmentImage, "1", "") },
+		"unsupported tag": func() (string, error) { return c.SendAttachment(ctx, psid, AttachmentImage, "1", "ACCOUNT_UPDATE") },
+	} {
+		if _, err := send(); !switchboard.IsPermanent(err) || switchboard.ErrorCode(err) != switchboard.EINVALID {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if n := len(s.all()); n != 0 {
+		t.Fatalf("%d requests made for refused sends", n)
+	}
+}
+
+func TestUploadAttachmentErrors(t *testing.T) {
+	file := func() File {
+		return File{Name: "a.png", ContentType: "image/png", Body: strings.NewReader("x"), Size: 1}
+	}
+	_, srv := newSendAPI(t, 400, `{"error":{"message":"(#100) Upload attachment failure.","type":"OAuthException","code":100,"fbtrace_id":"H6"}}`)
+	_, err := newClient(srv, switchboard.ChannelInstagram).UploadAttachment(context.Background(), AttachmentImage, file())
+	if !switchboard.IsPermanent(err) || !strings.HasPrefix(err.Error(), "instagram: upload: graph api: HTTP 400") {
+		t.Fatalf("refused: %v", err)
+	}
+	_, srv = newSendAPI(t, 500, `{"error":{"message":"An unknown error has occurred.","type":"OAuthException","code":1,"fbtrace_id":"H7"}}`)
+	if _, err := newClient(srv, "").UploadAttachment(context.Background(), AttachmentImage, file()); err == nil || switchboard.IsPermanent(err) {
+		t.Fatalf("server error: %v", err)
+	}
+	_, srv = newSendAPI(t, 200, `{}`)
+	if _, err := newClient(srv, "").UploadAttachment(context.Background(), AttachmentImage, file()); err == nil || switchboard.IsPermanent(err) {
+		t.Fatalf("no attachment_id: %v", err)
+	}
+	if _, err := (&Client{BaseURL: srv.URL, PageID: pageID}).UploadAttachment(context.Background(), AttachmentImage, file()); !switchboard.IsPermanent(err) {
+		t.Fatalf("no token: %v", err)
+	}
+}

@@ -2,8 +2,9 @@
 // Instagram Direct, which share Meta's Messenger Platform
 // (research/channels.md §4): Parse reads a verified webhook body (object
 // "page" or "instagram"), Message.Inbound normalises a message for the
-// inbound queue, Client sends text through the Page, and SendMode says
-// whether and how a reply may be sent now (24-hour window, then the
+// inbound queue, Client sends text and attachments (uploaded first)
+// through the Page, AttachmentFor says which files may go, and SendMode
+// says whether and how a reply may be sent now (24-hour window, then the
 // HUMAN_AGENT tag up to 7 days).
 //
 // Webhook signatures and the GET handshake are the meta package's; verify

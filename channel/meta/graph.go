@@ -188,17 +188,23 @@ func Call(ctx context.Context, hc *http.Client, method, endpoint, token string, 
 	if err != nil {
 		return switchboard.Permanent(fmt.Errorf("graph api: %w", err))
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Accept", "application/json")
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return do(hc, req, token, out)
+}
+
+// do sends req with the bearer token and handles the reply as Call
+// documents.
+func do(hc *http.Client, req *http.Request, token string, out any) error {
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
 	if hc == nil {
 		hc = http.DefaultClient
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("graph api: %s: %w", method, err)
+		return fmt.Errorf("graph api: %s: %w", req.Method, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxReplyBytes+1))

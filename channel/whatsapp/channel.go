@@ -10,12 +10,17 @@ import (
 	"unicode/utf8"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/meta"
 )
 
 // Channel sends agents' replies on WhatsApp and enforces the 24-hour
-// customer-service window.
+// customer-service window and the media limits.
 type Channel struct {
 	Client *Client
+	// Blobs holds the files replies attach; they are uploaded to Meta
+	// rather than sent by link, since Meta cannot reach a private
+	// deployment's object store.
+	Blobs switchboard.BlobStore
 	// LastInbound tells the sender when the customer last wrote on
 	// WhatsApp; the window may have closed since the reply was queued.
 	LastInbound func(ctx context.Context, conversationID string) (time.Time, error)
@@ -31,11 +36,15 @@ func (c *Channel) now() time.Time {
 	return c.Clock.Now()
 }
 
-// Check is the WhatsApp policy: free-form text only within 24 hours of the
-// customer's last WhatsApp message; outside it, only an approved template,
-// rendered with exactly its number of parameters.
+// Check is the WhatsApp policy: free-form text and media only within 24
+// hours of the customer's last WhatsApp message; outside it, only an
+// approved template, rendered with exactly its number of parameters.
+// Attachments must be of a type and size the Cloud API takes (MediaFor);
+// Details says what will be sent ("sends", "parts") and, always, what
+// attachments may be ("attachment_limits").
 func (c *Channel) Check(r switchboard.Recipient, d switchboard.Draft, now time.Time) switchboard.Decision {
-	dec := switchboard.Decision{Channel: switchboard.ChannelWhatsApp, Allowed: true, Templates: []string{}}
+	dec := switchboard.Decision{Channel: switchboard.ChannelWhatsApp, Allowed: true, Templates: []string{},
+		Details: map[string]any{"attachment_limits": AttachmentLimits}}
 	for _, t := range r.Templates {
 		dec.Templates = append(dec.Templates, t.Name+" ("+t.Language+")")
 	}
@@ -51,10 +60,10 @@ func (c *Channel) Check(r switchboard.Recipient, d switchboard.Draft, now time.T
 	if r.Identity(switchboard.IdentityPhone) == "" {
 		return refuse("the customer has no WhatsApp number")
 	}
-	if len(d.Attachments) > 0 {
-		return refuse("attachments cannot be sent on WhatsApp yet; send a link or use e-mail")
-	}
 	if d.Template != nil {
+		if len(d.Attachments) > 0 {
+			return refuse("templates are sent without attachments: send the files once the customer writes again")
+		}
 		for _, t := range r.Templates {
 			if t.Name == d.Template.Name && t.Language == d.Template.Language {
 				text, err := RenderTemplate(t.Body, d.Template.Params)
@@ -72,12 +81,21 @@ func (c *Channel) Check(r switchboard.Recipient, d switchboard.Draft, now time.T
 		return refuse("the customer has never written on WhatsApp: only an approved template may start the conversation")
 	case !CanSendFreeForm(last, now):
 		return refuse(fmt.Sprintf("the 24-hour window closed at %s: WhatsApp accepts only approved templates until the customer writes again", dec.WindowEndsAt.UTC().Format(time.RFC3339)))
-	case strings.TrimSpace(d.Text) == "":
-		// Last, so that the composer, which asks before anything is
-		// typed, still learns about the window.
-		return refuse("the message is empty")
 	case utf8.RuneCountInString(d.Text) > MaxTextLen:
 		return refuse(fmt.Sprintf("WhatsApp text is limited to %d characters", MaxTextLen))
+	}
+	// Last, so that the composer, which asks before anything is typed,
+	// still learns about the window.
+	parts, err := plan(d.Text, d.Attachments)
+	if err != nil {
+		return refuse(switchboard.ErrorMessage(err))
+	}
+	if len(d.Attachments) > 0 {
+		names := make([]string, len(parts))
+		for i, p := range parts {
+			names[i] = p.name()
+		}
+		dec.Details["sends"], dec.Details["parts"] = len(parts), names
 	}
 	return dec
 }
@@ -94,15 +112,18 @@ func (c *Channel) Send(ctx context.Context, m *switchboard.Outbound) (string, er
 	if to == "" {
 		return "", switchboard.Permanent(errors.New("the customer has no WhatsApp number"))
 	}
-	var meta struct {
+	var md struct {
 		Template *switchboard.TemplateRef `json:"template"`
 	}
 	if len(m.Metadata) > 0 {
-		if err := json.Unmarshal(m.Metadata, &meta); err != nil {
+		if err := json.Unmarshal(m.Metadata, &md); err != nil {
 			return "", switchboard.Permanent(fmt.Errorf("whatsapp: reply metadata: %w", err))
 		}
 	}
-	if t := meta.Template; t != nil {
+	if t := md.Template; t != nil {
+		if len(m.Attachments) > 0 {
+			return "", switchboard.Permanent(errors.New("whatsapp: templates are sent without attachments"))
+		}
 		// Templates are allowed outside the window.
 		return c.Client.SendTemplate(ctx, to, Template{Name: t.Name, Language: t.Language, Params: t.Params})
 	}
@@ -115,5 +136,48 @@ func (c *Channel) Send(ctx context.Context, m *switchboard.Outbound) (string, er
 			return "", switchboard.Permanent(fmt.Errorf("the 24-hour window closed at %s; nothing was sent", WindowEnds(last).UTC().Format(time.RFC3339)))
 		}
 	}
-	return c.Client.SendText(ctx, to, m.Text)
+	if len(m.Attachments) == 0 {
+		return c.Client.SendText(ctx, to, m.Text)
+	}
+	parts, err := plan(m.Text, m.Attachments)
+	if err != nil {
+		return "", switchboard.Permanent(fmt.Errorf("whatsapp: %w", err))
+	}
+	// Every file is uploaded before anything is sent: until then a
+	// failure reaches no customer and the outbox may retry it all.
+	ids := make([]string, len(parts))
+	names := make([]string, len(parts))
+	for i, p := range parts {
+		names[i] = p.name()
+		if p.att != nil {
+			if ids[i], err = c.upload(ctx, *p.att, p.media); err != nil {
+				return "", err
+			}
+		}
+	}
+	// The client's errors name the channel already.
+	return meta.SendParts(ctx, names, func(ctx context.Context, i int) (string, error) {
+		p := parts[i]
+		if p.att == nil {
+			return c.Client.SendText(ctx, to, p.text)
+		}
+		msg := MediaMessage{Type: p.media.Type, ID: ids[i], Caption: p.caption}
+		if p.media.Type == TypeDocument {
+			msg.Filename = p.att.Name
+		}
+		return c.Client.SendMedia(ctx, to, msg)
+	})
+}
+
+// upload copies a stored attachment to Meta and returns its media id.
+func (c *Channel) upload(ctx context.Context, a switchboard.Attachment, om OutMedia) (string, error) {
+	rc, size, err := meta.OpenAttachment(ctx, c.Blobs, a)
+	if err != nil {
+		return "", fmt.Errorf("whatsapp: %w", err)
+	}
+	defer rc.Close()
+	if size > om.Limit {
+		return "", switchboard.Permanent(fmt.Errorf("whatsapp: %w", mediaTooLarge(om, a.Name, size)))
+	}
+	return c.Client.UploadMedia(ctx, Upload{Name: a.Name, MimeType: om.MimeType, Body: rc, Size: size})
 }

@@ -2,7 +2,9 @@ package whatsapp
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -20,7 +22,8 @@ const MaxTextLen = 4096
 type APIError = meta.APIError
 
 // Client sends messages through the Cloud API:
-// POST {BaseURL}/{PhoneNumberID}/messages with a bearer token.
+// POST {BaseURL}/{PhoneNumberID}/messages with a bearer token, and
+// uploads media with POST {BaseURL}/{PhoneNumberID}/media.
 //
 // Errors: an invalid request, and a Graph 4xx other than a rate limit
 // (HTTP 429, code 130429 throughput, 131056 pair rate), are wrapped with
@@ -82,6 +85,24 @@ type templateParameter struct {
 	Text string `json:"text"`
 }
 
+type mediaRequest struct {
+	MessagingProduct string       `json:"messaging_product"`
+	RecipientType    string       `json:"recipient_type"`
+	To               string       `json:"to"`
+	Type             string       `json:"type"`
+	Image            *mediaObject `json:"image,omitempty"`
+	Audio            *mediaObject `json:"audio,omitempty"`
+	Video            *mediaObject `json:"video,omitempty"`
+	Document         *mediaObject `json:"document,omitempty"`
+	Sticker          *mediaObject `json:"sticker,omitempty"`
+}
+
+type mediaObject struct {
+	ID       string `json:"id"`
+	Caption  string `json:"caption,omitempty"`
+	Filename string `json:"filename,omitempty"`
+}
+
 type sendReply struct {
 	Messages []struct {
 		ID string `json:"id"`
@@ -138,6 +159,89 @@ func (c *Client) SendTemplate(ctx context.Context, to string, tpl Template) (wam
 		req.Template.Components = []templateComponent{{Type: "body", Parameters: params}}
 	}
 	return c.send(ctx, "template", req)
+}
+
+// Upload is a file for UploadMedia.
+type Upload struct {
+	Name     string // the file's name; made ASCII for the form
+	MimeType string // one of the supported media types (MediaFor)
+	Body     io.Reader
+	Size     int64 // exactly what Body yields
+}
+
+// UploadMedia uploads a file with POST {BaseURL}/{PhoneNumberID}/media,
+// multipart with file, type and messaging_product=whatsapp, and returns
+// the media id a media message sends
+// (https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media#upload-media).
+// Uploading reaches no customer, so every failure but a refusal is safe
+// to retry.
+func (c *Client) UploadMedia(ctx context.Context, f Upload) (mediaID string, err error) {
+	if c.Token == "" {
+		return "", switchboard.Permanent(invalid("whatsapp: no access token configured"))
+	}
+	endpoint, err := meta.Endpoint(c.BaseURL, c.PhoneNumberID, "media")
+	if err != nil {
+		return "", switchboard.Permanent(fmt.Errorf("whatsapp: %w", err))
+	}
+	var rep struct {
+		ID string `json:"id"`
+	}
+	fields := [][2]string{{"messaging_product", "whatsapp"}, {"type", f.MimeType}}
+	file := meta.File{Field: "file", Name: f.Name, ContentType: f.MimeType, Body: f.Body, Size: f.Size}
+	if err := meta.Upload(ctx, c.HTTP, endpoint, c.Token, fields, file, &rep); err != nil {
+		return "", fmt.Errorf("whatsapp: upload media: %w", err)
+	}
+	if rep.ID == "" {
+		return "", errors.New("whatsapp: upload media: reply has no id")
+	}
+	return rep.ID, nil
+}
+
+// MediaMessage is a media message of an uploaded file.
+type MediaMessage struct {
+	Type     string // TypeImage, TypeAudio, TypeVideo, TypeDocument or TypeSticker
+	ID       string // the media id UploadMedia returned
+	Caption  string // image, video and document only
+	Filename string // document only: the name the customer sees
+}
+
+// SendMedia sends an uploaded file as a media message and returns its
+// wamid
+// (https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/image-messages).
+func (c *Client) SendMedia(ctx context.Context, to string, m MediaMessage) (wamid string, err error) {
+	rcpt, err := recipient(to)
+	if err != nil {
+		return "", err
+	}
+	obj := &mediaObject{ID: m.ID, Caption: m.Caption, Filename: m.Filename}
+	req := mediaRequest{MessagingProduct: "whatsapp", RecipientType: "individual", To: rcpt, Type: m.Type}
+	captioned := true
+	switch m.Type {
+	case TypeImage:
+		req.Image = obj
+	case TypeVideo:
+		req.Video = obj
+	case TypeDocument:
+		req.Document = obj
+	case TypeAudio:
+		req.Audio, captioned = obj, false
+	case TypeSticker:
+		req.Sticker, captioned = obj, false
+	default:
+		return "", switchboard.Permanent(invalid("whatsapp: %q is not a media message type", m.Type))
+	}
+	switch n := utf8.RuneCountInString(m.Caption); {
+	case strings.TrimSpace(m.ID) == "":
+		return "", switchboard.Permanent(invalid("whatsapp: %s message has no media id", m.Type))
+	case m.Caption != "" && !captioned:
+		return "", switchboard.Permanent(invalid("whatsapp: %s messages have no caption", m.Type))
+	case m.Filename != "" && m.Type != TypeDocument:
+		return "", switchboard.Permanent(invalid("whatsapp: only documents have a file name"))
+	case n > MaxCaptionLen:
+		return "", switchboard.Permanent(switchboard.Errorf(switchboard.EPOLICY,
+			"whatsapp: caption is %d characters; WhatsApp allows at most %d", n, MaxCaptionLen))
+	}
+	return c.send(ctx, m.Type, req)
 }
 
 func (c *Client) send(ctx context.Context, kind string, req any) (string, error) {

@@ -119,6 +119,21 @@ func TestSendRefusesBadInputWithoutCalling(t *testing.T) {
 		{"template without language", func() (string, error) {
 			return c.SendTemplate(ctx, "16505551234", Template{Name: "order_update"})
 		}, switchboard.EINVALID, "has no language"},
+		{"media without id", func() (string, error) {
+			return c.SendMedia(ctx, "16505551234", MediaMessage{Type: TypeImage})
+		}, switchboard.EINVALID, "has no media id"},
+		{"media of no media type", func() (string, error) {
+			return c.SendMedia(ctx, "16505551234", MediaMessage{Type: TypeText, ID: "1"})
+		}, switchboard.EINVALID, "not a media message type"},
+		{"caption on audio", func() (string, error) {
+			return c.SendMedia(ctx, "16505551234", MediaMessage{Type: TypeAudio, ID: "1", Caption: "x"})
+		}, switchboard.EINVALID, "audio messages have no caption"},
+		{"file name on an image", func() (string, error) {
+			return c.SendMedia(ctx, "16505551234", MediaMessage{Type: TypeImage, ID: "1", Filename: "a.png"})
+		}, switchboard.EINVALID, "only documents have a file name"},
+		{"caption too long", func() (string, error) {
+			return c.SendMedia(ctx, "16505551234", MediaMessage{Type: TypeVideo, ID: "1", Caption: strings.Repeat("é", MaxCaptionLen+1)})
+		}, switchboard.EPOLICY, "1025 characters"},
 		{"template parameter with newline", func() (string, error) {
 			return c.SendTemplate(ctx, "16505551234", Template{Name: "order_update", Language: "en_US", Params: []string{"a\nb"}})
 		}, switchboard.EINVALID, "newline"},
@@ -198,5 +213,24 @@ func TestSendMisconfigured(t *testing.T) {
 				t.Fatalf("err = %v", err)
 			}
 		})
+	}
+}
+
+func TestUploadMediaErrors(t *testing.T) {
+	_, srv := newGraph(t, 400, `{"error":{"message":"(#100) Param file must be a file with one of the following types","type":"OAuthException","code":100,"fbtrace_id":"A7"}}`)
+	_, err := client(srv).UploadMedia(context.Background(), Upload{Name: "a.png", MimeType: "image/png", Body: strings.NewReader("x"), Size: 1})
+	if !switchboard.IsPermanent(err) || !strings.HasPrefix(err.Error(), "whatsapp: upload media: graph api: HTTP 400") {
+		t.Fatalf("refused upload: %v", err)
+	}
+	_, srv = newGraph(t, 503, `{"error":{"message":"Service temporarily unavailable","type":"OAuthException","code":2,"fbtrace_id":"A8"}}`)
+	if _, err := client(srv).UploadMedia(context.Background(), Upload{Name: "a.png", MimeType: "image/png", Body: strings.NewReader("x"), Size: 1}); err == nil || switchboard.IsPermanent(err) {
+		t.Fatalf("unavailable: %v", err)
+	}
+	_, srv = newGraph(t, 200, `{}`)
+	if _, err := client(srv).UploadMedia(context.Background(), Upload{Name: "a.png", MimeType: "image/png", Body: strings.NewReader("x"), Size: 1}); err == nil || switchboard.IsPermanent(err) {
+		t.Fatalf("reply without an id: %v", err)
+	}
+	if _, err := (&Client{BaseURL: srv.URL, PhoneNumberID: "1"}).UploadMedia(context.Background(), Upload{}); !switchboard.IsPermanent(err) {
+		t.Fatalf("no token: %v", err)
 	}
 }

@@ -2,8 +2,9 @@
 // (research/channels.md §3): Parse turns a verified webhook body into
 // messages and delivery statuses, Message.Inbound normalises a message for
 // the inbound queue, MediaClient copies media before its URL expires,
-// Client sends text and template messages, and the policy helpers say what
-// may be sent now (the 24-hour customer-service window).
+// Client sends text, template and media messages (uploading the files
+// first), and the policy helpers say what may be sent now (the 24-hour
+// customer-service window, MediaFor's types and sizes).
 //
 // Webhook signatures and the GET handshake are the meta package's; verify
 // the raw body with meta.ValidSignature before calling Parse.

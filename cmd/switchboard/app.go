@@ -313,6 +313,7 @@ func (m *Main) wireMetaSenders() {
 		wa := &whatsapp.Channel{
 			Client:      &whatsapp.Client{BaseURL: c.GraphAPIURL, PhoneNumberID: c.WhatsAppPhoneNumberID, Token: c.MetaAccessToken, HTTP: m.ProviderHTTP},
 			LastInbound: lastInbound(switchboard.ChannelWhatsApp), Clock: m.Clock,
+			Blobs: m.Blobs,
 		}
 		m.Inbox.SetChannel(switchboard.ChannelWhatsApp, wa, wa)
 		if c.WhatsAppBusinessAccountID != "" {
@@ -326,6 +327,7 @@ func (m *Main) wireMetaSenders() {
 			mc := &messenger.Channel{
 				Client:      &messenger.Client{BaseURL: c.GraphAPIURL, PageID: c.MessengerPageID, Token: c.MetaAccessToken, HTTP: m.ProviderHTTP, Channel: ch},
 				LastInbound: lastInbound(ch), Clock: m.Clock,
+				Blobs: m.Blobs,
 			}
 			m.Inbox.SetChannel(ch, mc, mc)
 		}

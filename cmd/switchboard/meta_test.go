@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -395,5 +396,162 @@ func TestTemplateSync(t *testing.T) {
 			t.Fatalf("templates after 10s: %+v %v", ts, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMetaAttachmentsThroughStandIn: an agent uploads a PNG through the
+// API and replies with it on WhatsApp and on Messenger; the Graph
+// stand-in receives the file's exact bytes at each upload endpoint, then
+// the documented media messages, and the replies become sent and
+// delivered. A type WhatsApp does not take is refused while composing.
+func TestMetaAttachmentsThroughStandIn(t *testing.T) {
+	addr := freeAddr(t)
+	graph := metatest.New(metaSecret, metaToken, metatest.WithWebhook("http://"+addr+"/webhooks/meta"))
+	ts := httptest.NewServer(graph.Handler())
+	graph.SetBaseURL(ts.URL)
+	t.Cleanup(func() { graph.Close(); ts.Close() })
+	stored := make(chan int, 100)
+	m := &Main{Config: Config{
+		Addr: addr, PublicURL: "http://" + addr, DataDir: t.TempDir(), LogLevel: "warn", LogFormat: "text", IngestBatch: 64, OutboxMaxAttempts: 3,
+		MetaAppSecret: metaSecret, MetaVerifyToken: metaVerify, MetaAccessToken: metaToken, GraphAPIURL: ts.URL,
+		WhatsAppPhoneNumberID: graph.PhoneNumberID(), MessengerPageID: graph.PageID(),
+	}}
+	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	m.OnStored = func(_ []switchboard.Inbound, res []switchboard.IngestResult) { stored <- len(res) }
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	hook := m.URL() + "/webhooks/meta"
+	if _, resp, err := graph.SendWhatsAppText(ctx, http.DefaultClient, hook, "16505551234", "Sheena", "Is the lid broken in the photo?"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("WhatsApp inbound: %v %v", resp, err)
+	}
+	if _, resp, err := graph.SendMessengerText(ctx, http.DefaultClient, hook, "6922891234567890", "Can you send the invoice?"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("Messenger inbound: %v %v", resp, err)
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case <-stored:
+		case <-time.After(10 * time.Second):
+			t.Fatal("inbound not stored")
+		}
+	}
+	_, token := addAgent(t, m, switchboard.Agent{Name: "Sam", Email: "sam@team.example"})
+	api := func(method, path, ctype string, body io.Reader, out any) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, m.URL()+path, body)
+		req.Header.Set("Authorization", "Bearer "+token)
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		json.NewDecoder(resp.Body).Decode(out)
+		return resp.StatusCode
+	}
+	upload := func(name string, data []byte) string {
+		t.Helper()
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		fw, _ := mw.CreateFormFile("file", name)
+		fw.Write(data)
+		mw.Close()
+		var up struct{ ID, ContentType string }
+		if code := api("POST", "/api/v1/uploads", mw.FormDataContentType(), &buf, &up); code != 201 || up.ID == "" {
+			t.Fatalf("upload %s: %d %+v", name, code, up)
+		}
+		return up.ID
+	}
+	png := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte("lid"), 40_000)...)
+	pngID := upload("lid.png", png)
+	gifID := upload("lid.gif", []byte("GIF89a fake gif"))
+
+	convs, _, _ := storeOf(t, m).ListConversations(ctx, switchboard.ConversationFilter{})
+	conv := map[switchboard.Channel]string{}
+	for _, c := range convs {
+		conv[c.LastChannel] = c.ID
+	}
+	var dec switchboard.Decision
+	api("GET", "/api/v1/conversations/"+conv[switchboard.ChannelWhatsApp]+"/compose?channel=whatsapp&attachments="+pngID, "", nil, &dec)
+	if !dec.Allowed || dec.Details["sends"] != float64(1) || dec.Details["attachment_limits"] == nil {
+		t.Fatalf("compose with the PNG: %+v", dec)
+	}
+	api("GET", "/api/v1/conversations/"+conv[switchboard.ChannelWhatsApp]+"/compose?channel=whatsapp&attachments="+gifID, "", nil, &dec)
+	if dec.Allowed || !strings.Contains(dec.Reason, "WhatsApp cannot carry lid.gif") {
+		t.Fatalf("compose with the GIF: %+v", dec)
+	}
+	var refused struct {
+		Error struct{ Code, Message string }
+	}
+	if code := api("GET", "/api/v1/conversations/"+conv[switchboard.ChannelWhatsApp]+"/compose?channel=whatsapp&attachments=nope", "", nil, &refused); code != 400 || !strings.Contains(refused.Error.Message, "unknown upload") {
+		t.Fatalf("compose with an unknown upload: %d %+v", code, refused)
+	}
+	if code := api("GET", "/api/v1/conversations/"+conv[switchboard.ChannelWhatsApp]+"/compose?channel=whatsapp&attachments=nope", "", nil, &refused); code != 400 || !strings.Contains(refused.Error.Message, "unknown upload") {
+		t.Fatalf("compose with an unknown upload: %d %+v", code, refused)
+	}
+	if code := api("POST", "/api/v1/conversations/"+conv[switchboard.ChannelWhatsApp]+"/messages", "application/json",
+		strings.NewReader(`{"text":"see","channel":"whatsapp","attachments":["`+gifID+`"]}`), &refused); code != 422 || refused.Error.Code != "channel_policy" {
+		t.Fatalf("GIF reply: %d %+v", code, refused)
+	}
+
+	var replies []string
+	for _, r := range []struct {
+		ch   switchboard.Channel
+		text string
+	}{{switchboard.ChannelWhatsApp, "Yes: the lid, circled."}, {switchboard.ChannelMessenger, "Here it is."}} {
+		var sent struct {
+			ID          string
+			Status      string
+			Attachments []struct{ Name string }
+		}
+		body := fmt.Sprintf(`{"text":%q,"channel":%q,"attachments":[%q]}`, r.text, r.ch, pngID)
+		if code := api("POST", "/api/v1/conversations/"+conv[r.ch]+"/messages", "application/json", strings.NewReader(body), &sent); code != 202 ||
+			len(sent.Attachments) != 1 || sent.Attachments[0].Name != "lid.png" {
+			t.Fatalf("%s reply: %d %+v", r.ch, code, sent)
+		}
+		replies = append(replies, sent.ID)
+	}
+	m.Outbox.Notify()
+	deadline := time.Now().Add(15 * time.Second)
+	var msgs []switchboard.Message
+	for _, id := range replies {
+		for {
+			msg, _ := storeOf(t, m).GetMessage(ctx, id)
+			if msg.Status == switchboard.DeliveryRead || (msg.Channel == switchboard.ChannelMessenger && msg.Status == switchboard.DeliveryDelivered) {
+				msgs = append(msgs, msg)
+				break
+			}
+			if msg.Status == switchboard.DeliveryFailed || time.Now().After(deadline) {
+				t.Fatalf("reply on %s is %q (%s) after 15s", msg.Channel, msg.Status, msg.Error)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	ups := graph.Uploads()
+	if len(ups) != 2 || ups[0].Product != "whatsapp" || ups[1].Product != "messenger" {
+		t.Fatalf("uploads %+v", ups)
+	}
+	for _, u := range ups {
+		if !bytes.Equal(u.Data, png) || u.MimeType != "image/png" || u.Filename != "lid.png" {
+			t.Errorf("%s upload: %d bytes as %s %q", u.Product, len(u.Data), u.MimeType, u.Filename)
+		}
+	}
+	wa := graph.WhatsAppSends()
+	wantWA := `{"messaging_product":"whatsapp","recipient_type":"individual","to":"16505551234","type":"image","image":{"id":"` + ups[0].ID + `","caption":"Yes: the lid, circled."}}`
+	if len(wa) != 1 || string(wa[0].Body) != wantWA || msgs[0].ProviderID != wa[0].WAMID {
+		t.Fatalf("WhatsApp sends %+v (provider id %q)\nwant %s", wa, msgs[0].ProviderID, wantWA)
+	}
+	fb := graph.MessengerSends()
+	wantFB := []string{
+		`{"recipient":{"id":"6922891234567890"},"messaging_type":"RESPONSE","message":{"text":"Here it is."}}`,
+		`{"recipient":{"id":"6922891234567890"},"messaging_type":"RESPONSE","message":{"attachment":{"type":"image","payload":{"attachment_id":"` + ups[1].ID + `"}}}}`,
+	}
+	if len(fb) != 2 || string(fb[0].Body) != wantFB[0] || string(fb[1].Body) != wantFB[1] || msgs[1].ProviderID != fb[0].MID {
+		t.Fatalf("Messenger sends %+v (provider id %q)", fb, msgs[1].ProviderID)
 	}
 }

@@ -4,10 +4,12 @@
 //
 // A Server answers what switchboard calls on Meta:
 //
-//	GET  /{media-id}                  media metadata (url, mime_type, sha256 hex, file_size)
-//	GET  /media/{media-id}/download   the media bytes
-//	POST /{phone-number-id}/messages  WhatsApp send (text, template, media, read receipt)
-//	POST /{page-id}/messages          Messenger / Instagram send
+//	GET  /{media-id}                       media metadata (url, mime_type, sha256 hex, file_size)
+//	GET  /media/{media-id}/download        the media bytes
+//	POST /{phone-number-id}/media          WhatsApp media upload (multipart file, type, messaging_product)
+//	POST /{phone-number-id}/messages       WhatsApp send (text, template, media, read receipt)
+//	POST /{page-id}/message_attachments    Messenger / Instagram attachment upload (multipart message, filedata, platform)
+//	POST /{page-id}/messages               Messenger / Instagram send (text or one attachment)
 //
 // every route optionally behind a version segment such as /v25.0, all with
 // "Authorization: Bearer <token>" (or ?access_token=). Errors are Graph
@@ -25,9 +27,19 @@
 // "\/", so a receiver that re-serialises before checking the signature
 // fails.
 //
+// Uploads are checked against the documented types and sizes (MB read as
+// 10^6 bytes) and kept (Server.Uploads); WhatsApp media uploaded can be
+// read back like inbound media. Sends are recorded with their exact
+// request bodies (Server.WhatsAppSends, Server.MessengerSends).
+//
 // Differences from Meta, on purpose: an unknown media id answers HTTP 404
 // (Graph answers 400) with code 100; nothing expires; webhooks are not
-// retried (resend one with Send).
+// retried (resend one with Send); uploads from a URL are not modelled.
+// Where Meta's answer is undocumented the stand-in refuses synchronously
+// with code 100: a media message naming an unknown media or attachment
+// id, or one of another type than the message; a caption on audio or a
+// sticker; a file name on anything but a document; text and an
+// attachment in one Messenger message; an upload over its size limit.
 package metatest
 
 import (
@@ -84,6 +96,9 @@ type Server struct {
 	wg            sync.WaitGroup
 	closeCtx      context.Context
 	cancelWebhook context.CancelFunc
+
+	attachments map[string]*msAttachment // Messenger and Instagram uploads by attachment_id
+	uploads     []Upload
 }
 
 // Option configures a Server.
@@ -159,6 +174,7 @@ func New(appSecret, accessToken string, opts ...Option) *Server {
 		hc:          &http.Client{Timeout: 10 * time.Second},
 		now:         time.Now,
 		media:       map[string]*mediaObject{},
+		attachments: map[string]*msAttachment{},
 		waClosed:    map[string]bool{},
 		msClosed:    map[string]bool{},
 		igUsers:     map[string]bool{},
@@ -304,6 +320,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveMediaInfo(w, r, segs[0])
 	case len(segs) == 2 && segs[1] == "messages" && r.Method == http.MethodPost:
 		s.serveSend(w, r, segs[0])
+	case len(segs) == 2 && segs[1] == "media" && r.Method == http.MethodPost:
+		s.serveWhatsAppUpload(w, r, segs[0])
+	case len(segs) == 2 && segs[1] == "message_attachments" && r.Method == http.MethodPost:
+		s.serveMessengerUpload(w, r, segs[0])
 	case len(segs) == 2 && segs[1] == "messages", len(segs) == 1:
 		graphError(w, http.StatusBadRequest, graphErr{
 			Message: fmt.Sprintf("Unsupported %s request.", strings.ToLower(r.Method)), Type: "GraphMethodException", Code: 100,

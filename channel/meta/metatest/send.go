@@ -17,6 +17,9 @@ const (
 	MaxWhatsAppText  = 4096
 	MaxMessengerText = 2000
 	MaxInstagramText = 1000
+	// MaxWhatsAppCaption is the caption limit of image, video and
+	// document messages.
+	MaxWhatsAppCaption = 1024
 )
 
 // Error 131047, the asynchronous failure of a free-form WhatsApp message
@@ -37,6 +40,7 @@ type WhatsAppSend struct {
 	Template      *TemplateSend
 	MediaID       string // media messages: id or link
 	MediaLink     string
+	Filename      string // documents
 	// WindowClosed: the recipient's window was closed, so a free-form
 	// message gets a failed status (131047) instead of delivery.
 	WindowClosed bool
@@ -60,7 +64,15 @@ type MessengerSend struct {
 	MessagingType string // RESPONSE, UPDATE or MESSAGE_TAG
 	Tag           string
 	Text          string
-	Body          []byte // the request body as received
+	Attachment    *AttachmentSend // set instead of Text for an attachment
+	Body          []byte          // the request body as received
+}
+
+// AttachmentSend is the attachment of a Messenger or Instagram message.
+type AttachmentSend struct {
+	Type         string // image, audio, video or file
+	AttachmentID string // an uploaded attachment's id, or
+	URL          string // a URL Meta would fetch
 }
 
 func (s *Server) serveSend(w http.ResponseWriter, r *http.Request, id string) {
@@ -74,11 +86,10 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request, id string) {
 		s.sendWhatsApp(w, body)
 	case s.pageID, s.igAccountID:
 		s.sendMessenger(w, id, body)
+	case "me":
+		s.sendMessenger(w, s.pageID, body)
 	default:
-		graphError(w, http.StatusBadRequest, graphErr{
-			Message: "Unsupported post request. Object with ID '" + id + "' does not exist, cannot be loaded due to missing permissions, or does not support this operation.",
-			Type:    "GraphMethodException", Code: 100, Subcode: 33,
-		})
+		unknownObject(w, "post", id)
 	}
 }
 
@@ -192,7 +203,11 @@ func (s *Server) sendWhatsApp(w http.ResponseWriter, body []byte) {
 			invalidParam(w, "Param "+send.Type+" needs exactly one of id and link")
 			return
 		}
-		send.MediaID, send.MediaLink, send.Text = m.ID, m.Link, m.Caption
+		if msg := s.checkWhatsAppMedia(send.Type, m); msg != "" {
+			invalidParam(w, msg)
+			return
+		}
+		send.MediaID, send.MediaLink, send.Text, send.Filename = m.ID, m.Link, m.Caption, m.Filename
 	default:
 		invalidParam(w, "Param type must be one of text, template, image, audio, video, document, sticker")
 		return
@@ -217,6 +232,29 @@ func (s *Server) sendWhatsApp(w http.ResponseWriter, body []byte) {
 	}{"whatsapp", []contact{{req.To, send.To}}, []message{{send.WAMID}}})
 
 	s.async(func(ctx context.Context) { s.postStatuses(ctx, send) })
+}
+
+// checkWhatsAppMedia returns why a media object cannot be sent as a
+// message of type kind, or "".
+func (s *Server) checkWhatsAppMedia(kind string, m *waMediaParam) string {
+	switch n := utf8.RuneCountInString(m.Caption); {
+	case m.Caption != "" && (kind == "audio" || kind == "sticker"):
+		return "Param " + kind + "['caption'] is not supported for " + kind + " messages"
+	case n > MaxWhatsAppCaption:
+		return "Param " + kind + "['caption'] must be at most " + strconv.Itoa(MaxWhatsAppCaption) + " characters long."
+	case m.Filename != "" && kind != "document":
+		return "Param " + kind + "['filename'] is only supported for document messages"
+	case m.ID == "":
+		return ""
+	}
+	md := s.lookupMedia(m.ID)
+	if md == nil {
+		return "Param " + kind + "['id'] is not a valid media id: " + m.ID
+	}
+	if lim, ok := waUploadTypes[baseType(md.mimeType)]; ok && lim.kind != kind {
+		return "Param " + kind + "['id'] names " + md.mimeType + " media, which cannot be sent as " + kind
+	}
+	return ""
 }
 
 // postStatuses posts what Meta reports after a send: sent, delivered and
@@ -263,7 +301,15 @@ type msSendRequest struct {
 	Tag           string `json:"tag"`
 	SenderAction  string `json:"sender_action"`
 	Message       *struct {
-		Text string `json:"text"`
+		Text       string `json:"text"`
+		Attachment *struct {
+			Type    string `json:"type"`
+			Payload *struct {
+				AttachmentID string          `json:"attachment_id"`
+				URL          string          `json:"url"`
+				IsReusable   json.RawMessage `json:"is_reusable"`
+			} `json:"payload"`
+		} `json:"attachment"`
 	} `json:"message"`
 }
 
@@ -316,7 +362,18 @@ func (s *Server) sendMessenger(w http.ResponseWriter, pathID string, body []byte
 		bad("(#100) Param messaging_type must be one of {RESPONSE, UPDATE, MESSAGE_TAG}")
 		return
 	}
+	var att *AttachmentSend
 	switch {
+	case req.Message != nil && req.Message.Attachment != nil:
+		if req.Message.Text != "" {
+			bad("(#100) Param message must have text or an attachment, not both")
+			return
+		}
+		var msg string
+		if att, msg = s.checkMessengerAttachment(instagram, req.Message.Attachment.Type, req.Message.Attachment.Payload); msg != "" {
+			bad(msg)
+			return
+		}
 	case req.Message == nil || strings.TrimSpace(req.Message.Text) == "":
 		bad("(#100) The parameter message[text] is required")
 		return
@@ -332,7 +389,7 @@ func (s *Server) sendMessenger(w http.ResponseWriter, pathID string, body []byte
 		return
 	}
 	send := MessengerSend{PageID: pathID, Instagram: instagram, RecipientID: rcpt,
-		MessagingType: req.MessagingType, Tag: req.Tag, Text: req.Message.Text, Body: body}
+		MessagingType: req.MessagingType, Tag: req.Tag, Text: req.Message.Text, Attachment: att, Body: body}
 	if instagram {
 		send.MID = newIGMID()
 	} else {
@@ -356,4 +413,31 @@ func (s *Server) sendMessenger(w http.ResponseWriter, pathID string, body []byte
 			Delivery: &msDelivery{MIDs: []string{send.MID}, Watermark: now},
 		}))
 	})
+}
+
+// checkMessengerAttachment reads a message's attachment, or says why it
+// cannot be sent.
+func (s *Server) checkMessengerAttachment(instagram bool, kind string, p *struct {
+	AttachmentID string          `json:"attachment_id"`
+	URL          string          `json:"url"`
+	IsReusable   json.RawMessage `json:"is_reusable"`
+}) (*AttachmentSend, string) {
+	switch {
+	case kind != "image" && kind != "audio" && kind != "video" && kind != "file":
+		return nil, "(#100) Param message[attachment][type] must be one of {image, audio, video, file}"
+	case p == nil || (p.AttachmentID == "") == (p.URL == ""):
+		return nil, "(#100) Param message[attachment][payload] needs exactly one of attachment_id and url"
+	case p.URL != "":
+		return &AttachmentSend{Type: kind, URL: p.URL}, ""
+	}
+	s.mu.Lock()
+	a := s.attachments[p.AttachmentID]
+	s.mu.Unlock()
+	switch {
+	case a == nil || a.instagram != instagram:
+		return nil, "(#100) Param message[attachment][payload][attachment_id] is not a valid attachment id: " + p.AttachmentID
+	case a.kind != kind:
+		return nil, "(#100) Attachment " + p.AttachmentID + " was uploaded as " + a.kind + ", not " + kind
+	}
+	return &AttachmentSend{Type: kind, AttachmentID: p.AttachmentID}, ""
 }
