@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -281,4 +282,27 @@ func New() *Metrics {
 		Processing:   r.NewHistogram("switchboard_processing_seconds", "Time from a message being accepted to it being stored and published.", DefaultLatencyBuckets),
 		Batch:        r.NewHistogram("switchboard_ingest_batch_seconds", "Time to store one ingest batch.", DefaultLatencyBuckets),
 	}
+}
+
+// RegisterRuntime adds the process's goroutine count and memory in use
+// under the names Prometheus's Go client gives them, so that existing
+// dashboards and `switchboard bench sockets` can read them.
+func (r *Registry) RegisterRuntime() {
+	mem := func(field func(*runtime.MemStats) uint64) func(context.Context) (float64, error) {
+		return func(context.Context) (float64, error) {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms) // a brief stop; scrapes are seconds apart
+			return float64(field(&ms)), nil
+		}
+	}
+	r.NewGaugeFunc("go_goroutines", "Number of goroutines that currently exist.", func(context.Context) (float64, error) {
+		return float64(runtime.NumGoroutine()), nil
+	})
+	r.NewGaugeFunc("go_memstats_heap_inuse_bytes", "Number of heap bytes that are in use.", mem(func(ms *runtime.MemStats) uint64 { return ms.HeapInuse }))
+	r.NewGaugeFunc("go_memstats_stack_inuse_bytes", "Number of bytes in use by the stack allocator.", mem(func(ms *runtime.MemStats) uint64 { return ms.StackInuse }))
+	r.NewGaugeFunc("go_memstats_last_gc_time_seconds", "Number of seconds since 1970 of last garbage collection.", func(context.Context) (float64, error) {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return float64(ms.LastGC) / 1e9, nil
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,5 +51,41 @@ func TestExposition(t *testing.T) {
 	}
 	if strings.Index(out, "broken") > strings.Index(out, "switchboard_") {
 		t.Error("metrics are not sorted by name")
+	}
+}
+
+// TestRuntime: the runtime gauges move with what they measure.
+func TestRuntime(t *testing.T) {
+	r := NewRegistry()
+	r.RegisterRuntime()
+	read := func(name string) float64 {
+		var b bytes.Buffer
+		r.Write(&b)
+		for _, line := range strings.Split(b.String(), "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					t.Fatalf("%s: %v", line, err)
+				}
+				return f
+			}
+		}
+		t.Fatalf("no %s in the exposition", name)
+		return 0
+	}
+	before := read("go_goroutines")
+	stop := make(chan struct{})
+	for range 50 {
+		go func() { <-stop }()
+	}
+	defer close(stop)
+	if after := read("go_goroutines"); after < before+50 {
+		t.Errorf("go_goroutines %v after starting 50 more than %v", after, before)
+	}
+	if heap := read("go_memstats_heap_inuse_bytes"); heap < 64<<10 {
+		t.Errorf("go_memstats_heap_inuse_bytes = %v", heap)
+	}
+	if stack := read("go_memstats_stack_inuse_bytes"); stack < 50*2048 {
+		t.Errorf("go_memstats_stack_inuse_bytes = %v with 50 parked goroutines", stack)
 	}
 }

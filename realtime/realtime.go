@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -63,15 +64,42 @@ type frame struct {
 	data []byte
 }
 
+// ping is queued to every client at each heartbeat.
+var ping = &frame{}
+
+// client is one socket as the hub sees it. No goroutine waits on an idle
+// socket's queue: a writer runs only while the queue has frames (about
+// 8 KB of stack saved per idle socket; see docs/benchmarks.md).
 type client struct {
-	actor switchboard.Actor
-	send  chan frame
-	// dropped closes when the hub gives up on the client (too slow).
-	dropped chan struct{}
+	s    *session
+	send chan *frame // pointers: a slot costs 8 bytes on every idle socket
+	// writing is set while a writer runs or, before the replay is done,
+	// to keep one from starting; whoever sets it from false starts one.
+	writing atomic.Bool
 	once    sync.Once
 }
 
-func (c *client) drop() { c.once.Do(func() { close(c.dropped) }) }
+// push queues f and starts a writer if none runs. A client whose queue is
+// full is dropped, never waited for; a heartbeat is just skipped.
+func (c *client) push(f *frame) {
+	select {
+	case c.send <- f:
+		if c.writing.CompareAndSwap(false, true) {
+			go c.s.drain()
+		}
+	default:
+		if f != ping {
+			c.drop()
+		}
+	}
+}
+
+// drop closes the socket of a client too slow to keep up.
+func (c *client) drop() {
+	c.once.Do(func() {
+		go c.s.conn.Close(websocket.StatusPolicyViolation, "too slow: events were not read; reconnect with since")
+	})
+}
 
 func (h *Hub) init() {
 	h.mu.Lock()
@@ -117,29 +145,39 @@ func (h *Hub) Run(ctx context.Context) error {
 }
 
 // Forward hands every event of a bus subscription to every connected
-// client until the subscription closes. Each event is encoded once; a
-// client whose queue is full is dropped, never waited for.
+// client until the subscription closes, and sends the heartbeats. Each
+// event is encoded once; a client whose queue is full is dropped, never
+// waited for.
 func (h *Hub) Forward(evs <-chan switchboard.BusEvent) {
 	h.init()
-	for ev := range evs {
-		if !forAgents(ev.Type) {
-			continue
-		}
-		data, err := json.Marshal(ev)
-		if err != nil {
-			h.Logger.Warn("realtime: encode event", "type", ev.Type, "err", err)
-			continue
-		}
-		f := frame{ev.ID, data}
-		h.mu.Lock()
-		for c := range h.clients {
-			select {
-			case c.send <- f:
-			default:
-				c.drop()
+	tick := time.NewTicker(h.Heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case ev, ok := <-evs:
+			if !ok {
+				return
 			}
+			if !forAgents(ev.Type) {
+				continue
+			}
+			data, err := json.Marshal(ev)
+			if err != nil {
+				h.Logger.Warn("realtime: encode event", "type", ev.Type, "err", err)
+				continue
+			}
+			h.broadcast(&frame{ev.ID, data})
+		case <-tick.C:
+			h.broadcast(ping)
 		}
-		h.mu.Unlock()
+	}
+}
+
+func (h *Hub) broadcast(f *frame) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.clients {
+		c.push(f)
 	}
 }
 
@@ -176,37 +214,53 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered
 	}
 	conn.SetReadLimit(MaxFrame)
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	defer cancel()
-	c := &client{actor: actor, send: make(chan frame, h.Buffer), dropped: make(chan struct{})}
+	// The socket outlives the request: its goroutine starts afresh and
+	// this handler returns, so that the HTTP server's goroutine, with its
+	// deep stack, the request and the connection's first write buffer are
+	// not kept for hours by every idle socket (docs/benchmarks.md).
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &session{hub: h, conn: conn, actor: actor, ctx: ctx, cancel: cancel}
+	s.client = &client{s: s, send: make(chan *frame, h.Buffer)}
 	// Registered before the replay is read, so nothing published meanwhile
-	// is missed; the writer skips what the replay already sent.
+	// is missed; the writer skips what the replay already sent, and is
+	// kept from starting until then.
+	s.client.writing.Store(true)
 	h.mu.Lock()
-	h.clients[c] = struct{}{}
+	h.clients[s.client] = struct{}{}
 	h.mu.Unlock()
 	if h.OnConnect != nil {
 		h.OnConnect(actor.ID)
 	}
-	s := &session{hub: h, conn: conn, client: c}
-	defer s.close(ctx)
+	go s.run(r.URL.Query().Get("since"))
+}
 
-	after, err := s.replay(ctx, r.URL.Query().Get("since"))
+// run replays what the client missed, then reads its frames until the
+// socket closes.
+func (s *session) run(since string) {
+	defer s.cancel()
+	defer s.close()
+	after, err := s.replay(s.ctx, since)
 	if err != nil {
-		h.Logger.Info("realtime: replay", "agent", actor.ID, "err", err)
+		s.hub.Logger.Info("realtime: replay", "agent", s.actor.ID, "err", err)
 		return
 	}
-	go s.write(ctx, cancel, after)
-	s.read(ctx)
+	s.after = after
+	go s.drain()
+	s.read(s.ctx)
 }
 
 // session is one agent's connected socket.
 type session struct {
-	hub     *Hub
-	conn    *websocket.Conn
-	client  *client
-	viewing string // the conversation this socket views
+	hub    *Hub
+	conn   *websocket.Conn
+	client *client
+	actor  switchboard.Actor
+	ctx    context.Context // ends with the socket
+	cancel context.CancelFunc
+	after  string // the replay's last id; only the writer reads it
 
-	mu sync.Mutex // guards viewing
+	mu      sync.Mutex // guards viewing
+	viewing string     // the conversation this socket views
 }
 
 // replay sends the events after since (nothing when since is ""), or one
@@ -235,45 +289,52 @@ func (s *session) replay(ctx context.Context, since string) (string, error) {
 	return after, nil
 }
 
-// write sends queued events, skipping those the replay sent, pings, and
-// renews the socket's viewing; it ends the session when the client is
-// dropped or a write fails.
-func (s *session) write(ctx context.Context, cancel context.CancelFunc, after string) {
-	defer cancel()
-	tick := time.NewTicker(s.hub.Heartbeat)
-	defer tick.Stop()
+// drain writes the queued frames, skipping events the replay sent, then
+// returns, unless one was queued as it finished. A failed write ends the
+// session and leaves writing set, so no writer starts again.
+func (s *session) drain() {
+	c := s.client
 	for {
 		select {
-		case <-ctx.Done():
-			return
-		case <-s.client.dropped:
-			s.conn.Close(websocket.StatusPolicyViolation, "too slow: events were not read; reconnect with since")
-			return
-		case f := <-s.client.send:
-			if after != "" && switchboard.CompareEventIDs(f.id, after) <= 0 {
-				continue
-			}
-			wctx, wcancel := context.WithTimeout(ctx, s.hub.WriteTimeout)
-			err := s.conn.Write(wctx, websocket.MessageText, f.data)
-			wcancel()
-			if err != nil {
+		case f := <-c.send:
+			if err := s.deliver(f); err != nil {
+				s.cancel()
+				s.conn.CloseNow()
 				return
 			}
-		case <-tick.C:
-			pctx, pcancel := context.WithTimeout(ctx, s.hub.WriteTimeout)
-			err := s.conn.Ping(pctx)
-			pcancel()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			viewing := s.viewing
-			s.mu.Unlock()
-			if viewing != "" {
-				s.hub.Inbox.SetViewing(ctx, s.client.actor, viewing, true)
-			}
+			continue
+		default:
+		}
+		c.writing.Store(false)
+		// A frame queued after the queue looked empty and before the
+		// store saw a writer still running and started none.
+		if len(c.send) == 0 || !c.writing.CompareAndSwap(false, true) {
+			return
 		}
 	}
+}
+
+// deliver writes one frame; a heartbeat pings the client and renews what
+// the socket views.
+func (s *session) deliver(f *frame) error {
+	ctx, cancel := context.WithTimeout(s.ctx, s.hub.WriteTimeout)
+	defer cancel()
+	if f != ping {
+		if s.after != "" && switchboard.CompareEventIDs(f.id, s.after) <= 0 {
+			return nil
+		}
+		return s.conn.Write(ctx, websocket.MessageText, f.data)
+	}
+	if err := s.conn.Ping(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	viewing := s.viewing
+	s.mu.Unlock()
+	if viewing != "" {
+		s.hub.Inbox.SetViewing(s.ctx, s.actor, viewing, true)
+	}
+	return nil
 }
 
 // inFrame is what an agent sends.
@@ -307,7 +368,7 @@ func (s *session) read(ctx context.Context) {
 }
 
 func (s *session) handle(ctx context.Context, f inFrame) error {
-	actor := s.client.actor
+	actor := s.actor
 	switch f.Type {
 	case "viewing":
 		if f.ConversationID == nil {
@@ -341,7 +402,8 @@ func (s *session) handle(ctx context.Context, f inFrame) error {
 }
 
 // close unregisters the client and ends what it was viewing.
-func (s *session) close(ctx context.Context) {
+func (s *session) close() {
+	ctx := s.ctx
 	h := s.hub
 	h.mu.Lock()
 	delete(h.clients, s.client)
@@ -350,12 +412,12 @@ func (s *session) close(ctx context.Context) {
 	viewing := s.viewing
 	s.mu.Unlock()
 	if viewing != "" {
-		if err := h.Inbox.SetViewing(context.WithoutCancel(ctx), s.client.actor, viewing, false); err != nil {
-			h.Logger.Warn("realtime: stop viewing", "agent", s.client.actor.ID, "err", err)
+		if err := h.Inbox.SetViewing(context.WithoutCancel(ctx), s.actor, viewing, false); err != nil {
+			h.Logger.Warn("realtime: stop viewing", "agent", s.actor.ID, "err", err)
 		}
 	}
 	if h.OnDisconnect != nil {
-		h.OnDisconnect(s.client.actor.ID)
+		h.OnDisconnect(s.actor.ID)
 	}
 	s.conn.CloseNow()
 }

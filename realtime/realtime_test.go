@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -387,5 +388,69 @@ func TestSlowClientDropped(t *testing.T) {
 			t.Fatalf("%d clients connected, want only the one that reads", e.hub.Clients())
 		}
 		b.Publish(context.Background(), switchboard.BusEvent{Type: switchboard.BusAgentStatus, AgentID: "x", At: time.Now(), Data: payload})
+	}
+}
+
+// renewals counts the viewing renewals a real inbox receives.
+type renewals struct {
+	*inboxtest.DB
+	n atomic.Int64
+}
+
+func (r *renewals) SetViewing(ctx context.Context, a switchboard.Actor, conv string, on bool) error {
+	if on {
+		r.n.Add(1)
+	}
+	return r.DB.SetViewing(ctx, a, conv, on)
+}
+
+// TestHeartbeat: every heartbeat pings each idle socket (an agent whose
+// connection died is noticed) and renews what it views, so an agent who
+// keeps a conversation open for longer than the viewing expiry is still
+// shown; a closed socket renews nothing.
+func TestHeartbeat(t *testing.T) {
+	e := newEnv(t, "memory", 0)
+	spy := &renewals{DB: e.svc}
+	hub := &realtime.Hub{Inbox: spy, Bus: e.hub.Bus, Heartbeat: 50 * time.Millisecond}
+	evs, err := e.hub.Bus.Subscribe(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go hub.Forward(evs)
+	ts := httptest.NewServer(hub)
+	t.Cleanup(ts.Close)
+	_, token := e.agent("Ann")
+	conv := e.ingest("+14155550100", "SM0", "hello").ConversationID
+
+	var pings atomic.Int64
+	conn, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(ts.URL, "http"), &websocket.DialOptions{
+		HTTPHeader:     http.Header{"Authorization": {"Bearer " + token}},
+		OnPingReceived: func(context.Context, []byte) bool { pings.Add(1); return true },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { // reading answers pings
+		for {
+			if _, _, err := conn.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	conn.Write(t.Context(), websocket.MessageText, []byte(`{"type":"viewing","conversation_id":"`+conv+`"}`))
+	time.Sleep(600 * time.Millisecond)
+	if p, r := pings.Load(), spy.n.Load(); p < 3 || r < 4 {
+		t.Fatalf("in 600 ms of 50 ms heartbeats: %d pings and %d viewing calls (the first is the frame's), want several of each", p, r)
+	}
+	conn.Close(websocket.StatusNormalClosure, "")
+	for deadline := time.Now().Add(5 * time.Second); hub.Clients() != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the closed socket is still registered")
+		}
+	}
+	after := spy.n.Load()
+	time.Sleep(300 * time.Millisecond)
+	if got := spy.n.Load(); got != after {
+		t.Fatalf("%d viewing renewals after the socket closed", got-after)
 	}
 }

@@ -207,6 +207,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Inbox.OnReplyQueued(m.Outbox.Notify)
 	m.Hub = &realtime.Hub{Inbox: m.Inbox, Bus: m.Bus, Logger: m.Logger}
 	srv.Realtime = m.Hub
+	m.Metrics.Registry.NewGaugeFunc("switchboard_realtime_sockets", "Agents' sockets open on this instance.", func(context.Context) (float64, error) {
+		return float64(m.Hub.Clients()), nil
+	})
+	m.Metrics.Registry.RegisterRuntime()
 	if !c.RoutingOff {
 		m.Dispatcher = &dispatch.Dispatcher{Inbox: m.Inbox, Logger: m.Logger, Clock: m.Clock, OfflineGrace: c.OfflineGrace}
 		m.Inbox.OnRoutingChange(m.Dispatcher.Wake)

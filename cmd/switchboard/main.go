@@ -34,7 +34,8 @@ commands:
   migrate     apply database migrations and exit
   agent add   create an agent and print its API token (--email, --name, --role, --skills)
   bench       load-test an instance and report ingestion rate and latency
-              (bench route: the router with many agents and a long queue)
+              (bench route: the router with many agents and a long queue;
+              bench sockets: agents' sockets, event fan-out and memory)
   classifier train
               train the topic classifier on resolved conversations
 
@@ -74,6 +75,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "bench":
 		if len(args) > 1 && args[1] == "route" {
 			return runBenchRoute(ctx, args[2:], stdout, stderr)
+		}
+		if len(args) > 1 && args[1] == "sockets" {
+			return runBenchSockets(ctx, args[2:], stdout, stderr)
 		}
 		return runBench(ctx, args[1:], stdout, stderr)
 	case "classifier":
