@@ -165,6 +165,24 @@ func runBenchSockets(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return fmt.Errorf("bench sockets: connect: %w", err)
 	}
+	// A dial returns when the client reads the 101; the server registers
+	// the socket just after. Wait until every socket is registered.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		total := 0
+		for _, srv := range servers {
+			m, err := srv.memory(ctx)
+			if err != nil {
+				return err
+			}
+			total += m.sockets
+		}
+		if total == *n {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bench sockets: the servers report %d sockets, want %d", total, *n)
+		}
+	}
 	if *measureMemory {
 		after, err := servers[0].memoryAfterGC(ctx, time.Now(), stderr)
 		if err != nil {
@@ -204,7 +222,9 @@ func runBenchSockets(ctx context.Context, args []string, stdout, stderr io.Write
 		}
 	}
 	var same, other []time.Duration
+	var unparsed int64
 	for i, s := range socks {
+		unparsed += s.bad.Load()
 		lat := s.latencies()
 		res.Delivered += int64(len(lat))
 		res.Missing += int64(*rounds - len(lat))
@@ -232,6 +252,9 @@ func runBenchSockets(ctx context.Context, args []string, stdout, stderr io.Write
 		if *measureMemory {
 			fmt.Fprintf(stdout, "per idle socket    %.1f KB resident, %.1f KB Go heap and stacks (first instance)\n", res.RSSPerSocket/1024, res.HeapPerSocket/1024)
 		}
+	}
+	if unparsed > 0 {
+		return fmt.Errorf("bench sockets: %d presence frames without a readable \"at\"", unparsed)
 	}
 	if res.Missing > 0 {
 		return fmt.Errorf("bench sockets: %d events never reached their socket", res.Missing)
