@@ -36,6 +36,7 @@ import (
 	"github.com/switchboard-inbox/switchboard/realtime"
 	"github.com/switchboard-inbox/switchboard/route/dispatch"
 	"github.com/switchboard-inbox/switchboard/server"
+	"github.com/switchboard-inbox/switchboard/web"
 )
 
 // Main is one running Switchboard: it opens every part the configuration
@@ -173,6 +174,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	form := m.formHandler()
 	srv.Webhooks["POST /forms/{form}"] = form
 	srv.Webhooks["OPTIONS /forms/{form}"] = form
+	srv.Webhooks["GET /widget.js"] = web.Widget()
 	if c.TwilioAccountSID != "" {
 		m.wireSMS(srv)
 	}
