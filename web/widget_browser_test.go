@@ -98,9 +98,25 @@ func (s *standIn) serveSession(w http.ResponseWriter, r *http.Request) {
 	json.NewDecoder(r.Body).Decode(&body)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if body == nil {
+		body = map[string]any{}
+	}
+	// A visitor's token goes on with the same visitor (channel/livechat
+	// does the same).
+	token, again := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if again {
+		body["bearer"] = token
+	}
 	s.sessions = append(s.sessions, body)
-	token := fmt.Sprintf("token-%d", len(s.sessions))
-	s.tokens[token] = true
+	if again && !s.tokens[token] {
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"error":{"code":"unauthorized","message":"the visitor token is not valid; start a session without it"}}`)
+		return
+	}
+	if !again {
+		token = fmt.Sprintf("token-%d", len(s.sessions))
+		s.tokens[token] = true
+	}
 	json.NewEncoder(w).Encode(map[string]any{"visitor_token": token, "conversation_id": nil, "status": s.status})
 }
 
@@ -491,11 +507,37 @@ func TestWidgetStandIn(t *testing.T) {
 		p.wait("the async promise", root+`.querySelector('#sb-status').textContent === 'We will respond by e-mail within 4 hours'`)
 		p.wait("the e-mail question", `!`+root+`.querySelector('form[aria-label="Your e-mail address"]').hidden`)
 		n := len(s.sessions)
+		token := fmt.Sprintf("token-%d", n)
 		p.do(chromedp.SendKeys(q(`form[aria-label="Your e-mail address"] input`), "ann@example.com\r"))
 		p.wait("the e-mail form to go", root+`.querySelector('form[aria-label="Your e-mail address"]').hidden`)
-		// Nothing said yet: the session starts again with the address.
-		if len(s.sessions) != n+1 || s.sessions[n]["email"] != "ann@example.com" || s.sessions[n]["name"] != "Ann" {
+		// The same visitor goes on, with the address.
+		if len(s.sessions) != n+1 || s.sessions[n]["email"] != "ann@example.com" || s.sessions[n]["bearer"] != token {
 			t.Fatalf("sessions: %v", s.sessions)
+		}
+		if got := eval[string](p, `JSON.parse(localStorage.getItem('switchboard.chat.async')).token`); got != token {
+			t.Fatalf("token %q after giving the address, want %q", got, token)
+		}
+		if !eval[bool](p, `!`+root+`.querySelector('.compose').hidden`) {
+			t.Fatal("no composer after the address")
+		}
+	})
+
+	t.Run("expired", func(t *testing.T) {
+		// A token the server no longer knows (its sockets refused) is
+		// checked, found bad and forgotten: the visitor can start again.
+		p := tab{t, b.NewTab(t)}
+		p.do(chromedp.Navigate(s.site.URL + "/blank"))
+		eval[chromedp.Void](p, `localStorage.setItem('switchboard.chat.expired', JSON.stringify({token: 'forged', uid: '', pending: []}))`)
+		p.open(s.site.URL + "/?site=expired")
+		p.wait("the pre-chat form", `!`+root+`.querySelector('form[aria-label="Start a chat"]').hidden`)
+		if got := eval[string](p, `localStorage.getItem('switchboard.chat.expired')`); strings.Contains(got, "forged") {
+			t.Fatalf("still stored: %s", got)
+		}
+		s.mu.Lock()
+		last := s.sessions[len(s.sessions)-1]
+		s.mu.Unlock()
+		if last["bearer"] != "forged" {
+			t.Fatalf("last session request %v, want the check of the forged token", last)
 		}
 	})
 

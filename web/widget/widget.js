@@ -35,7 +35,7 @@
   if (saved.token && (saved.uid || '') !== userID) saved = {}; // another signed-in user
   saved.pending = saved.pending || [];
 
-  let ws = null, attempt = 0, retryTimer = 0, connTimer = 0, typingTimer = 0, lastTyping = 0;
+  let ws = null, attempt = 0, fails = 0, retryTimer = 0, connTimer = 0, typingTimer = 0, lastTyping = 0;
   let isOpen = false, unread = 0, uploading = 0, staged = [], mode = '', starting = null;
   const byID = new Map(), byClient = new Map(), readSent = new Set();
 
@@ -314,8 +314,10 @@ input,textarea{width:100%;padding:8px 10px;border:1px solid #aeb5c2;border-radiu
     if (ws || !hasSession()) return;
     clearTimeout(retryTimer);
     const s = ws = new WebSocket(wsBase + '/chat/ws?token=' + encodeURIComponent(saved.token));
+    let opened = false;
     s.onopen = () => {
-      attempt = 0;
+      opened = true;
+      attempt = fails = 0;
       clearTimeout(connTimer);
       conn.hidden = true;
       readSent.clear();
@@ -327,7 +329,10 @@ input,textarea{width:100%;padding:8px 10px;border:1px solid #aeb5c2;border-radiu
     s.onclose = e => {
       if (ws !== s) return;
       ws = null;
-      if (e.code === 4401 || e.code === 4403 || e.code === 4404) return forget(); // the token is no longer valid
+      // A refused upgrade looks like any network failure: after a few,
+      // ask the session endpoint whether the token is still good (it
+      // answers 401 or 403 when not, and forget() starts afresh).
+      if (!opened && ++fails % 4 === 3) session('', '', saved.token).catch(() => {});
       if (!connTimer) connTimer = setTimeout(() => { connTimer = 0; if (!ws || ws.readyState !== 1) conn.hidden = false; }, 3000);
       retryTimer = setTimeout(connect, Math.min(30000, 500 * 2 ** attempt++) * (0.5 + Math.random() / 2));
     };
@@ -396,18 +401,26 @@ input,textarea{width:100%;padding:8px 10px;border:1px solid #aeb5c2;border-radiu
     try { j = await res.json(); } catch (e) { /* not JSON */ }
     return { res, j };
   }
-  function session(name, email) {
+  // session starts a chat, or, given the visitor's token, goes on with
+  // the same visitor (adding a name or an address given later).
+  function session(name, email, token) {
     const body = { site };
     if (name) body.name = name;
     if (email) body.email = email;
     if (userID) { body.user_id = userID; body.user_hash = userHash; }
-    return post('/chat/sessions', JSON.stringify(body), { 'Content-Type': 'application/json' }).then(({ res, j }) => {
+    const headers = { 'Content-Type': 'application/json' };
+    if (token) headers.Authorization = 'Bearer ' + token;
+    return post('/chat/sessions', JSON.stringify(body), headers).then(({ res, j }) => {
       if (!res.ok || !j.visitor_token) {
         if (j.error) console.warn('Switchboard chat:', j.error.message);
+        if (token && (res.status === 401 || res.status === 403)) {
+          forget();
+          throw new Error('This chat has ended. Please start a new one.');
+        }
         throw new Error(res.status === 403 || res.status === 404 ? 'Chat is not available on this page.' : res.status === 429 ? 'Too many attempts: please wait a moment and try again.' : 'The chat could not start. Please try again.');
       }
       disconnect();
-      saved = { token: j.visitor_token, uid: userID, name: name || '', email: email || '', pending: saved.pending };
+      saved = { token: j.visitor_token, uid: userID, name: name || saved.name || '', email: email || saved.email || '', pending: saved.pending };
       save();
       setStatus(j.status);
       layout();
@@ -427,21 +440,14 @@ input,textarea{width:100%;padding:8px 10px;border:1px solid #aeb5c2;border-radiu
       input.focus();
     } catch (e) { say(e.message); } finally { startBtn.disabled = false; }
   }
-  // giveEmail: with nothing said yet, the session starts again with the
-  // address (§6.2 takes it only there); otherwise the address goes as a
-  // message, for the agent to see.
+  // giveEmail goes on with the same visitor, now with an address that
+  // replies can go to.
   async function giveEmail() {
     const email = askEmail.value.trim();
     if (!askEmail.checkValidity() || !email) return askEmail.reportValidity();
-    if (!byID.size && !saved.pending.length) {
-      try { await session(saved.name, email); } catch (e) { return say(e.message); }
-    } else {
-      saved.email = email;
-      save();
-      queue('My e-mail address: ' + email, []);
-    }
+    try { await session('', email, saved.token); } catch (e) { return say(e.message); }
     layout();
-    input.focus();
+    (prechat.hidden ? input : nameIn).focus();
   }
 
   function uid() {
