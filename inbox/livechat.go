@@ -333,6 +333,24 @@ func (s *Service) VisitorRead(ctx context.Context, v switchboard.Visitor, messag
 	return err
 }
 
+// VisitorDelivered marks an agent's live-chat reply delivered: a
+// visitor's socket received it.
+func (s *Service) VisitorDelivered(ctx context.Context, messageID string) error {
+	m, err := s.store.GetMessage(ctx, messageID)
+	if err != nil {
+		return err
+	}
+	if m.Channel != switchboard.ChannelLivechat || m.Direction != switchboard.DirectionOut {
+		return nil
+	}
+	pid := m.ProviderID
+	if pid == "" {
+		pid = ChatProviderID(m.ID) // delivered before the send was recorded: kept pending
+	}
+	_, _, err = s.ApplyDeliveryStatus(ctx, switchboard.ChannelLivechat, pid, switchboard.DeliveryDelivered, "")
+	return err
+}
+
 // ChatProviderID is the provider id the live-chat channel gives an
 // agent's reply it delivered to the visitor's sockets.
 func ChatProviderID(messageID string) string { return "lc:" + messageID }
