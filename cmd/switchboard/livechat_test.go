@@ -16,7 +16,9 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/email/smtptest"
 	"github.com/switchboard-inbox/switchboard/channel/livechat"
+	"github.com/switchboard-inbox/switchboard/internal/testenv"
 	"github.com/switchboard-inbox/switchboard/store/storetest"
 )
 
@@ -654,4 +656,146 @@ func TestChatBadInput(t *testing.T) {
 	if websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
 		t.Fatalf("oversized frame: %v, want the socket closed as too big", err)
 	}
+}
+
+// TestChatTwoInstances: two instances on one PostgreSQL and one Redis; a
+// visitor connected to A gets the typing and the reply of an agent
+// working through B, and the reply is marked delivered.
+func TestChatTwoInstances(t *testing.T) {
+	redisURL := testenv.URL(t, testenv.RedisURL, "Redis")
+	db := storetest.URL(t, "postgres")
+	prefix := fmt.Sprintf("chat-test:%d:", time.Now().UnixNano())
+	t.Cleanup(func() { cleanRedis(t, redisURL, prefix) })
+	config := func() Config {
+		addr := freeAddr(t)
+		return Config{Addr: addr, PublicURL: "http://" + addr, DataDir: t.TempDir(), LogLevel: "warn", LogFormat: "text",
+			IngestBatch: 64, OutboxMaxAttempts: 3, RoutingOff: true, DatabaseURL: db,
+			RedisURL: redisURL, RedisPrefix: prefix, RedisAllowVolatile: true,
+			BlobKey: "chat-test-shared-blob-key-0123456789abcdef"}
+	}
+	a := startChatEnv(t, config())
+	mb := &Main{Config: config()}
+	mb.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := mb.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mb.Close() })
+	b := &chatEnv{t: t, m: mb, key: a.key, secret: a.secret, agent: a.agent, agentToken: a.agentToken}
+
+	v := a.dialVisitor(a.visitor(map[string]string{"name": "Vera"}))
+	echo := v.say("c-1", "anyone there?")
+	agentOnB := b.dialAgent()
+	agentOnB.send(map[string]string{"type": "typing", "conversation_id": echo.ConversationID})
+	if f := v.next("typing from B", ofType("typing")); f.Agent == nil || f.Agent.Name != "Sarah" {
+		t.Fatalf("typing: %+v", f)
+	}
+	var sent struct{ ID string }
+	if code := b.api("POST", "/api/v1/conversations/"+echo.ConversationID+"/messages", map[string]string{"text": "Here, through B.", "channel": "livechat"}, &sent); code != 202 {
+		t.Fatalf("reply through B: %d", code)
+	}
+	if f := v.next("the reply", func(f wsFrame) bool { return f.Type == "message" && f.Message != nil && f.Message.ID == sent.ID }); f.Message.Text != "Here, through B." {
+		t.Fatalf("reply: %+v", f.Message)
+	}
+	agentOnB.next("delivered", func(f wsFrame) bool {
+		m := agentMessage(f)
+		return f.Type == "message.updated" && m.ID == sent.ID && m.Status == "delivered"
+	})
+}
+
+// TestChatAfterTheVisitorLeft: a visitor gone longer than
+// SWITCHBOARD_LIVECHAT_EMAIL_AFTER who typed an address gets the reply by
+// e-mail (the composer says so first, and the reply's provider id says
+// so after); one who typed none gets it on their next visit, delivered
+// then.
+func TestChatAfterTheVisitorLeft(t *testing.T) {
+	mails := make(chan smtptest.Message, 10)
+	srv, err := smtptest.Start(func(m smtptest.Message) { mails <- m })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	const after = 400 * time.Millisecond
+	e := newChatEnv(t, "sqlite", func(c *Config) {
+		c.EmailFrom, c.SMTPURL, c.LivechatEmailAfter = "Shop <support@shop.example>", "smtp://"+srv.Addr()+"?starttls=off", after
+	})
+	agent := e.dialAgent()
+	compose := func(conv string) map[string]any {
+		t.Helper()
+		var dec struct {
+			Allowed bool
+			Details map[string]any
+		}
+		e.api("GET", "/api/v1/conversations/"+conv+"/compose?channel=livechat&text=hi", nil, &dec)
+		if !dec.Allowed {
+			t.Fatalf("compose: %+v", dec)
+		}
+		return dec.Details
+	}
+	reply := func(conv, text string) string {
+		t.Helper()
+		var sent struct{ ID string }
+		if code := e.api("POST", "/api/v1/conversations/"+conv+"/messages", map[string]string{"text": text, "channel": "livechat"}, &sent); code != 202 {
+			t.Fatalf("reply: %d", code)
+		}
+		return sent.ID
+	}
+
+	// With an address.
+	v := e.dialVisitor(e.visitor(map[string]string{"name": "Vic", "email": "vic@example.com"}))
+	conv := v.say("c-1", "call me back by mail").ConversationID
+	if d := compose(conv); d["delivery"] != "live" {
+		t.Fatalf("while the visitor is here: %v, want live", d)
+	}
+	v.conn.Close(websocket.StatusNormalClosure, "")
+	time.Sleep(after + 500*time.Millisecond)
+	if d := compose(conv); d["delivery"] != "email" || d["email"] != "vic@example.com" {
+		t.Fatalf("after the visitor left: %v, want email to vic@example.com", d)
+	}
+	id := reply(conv, "We found your order.")
+	select {
+	case m := <-mails:
+		if len(m.To) != 1 || m.To[0] != "vic@example.com" || !bytes.Contains(m.Raw, []byte("We found your order.")) {
+			t.Fatalf("mail: to %v\n%s", m.To, m.Raw)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no mail within 10s")
+	}
+	f := agent.next("sent by e-mail", func(f wsFrame) bool {
+		m := agentMessage(f)
+		return f.Type == "message.updated" && m.ID == id && m.Status == "sent"
+	})
+	if m := agentMessage(f); !strings.HasPrefix(m.ProviderID, "email:") {
+		t.Fatalf("the reply does not show it went by e-mail: provider id %q", m.ProviderID)
+	}
+
+	// Without one: kept for the next visit.
+	tok := e.visitor(map[string]string{"name": "Nell"})
+	v = e.dialVisitor(tok)
+	conv = v.say("n-1", "no e-mail, sorry").ConversationID
+	v.conn.Close(websocket.StatusNormalClosure, "")
+	time.Sleep(after + 500*time.Millisecond)
+	if d := compose(conv); d["delivery"] != "next_visit" {
+		t.Fatalf("a visitor without e-mail who left: %v, want next_visit", d)
+	}
+	id = reply(conv, "Your parcel is at the depot.")
+	f = agent.next("kept", func(f wsFrame) bool {
+		m := agentMessage(f)
+		return f.Type == "message.updated" && m.ID == id && m.Status == "sent"
+	})
+	if m := agentMessage(f); !strings.HasPrefix(m.ProviderID, "lc:") {
+		t.Fatalf("kept reply: provider id %q", m.ProviderID)
+	}
+	select {
+	case m := <-mails:
+		t.Fatalf("mail sent to a visitor without an address: %v", m.To)
+	case <-time.After(200 * time.Millisecond):
+	}
+	v = e.dialVisitor(tok)
+	if f := v.next("the kept reply", func(f wsFrame) bool { return f.Type == "message" && f.Message.ID == id }); f.Message.Text != "Your parcel is at the depot." {
+		t.Fatalf("kept reply: %+v", f.Message)
+	}
+	agent.next("delivered on the next visit", func(f wsFrame) bool {
+		m := agentMessage(f)
+		return f.Type == "message.updated" && m.ID == id && m.Status == "delivered"
+	})
 }
