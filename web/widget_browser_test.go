@@ -208,6 +208,13 @@ func (s *standIn) push(frame map[string]any) {
 	s.write(c, frame)
 }
 
+// sessionList returns the bodies of POST /chat/sessions so far.
+func (s *standIn) sessionList() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]map[string]any(nil), s.sessions...)
+}
+
 // framesOf returns the frames of one type the visitor sent so far.
 func (s *standIn) framesOf(typ string) []map[string]any {
 	s.mu.Lock()
@@ -230,7 +237,10 @@ func (s *standIn) waitFrames(typ string, n int) []map[string]any {
 			return fs
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("the visitor sent %d %q frames, want %d (all: %v)", len(s.framesOf(typ)), typ, n, s.frames)
+			s.mu.Lock()
+			all := fmt.Sprint(s.frames)
+			s.mu.Unlock()
+			s.t.Fatalf("the visitor sent %d %q frames, want %d (all: %s)", len(s.framesOf(typ)), typ, n, all)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -265,12 +275,6 @@ body { transform: none; }`)
 </body></html>`, css, chat, site)
 }
 
-// tab is a browser tab with the helpers the tests use.
-type tab struct {
-	t   *testing.T
-	ctx context.Context
-}
-
 // root is the widget's shadow root, in page JavaScript.
 const root = `document.querySelector('switchboard-chat').shadowRoot`
 
@@ -281,103 +285,68 @@ func q(sel string) chromedp.JSPath {
 	return chromedp.JSPath(root + `.querySelector(` + strconv.Quote(sel) + `)`)
 }
 
-func (p tab) do(steps ...chromedp.Action[chromedp.Void]) {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		p.t.Fatal(err)
-	}
-}
-
-func eval[T any](p tab, expr string) T {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
-	if err != nil {
-		p.t.Fatalf("%s: %v", expr, err)
-	}
-	return v
-}
-
-// wait evaluates expr until it is true. (chromedp.Poll would build its
-// predicate with new Function, which the page's CSP refuses.)
-func (p tab) wait(what, expr string) {
-	p.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!(function(){ try { return `+expr+` } catch (e) { return false } })()`))
-		cancel()
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("waited 15s for %s (%s): %v\nwidget text: %q", what, expr, err, eval[string](p, `(`+root+`||document).textContent`))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // text is the widget's visible text in one element.
-func (p tab) text(sel string) string {
+func text(p *tab, sel string) string {
 	return eval[string](p, root+`.querySelector(`+strconv.Quote(sel)+`).textContent`)
 }
 
-func (p tab) open(url string) {
-	p.t.Helper()
-	p.do(chromedp.Navigate(url))
-	p.wait("the launcher", root+`.querySelector('.launcher')`)
-	p.do(chromedp.Click(q(".launcher")))
-	p.wait("the panel", `!`+root+`.querySelector('.panel').hidden`)
+// open loads url and opens the widget.
+func open(p *tab, url string) {
+	p.Do(chromedp.Navigate(url))
+	p.Wait("the launcher", root+`.querySelector('.launcher')`)
+	p.Do(chromedp.Click(q(".launcher")))
+	p.Wait("the panel", `!`+root+`.querySelector('.panel').hidden`)
 }
+
+type tab = browsertest.Tab
+
+func eval[T any](p *tab, expr string) T { return browsertest.Eval[T](p, expr) }
 
 func TestWidgetStandIn(t *testing.T) {
 	b := browsertest.Start(t)
 	s := newStandIn(t)
 
 	t.Run("conversation", func(t *testing.T) {
-		p := tab{t, b.NewTab(t)}
-		p.open(s.site.URL + "/?site=conv")
+		p := b.NewTab(t)
+		open(p, s.site.URL+"/?site=conv")
 		// The pre-chat form first; the name goes with the session.
-		p.wait("the pre-chat form", root+`.activeElement === `+root+`.querySelector('input[name=name]')`)
-		p.do(chromedp.SendKeys(q("input[name=name]"), "Vera"), chromedp.Click(q(startChat)))
-		p.wait("the composer", `!`+root+`.querySelector('.compose').hidden && `+root+`.activeElement === `+root+`.querySelector('textarea')`)
-		if len(s.sessions) != 1 || s.sessions[0]["site"] != "conv" || s.sessions[0]["name"] != "Vera" || s.sessions[0]["email"] != nil {
-			t.Fatalf("sessions: %v", s.sessions)
+		p.Wait("the pre-chat form", root+`.activeElement === `+root+`.querySelector('input[name=name]')`)
+		p.Do(chromedp.SendKeys(q("input[name=name]"), "Vera"), chromedp.Click(q(startChat)))
+		p.Wait("the composer", `!`+root+`.querySelector('.compose').hidden && `+root+`.activeElement === `+root+`.querySelector('textarea')`)
+		if ss := s.sessionList(); len(ss) != 1 || ss[0]["site"] != "conv" || ss[0]["name"] != "Vera" || ss[0]["email"] != nil {
+			t.Fatalf("sessions: %v", ss)
 		}
-		p.wait("the status", root+`.querySelector('#sb-status').textContent === 'Typical response time: under 2 minutes'`)
+		p.Wait("the status", root+`.querySelector('#sb-status').textContent === 'Typical response time: under 2 minutes'`)
 
 		// Enter sends, with a client id.
-		p.do(chromedp.SendKeys(q("textarea"), "Where is my order?\r"))
+		p.Do(chromedp.SendKeys(q("textarea"), "Where is my order?"), browsertest.Enter)
 		f := s.waitFrames("message", 1)[0]
 		cid, _ := f["client_id"].(string)
 		if f["text"] != "Where is my order?" || len(cid) < 16 || f["attachments"] != nil {
 			t.Fatalf("message frame: %v", f)
 		}
-		p.wait("sending", root+`.querySelector('.msg.me').dataset.status === 'sending'`)
+		p.Wait("sending", root+`.querySelector('.msg.me').dataset.status === 'sending'`)
 		s.push(map[string]any{"type": "message", "message": map[string]any{"id": "m1", "client_id": cid, "direction": "in", "text": "Where is my order?", "status": "received", "created_at": time.Now().UTC().Format(time.RFC3339Nano)}})
-		p.wait("sent", root+`.querySelector('.msg.me .meta').textContent.endsWith('Sent')`)
+		// Stored is delivered (the server sends that receipt too).
+		p.Wait("delivered", root+`.querySelector('.msg.me .meta').textContent.endsWith('Delivered')`)
 		s.push(map[string]any{"type": "receipt", "message_id": "m1", "status": "delivered"})
-		p.wait("delivered", root+`.querySelector('.msg.me .meta').textContent.endsWith('Delivered')`)
 		s.push(map[string]any{"type": "receipt", "message_id": "m1", "status": "read"})
-		p.wait("read", root+`.querySelector('.msg.me .meta').textContent.endsWith('Read')`)
+		p.Wait("read", root+`.querySelector('.msg.me .meta').textContent.endsWith('Read')`)
 		s.push(map[string]any{"type": "receipt", "message_id": "m1", "status": "delivered"})
 		time.Sleep(100 * time.Millisecond)
-		if got := p.text(".msg.me .meta"); !strings.HasSuffix(got, "Read") {
+		if got := text(p, ".msg.me .meta"); !strings.HasSuffix(got, "Read") {
 			t.Fatalf("a late delivered receipt moved read back: %q", got)
 		}
 
 		// The agent types, then answers; the answer is text, never markup,
 		// and, shown in an open panel, is reported read.
 		s.push(map[string]any{"type": "typing", "agent": map[string]any{"name": "Sam"}})
-		p.wait("the typing indicator", root+`.querySelector('.typing').textContent === 'Sam is typing…'`)
+		p.Wait("the typing indicator", root+`.querySelector('.typing').textContent === 'Sam is typing…'`)
 		evil := `<img src=x onerror="document.title='owned'">It ships today`
 		s.push(map[string]any{"type": "message", "message": map[string]any{"id": "m2", "direction": "out", "text": evil, "status": "sent", "created_at": time.Now().UTC().Format(time.RFC3339Nano),
 			"attachments": []any{map[string]any{"id": "a9", "name": "label.pdf", "url": "/blobs/label.pdf"}, map[string]any{"id": "a10", "name": "bad", "url": "javascript:alert(1)"}}}})
-		p.wait("the answer", root+`.querySelectorAll('.msg').length === 2`)
-		if got := p.text(".msg:not(.me) .bubble"); !strings.HasPrefix(got, evil) {
+		p.Wait("the answer", root+`.querySelectorAll('.msg').length === 2`)
+		if got := text(p, ".msg:not(.me) .bubble"); !strings.HasPrefix(got, evil) {
 			t.Fatalf("agent message shown as %q", got)
 		}
 		if n := eval[int](p, root+`.querySelectorAll('.msg img').length`); n != 0 || eval[string](p, `document.title`) != "Shop" {
@@ -389,7 +358,7 @@ func TestWidgetStandIn(t *testing.T) {
 		if n := eval[int](p, root+`.querySelectorAll('.msg:not(.me) a').length`); n != 1 {
 			t.Fatalf("%d links: a javascript: URL became a link", n)
 		}
-		if got := p.text(".typing"); got != "" {
+		if got := text(p, ".typing"); got != "" {
 			t.Fatalf("typing indicator still %q after the answer", got)
 		}
 		if r := s.waitFrames("read", 1); r[0]["message_id"] != "m2" {
@@ -397,53 +366,56 @@ func TestWidgetStandIn(t *testing.T) {
 		}
 
 		// Typing is sent at most every 3 s.
-		p.do(chromedp.SendKeys(q("textarea"), "a"))
-		s.waitFrames("typing", 1)
-		p.do(chromedp.SendKeys(q("textarea"), "bcdef"))
+		time.Sleep(3 * time.Second) // since the first message's typing
+		typed := len(s.framesOf("typing"))
+		p.Do(chromedp.SendKeys(q("textarea"), "a"))
+		s.waitFrames("typing", typed+1)
+		p.Do(chromedp.SendKeys(q("textarea"), "bcdef"))
 		time.Sleep(500 * time.Millisecond)
-		if n := len(s.framesOf("typing")); n != 1 {
+		if n := len(s.framesOf("typing")) - typed; n != 1 {
 			t.Fatalf("%d typing frames within half a second, want 1", n)
 		}
 
 		// Escape closes and gives the focus back to the launcher.
-		p.do(chromedp.KeyEvent("\x1b"))
-		p.wait("the panel to close", root+`.querySelector('.panel').hidden && `+root+`.activeElement === `+root+`.querySelector('.launcher')`)
+		p.Do(chromedp.KeyEvent("\x1b"))
+		p.Wait("the panel to close", root+`.querySelector('.panel').hidden && `+root+`.activeElement === `+root+`.querySelector('.launcher')`)
 		if got := eval[string](p, root+`.querySelector('.launcher').getAttribute('aria-expanded')`); got != "false" {
 			t.Fatalf("aria-expanded %q", got)
 		}
 		// An answer while closed shows on the launcher, and is not read.
 		s.push(map[string]any{"type": "message", "message": map[string]any{"id": "m3", "direction": "out", "text": "Anything else?", "status": "sent", "created_at": time.Now().UTC().Format(time.RFC3339Nano)}})
-		p.wait("the unread badge", root+`.querySelector('.badge').textContent === '1' && !`+root+`.querySelector('.badge').hidden`)
+		p.Wait("the unread badge", root+`.querySelector('.badge').textContent === '1' && !`+root+`.querySelector('.badge').hidden`)
 		if n := len(s.framesOf("read")); n != 1 {
 			t.Fatalf("%d read frames with the panel closed", n)
 		}
-		p.do(chromedp.KeyEvent("\r")) // the launcher has the focus
+		p.Do(chromedp.KeyEvent("\r")) // the launcher has the focus
 		s.waitFrames("read", 2)
-		p.wait("the badge to clear", root+`.querySelector('.badge').hidden`)
+		p.Wait("the badge to clear", root+`.querySelector('.badge').hidden`)
 	})
 
 	t.Run("reconnect", func(t *testing.T) {
-		p := tab{t, b.NewTab(t)}
-		p.open(s.site.URL + "/?site=reconnect")
-		p.do(chromedp.Click(q(startChat)))
-		p.wait("the composer", `!`+root+`.querySelector('.compose').hidden`)
+		p := b.NewTab(t)
+		open(p, s.site.URL+"/?site=reconnect")
+		p.Do(chromedp.Click(q(startChat)))
+		p.Wait("the composer", `!`+root+`.querySelector('.compose').hidden`)
 		before := len(s.framesOf("message"))
 		s.mu.Lock()
 		s.dropNext = true
 		sockets := s.sockets
 		s.mu.Unlock()
-		p.do(chromedp.SendKeys(q("textarea"), "Hello?\r"))
+		count := func() int { s.mu.Lock(); defer s.mu.Unlock(); return s.sockets }
+		p.Do(chromedp.SendKeys(q("textarea"), "Hello?"), browsertest.Enter)
 		fs := s.waitFrames("message", before+2) // sent, dropped, sent again
 		first, again := fs[before], fs[before+1]
 		if first["client_id"] != again["client_id"] || again["text"] != "Hello?" {
 			t.Fatalf("resent %v after %v: want the same client id", again, first)
 		}
-		if s.sockets != sockets+1 {
-			t.Fatalf("%d sockets, want %d", s.sockets, sockets+1)
+		if n := count(); n != sockets+1 {
+			t.Fatalf("%d sockets, want %d", n, sockets+1)
 		}
 		// The server stores it once and echoes it: still one message shown.
 		s.push(map[string]any{"type": "message", "message": map[string]any{"id": "r1", "client_id": again["client_id"], "direction": "in", "text": "Hello?", "status": "received", "created_at": time.Now().UTC().Format(time.RFC3339Nano)}})
-		p.wait("sent", root+`.querySelector('.msg.me').dataset.status === 'received'`)
+		p.Wait("sent", root+`.querySelector('.msg.me').dataset.status === 'received'`)
 		// A replay of the history (after a reconnect) shows nothing twice.
 		s.push(map[string]any{"type": "message", "message": map[string]any{"id": "r1", "direction": "in", "text": "Hello?", "status": "received", "created_at": time.Now().UTC().Format(time.RFC3339Nano)}})
 		time.Sleep(100 * time.Millisecond)
@@ -456,14 +428,13 @@ func TestWidgetStandIn(t *testing.T) {
 	})
 
 	t.Run("reload", func(t *testing.T) {
-		p := tab{t, b.NewTab(t)}
-		p.open(s.site.URL + "/?site=reload")
-		p.do(chromedp.Click(q(startChat)))
-		p.wait("the composer", `!`+root+`.querySelector('.compose').hidden`)
-		n := len(s.sessions)
-		token, _ := s.sessions[n-1]["site"].(string)
-		if token != "reload" {
-			t.Fatalf("session %v", s.sessions[n-1])
+		p := b.NewTab(t)
+		open(p, s.site.URL+"/?site=reload")
+		p.Do(chromedp.Click(q(startChat)))
+		p.Wait("the composer", `!`+root+`.querySelector('.compose').hidden`)
+		n := len(s.sessionList())
+		if ss := s.sessionList(); ss[n-1]["site"] != "reload" {
+			t.Fatalf("session %v", ss[n-1])
 		}
 		// A message typed while the server is away survives a reload, and
 		// goes with its client id once the socket is back.
@@ -472,10 +443,10 @@ func TestWidgetStandIn(t *testing.T) {
 		s.tokens["token-"+strconv.Itoa(n)] = false // refuse the socket for now
 		s.mu.Unlock()
 		before := len(s.framesOf("message"))
-		p.do(chromedp.SendKeys(q("textarea"), "Still there?\r"))
-		p.wait("pending", root+`.querySelector('.msg.me').dataset.status === 'sending'`)
-		p.do(chromedp.Reload())
-		p.wait("the pending message after the reload", root+`.querySelector('.msg.me')?.dataset.status === 'sending'`)
+		p.Do(chromedp.SendKeys(q("textarea"), "Still there?"), browsertest.Enter)
+		p.Wait("pending", root+`.querySelector('.msg.me').dataset.status === 'sending'`)
+		p.Do(chromedp.Reload())
+		p.Wait("the pending message after the reload", root+`.querySelector('.msg.me')?.dataset.status === 'sending'`)
 		s.mu.Lock()
 		s.tokens["token-"+strconv.Itoa(n)] = true
 		s.mu.Unlock()
@@ -483,10 +454,10 @@ func TestWidgetStandIn(t *testing.T) {
 		if fs[before]["text"] != "Still there?" {
 			t.Fatalf("after the reload: %v", fs[before])
 		}
-		if len(s.sessions) != n {
-			t.Fatalf("the reload made a new session: %v", s.sessions[n:])
+		if ss := s.sessionList(); len(ss) != n {
+			t.Fatalf("the reload made a new session: %v", ss[n:])
 		}
-		p.do(chromedp.Click(q(".launcher")))
+		p.Do(chromedp.Click(q(".launcher")))
 		if !eval[bool](p, root+`.querySelector('.form[aria-label="Start a chat"]').hidden`) {
 			t.Fatal("the pre-chat form is back after the reload")
 		}
@@ -501,18 +472,18 @@ func TestWidgetStandIn(t *testing.T) {
 			s.status = map[string]any{"mode": "live", "typical_response_seconds": 90, "agents_online": 2}
 			s.mu.Unlock()
 		}()
-		p := tab{t, b.NewTab(t)}
-		p.open(s.site.URL + "/?site=async")
-		p.do(chromedp.SendKeys(q("input[name=name]"), "Ann"), chromedp.Click(q(startChat)))
-		p.wait("the async promise", root+`.querySelector('#sb-status').textContent === 'We will respond by e-mail within 4 hours'`)
-		p.wait("the e-mail question", `!`+root+`.querySelector('form[aria-label="Your e-mail address"]').hidden`)
-		n := len(s.sessions)
+		p := b.NewTab(t)
+		open(p, s.site.URL+"/?site=async")
+		p.Do(chromedp.SendKeys(q("input[name=name]"), "Ann"), chromedp.Click(q(startChat)))
+		p.Wait("the async promise", root+`.querySelector('#sb-status').textContent === 'We will respond by e-mail within 4 hours'`)
+		p.Wait("the e-mail question", `!`+root+`.querySelector('form[aria-label="Your e-mail address"]').hidden`)
+		n := len(s.sessionList())
 		token := fmt.Sprintf("token-%d", n)
-		p.do(chromedp.SendKeys(q(`form[aria-label="Your e-mail address"] input`), "ann@example.com\r"))
-		p.wait("the e-mail form to go", root+`.querySelector('form[aria-label="Your e-mail address"]').hidden`)
+		p.Do(chromedp.SendKeys(q(`form[aria-label="Your e-mail address"] input`), "ann@example.com\r"))
+		p.Wait("the e-mail form to go", root+`.querySelector('form[aria-label="Your e-mail address"]').hidden`)
 		// The same visitor goes on, with the address.
-		if len(s.sessions) != n+1 || s.sessions[n]["email"] != "ann@example.com" || s.sessions[n]["bearer"] != token {
-			t.Fatalf("sessions: %v", s.sessions)
+		if ss := s.sessionList(); len(ss) != n+1 || ss[n]["email"] != "ann@example.com" || ss[n]["bearer"] != token {
+			t.Fatalf("sessions: %v", ss)
 		}
 		if got := eval[string](p, `JSON.parse(localStorage.getItem('switchboard.chat.async')).token`); got != token {
 			t.Fatalf("token %q after giving the address, want %q", got, token)
@@ -525,27 +496,26 @@ func TestWidgetStandIn(t *testing.T) {
 	t.Run("expired", func(t *testing.T) {
 		// A token the server no longer knows (its sockets refused) is
 		// checked, found bad and forgotten: the visitor can start again.
-		p := tab{t, b.NewTab(t)}
-		p.do(chromedp.Navigate(s.site.URL + "/blank"))
+		p := b.NewTab(t)
+		p.Do(chromedp.Navigate(s.site.URL + "/blank"))
 		eval[chromedp.Void](p, `localStorage.setItem('switchboard.chat.expired', JSON.stringify({token: 'forged', uid: '', pending: []}))`)
-		p.open(s.site.URL + "/?site=expired")
-		p.wait("the pre-chat form", `!`+root+`.querySelector('form[aria-label="Start a chat"]').hidden`)
+		open(p, s.site.URL+"/?site=expired")
+		p.Wait("the pre-chat form", `!`+root+`.querySelector('form[aria-label="Start a chat"]').hidden`)
 		if got := eval[string](p, `localStorage.getItem('switchboard.chat.expired')`); strings.Contains(got, "forged") {
 			t.Fatalf("still stored: %s", got)
 		}
-		s.mu.Lock()
-		last := s.sessions[len(s.sessions)-1]
-		s.mu.Unlock()
+		ss := s.sessionList()
+		last := ss[len(ss)-1]
 		if last["bearer"] != "forged" {
 			t.Fatalf("last session request %v, want the check of the forged token", last)
 		}
 	})
 
 	t.Run("uploads", func(t *testing.T) {
-		p := tab{t, b.NewTab(t)}
-		p.open(s.site.URL + "/?site=uploads")
-		p.do(chromedp.Click(q(startChat)))
-		p.wait("the composer", `!`+root+`.querySelector('.compose').hidden`)
+		p := b.NewTab(t)
+		open(p, s.site.URL+"/?site=uploads")
+		p.Do(chromedp.Click(q(startChat)))
+		p.Wait("the composer", `!`+root+`.querySelector('.compose').hidden`)
 		dir := t.TempDir()
 		write := func(name string, data []byte) string {
 			path := filepath.Join(dir, name)
@@ -562,22 +532,25 @@ func TestWidgetStandIn(t *testing.T) {
 			f.Truncate(25<<20 + 1)
 			f.Close()
 		}
-		p.do(chromedp.SetUploadFiles(q("input[type=file]"), []string{big}))
-		p.wait("the size refusal", root+`.querySelector('[role=alert]').textContent === 'This file is too large: files are limited to 25 MB.'`)
-		p.do(chromedp.SetUploadFiles(q("input[type=file]"), []string{write("page.html", []byte("<!doctype html><script>alert(1)</script>"))}))
-		p.wait("the type refusal", root+`.querySelector('[role=alert]').textContent.startsWith('This type of file cannot be sent.')`)
+		p.Do(chromedp.SetUploadFiles(q("input[type=file]"), []string{big}))
+		p.Wait("the size refusal", root+`.querySelector('[role=alert]').textContent === 'This file is too large: files are limited to 25 MB.'`)
+		p.Do(chromedp.SetUploadFiles(q("input[type=file]"), []string{write("page.html", []byte("<!doctype html><script>alert(1)</script>"))}))
+		p.Wait("the type refusal", root+`.querySelector('[role=alert]').textContent.startsWith('This type of file cannot be sent.')`)
 		// Refused by the server (its sniffing has the last word).
-		p.do(chromedp.SetUploadFiles(q("input[type=file]"), []string{write("fake.png", []byte("GIF89a not a png at all"))}))
-		p.wait("the server's refusal", root+`.querySelector('[role=alert]').textContent === 'The file was refused: files of type image/gif cannot be attached.'`)
-		if len(s.uploads) != 0 || eval[int](p, root+`.querySelectorAll('.chip').length`) != 0 {
-			t.Fatalf("uploads %v", s.uploads)
+		p.Do(chromedp.SetUploadFiles(q("input[type=file]"), []string{write("fake.png", []byte("GIF89a not a png at all"))}))
+		p.Wait("the server's refusal", root+`.querySelector('[role=alert]').textContent === 'The file was refused: files of type image/gif cannot be attached.'`)
+		s.mu.Lock()
+		uploads := len(s.uploads)
+		s.mu.Unlock()
+		if uploads != 0 || eval[int](p, root+`.querySelectorAll('.chip').length`) != 0 {
+			t.Fatalf("%d uploads", uploads)
 		}
 		// Accepted: sent with the next message.
 		png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89")
-		p.do(chromedp.SetUploadFiles(q("input[type=file]"), []string{write("receipt.png", png)}))
-		p.wait("the chip", root+`.querySelector('.chip button[aria-label="Remove receipt.png"]')`)
+		p.Do(chromedp.SetUploadFiles(q("input[type=file]"), []string{write("receipt.png", png)}))
+		p.Wait("the chip", root+`.querySelector('.chip button[aria-label="Remove receipt.png"]')`)
 		before := len(s.framesOf("message"))
-		p.do(chromedp.Click(q("button[aria-label=Send]")))
+		p.Do(chromedp.Click(q("button[aria-label=Send]")))
 		f := s.waitFrames("message", before+1)[before]
 		if atts, _ := f["attachments"].([]any); len(atts) != 1 || atts[0] != "att-1" || f["text"] != "" {
 			t.Fatalf("message frame %v", f)
@@ -590,8 +563,8 @@ func TestWidgetStandIn(t *testing.T) {
 	t.Run("isolation", func(t *testing.T) {
 		// The widget's styles stay in its shadow root: the page's own
 		// elements with the widget's class names keep the browser's styles.
-		p := tab{t, b.NewTab(t)}
-		p.open(s.site.URL + "/?site=isolation")
+		p := b.NewTab(t)
+		open(p, s.site.URL+"/?site=isolation")
 		style := func(expr, prop string) string {
 			return eval[string](p, `getComputedStyle(`+expr+`).getPropertyValue('`+prop+`')`)
 		}
@@ -605,7 +578,7 @@ func TestWidgetStandIn(t *testing.T) {
 			}
 		}
 		// And a page that restyles everything does not reach inside.
-		p.open(s.site.URL + "/?site=isolation&css=hostile")
+		open(p, s.site.URL+"/?site=isolation&css=hostile")
 		host := `document.querySelector('switchboard-chat')`
 		if got := style(`document.querySelector('h1')`, "color"); got != "rgb(255, 0, 0)" {
 			t.Fatalf("the hostile style sheet did not load: h1 color %q", got)
@@ -631,9 +604,9 @@ func TestWidgetStandIn(t *testing.T) {
 	})
 
 	t.Run("narrow", func(t *testing.T) {
-		p := tab{t, b.NewTab(t)}
-		p.do(chromedp.EmulateViewport(360, 640))
-		p.open(s.site.URL + "/?site=narrow")
+		p := b.NewTab(t)
+		p.Do(chromedp.EmulateViewport(360, 640))
+		open(p, s.site.URL+"/?site=narrow")
 		box := eval[[]float64](p, `(r => [r.left, r.top, r.width, r.height])(`+root+`.querySelector('.panel').getBoundingClientRect())`)
 		if box[0] != 0 || box[1] != 0 || box[2] != 360 || box[3] != 640 {
 			t.Fatalf("panel at %v in a 360×640 window, want the whole window", box)
@@ -641,8 +614,8 @@ func TestWidgetStandIn(t *testing.T) {
 		if !eval[bool](p, `getComputedStyle(`+root+`.querySelector('.launcher')).display === 'none'`) {
 			t.Fatal("the launcher shows over the open panel")
 		}
-		p.do(chromedp.Click(q(".x")))
-		p.wait("the launcher again", `getComputedStyle(`+root+`.querySelector('.launcher')).display !== 'none'`)
+		p.Do(chromedp.Click(q(".x")))
+		p.Wait("the launcher again", `getComputedStyle(`+root+`.querySelector('.launcher')).display !== 'none'`)
 	})
 
 	for _, line := range b.Console() {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -89,7 +91,7 @@ func (b *Browser) Context() context.Context { return b.ctx }
 
 // NewTab opens another tab in the same browser (same profile, so the same
 // localStorage) and closes it when the test ends.
-func (b *Browser) NewTab(tb testing.TB) context.Context {
+func (b *Browser) NewTab(tb testing.TB) *Tab {
 	tb.Helper()
 	ctx, cancel := chromedp.NewContext(b.ctx)
 	tb.Cleanup(cancel)
@@ -97,7 +99,70 @@ func (b *Browser) NewTab(tb testing.TB) context.Context {
 		tb.Fatal(err)
 	}
 	b.listen(tb, ctx)
-	return ctx
+	return &Tab{tb: tb, Ctx: ctx}
+}
+
+// Enter presses the Enter key in the focused element as a person does:
+// chromedp.SendKeys's "\r" also sends a char event that types a new line
+// even when the page cancelled the key.
+var Enter = chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+	for _, typ := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeRawKeyDown, input.DispatchKeyEventTypeKeyUp} {
+		if _, err := cdp.Call(ctx, t, input.DispatchKeyEvent, input.DispatchKeyEventParams{
+			Type: typ, Key: "Enter", Code: "Enter", WindowsVirtualKeyCode: 13, NativeVirtualKeyCode: 13,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+})
+
+// Tab is one browser tab, with helpers that end the test on an error.
+type Tab struct {
+	tb  testing.TB
+	Ctx context.Context
+}
+
+// Do runs the steps, within 20 s.
+func (p *Tab) Do(steps ...chromedp.Action[chromedp.Void]) {
+	p.tb.Helper()
+	ctx, cancel := context.WithTimeout(p.Ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		p.tb.Fatal(err)
+	}
+}
+
+// Eval evaluates a JavaScript expression in the page and decodes its value.
+// It runs through the DevTools protocol, so the page's CSP does not apply.
+func Eval[T any](p *Tab, expr string) T {
+	p.tb.Helper()
+	ctx, cancel := context.WithTimeout(p.Ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		p.tb.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+// Wait evaluates expr until it is true (an exception counts as false), for
+// 15 s at most; on a time-out it shows the page's text. (chromedp.Poll
+// builds its predicate with new Function, which a strict CSP refuses.)
+func (p *Tab) Wait(what, expr string) {
+	p.tb.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(p.Ctx, 5*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!(function(){ try { return (`+expr+`) } catch (e) { return false } })()`))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.tb.Fatalf("waited 15s for %s (%s): %v\npage text: %q", what, expr, err, Eval[string](p, `document.body.innerText + ' | widget: ' + (document.querySelector('switchboard-chat')?.shadowRoot?.textContent || '')`))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Console returns the console messages and uncaught exceptions seen so far.

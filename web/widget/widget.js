@@ -90,7 +90,9 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
 .who{margin-bottom:2px;font-size:12px;color:#505868}
 .bubble{padding:8px 12px;border:1px solid #dde1e8;border-radius:14px 14px 14px 4px;background:#fff;white-space:pre-wrap;overflow-wrap:anywhere}
 .me .bubble{border-color:transparent;border-radius:14px 14px 4px 14px;background:var(--a);color:#fff}
-.bubble a{display:block;color:inherit;text-decoration:underline}
+.att{display:flex;align-items:center;gap:4px;color:inherit}
+.att span{text-decoration:underline;overflow-wrap:anywhere}
+.att svg{flex:none;width:14px;height:14px}
 .meta{margin-top:2px;font-size:11px;color:#5a6272}
 .me .meta{text-align:right}
 .typing{min-height:20px;padding:2px 16px;font-size:12px;font-style:italic;color:#505868;background:#f5f6f8}
@@ -98,6 +100,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
 .form{display:flex;flex-direction:column;gap:8px;padding:12px 16px;border-top:1px solid #e3e6eb;background:#fff}
 .form p{margin:0}
 label{display:flex;flex-direction:column;gap:3px;font-size:12px;font-weight:600;color:#373e4c}
+input,textarea{font-size:14px}
 input,textarea{width:100%;padding:8px 10px;border:1px solid #aeb5c2;border-radius:8px;background:#fff;color:#1d2330;font-weight:400}
 .btn{align-self:flex-start;padding:8px 16px;border:0;border-radius:8px;background:var(--a);color:#fff;font-weight:600}
 .btn:disabled,.ic:disabled{opacity:.5;cursor:default}
@@ -108,7 +111,7 @@ input,textarea{width:100%;padding:8px 10px;border:1px solid #aeb5c2;border-radiu
 .chip svg{width:12px;height:12px}
 .compose{display:flex;align-items:flex-end;gap:4px;padding:8px 8px 8px 12px;border-top:1px solid #e3e6eb;background:#fff}
 .compose label{flex:1}
-.compose textarea{display:block;min-height:40px;max-height:120px;resize:none}
+.compose textarea{display:block;height:40px;max-height:120px;resize:none}
 .ic{display:flex;align-items:center;justify-content:center;flex:none;width:40px;height:40px;padding:0;border:0;border-radius:8px;background:transparent;color:#373e4c}
 .ic.send{color:var(--a)}
 @media (max-width:480px){.panel{top:0;right:0;bottom:0;left:0;width:100%;max-width:none;height:auto;max-height:none;border-radius:0}.open .launcher{display:none}}
@@ -233,8 +236,10 @@ input,textarea{width:100%;padding:8px 10px;border:1px solid #aeb5c2;border-radiu
   }
 
   // ---- messages ---------------------------------------------------------
-  const RANK = { sending: 0, failed: 1, received: 2, queued: 2, sent: 2, delivered: 3, read: 4 };
-  const LABEL = { sending: 'Sending…', failed: 'Not sent', received: 'Sent', queued: 'Sent', sent: 'Sent', delivered: 'Delivered', read: 'Read' };
+  // A visitor's message is delivered once stored ("received"), read once
+  // an agent has read it.
+  const RANK = { sending: 0, failed: 1, queued: 2, sent: 2, received: 3, delivered: 3, read: 4 };
+  const LABEL = { sending: 'Sending…', failed: 'Not sent', queued: 'Sent', sent: 'Sent', received: 'Delivered', delivered: 'Delivered', read: 'Read' };
   // A status never moves backwards (a late "delivered" after "read").
   const better = (old, now) => !(now in RANK) || RANK[old] > RANK[now] ? old : now;
   const when = t => { const x = Date.parse(t); return isNaN(x) ? Infinity : x; };
@@ -252,7 +257,7 @@ input,textarea{width:100%;padding:8px 10px;border:1px solid #aeb5c2;border-radiu
     if (m.text) kids.push(d.createTextNode(m.text));
     for (const a of m.attachments || []) {
       const url = safeURL(a.url || ''), name = a.name || 'Attachment';
-      kids.push(url ? el('a', { href: url, target: '_blank', rel: 'noopener noreferrer', download: name, text: '📎 ' + name }) : el('span', { text: '📎 ' + name }));
+      kids.push(el(url ? 'a' : 'span', url ? { class: 'att', href: url, target: '_blank', rel: 'noopener noreferrer', download: name } : { class: 'att' }, icon(CLIP), el('span', { text: name })));
     }
     r.bubble.replaceChildren(...kids);
     const t = when(m.created_at);
