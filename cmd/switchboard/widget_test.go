@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,7 +124,10 @@ func TestWidgetEndToEnd(t *testing.T) {
 	// The shop: its own page, its own style sheet (buttons, labels and a
 	// .panel of its own, and rules a careless theme has), on an origin
 	// that is not Switchboard's.
-	var chatURL, siteKey string
+	var (
+		mu               sync.Mutex
+		chatURL, siteKey string
+	)
 	shop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/shop.css" {
 			w.Header().Set("Content-Type", "text/css")
@@ -131,6 +135,8 @@ func TestWidgetEndToEnd(t *testing.T) {
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		mu.Lock()
+		defer mu.Unlock()
 		fmt.Fprintf(w, widgetShopPage, chatURL, siteKey)
 	}))
 	t.Cleanup(shop.Close)
@@ -147,12 +153,13 @@ func TestWidgetEndToEnd(t *testing.T) {
 	t.Cleanup(func() { m.Close() })
 	// localhost: another origin, and another site, than the shop's
 	// 127.0.0.1.
-	chatURL = strings.Replace(m.URL(), "127.0.0.1", "localhost", 1)
 	site, err := m.Inbox.AddSite(context.Background(), switchboard.System, switchboard.Site{Name: "Shop", Origins: []string{shop.URL}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	siteKey = site.Key
+	mu.Lock()
+	chatURL, siteKey = strings.Replace(m.URL(), "127.0.0.1", "localhost", 1), site.Key
+	mu.Unlock()
 
 	ag, token := addAgent(t, m, switchboard.Agent{Name: "Sarah", Email: "sarah@team.example", Role: switchboard.RoleAdmin})
 	agent := &widgetAgent{t: t, base: m.URL(), token: token, events: make(chan widgetEvent, 1000)}
@@ -293,6 +300,42 @@ func TestWidgetEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// With nobody online the widget promises an e-mail answer and asks for
+	// an address; the address reaches the visitor (and the customer, as a
+	// claim, with the next message).
+	if code := agent.api("POST", "/api/v1/agents/"+ag.ID+"/status", map[string]string{"status": "offline"}, nil); code != 200 {
+		t.Fatalf("agent status: %d", code)
+	}
+	site2, err := m.Inbox.AddSite(context.Background(), switchboard.System, switchboard.Site{Name: "Shop, after hours", Origins: []string{shop.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	siteKey = site2.Key // another key: another visitor in the same browser
+	mu.Unlock()
+	q := b.NewTab(t)
+	q.Do(chromedp.Navigate(shop.URL + "/"))
+	q.Wait("the launcher", widgetRoot+`.querySelector('.launcher')`)
+	q.Do(chromedp.Click(widgetQ(".launcher")), chromedp.Click(widgetQ(`form[aria-label="Start a chat"] button`)))
+	q.Wait("the async promise", widgetRoot+`.querySelector('#sb-status').textContent.startsWith('We will respond by e-mail')`)
+	q.Wait("the e-mail question", `!`+widgetRoot+`.querySelector('form[aria-label="Your e-mail address"]').hidden`)
+	q.Do(chromedp.SendKeys(widgetQ(`form[aria-label="Your e-mail address"] input`), "ann@example.com"), chromedp.Click(widgetQ(`form[aria-label="Your e-mail address"] button`)))
+	q.Wait("the e-mail form to go", widgetRoot+`.querySelector('form[aria-label="Your e-mail address"]').hidden`)
+	q.Do(chromedp.SendKeys(widgetQ("textarea"), "Do you ship to Norway?"), browsertest.Enter)
+	asked, _ := agent.wait("the after-hours question", "message.created", func(_ widgetEvent, m widgetMessage) bool { return m.Text == "Do you ship to Norway?" })
+	var after struct{ Customer struct{ ID string } }
+	agent.api("GET", "/api/v1/conversations/"+asked.ConversationID, nil, &after)
+	var cust struct {
+		Claims []struct{ Kind, Value string }
+	}
+	agent.api("GET", "/api/v1/customers/"+after.Customer.ID, nil, &cust)
+	if len(cust.Claims) != 1 || cust.Claims[0].Value != "ann@example.com" {
+		t.Fatalf("customer claims %+v, want the address the visitor gave", cust.Claims)
+	}
+	if asked.ConversationID == conv {
+		t.Fatal("the second site's visitor wrote into the first visitor's conversation")
+	}
+
 	for _, line := range b.Console() {
 		if strings.Contains(line, "exception") || strings.Contains(line, "Refused") {
 			t.Errorf("browser console: %s", line)
