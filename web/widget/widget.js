@@ -35,9 +35,9 @@
   if (saved.token && (saved.uid || '') !== userID) saved = {}; // another signed-in user
   saved.pending = saved.pending || [];
 
-  let ws = null, attempt = 0, fails = 0, retryTimer = 0, connTimer = 0, typingTimer = 0, lastTyping = 0;
+  let ws = null, attempt = 0, fails = 0, again = 0, readTimer = 0, retryTimer = 0, connTimer = 0, typingTimer = 0, lastTyping = 0;
   let isOpen = false, unread = 0, uploading = 0, staged = [], mode = '', starting = null;
-  const byID = new Map(), byClient = new Map(), readSent = new Set();
+  const byID = new Map(), byClient = new Map(), readSent = new Set(), reads = [];
 
   // ---- DOM --------------------------------------------------------------
   const el = (tag, props, ...kids) => {
@@ -148,7 +148,8 @@ input,textarea{width:100%;padding:8px 10px;border:1px solid #aeb5c2;border-radiu
     el('label', {}, 'Your e-mail address, so that we can answer', askEmail),
     el('button', { type: 'submit', class: 'btn', text: 'Save' }));
   const chips = el('div', { class: 'chips', hidden: true });
-  const input = el('textarea', { rows: '1', name: 'message', placeholder: 'Write a message…', maxlength: '10000' });
+  // 5000 UTF-16 units fit the server's 16 KB of UTF-8.
+  const input = el('textarea', { rows: '1', name: 'message', placeholder: 'Write a message…', maxlength: '5000' });
   const file = el('input', { type: 'file', class: 'vh', tabindex: '-1', 'aria-hidden': 'true', accept: ACCEPT });
   const attach = el('button', { type: 'button', class: 'ic', 'aria-label': 'Attach a file', title: 'Attach a file', onclick: () => file.click() }, icon(CLIP));
   const sendBtn = el('button', { type: 'submit', class: 'ic send', 'aria-label': 'Send', title: 'Send' }, icon(SEND));
@@ -324,8 +325,10 @@ input,textarea{width:100%;padding:8px 10px;border:1px solid #aeb5c2;border-radiu
       opened = true;
       attempt = fails = 0;
       clearTimeout(connTimer);
+      connTimer = 0;
       conn.hidden = true;
       readSent.clear();
+      reads.length = 0;
       // Unsent messages go again with their client ids: stored once.
       saved.pending.forEach(p => send(frameOf(p)));
       markRead();
@@ -385,18 +388,40 @@ input,textarea{width:100%;padding:8px 10px;border:1px solid #aeb5c2;border-radiu
         break;
       }
       case 'status': setStatus(f); break;
-      case 'error': console.warn('Switchboard chat:', f.error && f.error.message); break;
+      case 'error': {
+        const code = f.error && f.error.code;
+        console.warn('Switchboard chat:', f.error && f.error.message);
+        // Not stored (too many frames at once, or the server was busy):
+        // the same frames again in a while; stored ones are stored once.
+        if ((code === 'rate_limited' || code === 'unavailable') && !again) {
+          again = setTimeout(() => {
+            again = 0;
+            saved.pending.forEach(p => send(frameOf(p)));
+            readSent.clear();
+            markRead();
+          }, 3000);
+        }
+        break;
+      }
     }
   }
   // markRead tells the server which agent messages the visitor has seen:
-  // those shown while the panel is open and the page visible.
+  // those shown while the panel is open and the page visible. One frame
+  // each, four a second at most (the server takes five).
   function markRead() {
     if (!isOpen || d.visibilityState !== 'visible') return;
     unread = 0;
     setBadge();
     for (const [id, r] of byID) {
-      if (!r.me && r.m.status !== 'read' && !readSent.has(id) && send({ type: 'read', message_id: id })) readSent.add(id);
+      if (!r.me && r.m.status !== 'read' && !readSent.has(id)) { readSent.add(id); reads.push(id); }
     }
+    drainReads();
+  }
+  function drainReads() {
+    if (readTimer || !reads.length) return;
+    if (!send({ type: 'read', message_id: reads[0] })) { reads.length = 0; readSent.clear(); return; } // again on open
+    reads.shift();
+    readTimer = setTimeout(() => { readTimer = 0; drainReads(); }, 250);
   }
 
   // ---- session ----------------------------------------------------------
@@ -489,7 +514,7 @@ input,textarea{width:100%;padding:8px 10px;border:1px solid #aeb5c2;border-radiu
     return '';
   }
   async function upload(f) {
-    const why = refusal(f);
+    const why = staged.length + uploading >= 10 ? 'At most 10 files go with one message.' : refusal(f);
     if (why) return say(why);
     try { await ensure(); } catch (e) { return say(e.message); }
     const label = el('span', { text: 'Uploading ' + f.name + '…' });
