@@ -3,6 +3,7 @@ package livechat
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/switchboard-inbox/switchboard"
@@ -60,7 +61,7 @@ func DecodeFrame(b []byte) (Frame, error) {
 				return Frame{}, switchboard.Errorf(switchboard.EINVALID, "attachments are the ids POST /chat/uploads answered")
 			}
 		}
-		if switchboard.CleanText(f.Text) == "" && len(f.Attachments) == 0 {
+		if strings.TrimSpace(switchboard.CleanText(f.Text)) == "" && len(f.Attachments) == 0 {
 			return Frame{}, switchboard.Errorf(switchboard.EINVALID, "a message needs text or attachments")
 		}
 	case "typing":

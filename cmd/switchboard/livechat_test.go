@@ -799,3 +799,55 @@ func TestChatAfterTheVisitorLeft(t *testing.T) {
 		return f.Type == "message.updated" && m.ID == id && m.Status == "delivered"
 	})
 }
+
+// TestChatSites: admins list, add and change sites through the API, the
+// secret shown only when created; agents may not; the widget's status is
+// async while the site's team is closed.
+func TestChatSites(t *testing.T) {
+	e := newChatEnv(t, "sqlite", nil)
+	var created struct {
+		Key, Secret, Name string
+		Origins           []string
+	}
+	if code := e.api("POST", "/api/v1/sites", map[string]any{"name": "Docs", "origins": []string{"https://Docs.Example/"}, "team": "support"}, &created); code != 201 ||
+		created.Secret == "" || created.Key == "" || fmt.Sprint(created.Origins) != "[https://docs.example]" {
+		t.Fatalf("add site: %d %+v", code, created)
+	}
+	if code := e.api("POST", "/api/v1/sites", map[string]any{"name": "Bad", "origins": []string{"https://x.example/path"}}, nil); code != 400 {
+		t.Fatalf("an origin with a path: %d, want 400", code)
+	}
+	var list struct {
+		Sites []map[string]any
+	}
+	if code := e.api("GET", "/api/v1/sites", nil, &list); code != 200 || len(list.Sites) != 2 {
+		t.Fatalf("list: %d %+v", code, list)
+	}
+	for _, s := range list.Sites {
+		if _, ok := s["secret"]; ok {
+			t.Fatalf("a listed site shows its secret: %v", s)
+		}
+	}
+	var changed struct{ Origins []string }
+	if code := e.api("PATCH", "/api/v1/sites/"+created.Key, map[string]any{"origins": []string{"https://docs.example", "https://help.example"}}, &changed); code != 200 || len(changed.Origins) != 2 {
+		t.Fatalf("patch: %d %+v", code, changed)
+	}
+	_, agentToken := addAgent(t, e.m, switchboard.Agent{Name: "Al", Email: fmt.Sprintf("al%d@team.example", time.Now().UnixNano())})
+	req, _ := http.NewRequest("GET", e.m.URL()+"/api/v1/sites", nil)
+	req.Header.Set("Authorization", "Bearer "+agentToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
+		t.Fatalf("an agent lists sites: %v %v, want 403", resp, err)
+	}
+
+	// The docs site's team "support" has no agent online; the shop's
+	// default team is open with Sarah online until its hours say closed.
+	if code, a := e.session("https://help.example", "", map[string]string{"site": created.Key}); code != 200 || a.Status.Mode != "async" || *a.Status.AgentsOnline != 0 {
+		t.Fatalf("support team: %d %+v, want async", code, a.Status)
+	}
+	closed := map[string]any{"teams": map[string]any{"": map[string]any{"hours": map[string]any{"tz": "UTC", "week": map[string]any{}}}}}
+	if code := e.api("PUT", "/api/v1/routing", closed, nil); code != 200 {
+		t.Fatalf("routing: %d", code)
+	}
+	if code, a := e.session(shopOrigin, "", map[string]string{"site": e.key}); code != 200 || a.Status.Mode != "async" || *a.Status.AgentsOnline != 1 {
+		t.Fatalf("closed team: %d %+v, want async with Sarah online", code, a.Status)
+	}
+}
