@@ -246,6 +246,10 @@ func TestWidgetEndToEnd(t *testing.T) {
 	}
 	agent.wait("the reply read", "message.updated", func(_ widgetEvent, m widgetMessage) bool { return m.ID == sent.ID && m.Status == "read" })
 	p.Wait("the typing indicator to go", widgetRoot+`.querySelector('.typing').textContent === ''`)
+	// The agent has the conversation open: the visitor's message is read.
+	agent.send(map[string]any{"type": "viewing", "conversation_id": conv})
+	p.Wait("the visitor's message read", widgetRoot+`.querySelector('.msg.me').dataset.status === 'read' && `+widgetRoot+`.querySelector('.msg.me .meta').textContent.endsWith('Read')`)
+	agent.send(map[string]any{"type": "viewing", "conversation_id": ""})
 
 	// The visitor sends a photo; the agent's message has it.
 	png := filepath.Join(t.TempDir(), "parcel.png")
