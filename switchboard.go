@@ -102,6 +102,33 @@ type IdentityRef struct {
 	Value string       `json:"value"`
 }
 
+// Site is a website (or app) that embeds the live-chat widget
+// (docs/design.md §6.2). Its key is public (the script tag names it); its
+// secret signs the host app's user ids (user_hash) and is shown once.
+type Site struct {
+	Key     string
+	Name    string
+	Secret  string
+	Origins []string // e.g. "https://shop.example": the pages the widget runs on
+	// Team is the team whose agents and business hours make the widget's
+	// status ("" is the default team).
+	Team      string
+	CreatedAt time.Time
+}
+
+// Visitor is one browser (or app install) chatting through a site's
+// widget. ExternalID is the host app's user id, set only when the site's
+// secret proved it; Email is what the visitor typed: a claim.
+type Visitor struct {
+	ID         string
+	SiteKey    string
+	Name       string
+	Email      string
+	ExternalID string
+	LastSeenAt time.Time
+	CreatedAt  time.Time
+}
+
 // Customer is one person, however many channels they use.
 type Customer struct {
 	ID         string
@@ -510,6 +537,10 @@ const (
 	BusPresence BusEventType = "presence"
 	// BusAgentStatus carries an agent's new availability.
 	BusAgentStatus BusEventType = "agent.status"
+	// BusVisitorMessage carries an agent's reply to the live-chat visitors
+	// named in BusEvent.Visitors (docs/design.md §6.2): every instance's
+	// visitor sockets read it, agents' sockets never carry it.
+	BusVisitorMessage BusEventType = "visitor.message"
 )
 
 // BusEvent is one real-time event, in the form agents' sockets receive it
@@ -523,6 +554,9 @@ type BusEvent struct {
 	AgentID        string          `json:"agent_id,omitempty"` // who caused it; "" for Switchboard itself
 	At             time.Time       `json:"at"`
 	Data           json.RawMessage `json:"data,omitempty"`
+	// Visitors names the live-chat visitors a visitor-bound event is for
+	// (BusVisitorMessage); agents never receive such events.
+	Visitors []string `json:"visitors,omitempty"`
 }
 
 // BlobStore keeps files (inbound media, uploads) and hands out URLs to them.
@@ -698,6 +732,10 @@ type PresenceKind string
 const (
 	PresenceViewing PresenceKind = "viewing"
 	PresenceTyping  PresenceKind = "typing"
+	// PresenceCustomerTyping is a live-chat visitor typing; AgentID then
+	// names the visitor ("visitor:" and its id). Agents see it as
+	// "customer_typing": true in presence data.
+	PresenceCustomerTyping PresenceKind = "customer_typing"
 )
 
 // PresenceEntry says that an agent is viewing, or typing in, a

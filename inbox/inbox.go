@@ -58,6 +58,8 @@ type Service struct {
 	watchMu sync.Mutex
 	watched map[string]string // conversation -> presence last announced
 
+	stats chatStats // the live-chat widget's typical response time
+
 	mu       sync.RWMutex
 	policies map[switchboard.Channel]switchboard.Policy
 	senders  map[switchboard.Channel]switchboard.Sender

@@ -22,7 +22,20 @@ const (
 // no longer is, and tells every agent when that changed who is there. It
 // never blocks anything: viewing is a soft lock.
 func (s *Service) SetViewing(ctx context.Context, actor switchboard.Actor, conversationID string, on bool) error {
-	return s.setPresence(ctx, actor, conversationID, switchboard.PresenceViewing, on, ViewingTTL)
+	if err := s.setPresence(ctx, actor, conversationID, switchboard.PresenceViewing, on, ViewingTTL); err != nil || !on {
+		return err
+	}
+	// An agent with the conversation open has read what the live-chat
+	// visitor wrote: the visitor gets read receipts (docs/design.md §6.2).
+	// The viewing socket renews this every heartbeat, which catches what
+	// arrived meanwhile.
+	ids, err := s.store.MarkInboundRead(ctx, conversationID, switchboard.ChannelLivechat)
+	if err != nil {
+		s.log.Warn("inbox: mark live chat read", "conversation", conversationID, "err", err)
+		return nil
+	}
+	s.announceMessages(ctx, switchboard.BusMessageUpdated, actor.ID, ids...)
+	return nil
 }
 
 // Typing records that the actor is typing a reply in the conversation, for
@@ -147,9 +160,12 @@ func (s *Service) presenceOf(ctx context.Context, ids []string) (map[string]view
 	for _, e := range es {
 		p := out[e.ConversationID]
 		ref := view.Ref{ID: e.AgentID, Name: e.Name}
-		if e.Kind == switchboard.PresenceTyping {
+		switch e.Kind {
+		case switchboard.PresenceTyping:
 			p.Typing = append(p.Typing, ref)
-		} else {
+		case switchboard.PresenceCustomerTyping:
+			p.CustomerTyping = true
+		default:
 			p.Viewing = append(p.Viewing, ref)
 		}
 		out[e.ConversationID] = p

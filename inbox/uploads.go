@@ -41,6 +41,16 @@ func (s *Service) Upload(ctx context.Context, actor switchboard.Actor, filename 
 	if actor.IsSystem() || actor.ID == "" {
 		return view.Attachment{}, switchboard.Errorf(switchboard.EFORBIDDEN, "uploads are an agent's")
 	}
+	return s.upload(ctx, filename, body, func(a switchboard.Attachment) (switchboard.Attachment, error) {
+		return s.store.CreateUpload(ctx, actor.ID, a)
+	})
+}
+
+// upload stores a file under the upload rules every uploader shares (the
+// agents' and the live-chat visitors'): the type sniffed from the bytes
+// and one of uploadTypes, at most MaxUploadBytes, the name cleaned. record
+// keeps it for its owner; the object is deleted when that fails.
+func (s *Service) upload(ctx context.Context, filename string, body io.Reader, record func(switchboard.Attachment) (switchboard.Attachment, error)) (view.Attachment, error) {
 	if s.blobs == nil {
 		return view.Attachment{}, switchboard.Errorf(switchboard.EINTERNAL, "no object store is configured")
 	}
@@ -74,7 +84,7 @@ func (s *Service) Upload(ctx context.Context, actor switchboard.Actor, filename 
 		s.blobs.Delete(ctx, key)
 		return view.Attachment{}, switchboard.Errorf(switchboard.ETOOLARGE, "files are limited to %d MB", MaxUploadBytes>>20)
 	}
-	a, err := s.store.CreateUpload(ctx, actor.ID, switchboard.Attachment{Key: key, ContentType: ctype, Size: spool.n, Name: name})
+	a, err := record(switchboard.Attachment{Key: key, ContentType: ctype, Size: spool.n, Name: name})
 	if err != nil {
 		s.blobs.Delete(ctx, key)
 		return view.Attachment{}, err

@@ -75,11 +75,15 @@ func ParseSkills(s []string) map[string]int {
 
 // inTeam reports whether a serves team: agents without teams serve the
 // default team "".
-func (a *Agent) inTeam(team string) bool {
-	if len(a.Teams) == 0 {
+func (a *Agent) inTeam(team string) bool { return ServesTeam(a.Teams, team) }
+
+// ServesTeam reports whether an agent of teams serves team: agents
+// without teams serve the default team "".
+func ServesTeam(teams []string, team string) bool {
+	if len(teams) == 0 {
 		return team == ""
 	}
-	return slices.Contains(a.Teams, team)
+	return slices.Contains(teams, team)
 }
 
 // Cap returns the agent's cap for class c, defaults applied.

@@ -52,6 +52,10 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
 fi
 export SWITCHBOARD_TEST_REDIS_URL="redis://127.0.0.1:6379/0"
 
+# Debian's Chromium for the browser tests (the widget, driven with
+# chromedp; internal/browsertest starts it headless with a fresh profile).
+need_pkg chromium chromium
+
 # An S3-compatible server (versitygw's POSIX gateway) for the blob tests.
 need_pkg curl curl
 SWITCHBOARD_TEST_S3_URL="$(bash .ci/s3.sh | tail -n 1)"

@@ -45,6 +45,9 @@ func (s *Server) routeAPI(mux *http.ServeMux) {
 	h("POST /api/v1/uploads", s.upload)
 	h("GET /api/v1/templates", s.listTemplates)
 	h("PUT /api/v1/templates", s.putTemplate)
+	h("GET /api/v1/sites", s.listSites)
+	h("POST /api/v1/sites", s.addSite)
+	h("PATCH /api/v1/sites/{key}", s.patchSite)
 }
 
 // authed resolves the bearer token to an actor before calling fn, and
@@ -436,4 +439,46 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, me switchboard.A
 		writeJSON(w, http.StatusCreated, a)
 		return nil
 	}
+}
+
+// listSites lists the live-chat sites, secrets left out (admins).
+func (s *Server) listSites(w http.ResponseWriter, r *http.Request, me switchboard.Actor) error {
+	sites, err := s.Inbox.Sites(r.Context(), me)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sites": sites})
+	return nil
+}
+
+// addSite creates a live-chat site; its secret is in this answer only.
+func (s *Server) addSite(w http.ResponseWriter, r *http.Request, me switchboard.Actor) error {
+	var body struct {
+		Name    string   `json:"name"`
+		Origins []string `json:"origins"`
+		Team    string   `json:"team"`
+	}
+	if err := decode(w, r, &body); err != nil {
+		return err
+	}
+	site, err := s.Inbox.AddSite(r.Context(), me, switchboard.Site{Name: body.Name, Origins: body.Origins, Team: body.Team})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, site)
+	return nil
+}
+
+// patchSite changes a site's name, origins or team (admins).
+func (s *Server) patchSite(w http.ResponseWriter, r *http.Request, me switchboard.Actor) error {
+	var body inbox.SiteUpdate
+	if err := decode(w, r, &body); err != nil {
+		return err
+	}
+	site, err := s.Inbox.UpdateSite(r.Context(), me, r.PathValue("key"), body)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, site)
+	return nil
 }

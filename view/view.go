@@ -44,6 +44,9 @@ type Ref struct {
 type Presence struct {
 	Viewing []Ref `json:"viewing"`
 	Typing  []Ref `json:"typing"`
+	// CustomerTyping says that the live-chat visitor is typing (an
+	// addition to §6.1's presence data; absent when false).
+	CustomerTyping bool `json:"customer_typing,omitempty"`
 }
 
 // NoPresence is the presence of a conversation nobody has open.
@@ -279,4 +282,96 @@ func NewCustomer(c switchboard.Customer, convs []Conversation) Customer {
 // AgentStatus is the data of an agent.status event.
 type AgentStatus struct {
 	Status switchboard.AgentStatus `json:"status"`
+}
+
+// Site is a live-chat site as admins see it; Secret is shown only in the
+// answer that created it.
+type Site struct {
+	Key       string   `json:"key"`
+	Name      string   `json:"name"`
+	Origins   []string `json:"origins"`
+	Team      string   `json:"team"`
+	Secret    string   `json:"secret,omitempty"`
+	CreatedAt Time     `json:"created_at"`
+}
+
+// NewSite returns the view of s without its secret.
+func NewSite(s switchboard.Site) Site {
+	return Site{Key: s.Key, Name: s.Name, Origins: nonNil(s.Origins), Team: s.Team, CreatedAt: Time{s.CreatedAt}}
+}
+
+// ChatStatus is what the widget shows about the team (docs/design.md
+// §6.2): "live" when an agent of the site's team is online inside its
+// business hours, else "async"; the median first response of live chats
+// over the last 7 days (0 without data); the agents online.
+type ChatStatus struct {
+	Mode                   string `json:"mode"`
+	TypicalResponseSeconds int    `json:"typical_response_seconds"`
+	AgentsOnline           int    `json:"agents_online"`
+}
+
+// ChatMessage is a message as a live-chat visitor sees it (docs/design.md
+// §6.2): no notes, no provider ids, no agents' addresses.
+type ChatMessage struct {
+	ID             string                     `json:"id"`
+	ConversationID string                     `json:"conversation_id"`
+	Direction      switchboard.Direction      `json:"direction"` // in: the visitor's; out: an agent's
+	ContentType    string                     `json:"content_type"`
+	Text           string                     `json:"text"`
+	Attachments    []Attachment               `json:"attachments"`
+	Status         switchboard.DeliveryStatus `json:"status"`
+	// ClientID is the visitor's own id for a message they sent.
+	ClientID string `json:"client_id,omitempty"`
+	// Agent names who wrote an agent's message.
+	Agent     *ChatAgent `json:"agent,omitempty"`
+	CreatedAt Time       `json:"created_at"`
+}
+
+// ChatAgent names an agent to a visitor.
+type ChatAgent struct {
+	Name string `json:"name"`
+}
+
+// ChatProviderID is the provider id of a visitor's message: the same
+// client id from the same visitor is stored once.
+func ChatProviderID(visitorID, clientID string) string {
+	return "livechat:" + visitorID + ":" + clientID
+}
+
+// ChatClientID returns the client id of a visitor's message, when
+// providerID is one of visitorID's.
+func ChatClientID(providerID, visitorID string) (string, bool) {
+	return strings.CutPrefix(providerID, "livechat:"+visitorID+":")
+}
+
+// ChatVisitorOf returns the visitor a live-chat provider id names.
+func ChatVisitorOf(providerID string) (string, bool) {
+	rest, ok := strings.CutPrefix(providerID, "livechat:")
+	if !ok {
+		return "", false
+	}
+	v, _, ok := strings.Cut(rest, ":")
+	return v, ok && v != ""
+}
+
+// NewChatMessage returns what a visitor sees of m; agentName names the
+// author of an agent's message. ok is false for what visitors never see
+// (notes, other channels' messages).
+func NewChatMessage(m Message, agentName string) (ChatMessage, bool) {
+	if m.Channel != switchboard.ChannelLivechat || (m.Direction != switchboard.DirectionIn && m.Direction != switchboard.DirectionOut) {
+		return ChatMessage{}, false
+	}
+	out := ChatMessage{ID: m.ID, ConversationID: m.ConversationID, Direction: m.Direction, ContentType: m.ContentType, Text: m.Text,
+		Attachments: m.Attachments, Status: m.Status, CreatedAt: m.CreatedAt}
+	if out.Attachments == nil {
+		out.Attachments = []Attachment{}
+	}
+	if m.Direction == switchboard.DirectionIn {
+		if v, ok := ChatVisitorOf(m.ProviderID); ok {
+			out.ClientID, _ = ChatClientID(m.ProviderID, v)
+		}
+	} else {
+		out.Agent = &ChatAgent{Name: agentName}
+	}
+	return out, true
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/blob"
 	"github.com/switchboard-inbox/switchboard/bus"
+	"github.com/switchboard-inbox/switchboard/channel/livechat"
 	"github.com/switchboard-inbox/switchboard/channel/messenger"
 	metawebhook "github.com/switchboard-inbox/switchboard/channel/meta/webhook"
 	"github.com/switchboard-inbox/switchboard/channel/refusal"
@@ -36,6 +37,7 @@ import (
 	"github.com/switchboard-inbox/switchboard/realtime"
 	"github.com/switchboard-inbox/switchboard/route/dispatch"
 	"github.com/switchboard-inbox/switchboard/server"
+	"github.com/switchboard-inbox/switchboard/web"
 )
 
 // Main is one running Switchboard: it opens every part the configuration
@@ -66,6 +68,7 @@ type Main struct {
 	Outbox     *outbox.Worker
 	Dispatcher *dispatch.Dispatcher
 	Hub        *realtime.Hub
+	Livechat   *livechat.Handler
 
 	// background work started with the workers (template sync, IMAP).
 	background []func(context.Context)
@@ -173,6 +176,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	form := m.formHandler()
 	srv.Webhooks["POST /forms/{form}"] = form
 	srv.Webhooks["OPTIONS /forms/{form}"] = form
+	srv.Webhooks["GET /widget.js"] = web.Widget()
 	if c.TwilioAccountSID != "" {
 		m.wireSMS(srv)
 	}
@@ -195,6 +199,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err := m.wireEmail(srv, key); err != nil {
 		return err
 	}
+	m.wireLivechat(srv, key)
 	for pattern, h := range m.ExtraRoutes {
 		srv.Webhooks[pattern] = h
 	}
@@ -239,6 +244,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("subscribe to events: %w", err)
 	}
 	m.goRun(func() { m.Hub.Forward(hubEvents) })
+	chatEvents, err := m.Bus.Subscribe(runCtx)
+	if err != nil {
+		return fmt.Errorf("subscribe to events: %w", err)
+	}
+	m.goRun(func() { m.Livechat.Run(runCtx, chatEvents) })
 	m.goRun(func() { m.Inbox.RunPresence(runCtx, 500*time.Millisecond) })
 	if m.Dispatcher != nil {
 		m.goRun(func() { m.Dispatcher.Run(runCtx) })
@@ -299,6 +309,25 @@ func (m *Main) wireSMS(srv *server.Server) {
 	srv.Webhooks["POST /webhooks/twilio/sms"] = ch.InboundHandler()
 	srv.Webhooks["POST /webhooks/twilio/status"] = ch.StatusHandler()
 	m.Inbox.SetChannel(switchboard.ChannelSMS, ch, ch)
+}
+
+// wireLivechat serves the visitor API (docs/design.md §6.2) and turns on
+// replies on livechat, with the e-mail fallback when e-mail is set up.
+func (m *Main) wireLivechat(srv *server.Server, key []byte) {
+	c := m.Config
+	m.Livechat = livechat.New(livechat.Config{
+		Inbox: m.Inbox, Queue: m.Queue, Tokens: livechat.NewTokens(key), Logger: m.Logger, Clock: m.Clock,
+		// Visitors are marked connected this often: well inside the time
+		// after which replies go by e-mail.
+		Heartbeat:  min(20*time.Second, max(c.LivechatEmailAfter/3, 100*time.Millisecond)),
+		OnAccepted: func() { m.Metrics.Accepted.Add(string(switchboard.ChannelLivechat), 1) },
+		OnRejected: func(code refusal.Code) { m.Metrics.Rejected.Add(string(switchboard.ChannelLivechat), string(code), 1) },
+	})
+	for pattern, h := range m.Livechat.Routes() {
+		srv.Webhooks[pattern] = h
+	}
+	ch := &livechat.Channel{Inbox: m.Inbox, Email: m.Inbox.Senders()[switchboard.ChannelEmail], EmailAfter: c.LivechatEmailAfter, Clock: m.Clock}
+	m.Inbox.SetChannel(switchboard.ChannelLivechat, ch, ch)
 }
 
 // wireMetaSenders turns on replies on WhatsApp, Messenger and Instagram

@@ -100,6 +100,10 @@ type Config struct {
 	OfflineGrace      time.Duration
 	ClassifierRetrain time.Duration
 
+	// LivechatEmailAfter is how long a live-chat visitor must have been
+	// gone before replies go by e-mail.
+	LivechatEmailAfter time.Duration
+
 	// envErrs are the variables Bind could not parse, and flags the flag
 	// set it registered on: Validate reports the problems of the settings
 	// whose flag was not given (a flag wins over its variable).
@@ -115,6 +119,7 @@ const (
 	defaultSMSPrice          = 0.0079
 	defaultIMAPPoll          = time.Minute
 	defaultOfflineGrace      = 5 * time.Minute
+	defaultLivechatEmail     = 10 * time.Minute
 	defaultShutdownTimeout   = 10 * time.Second
 )
 
@@ -235,6 +240,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.BoolVar(&c.RoutingOff, "routing-off", c.envBool("ROUTING_OFF", false), "do not assign conversations automatically (SWITCHBOARD_ROUTING_OFF)")
 	fs.DurationVar(&c.OfflineGrace, "offline-grace", c.envDuration("OFFLINE_GRACE", defaultOfflineGrace), "an agent away or offline this long has their chat-like conversations returned to the queue; 0 means 5m (SWITCHBOARD_OFFLINE_GRACE)")
 	fs.DurationVar(&c.ClassifierRetrain, "classifier-retrain", c.envDuration("CLASSIFIER_RETRAIN", 24*time.Hour), "how often the topic classifier is retrained on resolved conversations; 0 never (SWITCHBOARD_CLASSIFIER_RETRAIN)")
+	fs.DurationVar(&c.LivechatEmailAfter, "livechat-email-after", c.envDuration("LIVECHAT_EMAIL_AFTER", defaultLivechatEmail), "a live-chat visitor gone this long gets replies by e-mail, when they gave an address and e-mail is set up; 0 means 10m (SWITCHBOARD_LIVECHAT_EMAIL_AFTER)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.envDuration("SHUTDOWN_TIMEOUT", defaultShutdownTimeout), "grace period for in-flight requests on shutdown; 0 means 10s (SWITCHBOARD_SHUTDOWN_TIMEOUT)")
 }
 
@@ -324,6 +330,7 @@ func (c *Config) Validate() error {
 		{"EVENT_LOG", &c.EventLog, defaultEventLog},
 		{"IMAP_POLL", &c.IMAPPoll, defaultIMAPPoll},
 		{"OFFLINE_GRACE", &c.OfflineGrace, defaultOfflineGrace},
+		{"LIVECHAT_EMAIL_AFTER", &c.LivechatEmailAfter, defaultLivechatEmail},
 		{"SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, defaultShutdownTimeout},
 		{"CLASSIFIER_RETRAIN", &c.ClassifierRetrain, 0},
 	} {

@@ -186,12 +186,18 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}}
 	m.Logger = logger
 	m.ProviderHTTP = twilioTS.Client()
+	shop := &demoShop{}
+	m.ExtraRoutes = map[string]http.Handler{"GET /demo/shop": shop}
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
 	defer m.Close()
 
 	token, agents, err := seedDemo(ctx, m)
+	if err != nil {
+		return err
+	}
+	siteKey, err := seedDemoSite(ctx, m, shop)
 	if err != nil {
 		return err
 	}
@@ -208,19 +214,28 @@ Try:
        -d '{"name":"You","email":"you@example.com","message":"Hello from curl"}'
   curl -s -H 'Authorization: Bearer %s' %s/metrics | grep switchboard_
 
+Live chat: a demo shop page with the chat widget is at %s/demo/shop
+(site key %s); a simulated visitor chats there through the real
+/chat/sessions and /chat/ws, and an agent answers on livechat.
+
 A simulator posts contact-form messages, e-mail (as an inbound-mail service
 would) and signed Twilio (SMS/MMS, voicemail) and Meta (WhatsApp, Messenger,
 Instagram) webhooks into the real endpoints every ~%s
 (repeat customers included, the same people on several channels), and agents
 answer some of them; replies go to local Twilio, Graph and SMTP stand-ins,
 which report their delivery, and some customers answer our e-mails. Ctrl-C stops it.
-`, dir, url, token, token, url, url, m.Config.MetricsToken, url, *every)
+`, dir, url, token, token, url, url, m.Config.MetricsToken, url, url, siteKey, *every)
 
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		simulate(ctx, m.Logger, url, agents, *every, fakeTwilio, fakeGraph, demoMail)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		simulateChat(ctx, m.Logger, url, siteKey, agents, *every)
 	}()
 	<-ctx.Done()
 	wg.Wait()

@@ -4,6 +4,7 @@
 //	switchboard demo             run a live demo on the embedded default
 //	switchboard migrate          apply database migrations and exit
 //	switchboard agent add ...    create an agent and print an API token
+//	switchboard site add ...     add a live-chat site and print its key and secret
 //	switchboard bench ...        drive load at an instance and report rates
 package main
 
@@ -33,6 +34,7 @@ commands:
   demo        run a live demo on the embedded default, with simulated traffic
   migrate     apply database migrations and exit
   agent add   create an agent and print its API token (--email, --name, --role, --skills)
+  site add    add a live-chat site and print its key and secret (--name, --origin, --team)
   bench       load-test an instance and report ingestion rate and latency
               (bench route: the router with many agents and a long queue;
               bench sockets: agents' sockets, event fan-out and memory)
@@ -72,6 +74,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errors.New("usage: switchboard agent add --email E --name N [--role R] [--skills a,b]")
 		}
 		return runAgentAdd(ctx, args[2:], stdout, stderr)
+	case "site":
+		if len(args) < 2 || args[1] != "add" {
+			return errors.New("usage: switchboard site add --name N --origin https://shop.example [--origin ...] [--team T]")
+		}
+		return runSiteAdd(ctx, args[2:], stdout, stderr)
 	case "bench":
 		if len(args) > 1 && args[1] == "route" {
 			return runBenchRoute(ctx, args[2:], stdout, stderr)
@@ -159,6 +166,35 @@ func runAgentAdd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("add agent: %s", switchboard.ErrorMessage(err))
 	}
 	fmt.Fprintf(stdout, "created %s %s <%s> with id %s; API token:\n%s\n", a.Role, a.Name, a.Email, a.ID, token)
+	return nil
+}
+
+// runSiteAdd adds a live-chat site and prints its key and then its
+// secret, each alone on the last two lines of standard output.
+func runSiteAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var name, team string
+	var origins []string
+	db, err := openInbox(ctx, "site add", args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "name", "", "the site's name (required)")
+		fs.Func("origin", "an origin the widget runs on, https://shop.example (required; repeat for more)", func(v string) error {
+			origins = append(origins, splitList(v)...)
+			return nil
+		})
+		fs.StringVar(&team, "team", "", "the team whose agents and hours make the widget's status (default: the default team)")
+	})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	site, err := db.AddSite(ctx, switchboard.System, switchboard.Site{Name: name, Origins: origins, Team: team})
+	if err != nil {
+		if switchboard.ErrorCode(err) == switchboard.EINTERNAL {
+			return fmt.Errorf("add site: %w", err)
+		}
+		return fmt.Errorf("add site: %s", switchboard.ErrorMessage(err))
+	}
+	fmt.Fprintf(stdout, "created site %s for %s; embed <script src=\".../widget.js\" data-site=\"%s\" async></script>\nkey and secret (the secret signs user ids; it is not shown again):\n%s\n%s\n",
+		site.Name, strings.Join(site.Origins, ", "), site.Key, site.Key, site.Secret)
 	return nil
 }
 
