@@ -132,7 +132,7 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 	c := bindParse(t, map[string]string{"SHUTDOWN_TIMEOUT": "-1s"},
 		"--log-level", "loud", "--ingest-batch", "0", "--outbox-max-attempts", "-2", "--ingest-workers", "-1",
 		"--form-rate-limit", "-5", "--sms-price", "-1", "--imap-poll", "-1m", "--queue-reclaim-after", "-1s",
-		"--reopen-window", "-1h", "--offline-grace", "-1m", "--classifier-retrain", "-1h",
+		"--reopen-window", "-1h", "--offline-grace", "-1m", "--classifier-retrain", "-1h", "--livechat-email-after", "-1s",
 		"--twilio-account-sid", "AC1", "--database-url", "mysql://x", "--blob-key", "short-secret")
 	err := c.Validate()
 	lines := errLines(err)
@@ -148,6 +148,7 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 		"SWITCHBOARD_QUEUE_RECLAIM_AFTER (--queue-reclaim-after) is -1s",
 		"SWITCHBOARD_REOPEN_WINDOW (--reopen-window) is -1h0m0s",
 		"SWITCHBOARD_OFFLINE_GRACE (--offline-grace) is -1m0s",
+		"SWITCHBOARD_LIVECHAT_EMAIL_AFTER (--livechat-email-after) is -1s",
 		"SWITCHBOARD_CLASSIFIER_RETRAIN (--classifier-retrain) is -1h0m0s",
 		"SWITCHBOARD_TWILIO_AUTH_TOKEN",
 		"SWITCHBOARD_TWILIO_FROM",
@@ -158,8 +159,8 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 			t.Errorf("no line says %q", want)
 		}
 	}
-	if len(lines) != 16 {
-		t.Errorf("got %d lines, want 16:\n%v", len(lines), err)
+	if len(lines) != 17 {
+		t.Errorf("got %d lines, want 17:\n%v", len(lines), err)
 	}
 	for _, l := range lines {
 		if !strings.HasPrefix(l, "config: ") {
@@ -234,7 +235,7 @@ func TestConfigFlagsAndVariables(t *testing.T) {
 	want := []string{
 		"addr", "blob-key", "blob-url", "classifier-retrain", "data-dir", "database-url", "dkim-key-file", "dkim-selector",
 		"email-from", "event-log", "form-origins", "form-rate-limit", "form-thanks-url", "graph-api-url", "imap-poll", "imap-urls",
-		"inbound-email-secret", "ingest-batch", "ingest-workers", "instagram-account-id", "log-format", "log-level",
+		"inbound-email-secret", "ingest-batch", "ingest-workers", "instagram-account-id", "livechat-email-after", "log-format", "log-level",
 		"messenger-page-id", "meta-access-token", "meta-app-secret", "meta-verify-token", "metrics-addr", "metrics-token", "offline-grace",
 		"outbox-max-attempts", "phone-region", "public-url", "queue-reclaim-after", "redis-allow-volatile", "redis-prefix", "redis-url",
 		"reopen-window", "routing-off", "shutdown-timeout", "sms-price", "smtp-url", "twilio-account-sid",

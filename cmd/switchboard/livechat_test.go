@@ -851,3 +851,31 @@ func TestChatSites(t *testing.T) {
 		t.Fatalf("closed team: %d %+v, want async with Sarah online", code, a.Status)
 	}
 }
+
+// TestSiteAddCommand: switchboard site add prints the key and then the
+// secret, each alone on the last two lines of standard output, and the
+// site exists with them.
+func TestSiteAddCommand(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"site", "add", "--data-dir", dir, "--name", "Shop", "--origin", "https://shop.example", "--origin", "https://www.shop.example"}, &out, &errOut); err != nil {
+		t.Fatalf("site add: %v\n%s", err, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("output: %q", out.String())
+	}
+	key, secret := lines[len(lines)-2], lines[len(lines)-1]
+	db, err := openInbox(context.Background(), "test", []string{"--data-dir", dir}, io.Discard, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	site, err := db.ChatSite(context.Background(), key)
+	if err != nil || site.Secret != secret || fmt.Sprint(site.Origins) != "[https://shop.example https://www.shop.example]" {
+		t.Fatalf("site %q: %+v %v, want secret %q", key, site, err, secret)
+	}
+	if err := run(context.Background(), []string{"site", "add", "--data-dir", dir, "--name", "Shop"}, &out, &errOut); err == nil {
+		t.Fatal("a site without an origin was added")
+	}
+}
