@@ -48,7 +48,7 @@ func FuzzAgentFrame(f *testing.F) {
 			return // answered "malformed JSON" by the read loop
 		}
 		in := &fuzzInbox{}
-		s := &session{hub: &Hub{Inbox: in}, client: &client{actor: switchboard.Actor{ID: "a1", Name: "Ann", Role: switchboard.RoleAgent}}}
+		s := &session{hub: &Hub{Inbox: in}, actor: switchboard.Actor{ID: "a1", Name: "Ann", Role: switchboard.RoleAgent}}
 		err := s.handle(context.Background(), fr)
 		if err != nil && (switchboard.ErrorCode(err) != switchboard.EINVALID || switchboard.ErrorMessage(err) == "") {
 			t.Fatalf("%s: error %v, want EINVALID with a message", b, err)

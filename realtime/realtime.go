@@ -14,12 +14,12 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/internal/sendq"
 )
 
 // Inbox is what the agents' frames call (package inbox).
@@ -67,30 +67,20 @@ type frame struct {
 // ping is queued to every client at each heartbeat.
 var ping = &frame{}
 
-// client is one socket as the hub sees it. No goroutine waits on an idle
-// socket's queue: a writer runs only while the queue has frames (about
-// 8 KB of stack saved per idle socket; see docs/benchmarks.md).
+// client is one socket as the hub sees it. Its queue holds pointers (a
+// slot costs 8 bytes on every idle socket) and runs a writer only while
+// frames wait.
 type client struct {
 	s    *session
-	send chan *frame // pointers: a slot costs 8 bytes on every idle socket
-	// writing is set while a writer runs or, before the replay is done,
-	// to keep one from starting; whoever sets it from false starts one.
-	writing atomic.Bool
-	once    sync.Once
+	q    *sendq.Queue[*frame]
+	once sync.Once
 }
 
-// push queues f and starts a writer if none runs. A client whose queue is
-// full is dropped, never waited for; a heartbeat is just skipped.
+// push queues f. A client whose queue is full is dropped, never waited
+// for; a heartbeat is just skipped.
 func (c *client) push(f *frame) {
-	select {
-	case c.send <- f:
-		if c.writing.CompareAndSwap(false, true) {
-			go c.s.drain()
-		}
-	default:
-		if f != ping {
-			c.drop()
-		}
+	if !c.q.Push(f) && f != ping {
+		c.drop()
 	}
 }
 
@@ -220,11 +210,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// not kept for hours by every idle socket (docs/benchmarks.md).
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &session{hub: h, conn: conn, actor: actor, ctx: ctx, cancel: cancel}
-	s.client = &client{s: s, send: make(chan *frame, h.Buffer)}
+	s.client = &client{s: s, q: sendq.New(h.Buffer, s.deliver, func(error) { s.cancel(); s.conn.CloseNow() })}
 	// Registered before the replay is read, so nothing published meanwhile
-	// is missed; the writer skips what the replay already sent, and is
-	// kept from starting until then.
-	s.client.writing.Store(true)
+	// is missed; the queue is held until the replay is written, and its
+	// writer skips what the replay sent.
 	h.mu.Lock()
 	h.clients[s.client] = struct{}{}
 	h.mu.Unlock()
@@ -245,7 +234,7 @@ func (s *session) run(since string) {
 		return
 	}
 	s.after = after
-	go s.drain()
+	s.client.q.Start()
 	s.read(s.ctx)
 }
 
@@ -257,7 +246,7 @@ type session struct {
 	actor  switchboard.Actor
 	ctx    context.Context // ends with the socket
 	cancel context.CancelFunc
-	after  string // the replay's last id; only the writer reads it
+	after  string // the replay's last id; only the queue's writer reads it
 
 	mu      sync.Mutex // guards viewing
 	viewing string     // the conversation this socket views
@@ -287,31 +276,6 @@ func (s *session) replay(ctx context.Context, since string) (string, error) {
 		after = ev.ID
 	}
 	return after, nil
-}
-
-// drain writes the queued frames, skipping events the replay sent, then
-// returns, unless one was queued as it finished. A failed write ends the
-// session and leaves writing set, so no writer starts again.
-func (s *session) drain() {
-	c := s.client
-	for {
-		select {
-		case f := <-c.send:
-			if err := s.deliver(f); err != nil {
-				s.cancel()
-				s.conn.CloseNow()
-				return
-			}
-			continue
-		default:
-		}
-		c.writing.Store(false)
-		// A frame queued after the queue looked empty and before the
-		// store saw a writer still running and started none.
-		if len(c.send) == 0 || !c.writing.CompareAndSwap(false, true) {
-			return
-		}
-	}
 }
 
 // deliver writes one frame; a heartbeat pings the client and renews what

@@ -22,10 +22,28 @@ import (
 //     the message, marked delivered once written;
 //   - presence with agents typing in the visitor's conversation: typing;
 //   - agent.status: the status is computed again.
+//
+// It also sends every socket its heartbeat.
 func (h *Handler) Run(ctx context.Context, evs <-chan switchboard.BusEvent) {
 	go h.runStatus(ctx)
-	for ev := range evs {
-		h.forward(ev)
+	tick := time.NewTicker(h.cfg.Heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case ev, ok := <-evs:
+			if !ok {
+				return
+			}
+			h.forward(ev)
+		case <-tick.C:
+			h.mu.Lock()
+			for _, set := range h.sockets {
+				for s := range set {
+					s.q.Push(outFrame{ping: true}) // a full queue needs no ping
+				}
+			}
+			h.mu.Unlock()
+		}
 	}
 }
 

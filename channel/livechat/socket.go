@@ -12,18 +12,20 @@ import (
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/channel/refusal"
+	"github.com/switchboard-inbox/switchboard/internal/sendq"
 	"github.com/switchboard-inbox/switchboard/view"
 )
 
-// socket is one visitor's connection. One goroutine writes it, from send;
-// a visitor that falls Buffer frames behind is dropped.
+// socket is one visitor's connection. Its queue runs a writer only while
+// frames wait; a visitor that falls Buffer frames behind is dropped.
 type socket struct {
 	h       *Handler
 	conn    *websocket.Conn
 	site    switchboard.Site
 	visitor switchboard.Visitor
-	send    chan outFrame
-	dropped chan struct{}
+	q       *sendq.Queue[outFrame]
+	ctx     context.Context // ends with the socket
+	cancel  context.CancelFunc
 	once    sync.Once
 
 	mu           sync.Mutex
@@ -31,13 +33,20 @@ type socket struct {
 }
 
 // outFrame is one frame for a visitor; delivered, when set, is the id of
-// an agent's reply the frame carries, marked delivered once written.
+// an agent's reply the frame carries, marked delivered once written. A
+// ping frame is the heartbeat.
 type outFrame struct {
 	data      []byte
 	delivered string
+	ping      bool
 }
 
-func (s *socket) drop() { s.once.Do(func() { close(s.dropped) }) }
+// drop closes the socket of a visitor too slow to keep up.
+func (s *socket) drop() {
+	s.once.Do(func() {
+		go s.conn.Close(websocket.StatusPolicyViolation, "too slow: frames were not read; reconnect")
+	})
+}
 
 // queue hands a frame to the writer, dropping the socket when it is full.
 func (s *socket) queue(v any, delivered string) {
@@ -46,9 +55,7 @@ func (s *socket) queue(v any, delivered string) {
 		s.h.log.Warn("livechat: encode frame", "err", err)
 		return
 	}
-	select {
-	case s.send <- outFrame{b, delivered}:
-	default:
+	if !s.q.Push(outFrame{data: b, delivered: delivered}) {
 		s.drop()
 	}
 }
@@ -104,28 +111,40 @@ func (h *Handler) serveSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetReadLimit(MaxFrame)
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	defer cancel()
-	s := &socket{h: h, conn: conn, site: site, visitor: v, send: make(chan outFrame, h.cfg.Buffer), dropped: make(chan struct{})}
+	// The socket outlives the request: its goroutine starts afresh and
+	// this handler returns, so the HTTP server's goroutine and the
+	// request are not kept by every idle visitor (as for agents' sockets).
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &socket{h: h, conn: conn, site: site, visitor: v, ctx: ctx, cancel: cancel}
+	s.q = sendq.New(h.cfg.Buffer, s.deliver, func(error) { cancel(); conn.CloseNow() })
 	// Registered before the history is read, so nothing published
-	// meanwhile is missed (the widget drops a message it has by id).
+	// meanwhile is missed (the widget drops a message it has by id); the
+	// queue holds what arrives until the greeting is queued.
 	h.mu.Lock()
 	if h.sockets[v.ID] == nil {
 		h.sockets[v.ID] = map[*socket]struct{}{}
 	}
 	h.sockets[v.ID][s] = struct{}{}
 	h.mu.Unlock()
+	go s.run()
+}
+
+// run greets the visitor, then reads their frames until the socket
+// closes.
+func (s *socket) run() {
+	h := s.h
+	defer s.cancel()
 	defer h.unregister(s)
-	if err := h.cfg.Inbox.TouchVisitor(ctx, v.ID); err != nil {
+	if err := h.cfg.Inbox.TouchVisitor(s.ctx, s.visitor.ID); err != nil {
 		h.log.Warn("livechat: touch visitor", "err", err)
 	}
-	if err := s.greet(ctx); err != nil {
+	if err := s.greet(s.ctx); err != nil {
 		h.log.Warn("livechat: greet visitor", "err", err)
-		conn.Close(websocket.StatusInternalError, "try again")
+		s.conn.Close(websocket.StatusInternalError, "try again")
 		return
 	}
-	go s.write(ctx, cancel)
-	s.read(ctx)
+	s.q.Start()
+	s.read(s.ctx)
 }
 
 // greet queues the status and the conversation so far; replies kept for
@@ -172,44 +191,30 @@ func (h *Handler) unregister(s *socket) {
 	s.conn.CloseNow()
 }
 
-// write sends queued frames, pings and renews the visitor's presence
-// until the socket closes or is dropped.
-func (s *socket) write(ctx context.Context, cancel context.CancelFunc) {
-	defer cancel()
+// deliver writes one frame: a message, marked delivered once written, or
+// the heartbeat, which pings and marks the visitor still connected.
+func (s *socket) deliver(f outFrame) error {
 	h := s.h
-	tick := time.NewTicker(h.cfg.Heartbeat)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.dropped:
-			s.conn.Close(websocket.StatusPolicyViolation, "too slow: frames were not read; reconnect")
-			return
-		case f := <-s.send:
-			wctx, wcancel := context.WithTimeout(ctx, h.cfg.WriteTimeout)
-			err := s.conn.Write(wctx, websocket.MessageText, f.data)
-			wcancel()
-			if err != nil {
-				return
-			}
-			if f.delivered != "" {
-				if err := h.cfg.Inbox.VisitorDelivered(ctx, f.delivered); err != nil {
-					h.log.Warn("livechat: mark delivered", "message", f.delivered, "err", err)
-				}
-			}
-		case <-tick.C:
-			pctx, pcancel := context.WithTimeout(ctx, h.cfg.WriteTimeout)
-			err := s.conn.Ping(pctx)
-			pcancel()
-			if err != nil {
-				return
-			}
-			if err := h.cfg.Inbox.TouchVisitor(ctx, s.visitor.ID); err != nil {
-				h.log.Warn("livechat: touch visitor", "err", err)
-			}
+	ctx, cancel := context.WithTimeout(s.ctx, h.cfg.WriteTimeout)
+	defer cancel()
+	if f.ping {
+		if err := s.conn.Ping(ctx); err != nil {
+			return err
+		}
+		if err := h.cfg.Inbox.TouchVisitor(s.ctx, s.visitor.ID); err != nil {
+			h.log.Warn("livechat: touch visitor", "err", err)
+		}
+		return nil
+	}
+	if err := s.conn.Write(ctx, websocket.MessageText, f.data); err != nil {
+		return err
+	}
+	if f.delivered != "" {
+		if err := h.cfg.Inbox.VisitorDelivered(s.ctx, f.delivered); err != nil {
+			h.log.Warn("livechat: mark delivered", "message", f.delivered, "err", err)
 		}
 	}
+	return nil
 }
 
 // read handles the visitor's frames until the socket closes. A bad frame
