@@ -49,6 +49,9 @@ type socketsResult struct {
 	// and of the Go heap and stacks, divided by its sockets.
 	RSSPerSocket  float64 `json:"rss_bytes_per_socket"`
 	HeapPerSocket float64 `json:"heap_and_stack_bytes_per_socket"`
+	// CPUPerDelivery is the first instance's processor time during the
+	// fan-out (user and system), divided by the events its sockets got.
+	CPUPerDelivery float64 `json:"server_cpu_us_per_delivery"`
 }
 
 // runBenchSockets measures the agents' socket: it starts one or two
@@ -197,6 +200,10 @@ func runBenchSockets(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 
 	// Fan-out: the first socket (on the first instance) toggles viewing.
+	cpu0, err := servers[0].cpu()
+	if err != nil {
+		return err
+	}
 	driver := socks[0]
 	for i := range *rounds {
 		target := conv
@@ -210,6 +217,12 @@ func runBenchSockets(ctx context.Context, args []string, stdout, stderr io.Write
 		time.Sleep(*interval)
 	}
 	time.Sleep(2 * time.Second) // stragglers
+	cpu1, err := servers[0].cpu()
+	if err != nil {
+		return err
+	}
+	onFirst := (*n + len(servers) - 1) / len(servers)
+	res.CPUPerDelivery = float64((cpu1 - cpu0).Microseconds()) / float64(*rounds*onFirst)
 	if *perRound {
 		for r := range *rounds {
 			var d []time.Duration
@@ -249,6 +262,7 @@ func runBenchSockets(ctx context.Context, args []string, stdout, stderr io.Write
 		if len(other) > 0 {
 			fmt.Fprintf(stdout, "event -> socket    p50 %.2f ms   p99 %.2f ms   max %.2f ms (sockets on the other instance, through Redis)\n", res.OtherP50, res.OtherP99, res.OtherMax)
 		}
+		fmt.Fprintf(stdout, "server CPU         %.1f µs per event delivered to a socket (first instance)\n", res.CPUPerDelivery)
 		if *measureMemory {
 			fmt.Fprintf(stdout, "per idle socket    %.1f KB resident, %.1f KB Go heap and stacks (first instance)\n", res.RSSPerSocket/1024, res.HeapPerSocket/1024)
 		}
@@ -362,6 +376,24 @@ func (s *benchServer) stop() {
 		s.cmd.Process.Kill()
 		<-s.done
 	}
+}
+
+// cpu is the processor time the server has used, from /proc.
+func (s *benchServer) cpu() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, fmt.Errorf("bench sockets: processor time (Linux only): %w", err)
+	}
+	// The fields after the command name, which is in parentheses: utime
+	// and stime are the 12th and 13th, in clock ticks (USER_HZ, 100).
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0, fmt.Errorf("bench sockets: unexpected /proc/%d/stat", s.cmd.Process.Pid)
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
 }
 
 type serverMemory struct {
