@@ -11,6 +11,9 @@ type IngestResult struct {
 	// SwitchedFrom is the conversation's channel before this message,
 	// when the message came by another one.
 	SwitchedFrom Channel
+	// Message is the message as stored, when Stored: what reading it
+	// back would return.
+	Message *Message
 	// Err is set when this message could not be stored; it was kept as a
 	// dead letter and the rest of the batch went on.
 	Err error

@@ -21,9 +21,11 @@ import (
 var ErrClosed = errors.New("bus: closed")
 
 // DefaultBuffer is how many events a subscriber may fall behind before
-// events for it are dropped. It covers bursts (a bulk reassignment touches
-// hundreds of conversations) without letting a stuck socket hold much memory.
-const DefaultBuffer = 256
+// events for it are dropped. It covers the largest burst Switchboard
+// publishes at once (an announced ingest: up to 512 messages and as many
+// conversations) with room to spare; subscribers are few (one per hub on
+// each instance, not one per socket), so the memory is small.
+const DefaultBuffer = 4096
 
 // Option configures a bus.
 type Option func(*options)

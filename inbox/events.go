@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/view"
 )
@@ -24,21 +26,25 @@ func (s *Service) event(typ switchboard.BusEventType, conversationID, agentID st
 }
 
 // conversationEvents returns a conversation.updated event for each of the
-// conversations, read once the change is committed.
+// conversations, read once the change is committed. The conversations
+// and their presence are read at once: on PostgreSQL and Redis each is a
+// round trip.
 func (s *Service) conversationEvents(ctx context.Context, by string, ids ...string) ([]switchboard.BusEvent, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	convs, err := s.store.ConversationsByID(ctx, ids)
-	if err != nil {
+	var convs []switchboard.Conversation
+	var ps map[string]view.Presence
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { convs, err = s.store.ConversationsByID(gctx, ids); return err })
+	g.Go(func() (err error) { ps, err = s.presenceOf(gctx, ids); return err })
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	views, err := s.withPresence(ctx, convs)
-	if err != nil {
-		return nil, err
-	}
-	evs := make([]switchboard.BusEvent, 0, len(views))
-	for _, v := range views {
+	evs := make([]switchboard.BusEvent, 0, len(convs))
+	for _, c := range convs {
+		v := view.NewConversation(c)
+		v.Presence = ps[c.ID]
 		ev, err := s.event(switchboard.BusConversationUpdated, v.ID, by, v)
 		if err != nil {
 			return nil, err
@@ -57,6 +63,11 @@ func (s *Service) messageEvents(ctx context.Context, typ switchboard.BusEventTyp
 	if err != nil {
 		return nil, err
 	}
+	return s.messageEventsOf(ctx, typ, by, msgs)
+}
+
+// messageEventsOf returns a message event of type typ for each of msgs.
+func (s *Service) messageEventsOf(ctx context.Context, typ switchboard.BusEventType, by string, msgs []switchboard.Message) ([]switchboard.BusEvent, error) {
 	evs := make([]switchboard.BusEvent, 0, len(msgs))
 	for _, m := range msgs {
 		v, err := view.NewMessage(ctx, m, s.sign)

@@ -60,6 +60,10 @@ type Service struct {
 
 	stats chatStats // the live-chat widget's typical response time
 
+	ingested      chan ingested // committed batches the announcer publishes
+	announcerDone chan struct{}
+	closeOnce     sync.Once
+
 	mu       sync.RWMutex
 	policies map[switchboard.Channel]switchboard.Policy
 	senders  map[switchboard.Channel]switchboard.Sender
@@ -91,18 +95,30 @@ func Open(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{
+	s := &Service{
 		store: db, bus: cfg.Bus, blobs: cfg.Blobs, clock: cfg.Clock, log: cfg.Logger,
 		reopen: cfg.ReopenWindow, urlTTL: cfg.URLTTL,
 		policies: map[switchboard.Channel]switchboard.Policy{}, senders: map[switchboard.Channel]switchboard.Sender{},
 		presence: cfg.Presence,
 		searches: make(chan struct{}, MaxSearches),
 		watched:  map[string]string{},
-	}, nil
+		// Enough committed batches to ride out a slow read; a full queue
+		// holds up Ingest, which is the backpressure wanted.
+		ingested: make(chan ingested, 64), announcerDone: make(chan struct{}),
+	}
+	go s.announceIngested()
+	return s, nil
 }
 
-// Close closes the store.
-func (s *Service) Close() error { return s.store.Close() }
+// Close announces what was ingested and not yet announced, then closes
+// the store. Close the bus after it.
+func (s *Service) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.ingested)
+		<-s.announcerDone
+	})
+	return s.store.Close()
+}
 
 // Dialect names the database: "sqlite" or "postgres".
 func (s *Service) Dialect() string { return s.store.Dialect() }

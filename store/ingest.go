@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
@@ -264,10 +266,11 @@ func (tx *Tx) thread(ctx context.Context, in *switchboard.Inbound, now time.Time
 	}
 	r.ConversationID = conv.id
 
-	r.MessageID = newID(now)
+	m := inboundMessage(in, newID(now), conv.id, created, now)
+	r.MessageID, r.Message = m.ID, &m
 	var inserted string
 	err = tx.queryRow(ctx, `INSERT INTO messages `+inboundMessageColumns+` VALUES (`+placeholders(13)+`)
-		ON CONFLICT (channel, provider_id) DO NOTHING RETURNING id`, inboundMessageRow(in, r.MessageID, conv.id, created)...).Scan(&inserted)
+		ON CONFLICT (channel, provider_id) DO NOTHING RETURNING id`, inboundMessageRow(&m, in.Subject)...).Scan(&inserted)
 	if errors.Is(err, sql.ErrNoRows) {
 		// Another transaction stored it between our look-up and now.
 		return switchboard.IngestResult{Duplicate: true}, nil
@@ -275,9 +278,8 @@ func (tx *Tx) thread(ctx context.Context, in *switchboard.Inbound, now time.Time
 	if err != nil {
 		return switchboard.IngestResult{}, fmt.Errorf("insert message: %w", err)
 	}
-	for _, a := range in.Attachments {
-		if err := tx.exec(ctx, `INSERT INTO attachments (id, message_id, object_key, content_type, size, name, transcript, content_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			newID(now), r.MessageID, a.Key, a.ContentType, a.Size, a.Name, a.Transcript, a.ContentID); err != nil {
+	for _, a := range m.Attachments {
+		if err := tx.exec(ctx, `INSERT INTO attachments `+attachmentColumns+` VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, attachmentRow(m.ID, a)...); err != nil {
 			return switchboard.IngestResult{}, fmt.Errorf("insert attachment: %w", err)
 		}
 	}
@@ -295,21 +297,45 @@ func (tx *Tx) thread(ctx context.Context, in *switchboard.Inbound, now time.Time
 	return r, tx.touchConversation(ctx, conv, in.Channel, created, true)
 }
 
-// inboundMessageColumns and inboundMessageRow are the one shape both
-// ingest paths write an inbound message in.
-const inboundMessageColumns = `(id, conversation_id, direction, channel, provider_id, sender, content_type, subject, text, html, status, metadata, created_at)`
-
-func inboundMessageRow(in *switchboard.Inbound, id, conversationID string, created time.Time) []any {
-	meta := string(in.Metadata)
-	if meta == "" {
-		meta = "{}"
+// inboundMessage is the message both ingest paths store for in, exactly
+// as reading it back would return it (defaults filled, time to the
+// microsecond, attachments in id order), so that it can be announced
+// without a read.
+func inboundMessage(in *switchboard.Inbound, id, conversationID string, created, now time.Time) switchboard.Message {
+	meta := in.Metadata
+	if len(meta) == 0 {
+		meta = json.RawMessage("{}")
 	}
 	contentType := in.ContentType
 	if contentType == "" {
 		contentType = switchboard.ContentText
 	}
-	return []any{id, conversationID, switchboard.DirectionIn, in.Channel, in.ProviderID, in.Identities[0].Value,
-		contentType, in.Subject, in.Text, in.HTML, switchboard.DeliveryReceived, meta, micros(created)}
+	m := switchboard.Message{ID: id, ConversationID: conversationID, Direction: switchboard.DirectionIn, Channel: in.Channel,
+		ProviderID: in.ProviderID, Sender: in.Identities[0].Value, ContentType: contentType, Text: in.Text, HTML: in.HTML,
+		Status: switchboard.DeliveryReceived, Metadata: meta, CreatedAt: time.UnixMicro(micros(created)).UTC()}
+	for _, a := range in.Attachments {
+		a.ID = newID(now)
+		m.Attachments = append(m.Attachments, a)
+	}
+	slices.SortFunc(m.Attachments, func(a, b switchboard.Attachment) int { return strings.Compare(a.ID, b.ID) })
+	return m
+}
+
+// inboundMessageColumns and inboundMessageRow are the one shape both
+// ingest paths write an inbound message in; attachmentColumns and
+// attachmentRow its attachments.
+const (
+	inboundMessageColumns = `(id, conversation_id, direction, channel, provider_id, sender, content_type, subject, text, html, status, metadata, created_at)`
+	attachmentColumns     = `(id, message_id, object_key, content_type, size, name, transcript, content_id)`
+)
+
+func inboundMessageRow(m *switchboard.Message, subject string) []any {
+	return []any{m.ID, m.ConversationID, m.Direction, m.Channel, m.ProviderID, m.Sender,
+		m.ContentType, subject, m.Text, m.HTML, m.Status, string(m.Metadata), micros(m.CreatedAt)}
+}
+
+func attachmentRow(messageID string, a switchboard.Attachment) []any {
+	return []any{a.ID, messageID, a.Key, a.ContentType, a.Size, a.Name, a.Transcript, a.ContentID}
 }
 
 // receivedAt is the message's time: when the provider says it arrived,

@@ -257,9 +257,11 @@ func (p *batchPlan) plan(in *switchboard.Inbound, idents map[switchboard.Identit
 	}
 	r.ConversationID = c.id
 
-	p.messages = append(p.messages, inboundMessageRow(in, r.MessageID, c.id, created))
-	for _, a := range in.Attachments {
-		p.attachments = append(p.attachments, []any{newID(now), r.MessageID, a.Key, a.ContentType, a.Size, a.Name, a.Transcript, a.ContentID})
+	m := inboundMessage(in, r.MessageID, c.id, created, now)
+	r.Message = &m
+	p.messages = append(p.messages, inboundMessageRow(&m, in.Subject))
+	for _, a := range m.Attachments {
+		p.attachments = append(p.attachments, attachmentRow(m.ID, a))
 	}
 	if len(in.Original) > 0 {
 		p.originals = append(p.originals, []any{r.MessageID, in.Original})
@@ -322,7 +324,7 @@ func (tx *Tx) writePlan(ctx context.Context, p *batchPlan, now time.Time) error 
 	if n != len(p.messages) {
 		return fmt.Errorf("%w: a message was stored concurrently", errReplan)
 	}
-	if err := tx.insertRows(ctx, "attachments (id, message_id, object_key, content_type, size, name, transcript, content_id)", p.attachments, ""); err != nil {
+	if err := tx.insertRows(ctx, "attachments "+attachmentColumns, p.attachments, ""); err != nil {
 		return err
 	}
 	if err := tx.insertRows(ctx, "message_originals (message_id, body)", p.originals, ""); err != nil {

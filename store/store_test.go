@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -842,6 +844,57 @@ func TestTranscriptEitherOrder(t *testing.T) {
 			if len(m.Attachments) != 1 || m.Attachments[0].Transcript != want {
 				t.Fatalf("message %s attachments %+v, want transcript %q", id, m.Attachments, want)
 			}
+		}
+	})
+}
+
+// The inbox announces a stored message from what Ingest returns instead of
+// reading it back, so what Ingest returns must be what a read returns,
+// whichever path stored it.
+func TestIngestReturnsTheStoredMessage(t *testing.T) {
+	eachPath(t, func(t *testing.T, backend string, opts store.IngestOptions) {
+		ctx := context.Background()
+		db := storetest.Open(t, backend, testenv.NewClock(t0.Add(123456789*time.Nanosecond)))
+		plain := inbound(switchboard.ChannelSMS, "SM1", "hello", phone("+14155550123"))
+		plain.ContentType = "" // stored as text
+		rich := inbound(switchboard.ChannelEmail, "<m1@x>", "see attached", email("bo@example.com"))
+		rich.HTML, rich.Subject = "<p>see attached</p>", "Order 42"
+		rich.Metadata = json.RawMessage(`{"to": ["help@example.com"]}`)
+		rich.ReceivedAt = t0.Add(-time.Minute + 987654321*time.Nanosecond)
+		rich.Attachments = []switchboard.Attachment{
+			{Key: "k/b", ContentType: "image/png", Size: 10, Name: "b.png"},
+			{Key: "k/a", ContentType: "application/pdf", Size: 20, Name: "a.pdf", ContentID: "part1"},
+		}
+		reply := inbound(switchboard.ChannelEmail, "<m2@x>", "re", email("bo@example.com"))
+		reply.InReplyTo = []string{"<m1@x>"} // threaded one by one on either path
+		res := mustIngestOpts(t, db, opts, plain, rich)
+		res = append(res, mustIngestOpts(t, db, opts, reply, plain)...)
+		if res[3].Message != nil || !res[3].Duplicate {
+			t.Fatalf("a duplicate returned %+v, want no message", res[3])
+		}
+		res = res[:3]
+		var ids []string
+		for _, r := range res {
+			if r.Message == nil {
+				t.Fatalf("stored %s but Ingest returned no message", r.MessageID)
+			}
+			ids = append(ids, r.MessageID)
+		}
+		read, err := db.MessagesByID(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byID := map[string]switchboard.Message{}
+		for _, m := range read {
+			byID[m.ID] = m
+		}
+		for _, r := range res {
+			if got, want := *r.Message, byID[r.MessageID]; !reflect.DeepEqual(got, want) {
+				t.Errorf("Ingest returned\n%+v\nread back\n%+v", got, want)
+			}
+		}
+		if n := len(res[1].Message.Attachments); n != 2 {
+			t.Fatalf("attachments = %d, want 2", n)
 		}
 	})
 }

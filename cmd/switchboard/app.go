@@ -428,6 +428,10 @@ func (m *Main) Close() error {
 	if m.Queue != nil {
 		errs = append(errs, m.Queue.Close())
 	}
+	// The inbox announces what it has stored before the bus closes.
+	if m.Inbox != nil {
+		errs = append(errs, m.Inbox.Close())
+	}
 	if m.Bus != nil {
 		errs = append(errs, m.Bus.Close())
 	}
@@ -436,9 +440,6 @@ func (m *Main) Close() error {
 	}
 	if m.redis != nil {
 		errs = append(errs, m.redis.Close())
-	}
-	if m.Inbox != nil {
-		errs = append(errs, m.Inbox.Close())
 	}
 	return errors.Join(errs...)
 }

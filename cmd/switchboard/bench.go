@@ -76,12 +76,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer os.RemoveAll(dir)
 
 	// One instance of the real server, on loopback, measured from outside
-	// over HTTP. The OnStored hook sees each message once it is stored and
-	// published, which is where accepted-to-published latency ends.
+	// over HTTP. The OnStored hook sees each message once it is stored; a
+	// subscriber to the bus sees its message.created event, which is where
+	// accepted-to-published latency ends.
 	var mu sync.Mutex
 	var publishLat []time.Duration
-	var lastStored time.Time
+	var lastStored, lastPublished time.Time
 	var stored atomic.Int64
+	acceptedAt := map[string]time.Time{}  // stored, event not seen yet
+	publishedAt := map[string]time.Time{} // event seen, not yet known stored
+	published := func(at, pub time.Time) {
+		publishLat = append(publishLat, pub.Sub(at))
+		if pub.After(lastPublished) {
+			lastPublished = pub
+		}
+	}
 	m := &Main{Config: Config{
 		Addr: "127.0.0.1:0", DataDir: dir, DatabaseURL: *dbURL, RedisURL: *redisURL, LogLevel: "warn", LogFormat: "text",
 		IngestBatch: 512, OutboxMaxAttempts: 8, FormRatePerMinute: 0, RedisPrefix: fmt.Sprintf("switchboard-bench:%d:", time.Now().UnixNano()),
@@ -94,8 +103,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		now := time.Now()
 		mu.Lock()
 		for i, r := range res {
-			if r.Err == nil && !r.Duplicate {
-				publishLat = append(publishLat, now.Sub(items[i].AcceptedAt))
+			if r.Stored() {
+				if pub, ok := publishedAt[r.MessageID]; ok {
+					delete(publishedAt, r.MessageID)
+					published(items[i].AcceptedAt, pub)
+				} else {
+					acceptedAt[r.MessageID] = items[i].AcceptedAt
+				}
 				stored.Add(1)
 			}
 		}
@@ -106,6 +120,30 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer m.Close()
+	evs, err := m.Bus.Subscribe(ctx)
+	if err != nil {
+		return err
+	}
+	go func() {
+		for ev := range evs {
+			if ev.Type != switchboard.BusMessageCreated {
+				continue
+			}
+			now := time.Now()
+			var msg struct {
+				ID string `json:"id"`
+			}
+			json.Unmarshal(ev.Data, &msg)
+			mu.Lock()
+			if at, ok := acceptedAt[msg.ID]; ok {
+				delete(acceptedAt, msg.ID)
+				published(at, now)
+			} else {
+				publishedAt[msg.ID] = now
+			}
+			mu.Unlock()
+		}
+	}()
 	res := benchResult{Backend: m.Inbox.Dialect(), Concurrency: *concurrency, TargetRate: *rate}
 	if *redisURL != "" {
 		res.Backend += "+redis"
@@ -171,15 +209,28 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	wg.Wait()
 	sendTime := time.Since(start)
 
-	// Wait for the pipeline to store everything that was accepted.
+	// Wait for the pipeline to store, and the inbox to announce,
+	// everything that was accepted.
 	drain := time.Now().Add(2 * time.Minute)
-	for stored.Load() < accepted.Load() && time.Now().Before(drain) && ctx.Err() == nil {
+	announced := func() int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return int64(len(publishLat))
+	}
+	for (stored.Load() < accepted.Load() || announced() < stored.Load()) && time.Now().Before(drain) && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
 	mu.Lock()
-	endToEnd := lastStored.Sub(start)
+	last := lastStored
+	if lastPublished.After(last) {
+		last = lastPublished
+	}
+	endToEnd := last.Sub(start)
 	pub := slices.Clone(publishLat)
 	mu.Unlock()
+	if int64(len(pub)) < stored.Load() {
+		return fmt.Errorf("bench: %d of %d stored messages were announced on the bus within 2 minutes", len(pub), stored.Load())
+	}
 	if stored.Load() < accepted.Load() {
 		st := m.Inbox.IngestStats()
 		fmt.Fprintf(stderr, "bench: ingest batches: %d fast, %d replanned, %d one by one\n", st.FastBatches.Load(), st.Replans.Load(), st.SlowBatches.Load())
