@@ -87,7 +87,13 @@ func (c *client) push(f *frame) {
 // drop closes the socket of a client too slow to keep up.
 func (c *client) drop() {
 	c.once.Do(func() {
-		go c.s.conn.Close(websocket.StatusPolicyViolation, "too slow: events were not read; reconnect with since")
+		go func() {
+			select {
+			case <-c.s.accepted:
+				c.s.conn.Close(websocket.StatusPolicyViolation, "too slow: events were not read; reconnect with since")
+			case <-c.s.ctx.Done():
+			}
+		}()
 	})
 }
 
@@ -197,26 +203,36 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	rc.SetReadDeadline(time.Time{})
 	rc.SetWriteDeadline(time.Time{})
-	// A bearer token is no ambient credential a foreign page could ride
-	// on, so any origin may use one; cookie sessions will check Origin.
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
-	if err != nil {
-		return // Accept has answered
-	}
-	conn.SetReadLimit(MaxFrame)
 	// The socket outlives the request: its goroutine starts afresh and
 	// this handler returns, so that the HTTP server's goroutine, with its
 	// deep stack, the request and the connection's first write buffer are
 	// not kept for hours by every idle socket (docs/benchmarks.md).
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &session{hub: h, conn: conn, actor: actor, ctx: ctx, cancel: cancel}
-	s.client = &client{s: s, q: sendq.New(h.Buffer, s.deliver, func(error) { s.cancel(); s.conn.CloseNow() })}
-	// Registered before the replay is read, so nothing published meanwhile
-	// is missed; the queue is held until the replay is written, and its
-	// writer skips what the replay sent.
+	s := &session{hub: h, actor: actor, ctx: ctx, cancel: cancel, accepted: make(chan struct{})}
+	// Overflow cancels the session, which ends a blocked write and the
+	// read loop; run's close then closes the connection.
+	s.client = &client{s: s, q: sendq.New(h.Buffer, s.deliver, func(error) { s.cancel() })}
+	// Registered before the upgrade is answered, so that everything
+	// published once the client holds its socket reaches it, and before
+	// the replay is read, so nothing published meanwhile is missed; the
+	// queue is held until the replay is written, and its writer skips
+	// what the replay sent.
 	h.mu.Lock()
 	h.clients[s.client] = struct{}{}
 	h.mu.Unlock()
+	// A bearer token is no ambient credential a foreign page could ride
+	// on, so any origin may use one; cookie sessions will check Origin.
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		h.mu.Lock()
+		delete(h.clients, s.client)
+		h.mu.Unlock()
+		cancel()
+		return // Accept has answered
+	}
+	conn.SetReadLimit(MaxFrame)
+	s.conn = conn // before run and the queue's writer start
+	close(s.accepted)
 	if h.OnConnect != nil {
 		h.OnConnect(actor.ID)
 	}
@@ -240,13 +256,14 @@ func (s *session) run(since string) {
 
 // session is one agent's connected socket.
 type session struct {
-	hub    *Hub
-	conn   *websocket.Conn
-	client *client
-	actor  switchboard.Actor
-	ctx    context.Context // ends with the socket
-	cancel context.CancelFunc
-	after  string // the replay's last id; only the queue's writer reads it
+	hub      *Hub
+	conn     *websocket.Conn
+	accepted chan struct{} // closed once conn is set
+	client   *client
+	actor    switchboard.Actor
+	ctx      context.Context // ends with the socket
+	cancel   context.CancelFunc
+	after    string // the replay's last id; only the queue's writer reads it
 
 	mu      sync.Mutex // guards viewing
 	viewing string     // the conversation this socket views
