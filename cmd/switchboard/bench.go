@@ -34,6 +34,8 @@ type benchResult struct {
 	EndToEndRate   float64 `json:"end_to_end_rate_per_s"`
 	HTTPp50        float64 `json:"http_p50_ms"`
 	HTTPp99        float64 `json:"http_p99_ms"`
+	StoreP50       float64 `json:"accepted_to_stored_p50_ms"`
+	StoreP99       float64 `json:"accepted_to_stored_p99_ms"`
 	PublishP50     float64 `json:"accepted_to_published_p50_ms"`
 	PublishP99     float64 `json:"accepted_to_published_p99_ms"`
 	RawCommitRate  float64 `json:"raw_commits_per_s"`
@@ -80,7 +82,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// subscriber to the bus sees its message.created event, which is where
 	// accepted-to-published latency ends.
 	var mu sync.Mutex
-	var publishLat []time.Duration
+	var publishLat, storeLat []time.Duration
 	var lastStored, lastPublished time.Time
 	var stored atomic.Int64
 	acceptedAt := map[string]time.Time{}  // stored, event not seen yet
@@ -104,6 +106,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		mu.Lock()
 		for i, r := range res {
 			if r.Stored() {
+				storeLat = append(storeLat, now.Sub(items[i].AcceptedAt))
 				if pub, ok := publishedAt[r.MessageID]; ok {
 					delete(publishedAt, r.MessageID)
 					published(items[i].AcceptedAt, pub)
@@ -226,7 +229,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		last = lastPublished
 	}
 	endToEnd := last.Sub(start)
-	pub := slices.Clone(publishLat)
+	pub, sto := slices.Clone(publishLat), slices.Clone(storeLat)
 	mu.Unlock()
 	if int64(len(pub)) < stored.Load() {
 		return fmt.Errorf("bench: %d of %d stored messages were announced on the bus within 2 minutes", len(pub), stored.Load())
@@ -247,6 +250,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	res.EndToEndRate = float64(res.Stored) / endToEnd.Seconds()
 	res.HTTPp50, res.HTTPp99 = quantileMS(all, .50), quantileMS(all, .99)
 	res.PublishP50, res.PublishP99 = quantileMS(pub, .50), quantileMS(pub, .99)
+	res.StoreP50, res.StoreP99 = quantileMS(sto, .50), quantileMS(sto, .99)
 
 	fmt.Fprintf(stderr, "bench: measuring the raw store limit with %d single-row commits\n", *rawN)
 	if res.RawCommitRate, err = m.Inbox.RawCommitRate(ctx, *rawN); err != nil {
@@ -265,11 +269,12 @@ posts              %d sent, %d accepted (2xx), %d errors, %d stored
 accepted rate      %.0f/s
 end-to-end rate    %.0f/s (accepted, stored and published)
 request -> 2xx     p50 %.2f ms   p99 %.2f ms
+2xx -> stored      p50 %.2f ms   p99 %.2f ms
 2xx -> published   p50 %.2f ms   p99 %.2f ms
 raw store limit    %.0f single-row commits/s (same store, same settings)
 ratio              %.1fx the raw limit
 `, res.Backend, rateText(*rate), res.Concurrency, res.Duration, res.Sent, res.Accepted, res.Errors, res.Stored,
-		res.AcceptRate, res.EndToEndRate, res.HTTPp50, res.HTTPp99, res.PublishP50, res.PublishP99, res.RawCommitRate, res.RatioToRawRate)
+		res.AcceptRate, res.EndToEndRate, res.HTTPp50, res.HTTPp99, res.StoreP50, res.StoreP99, res.PublishP50, res.PublishP99, res.RawCommitRate, res.RatioToRawRate)
 	if res.Errors > 0 {
 		return errors.New("bench: some posts failed")
 	}
