@@ -62,7 +62,8 @@ type Service struct {
 
 	ingested      chan ingested // committed batches the announcer publishes
 	announcerDone chan struct{}
-	closeOnce     sync.Once
+	closeMu       sync.RWMutex // held to send on ingested; closed is set under it
+	closed        bool
 
 	mu       sync.RWMutex
 	policies map[switchboard.Channel]switchboard.Policy
@@ -113,10 +114,13 @@ func Open(ctx context.Context, cfg Config) (*Service, error) {
 // Close announces what was ingested and not yet announced, then closes
 // the store. Close the bus after it.
 func (s *Service) Close() error {
-	s.closeOnce.Do(func() {
+	s.closeMu.Lock()
+	if !s.closed {
+		s.closed = true
 		close(s.ingested)
-		<-s.announcerDone
-	})
+	}
+	s.closeMu.Unlock()
+	<-s.announcerDone
 	return s.store.Close()
 }
 

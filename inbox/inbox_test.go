@@ -428,3 +428,65 @@ func TestAssignmentEventsSayWhatHappened(t *testing.T) {
 		t.Fatalf("assignment events say\n %q\nwant\n %q", reasons, want)
 	}
 }
+
+// TestIngestAnnouncesEveryMessageOnce: a batch larger than one
+// announcement is announced in parts, each message once, in the order
+// stored, each conversation after its messages, and Close returns only
+// once everything stored is announced.
+func TestIngestAnnouncesEveryMessageOnce(t *testing.T) {
+	ctx := context.Background()
+	b := newBus(t, "memory")
+	evs, err := b.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := inboxtest.Open(t, "sqlite", inbox.Config{Bus: b, Clock: testenv.NewClock(t0)})
+	const n = 1300 // more than two announcements' worth
+	var items []switchboard.Inbound
+	for i := range n {
+		// 100 customers, so conversations repeat across parts.
+		items = append(items, phoneMessage(fmt.Sprintf("SM%d", i), fmt.Sprintf("+1415555%04d", i%100), fmt.Sprintf("message %d", i)))
+	}
+	res, err := svc.Ingest(ctx, items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := svc.Ingest(ctx, items[:10]) // duplicates: nothing to announce
+	if err != nil || again[0].Stored() {
+		t.Fatalf("second ingest: %v %+v", err, again[0])
+	}
+	if err := svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	lastMessage := map[string]int{} // conversation: index of its last message.created seen
+	updatedAfter := map[string]bool{}
+	for len(evs) > 0 {
+		ev := <-evs
+		switch ev.Type {
+		case switchboard.BusMessageCreated:
+			var m view.Message
+			if err := json.Unmarshal(ev.Data, &m); err != nil {
+				t.Fatal(err)
+			}
+			order = append(order, m.ID)
+			lastMessage[m.ConversationID] = len(order) - 1
+			updatedAfter[m.ConversationID] = false
+		case switchboard.BusConversationUpdated:
+			updatedAfter[ev.ConversationID] = true
+		}
+	}
+	if len(order) != n {
+		t.Fatalf("%d message.created events, want %d", len(order), n)
+	}
+	for i, r := range res {
+		if order[i] != r.MessageID {
+			t.Fatalf("event %d announced %s, want %s (the order stored)", i, order[i], r.MessageID)
+		}
+	}
+	for conv, ok := range updatedAfter {
+		if !ok {
+			t.Fatalf("conversation %s: no conversation.updated after its last message (event %d)", conv, lastMessage[conv])
+		}
+	}
+}

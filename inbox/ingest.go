@@ -56,6 +56,13 @@ func (s *Service) Ingest(ctx context.Context, items []switchboard.Inbound) ([]sw
 	if len(job.convs) > 0 {
 		jobs = append(jobs, job)
 	}
+	// An Ingest that overlaps Close (which the caller should not let
+	// happen) stores its batch and announces nothing.
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return results, nil
+	}
 	for _, job := range jobs {
 		select {
 		case s.ingested <- job:
