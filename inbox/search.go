@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/switchboard-inbox/switchboard"
 )
@@ -28,7 +27,7 @@ func searchQuery(q string) (string, error) {
 	q = strings.TrimSpace(q)
 	switch {
 	case len(q) > MaxQueryBytes:
-		return "", switchboard.Errorf(switchboard.EINVALID, "the search is %d characters long; at most %d are allowed", utf8.RuneCountInString(q), MaxQueryBytes)
+		return "", switchboard.Errorf(switchboard.EINVALID, "the search is %d bytes long in UTF-8; at most %d are allowed", len(q), MaxQueryBytes)
 	case len(strings.Fields(q)) > MaxQueryTerms:
 		return "", switchboard.Errorf(switchboard.EINVALID, "the search has %d words; at most %d are allowed", len(strings.Fields(q)), MaxQueryTerms)
 	}
