@@ -73,6 +73,20 @@ func TestCheckDurable(t *testing.T) {
 		if err := CheckDurable(ctx, c); err != nil {
 			t.Fatalf("CheckDurable after CONFIG SET = %v", err)
 		}
+		// Turning AOF on starts a rewrite in a forked child: let it end
+		// before the directory is removed.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			info, err := c.Info(ctx, "persistence").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(info, "aof_rewrite_in_progress:0") && strings.Contains(info, "aof_rewrite_scheduled:0") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the AOF rewrite did not end within 10s:\n%s", info)
+			}
+		}
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -78,7 +79,10 @@ func (s *RedisServer) Kill() {
 	if s.cmd == nil {
 		return
 	}
-	_ = s.cmd.Process.Kill()
+	// The whole process group: a background save or AOF rewrite is a
+	// forked child that would otherwise go on writing into the directory
+	// the test is about to remove.
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 	<-s.done
 	s.cmd = nil
 }
@@ -90,6 +94,7 @@ func (s *RedisServer) start() error {
 		"--save", "", "--daemonize", "no",
 	}, s.args...)
 	cmd := exec.Command(s.bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
 	}
