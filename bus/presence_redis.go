@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -99,15 +100,17 @@ func (p *RedisPresence) Of(ctx context.Context, ids []string) ([]switchboard.Pre
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	if err := presenceLive.Load(ctx, p.client).Err(); err != nil {
-		return nil, fmt.Errorf("bus: presence: %w", err)
+	// By the script's hash; only when Redis does not have it (first use,
+	// a restart) is it loaded and the reads made again, which the script,
+	// removing only what expired, allows.
+	cmds, err := p.live(ctx, ids)
+	if errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err := presenceLive.Load(ctx, p.client).Err(); err != nil {
+			return nil, fmt.Errorf("bus: presence: %w", err)
+		}
+		cmds, err = p.live(ctx, ids)
 	}
-	pipe := p.client.Pipeline()
-	cmds := make([]*redis.Cmd, len(ids))
-	for i, id := range ids {
-		cmds[i] = presenceLive.EvalSha(ctx, pipe, p.keys(id))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("bus: presence: %w", err)
 	}
 	var out []switchboard.PresenceEntry
@@ -123,4 +126,15 @@ func (p *RedisPresence) Of(ctx context.Context, ids []string) ([]switchboard.Pre
 	}
 	sortPresence(out)
 	return out, nil
+}
+
+// live runs presenceLive for each conversation in one pipeline.
+func (p *RedisPresence) live(ctx context.Context, ids []string) ([]*redis.Cmd, error) {
+	pipe := p.client.Pipeline()
+	cmds := make([]*redis.Cmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = presenceLive.EvalSha(ctx, pipe, p.keys(id))
+	}
+	_, err := pipe.Exec(ctx)
+	return cmds, err
 }

@@ -6,8 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/bus"
+	"github.com/switchboard-inbox/switchboard/internal/testenv"
 )
 
 // testPresence is the behaviour both presence implementations share:
@@ -55,4 +58,34 @@ func TestMemoryPresence(t *testing.T) {
 func TestRedisPresence(t *testing.T) {
 	prefix := testChannel(t) + ":"
 	testPresence(t, bus.NewRedisPresence(redisClient(t), prefix), bus.NewRedisPresence(redisClient(t), prefix))
+}
+
+// TestRedisPresenceWithoutItsScript: Of runs its script by hash, and
+// loads it when Redis does not have it: on a fresh server, and after the
+// script cache is flushed (as a restart does).
+func TestRedisPresenceWithoutItsScript(t *testing.T) {
+	ctx := context.Background()
+	s := testenv.StartRedis(t)
+	opt, err := redis.ParseURL(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { c.Close() })
+	p := bus.NewRedisPresence(c, "p:")
+	e := switchboard.PresenceEntry{ConversationID: "c1", AgentID: "a1", Name: "Sarah", Kind: switchboard.PresenceTyping}
+	if _, err := p.Put(ctx, e, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for _, when := range []string{"on a fresh server", "after SCRIPT FLUSH"} {
+		if when == "after SCRIPT FLUSH" {
+			if err := c.ScriptFlush(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		es, err := p.Of(ctx, []string{"c1", "c2"})
+		if err != nil || len(es) != 1 || es[0] != e {
+			t.Fatalf("%s: Of = %+v, %v; want Sarah typing", when, es, err)
+		}
+	}
 }
