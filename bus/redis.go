@@ -1,9 +1,11 @@
 package bus
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,8 +26,12 @@ const DefaultRedisChannel = "switchboard:bus"
 // the last LogAge of events for Since; one script does both, so the order
 // of ids is the order subscribers see.
 //
-// Pub/Sub is at most once: events published while a subscription's
-// connection is being re-established are lost to it, and stay in the log.
+// An instance's subscribers share one Pub/Sub connection: each event
+// crosses from Redis and is decoded once per instance, whatever the number
+// of subscribers (the agents' hub, the live-chat hub).
+//
+// Pub/Sub is at most once: events published while the connection is being
+// re-established are lost to it, and stay in the log.
 type Redis struct {
 	client  *redis.Client
 	channel string
@@ -34,10 +40,14 @@ type Redis struct {
 	buffer  int
 	dropped atomic.Uint64
 
-	mu     sync.Mutex // guards closed and wg.Add against Close
+	subscribing sync.Mutex // one Subscribe at a time starts the shared subscription
+
+	mu     sync.Mutex // guards closed, subs, live and wg.Add against Close
 	closed bool
-	done   chan struct{}  // closed by Close; stops every forwarder
-	wg     sync.WaitGroup // one per live subscription
+	live   bool                                   // the shared subscription runs
+	subs   map[chan switchboard.BusEvent]struct{} // what the forwarder delivers to
+	done   chan struct{}                          // closed by Close; stops the forwarder
+	wg     sync.WaitGroup                         // the forwarder and each subscriber's watcher
 }
 
 var _ switchboard.Bus = (*Redis)(nil)
@@ -52,7 +62,8 @@ func NewRedis(client *redis.Client, channel string, opts ...Option) *Redis {
 		channel = DefaultRedisChannel
 	}
 	o := buildOptions(opts)
-	return &Redis{client: client, channel: channel, stream: channel + ":log", logAge: o.logAge, buffer: o.buffer, done: make(chan struct{})}
+	return &Redis{client: client, channel: channel, stream: channel + ":log", logAge: o.logAge, buffer: o.buffer,
+		subs: map[chan switchboard.BusEvent]struct{}{}, done: make(chan struct{})}
 }
 
 // publishScript adds an event to the log, trimming what is older than the
@@ -187,18 +198,55 @@ func (r *Redis) PublishBatch(ctx context.Context, evs []switchboard.BusEvent) er
 	return nil
 }
 
-// Subscribe opens a Pub/Sub connection of its own and returns once Redis
-// has confirmed the subscription, so every event published after Subscribe
-// returns is delivered. The channel closes when ctx ends or the bus closes.
+// Subscribe returns once Redis has confirmed the instance's subscription
+// (the first Subscribe opens it), so every event published after
+// Subscribe returns is delivered. The channel closes when ctx ends or the
+// bus closes.
 func (r *Redis) Subscribe(ctx context.Context) (<-chan switchboard.BusEvent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bus: subscribe: %w", err)
+	}
+	r.subscribing.Lock()
+	defer r.subscribing.Unlock()
+	r.mu.Lock()
+	closed, live := r.closed, r.live
+	r.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("bus: subscribe: %w", ErrClosed)
+	}
+	if !live {
+		if err := r.open(ctx); err != nil {
+			return nil, err
+		}
+	}
+
+	out := make(chan switchboard.BusEvent, r.buffer)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		return nil, fmt.Errorf("bus: subscribe: %w", ErrClosed)
 	}
+	r.subs[out] = struct{}{}
 	r.wg.Add(1)
 	r.mu.Unlock()
+	go func() {
+		defer r.wg.Done()
+		select {
+		case <-ctx.Done():
+			r.mu.Lock()
+			if _, ok := r.subs[out]; ok {
+				delete(r.subs, out)
+				close(out)
+			}
+			r.mu.Unlock()
+		case <-r.done: // the forwarder closes every channel
+		}
+	}()
+	return out, nil
+}
 
+// open starts the instance's subscription and its forwarder.
+func (r *Redis) open(ctx context.Context) error {
 	ps := r.client.Subscribe(ctx, r.channel)
 	confirm, err := ps.Receive(ctx)
 	if err == nil {
@@ -208,22 +256,38 @@ func (r *Redis) Subscribe(ctx context.Context) (<-chan switchboard.BusEvent, err
 	}
 	if err != nil {
 		_ = ps.Close()
-		r.wg.Done()
-		return nil, fmt.Errorf("bus: subscribe to redis channel %q: %w", r.channel, err)
+		return fmt.Errorf("bus: subscribe to redis channel %q: %w", r.channel, err)
 	}
-
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		_ = ps.Close()
+		return fmt.Errorf("bus: subscribe: %w", ErrClosed)
+	}
+	r.live = true
+	r.wg.Add(1)
+	r.mu.Unlock()
 	// go-redis's own channel pings the connection and resubscribes after a
-	// reconnect; the forwarder keeps it drained so that only our bounded
-	// buffer decides what is dropped.
-	msgs := ps.Channel(redis.WithChannelSize(64))
-	out := make(chan switchboard.BusEvent, r.buffer)
-	go r.forward(ctx, ps, msgs, out)
-	return out, nil
+	// reconnect; the forwarder keeps it drained so that only the
+	// subscribers' bounded buffers decide what is dropped.
+	go r.forward(ps, ps.Channel(redis.WithChannelSize(64)))
+	return nil
 }
 
-func (r *Redis) forward(ctx context.Context, ps *redis.PubSub, msgs <-chan *redis.Message, out chan<- switchboard.BusEvent) {
+// forward decodes each event once and hands every subscriber its own copy,
+// never waiting for one: a subscriber whose buffer is full loses it,
+// counted.
+func (r *Redis) forward(ps *redis.PubSub, msgs <-chan *redis.Message) {
 	defer r.wg.Done()
-	defer close(out)
+	defer func() {
+		r.mu.Lock()
+		for out := range r.subs {
+			close(out)
+		}
+		clear(r.subs)
+		r.live = false
+		r.mu.Unlock()
+	}()
 	defer func() {
 		_ = ps.Close()
 		// go-redis's reader may be mid-send; draining lets it see the
@@ -233,8 +297,6 @@ func (r *Redis) forward(ctx context.Context, ps *redis.PubSub, msgs <-chan *redi
 	}()
 	for {
 		select {
-		case <-ctx.Done():
-			return
 		case <-r.done:
 			return
 		case m, ok := <-msgs:
@@ -242,17 +304,24 @@ func (r *Redis) forward(ctx context.Context, ps *redis.PubSub, msgs <-chan *redi
 				return
 			}
 			ev, ok := decode(m.Payload)
-			if !ok {
-				// Not ours (someone else publishing on the channel): nobody
-				// can act on it, so it counts as undelivered.
-				r.dropped.Add(1)
-				continue
+			r.mu.Lock()
+			for out := range r.subs {
+				if !ok {
+					// Not ours (someone else publishing on the channel):
+					// nobody can act on it, so it counts as undelivered.
+					r.dropped.Add(1)
+					continue
+				}
+				cp := ev
+				cp.Data = bytes.Clone(ev.Data)
+				cp.Visitors = slices.Clone(ev.Visitors)
+				select {
+				case out <- cp:
+				default:
+					r.dropped.Add(1)
+				}
 			}
-			select {
-			case out <- ev:
-			default:
-				r.dropped.Add(1)
-			}
+			r.mu.Unlock()
 		}
 	}
 }

@@ -146,3 +146,55 @@ func TestRedisUnreachable(t *testing.T) {
 		t.Fatal("Close hung after a failed Subscribe")
 	}
 }
+
+// TestRedisOneSubscriptionPerInstance: an instance's subscribers share one
+// Pub/Sub subscription (each event crosses from Redis and is decoded once
+// per instance), each gets its own copy of the event, and the last one
+// leaving does not stop the next from subscribing.
+func TestRedisOneSubscriptionPerInstance(t *testing.T) {
+	ctx := context.Background()
+	c := redisClient(t)
+	channel := testChannel(t)
+	b := bus.NewRedis(c, channel)
+	defer b.Close()
+	numsub := func() int64 {
+		t.Helper()
+		n, err := c.PubSubNumSub(ctx, channel).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n[channel]
+	}
+	subCtx, cancel := context.WithCancel(ctx)
+	first, err := b.Subscribe(subCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := b.Subscribe(subCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := numsub(); n != 1 {
+		t.Fatalf("Redis counts %d subscriptions to the channel for one instance with two subscribers, want 1", n)
+	}
+	bustest.Publish(t, b, bustest.Event(0, 0))
+	e1, e2 := bustest.Receive(t, first), bustest.Receive(t, second)
+	want := string(e2.Data)
+	for i := range e1.Data {
+		e1.Data[i] = 'x' // one subscriber scribbling on its event
+	}
+	if string(e2.Data) != want {
+		t.Fatalf("the subscribers share the event's data: %s", e2.Data)
+	}
+	cancel()
+	bustest.ExpectClosed(t, first)
+	bustest.ExpectClosed(t, second)
+	third := bustest.Subscribe(t, b)
+	bustest.Publish(t, b, bustest.Event(0, 1))
+	if _, n := bustest.Seq(t, bustest.Receive(t, third)); n != 1 {
+		t.Fatalf("got %d, want 1", n)
+	}
+	if n := numsub(); n != 1 {
+		t.Fatalf("Redis counts %d subscriptions after the subscribers changed, want 1", n)
+	}
+}
