@@ -233,32 +233,13 @@ func (db *DB) LatestConversation(ctx context.Context, customerID string) (string
 
 // CreateVisitorUpload records a file a visitor stored in the object store.
 func (db *DB) CreateVisitorUpload(ctx context.Context, visitorID string, a switchboard.Attachment) (switchboard.Attachment, error) {
-	now := db.clock.Now()
-	a.ID = newID(now)
-	err := db.inTx(ctx, func(tx *Tx) error {
-		return tx.exec(ctx, `INSERT INTO chat_uploads (id, visitor_id, object_key, content_type, size, name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			a.ID, visitorID, a.Key, a.ContentType, a.Size, a.Name, micros(now))
-	})
-	return a, wrap("create visitor upload", err)
+	return db.createUpload(ctx, visitorUploads, visitorID, a)
 }
 
 // VisitorUploads returns the files visitorID uploaded, by id, in the order
 // asked; an id unknown, or another visitor's, is an EINVALID error.
 func (db *DB) VisitorUploads(ctx context.Context, visitorID string, ids []string) ([]switchboard.Attachment, error) {
-	out := make([]switchboard.Attachment, 0, len(ids))
-	for _, id := range ids {
-		var a switchboard.Attachment
-		err := db.queryRow(ctx, `SELECT id, object_key, content_type, size, name FROM chat_uploads WHERE id = ? AND visitor_id = ?`, id, visitorID).
-			Scan(&a.ID, &a.Key, &a.ContentType, &a.Size, &a.Name)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, switchboard.Errorf(switchboard.EINVALID, "unknown upload %q", id)
-		}
-		if err != nil {
-			return nil, wrap("visitor uploads", err)
-		}
-		out = append(out, a)
-	}
-	return out, nil
+	return db.uploads(ctx, visitorUploads, visitorID, ids)
 }
 
 // FirstResponseP50 returns the median time to the first response of the

@@ -369,30 +369,47 @@ func (db *DB) FailOutbox(ctx context.Context, id string, cause string, retryAt t
 	}))
 }
 
+// Files waiting to be attached to a message belong to whoever uploaded
+// them: an agent (uploads) or a live-chat visitor (chat_uploads).
+type uploadOwner struct{ table, column, what string }
+
+var (
+	agentUploads   = uploadOwner{"uploads", "agent_id", "upload"}
+	visitorUploads = uploadOwner{"chat_uploads", "visitor_id", "visitor upload"}
+)
+
 // CreateUpload records a file an agent stored in the object store.
 func (db *DB) CreateUpload(ctx context.Context, agentID string, a switchboard.Attachment) (switchboard.Attachment, error) {
-	now := db.clock.Now()
-	a.ID = newID(now)
-	err := db.inTx(ctx, func(tx *Tx) error {
-		return tx.exec(ctx, `INSERT INTO uploads (id, agent_id, object_key, content_type, size, name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			a.ID, agentID, a.Key, a.ContentType, a.Size, a.Name, micros(now))
-	})
-	return a, wrap("create upload", err)
+	return db.createUpload(ctx, agentUploads, agentID, a)
 }
 
 // Uploads returns the files agentID uploaded, by id, in the order asked;
 // an id unknown, or another agent's upload, is an EINVALID error naming it.
 func (db *DB) Uploads(ctx context.Context, agentID string, ids []string) ([]switchboard.Attachment, error) {
+	return db.uploads(ctx, agentUploads, agentID, ids)
+}
+
+func (db *DB) createUpload(ctx context.Context, o uploadOwner, owner string, a switchboard.Attachment) (switchboard.Attachment, error) {
+	now := db.clock.Now()
+	a.ID = newID(now)
+	err := db.inTx(ctx, func(tx *Tx) error {
+		return tx.exec(ctx, `INSERT INTO `+o.table+` (id, `+o.column+`, object_key, content_type, size, name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			a.ID, owner, a.Key, a.ContentType, a.Size, a.Name, micros(now))
+	})
+	return a, wrap("create "+o.what, err)
+}
+
+func (db *DB) uploads(ctx context.Context, o uploadOwner, owner string, ids []string) ([]switchboard.Attachment, error) {
 	out := make([]switchboard.Attachment, 0, len(ids))
 	for _, id := range ids {
 		var a switchboard.Attachment
-		err := db.queryRow(ctx, `SELECT id, object_key, content_type, size, name FROM uploads WHERE id = ? AND agent_id = ?`, id, agentID).
+		err := db.queryRow(ctx, `SELECT id, object_key, content_type, size, name FROM `+o.table+` WHERE id = ? AND `+o.column+` = ?`, id, owner).
 			Scan(&a.ID, &a.Key, &a.ContentType, &a.Size, &a.Name)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, switchboard.Errorf(switchboard.EINVALID, "unknown upload %q", id)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("store: uploads: %w", err)
+			return nil, wrap(o.what+"s", err)
 		}
 		out = append(out, a)
 	}
