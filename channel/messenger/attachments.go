@@ -1,10 +1,10 @@
 package messenger
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/meta"
 )
 
 // Attachment limits, MB read as 10^6 bytes (the smaller reading, so that
@@ -109,22 +109,7 @@ func attachmentTooLarge(ch switchboard.Channel, out OutAttachment, name string, 
 	if ch == switchboard.ChannelInstagram {
 		what = out.Type + " files are"
 	}
-	return switchboard.Errorf(switchboard.EPOLICY, "%s %s limited to %s; %s is %s", platformName(ch), what, megabytes(out.Limit), name, sizeOver(size, out.Limit))
-}
-
-// megabytes formats n bytes as Meta writes limits: 8 MB, 25 MB, 6.2 MB.
-func megabytes(n int64) string {
-	s := fmt.Sprintf("%.1f", float64(n)/1e6)
-	return strings.TrimSuffix(s, ".0") + " MB"
-}
-
-// sizeOver formats a size over limit, in bytes where megabytes would
-// round it to the limit.
-func sizeOver(size, limit int64) string {
-	if megabytes(size) == megabytes(limit) {
-		return fmt.Sprintf("%d bytes", size)
-	}
-	return megabytes(size)
+	return meta.TooLarge(platformName(ch)+" "+what, out.Limit, name, size)
 }
 
 // part is one message of a reply: its text, or one attachment.

@@ -176,3 +176,21 @@ func SendParts(ctx context.Context, names []string, send func(ctx context.Contex
 	}
 	return first, nil
 }
+
+// TooLarge is the EPOLICY error for a file over a Graph API limit, worded
+// as Meta words limits: "WhatsApp image files are limited to 5 MB; a.png
+// is 6.2 MB". what names the platform and the kind of file.
+func TooLarge(what string, limit int64, name string, size int64) error {
+	// A size that megabytes would round to the limit is given in bytes.
+	over := megabytes(size)
+	if over == megabytes(limit) {
+		over = fmt.Sprintf("%d bytes", size)
+	}
+	return switchboard.Errorf(switchboard.EPOLICY, "%s limited to %s; %s is %s", what, megabytes(limit), name, over)
+}
+
+// megabytes formats n bytes as Meta writes limits: 5 MB, 16 MB, 6.2 MB.
+func megabytes(n int64) string {
+	s := fmt.Sprintf("%.1f", float64(n)/1e6)
+	return strings.TrimSuffix(s, ".0") + " MB"
+}

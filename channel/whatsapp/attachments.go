@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/meta"
 )
 
 // Media limits of the Cloud API, per message type, from
@@ -101,22 +102,7 @@ func MediaFor(a switchboard.Attachment) (OutMedia, error) {
 
 // mediaTooLarge is the EPOLICY error for a file over its type's limit.
 func mediaTooLarge(om OutMedia, name string, size int64) error {
-	return switchboard.Errorf(switchboard.EPOLICY, "WhatsApp %s files are limited to %s; %s is %s", om.Type, megabytes(om.Limit), name, sizeOver(size, om.Limit))
-}
-
-// megabytes formats n bytes as Meta writes limits: 5 MB, 16 MB, 6.2 MB.
-func megabytes(n int64) string {
-	s := fmt.Sprintf("%.1f", float64(n)/1e6)
-	return strings.TrimSuffix(s, ".0") + " MB"
-}
-
-// sizeOver formats a size over limit, in bytes where megabytes would
-// round it to the limit.
-func sizeOver(size, limit int64) string {
-	if megabytes(size) == megabytes(limit) {
-		return fmt.Sprintf("%d bytes", size)
-	}
-	return megabytes(size)
+	return meta.TooLarge("WhatsApp "+om.Type+" files are", om.Limit, name, size)
 }
 
 // part is one message of a reply: its text alone, or one attachment with
