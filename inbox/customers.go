@@ -34,33 +34,27 @@ func (s *Service) Customer(ctx context.Context, actor switchboard.Actor, id stri
 // open conversation, the other's messages move into keep's. Supervisors
 // only: it joins two people's histories.
 func (s *Service) Merge(ctx context.Context, actor switchboard.Actor, keep, other string) (view.Customer, error) {
-	if err := require(actor, switchboard.RoleSupervisor, "merge customers"); err != nil {
-		return view.Customer{}, err
-	}
-	if other == "" {
-		return view.Customer{}, switchboard.Errorf(switchboard.EINVALID, "other_id is required")
-	}
-	changed, err := s.store.MergeCustomers(ctx, keep, other, actor.ID)
-	if err != nil {
-		return view.Customer{}, err
-	}
-	s.announceConversations(ctx, actor.ID, changed...)
-	s.wakeRouter()
-	c, _, err := s.Customer(ctx, actor, keep)
-	return c, err
+	return s.joinOrPart(ctx, actor, keep, other, "merge customers", s.store.MergeCustomers)
 }
 
 // Unmerge undoes the last merge of other into keep, as recorded: the
 // other's identities, claims, conversations and messages go back to it.
 // Supervisors only, as merging is.
 func (s *Service) Unmerge(ctx context.Context, actor switchboard.Actor, keep, other string) (view.Customer, error) {
-	if err := require(actor, switchboard.RoleSupervisor, "undo merges"); err != nil {
+	return s.joinOrPart(ctx, actor, keep, other, "undo merges", s.store.UnmergeCustomers)
+}
+
+// joinOrPart carries out a merge or its undoing, op, which returns the
+// conversations it changed, and answers keep as it is now.
+func (s *Service) joinOrPart(ctx context.Context, actor switchboard.Actor, keep, other, doing string,
+	op func(ctx context.Context, keep, other, by string) ([]string, error)) (view.Customer, error) {
+	if err := require(actor, switchboard.RoleSupervisor, doing); err != nil {
 		return view.Customer{}, err
 	}
 	if other == "" {
 		return view.Customer{}, switchboard.Errorf(switchboard.EINVALID, "other_id is required")
 	}
-	changed, err := s.store.UnmergeCustomers(ctx, keep, other, actor.ID)
+	changed, err := op(ctx, keep, other, actor.ID)
 	if err != nil {
 		return view.Customer{}, err
 	}

@@ -285,6 +285,21 @@ func TestAgentAPI(t *testing.T) {
 		if code := e.api("GET", "/api/v1/customers/"+list.Conversations[0].Customer.ID, e.agent, nil, nil); code != http.StatusPermanentRedirect {
 			t.Fatalf("merged customer: status %d, want 308", code)
 		}
+		// And the merge can be undone, by a supervisor: Bo is Bo again.
+		bo := list.Conversations[0].Customer.ID
+		if code := e.api("POST", "/api/v1/customers/"+ana.Customer.ID+"/unmerge", e.agent, map[string]string{"other_id": bo}, nil); code != http.StatusForbidden {
+			t.Fatalf("an agent undoing a merge: %d, want 403", code)
+		}
+		var parted struct{ Identities []struct{ Kind, Value string } }
+		if code := e.api("POST", "/api/v1/customers/"+ana.Customer.ID+"/unmerge", e.admin, map[string]string{"other_id": bo}, &parted); code != 200 || len(parted.Identities) != 1 {
+			t.Fatalf("unmerge: %d %+v, want Ana with her one identity", code, parted)
+		}
+		if code := e.api("GET", "/api/v1/customers/"+bo, e.agent, nil, nil); code != 200 {
+			t.Fatalf("unmerged customer: status %d, want 200", code)
+		}
+		if code := e.api("POST", "/api/v1/customers/"+ana.Customer.ID+"/merge", e.admin, map[string]string{"other_id": bo}, nil); code != 200 {
+			t.Fatalf("merging again: %d", code)
+		}
 
 		var agents struct {
 			Agents []struct {
