@@ -290,7 +290,9 @@ func TestAgentAPI(t *testing.T) {
 		if code := e.api("POST", "/api/v1/customers/"+ana.Customer.ID+"/unmerge", e.agent, map[string]string{"other_id": bo}, nil); code != http.StatusForbidden {
 			t.Fatalf("an agent undoing a merge: %d, want 403", code)
 		}
-		var parted struct{ Identities []struct{ Kind, Value string } }
+		var parted struct {
+			Identities []struct{ Kind, Value string }
+		}
 		if code := e.api("POST", "/api/v1/customers/"+ana.Customer.ID+"/unmerge", e.admin, map[string]string{"other_id": bo}, &parted); code != 200 || len(parted.Identities) != 1 {
 			t.Fatalf("unmerge: %d %+v, want Ana with her one identity", code, parted)
 		}
