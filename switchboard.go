@@ -4,6 +4,7 @@
 package switchboard
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -487,9 +488,9 @@ func CompareEventIDs(a, b string) int {
 	case !aok || !bok:
 		return cmpBool(aok, bok)
 	case am != bm:
-		return cmpUint(am, bm)
+		return cmp.Compare(am, bm)
 	}
-	return cmpUint(as, bs)
+	return cmp.Compare(as, bs)
 }
 
 func parseEventID(id string) (ms, seq uint64, ok bool) {
@@ -500,16 +501,6 @@ func parseEventID(id string) (ms, seq uint64, ok bool) {
 	ms, err1 := strconv.ParseUint(a, 10, 64)
 	seq, err2 := strconv.ParseUint(b, 10, 64)
 	return ms, seq, err1 == nil && err2 == nil
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func cmpBool(a, b bool) int {

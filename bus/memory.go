@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -111,7 +112,7 @@ func (m *Memory) Since(ctx context.Context, since string, max int) ([]switchboar
 	if !ok || epoch != m.epoch || seq < m.evicted || seq > m.seq {
 		return nil, switchboard.ErrResync
 	}
-	i, _ := slices.BinarySearchFunc(m.log, seq+1, func(e memEntry, s uint64) int { return cmpU(e.seq, s) })
+	i, _ := slices.BinarySearchFunc(m.log, seq+1, func(e memEntry, s uint64) int { return cmp.Compare(e.seq, s) })
 	out := make([]switchboard.BusEvent, 0, len(m.log)-i)
 	for _, e := range m.log[i:] {
 		if max > 0 && len(out) == max {
@@ -131,16 +132,6 @@ func splitID(id string) (epoch, seq uint64, ok bool) {
 		}
 	}
 	return 0, 0, false
-}
-
-func cmpU(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Subscribe returns a channel of every event published from now on until
