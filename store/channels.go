@@ -201,7 +201,6 @@ func (db *DB) ApplyWatermark(ctx context.Context, ch switchboard.Channel, id swi
 	}
 	var moved []string
 	err := db.inTx(ctx, func(tx *Tx) error {
-		moved = moved[:0]
 		args := append([]any{status, ch, micros(upTo)}, lower...)
 		args = append(args, id.Kind, id.Value)
 		rows, err := tx.query(ctx, `UPDATE messages SET status = ? WHERE channel = ? AND direction = 'out' AND created_at <= ?
@@ -211,15 +210,8 @@ func (db *DB) ApplyWatermark(ctx context.Context, ch switchboard.Channel, id swi
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			moved = append(moved, id)
-		}
-		return rows.Err()
+		moved, err = scanStrings(rows)
+		return err
 	})
 	return moved, wrap("apply watermark", err)
 }

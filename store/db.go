@@ -426,3 +426,17 @@ func (db *DB) Analyze(ctx context.Context) error {
 	_, err := db.write.ExecContext(ctx, `ANALYZE`)
 	return wrap("analyze", err)
 }
+
+// scanStrings reads rows of one text column, and closes them.
+func scanStrings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -287,21 +287,13 @@ func (db *DB) FirstResponseP50(ctx context.Context, ch switchboard.Channel, sinc
 func (db *DB) MarkInboundRead(ctx context.Context, conversationID string, ch switchboard.Channel) ([]string, error) {
 	var ids []string
 	err := db.inTx(ctx, func(tx *Tx) error {
-		ids = ids[:0]
 		rows, err := tx.query(ctx, `UPDATE messages SET status = 'read' WHERE conversation_id = ? AND channel = ? AND direction = 'in' AND status = 'received' RETURNING id`,
 			conversationID, ch)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			ids = append(ids, id)
-		}
-		return rows.Err()
+		ids, err = scanStrings(rows)
+		return err
 	})
 	return ids, wrap("mark inbound read", err)
 }

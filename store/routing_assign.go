@@ -144,17 +144,8 @@ func (db *DB) ReturnAbsent(ctx context.Context, grace time.Duration) ([]route.Re
 	if err != nil {
 		return nil, fmt.Errorf("store: absent agents: %w", err)
 	}
-	var agents []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: scan absent agent: %w", err)
-		}
-		agents = append(agents, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	agents, err := scanStrings(rows)
+	if err != nil {
 		return nil, fmt.Errorf("store: absent agents: %w", err)
 	}
 	var out []route.Returned
@@ -178,17 +169,8 @@ func (db *DB) ReturnAbsent(ctx context.Context, grace time.Duration) ([]route.Re
 			if err != nil {
 				return err
 			}
-			var ids []string
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return err
-				}
-				ids = append(ids, id)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+			ids, err := scanStrings(rows)
+			if err != nil {
 				return err
 			}
 			away := now.Sub(fromMicros(changed)).Round(time.Second)
