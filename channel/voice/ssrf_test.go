@@ -1,24 +1,17 @@
 package voice
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
-	"github.com/switchboard-inbox/switchboard"
-	"github.com/switchboard-inbox/switchboard/blob"
+	"github.com/switchboard-inbox/switchboard/channel/fetch/fetchtest"
 	"github.com/switchboard-inbox/switchboard/channel/refusal"
 	"github.com/switchboard-inbox/switchboard/channel/twilio"
-	"github.com/switchboard-inbox/switchboard/queue"
 )
 
 type knownCaller struct{ memStore }
@@ -31,20 +24,11 @@ func (*knownCaller) Caller(context.Context, string) (string, error) { return "+1
 // audio, as any recording that cannot be fetched; the configured API's
 // own recording is stored.
 func TestRecordingURLStaysWithTwilio(t *testing.T) {
-	const secret = "internal-secret-never-store-me"
-	var internalHits atomic.Int32
-	internal := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		internalHits.Add(1)
-		w.Header().Set("Content-Type", "audio/x-wav")
-		w.Write([]byte(secret))
-	}))
-	defer internal.Close()
-	plain := httptest.NewServer(internal.Config.Handler)
-	defer plain.Close()
+	internal := fetchtest.NewInternal(t, "audio/x-wav")
 	wav := []byte("RIFF\x24\x00\x00\x00WAVEfmt the caller's message")
 	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/redirect" {
-			http.Redirect(w, r, internal.URL+"/latest/meta-data/", http.StatusFound)
+			http.Redirect(w, r, internal.TLS.URL+"/latest/meta-data/", http.StatusFound)
 			return
 		}
 		w.Header().Set("Content-Type", "audio/x-wav")
@@ -52,18 +36,8 @@ func TestRecordingURLStaysWithTwilio(t *testing.T) {
 	}))
 	defer api.Close()
 
-	ctx := context.Background()
-	q, err := queue.OpenSQLite(ctx, filepath.Join(t.TempDir(), "q.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	blobDir := t.TempDir()
-	blobs, err := blob.NewLocal(blobDir, "", bytes.Repeat([]byte("k"), 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := New(Config{AuthToken: token, PublicURL: base, DefaultRegion: "US", Queue: q, Blobs: blobs,
+	sink := fetchtest.NewSink(t)
+	c := New(Config{AuthToken: token, PublicURL: base, DefaultRegion: "US", Queue: sink.Queue, Blobs: sink.Blobs,
 		Store:  &knownCaller{memStore{calls: map[string]string{}, transcripts: map[string]string{}}},
 		Client: &twilio.Client{BaseURL: api.URL, AccountSID: "AC1", AuthToken: token, HTTP: api.Client()},
 	})
@@ -75,7 +49,7 @@ func TestRecordingURLStaysWithTwilio(t *testing.T) {
 		json.Unmarshal(w.Body.Bytes(), &b)
 		return w.Code, b
 	}
-	for _, u := range []string{internal.URL + "/latest/meta-data/", plain.URL + "/admin", "http://169.254.169.254/latest/meta-data/"} {
+	for _, u := range []string{internal.TLS.URL + "/latest/meta-data/", internal.Plain.URL + "/admin", "http://169.254.169.254/latest/meta-data/"} {
 		code, b := post("RE1", u)
 		if code != http.StatusUnprocessableEntity || b.Error.Code != refusal.Unprocessable || !strings.Contains(b.Error.Message, "RecordingUrl is not a Twilio recording URL") {
 			t.Fatalf("%s: %d %+v", u, code, b)
@@ -88,16 +62,7 @@ func TestRecordingURLStaysWithTwilio(t *testing.T) {
 		t.Fatalf("recording: %d", code)
 	}
 
-	ds, err := q.Receive(ctx, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]switchboard.Inbound{}
-	for _, d := range ds {
-		var in switchboard.Inbound
-		json.Unmarshal(d.Payload, &in)
-		got[in.ProviderID] = in
-	}
+	got := sink.Queued(t)
 	if len(got) != 2 {
 		t.Fatalf("queued %d voicemails, want RE2 and RE3 only", len(got))
 	}
@@ -107,15 +72,5 @@ func TestRecordingURLStaysWithTwilio(t *testing.T) {
 	if in := got["RE3"]; len(in.Attachments) != 1 || in.Attachments[0].Size != int64(len(wav)) {
 		t.Errorf("recording: %+v", in)
 	}
-	if n := internalHits.Load(); n != 0 {
-		t.Fatalf("the internal service was reached %d times", n)
-	}
-	filepath.WalkDir(blobDir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(secret)) {
-				t.Errorf("the secret was stored in %s", p)
-			}
-		}
-		return nil
-	})
+	sink.Untouched(t, internal)
 }

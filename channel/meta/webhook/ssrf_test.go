@@ -1,24 +1,15 @@
 package webhook_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
-	"github.com/switchboard-inbox/switchboard"
-	"github.com/switchboard-inbox/switchboard/blob"
+	"github.com/switchboard-inbox/switchboard/channel/fetch/fetchtest"
 	"github.com/switchboard-inbox/switchboard/channel/meta"
 	"github.com/switchboard-inbox/switchboard/channel/meta/webhook"
-	"github.com/switchboard-inbox/switchboard/queue"
 )
 
 // TestAttachmentURLStaysWithMeta: a Messenger attachment whose URL names
@@ -28,40 +19,24 @@ import (
 // the whole batch for days). An attachment on the configured Graph
 // stand-in is stored.
 func TestAttachmentURLStaysWithMeta(t *testing.T) {
-	const secretBody = "internal-secret-never-store-me"
-	var internalHits atomic.Int32
-	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		internalHits.Add(1)
-		w.Write([]byte(secretBody))
-	}))
-	defer internal.Close()
+	internal := fetchtest.NewInternal(t, "image/png")
 	png := []byte("\x89PNG\r\n\x1a\n a photo of the parcel")
 	graph := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/redirect" {
-			http.Redirect(w, r, internal.URL+"/secret", http.StatusFound)
+			http.Redirect(w, r, internal.Plain.URL+"/secret", http.StatusFound)
 			return
 		}
 		w.Write(png)
 	}))
 	defer graph.Close()
 
-	ctx := context.Background()
-	q, err := queue.OpenSQLite(ctx, filepath.Join(t.TempDir(), "q.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	blobDir := t.TempDir()
-	blobs, err := blob.NewLocal(blobDir, "", bytes.Repeat([]byte("k"), 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sink := fetchtest.NewSink(t)
 	// localhost on the host list leaves only the address rule to stop it.
-	h := webhook.New(webhook.Config{AppSecret: secret, Queue: q, Blobs: blobs, GraphAPIURL: graph.URL + "/v25.0",
+	h := webhook.New(webhook.Config{AppSecret: secret, Queue: sink.Queue, Blobs: sink.Blobs, GraphAPIURL: graph.URL + "/v25.0",
 		AttachmentHosts: append(meta.DefaultMediaHosts(), "localhost")})
 
 	urls := map[string]string{
-		"m_internal":  internal.URL + "/secret",
+		"m_internal":  internal.Plain.URL + "/secret",
 		"m_private":   "https://10.0.0.7/attachment.jpg",
 		"m_metadata":  "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
 		"m_localhost": "https://localhost/attachment.jpg",
@@ -81,16 +56,7 @@ func TestAttachmentURLStaysWithMeta(t *testing.T) {
 		t.Fatalf("webhook: %d %s", w.Code, w.Body)
 	}
 
-	ds, err := q.Receive(ctx, 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]switchboard.Inbound{}
-	for _, d := range ds {
-		var in switchboard.Inbound
-		json.Unmarshal(d.Payload, &in)
-		got[in.ProviderID] = in
-	}
+	got := sink.Queued(t)
 	if len(got) != len(urls) {
 		t.Fatalf("queued %d messages, want %d: every message is kept", len(got), len(urls))
 	}
@@ -103,15 +69,5 @@ func TestAttachmentURLStaysWithMeta(t *testing.T) {
 			t.Errorf("%s: %d attachments, want %d", mid, len(in.Attachments), want)
 		}
 	}
-	if n := internalHits.Load(); n != 0 {
-		t.Fatalf("the internal server was reached %d times", n)
-	}
-	filepath.WalkDir(blobDir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(secretBody)) {
-				t.Errorf("the secret was stored in %s", p)
-			}
-		}
-		return nil
-	})
+	sink.Untouched(t, internal)
 }
