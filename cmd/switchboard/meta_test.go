@@ -277,38 +277,8 @@ func TestMetaWebhook(t *testing.T) {
 // the documented sends and its signed status and delivery webhooks move
 // the replies forward.
 func TestMetaRepliesThroughStandIn(t *testing.T) {
-	addr := freeAddr(t)
-	graph := metatest.New(metaSecret, metaToken, metatest.WithWebhook("http://"+addr+"/webhooks/meta"))
-	ts := httptest.NewServer(graph.Handler())
-	graph.SetBaseURL(ts.URL)
-	t.Cleanup(func() { graph.Close(); ts.Close() })
-	stored := make(chan int, 100)
-	m := &Main{Config: Config{
-		Addr: addr, PublicURL: "http://" + addr, DataDir: t.TempDir(), LogLevel: "warn", LogFormat: "text", IngestBatch: 64, OutboxMaxAttempts: 3,
-		MetaAppSecret: metaSecret, MetaVerifyToken: metaVerify, MetaAccessToken: metaToken, GraphAPIURL: ts.URL,
-		WhatsAppPhoneNumberID: graph.PhoneNumberID(), MessengerPageID: graph.PageID(),
-	}}
-	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	m.OnStored = func(_ []switchboard.Inbound, res []switchboard.IngestResult) { stored <- len(res) }
-	if err := m.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	graph, m := metaCustomersWrite(t, "Is it in stock?", "Where is my parcel?")
 	ctx := context.Background()
-	hook := m.URL() + "/webhooks/meta"
-	if _, resp, err := graph.SendWhatsAppText(ctx, http.DefaultClient, hook, "16505551234", "Sheena", "Is it in stock?"); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("WhatsApp inbound: %v %v", resp, err)
-	}
-	if _, resp, err := graph.SendMessengerText(ctx, http.DefaultClient, hook, "6922891234567890", "Where is my parcel?"); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("Messenger inbound: %v %v", resp, err)
-	}
-	for i := 0; i < 2; i++ {
-		select {
-		case <-stored:
-		case <-time.After(10 * time.Second):
-			t.Fatal("inbound not stored")
-		}
-	}
 	agent, _ := addAgent(t, m, switchboard.Agent{Name: "Sam", Email: "sam@team.example"})
 	convs, _, _ := storeOf(t, m).ListConversations(ctx, switchboard.ConversationFilter{})
 	var replies []string
@@ -405,38 +375,8 @@ func TestTemplateSync(t *testing.T) {
 // the documented media messages, and the replies become sent and
 // delivered. A type WhatsApp does not take is refused while composing.
 func TestMetaAttachmentsThroughStandIn(t *testing.T) {
-	addr := freeAddr(t)
-	graph := metatest.New(metaSecret, metaToken, metatest.WithWebhook("http://"+addr+"/webhooks/meta"))
-	ts := httptest.NewServer(graph.Handler())
-	graph.SetBaseURL(ts.URL)
-	t.Cleanup(func() { graph.Close(); ts.Close() })
-	stored := make(chan int, 100)
-	m := &Main{Config: Config{
-		Addr: addr, PublicURL: "http://" + addr, DataDir: t.TempDir(), LogLevel: "warn", LogFormat: "text", IngestBatch: 64, OutboxMaxAttempts: 3,
-		MetaAppSecret: metaSecret, MetaVerifyToken: metaVerify, MetaAccessToken: metaToken, GraphAPIURL: ts.URL,
-		WhatsAppPhoneNumberID: graph.PhoneNumberID(), MessengerPageID: graph.PageID(),
-	}}
-	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	m.OnStored = func(_ []switchboard.Inbound, res []switchboard.IngestResult) { stored <- len(res) }
-	if err := m.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	graph, m := metaCustomersWrite(t, "Is the lid broken in the photo?", "Can you send the invoice?")
 	ctx := context.Background()
-	hook := m.URL() + "/webhooks/meta"
-	if _, resp, err := graph.SendWhatsAppText(ctx, http.DefaultClient, hook, "16505551234", "Sheena", "Is the lid broken in the photo?"); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("WhatsApp inbound: %v %v", resp, err)
-	}
-	if _, resp, err := graph.SendMessengerText(ctx, http.DefaultClient, hook, "6922891234567890", "Can you send the invoice?"); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("Messenger inbound: %v %v", resp, err)
-	}
-	for i := 0; i < 2; i++ {
-		select {
-		case <-stored:
-		case <-time.After(10 * time.Second):
-			t.Fatal("inbound not stored")
-		}
-	}
 	_, token := addAgent(t, m, switchboard.Agent{Name: "Sam", Email: "sam@team.example"})
 	api := func(method, path, ctype string, body io.Reader, out any) int {
 		t.Helper()
@@ -554,4 +494,44 @@ func TestMetaAttachmentsThroughStandIn(t *testing.T) {
 	if len(fb) != 2 || string(fb[0].Body) != wantFB[0] || string(fb[1].Body) != wantFB[1] || msgs[1].ProviderID != fb[0].MID {
 		t.Fatalf("Messenger sends %+v (provider id %q)", fb, msgs[1].ProviderID)
 	}
+}
+
+// metaCustomersWrite starts Switchboard beside a Graph stand-in that posts
+// its signed webhooks to it; a WhatsApp customer writes waText and a
+// Messenger customer fbText, and it returns once both are stored.
+func metaCustomersWrite(t *testing.T, waText, fbText string) (*metatest.Server, *Main) {
+	t.Helper()
+	addr := freeAddr(t)
+	graph := metatest.New(metaSecret, metaToken, metatest.WithWebhook("http://"+addr+"/webhooks/meta"))
+	ts := httptest.NewServer(graph.Handler())
+	graph.SetBaseURL(ts.URL)
+	t.Cleanup(func() { graph.Close(); ts.Close() })
+	stored := make(chan int, 100)
+	m := &Main{Config: Config{
+		Addr: addr, PublicURL: "http://" + addr, DataDir: t.TempDir(), LogLevel: "warn", LogFormat: "text", IngestBatch: 64, OutboxMaxAttempts: 3,
+		MetaAppSecret: metaSecret, MetaVerifyToken: metaVerify, MetaAccessToken: metaToken, GraphAPIURL: ts.URL,
+		WhatsAppPhoneNumberID: graph.PhoneNumberID(), MessengerPageID: graph.PageID(),
+	}}
+	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	m.OnStored = func(_ []switchboard.Inbound, res []switchboard.IngestResult) { stored <- len(res) }
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	ctx := context.Background()
+	hook := m.URL() + "/webhooks/meta"
+	if _, resp, err := graph.SendWhatsAppText(ctx, http.DefaultClient, hook, "16505551234", "Sheena", waText); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("WhatsApp inbound: %v %v", resp, err)
+	}
+	if _, resp, err := graph.SendMessengerText(ctx, http.DefaultClient, hook, "6922891234567890", fbText); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("Messenger inbound: %v %v", resp, err)
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case <-stored:
+		case <-time.After(10 * time.Second):
+			t.Fatal("inbound not stored")
+		}
+	}
+	return graph, m
 }
