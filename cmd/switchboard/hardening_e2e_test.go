@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -35,21 +34,7 @@ type apiClient struct {
 
 func (c apiClient) do(method, path, body string, out any) int {
 	c.t.Helper()
-	req, _ := http.NewRequest(method, c.base+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
-			c.t.Fatalf("%s %s: %q: %v", method, path, b, err)
-		}
-	}
-	return resp.StatusCode
+	return callAPI(c.t, c.base, c.token, method, path, body, out)
 }
 
 // TestClaimedPhoneEndToEnd runs the attack against the built binary: an

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -77,16 +79,7 @@ func mergeClaimed(t *testing.T, m *Main, email, phone string) string {
 	_, token := addAgent(t, m, switchboard.Agent{Name: "Sue Visor", Email: fmt.Sprintf("sue%d@team.example", time.Now().UnixNano()), Role: switchboard.RoleSupervisor})
 	call := func(method, path, body string, out any) int {
 		t.Helper()
-		req, _ := http.NewRequest(method, m.URL()+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		json.NewDecoder(resp.Body).Decode(out)
-		return resp.StatusCode
+		return callAPI(t, m.URL(), token, method, path, body, out)
 	}
 	var shown struct {
 		Claims []struct {
@@ -103,4 +96,45 @@ func mergeClaimed(t *testing.T, m *Main, email, phone string) string {
 		t.Fatalf("merge: %d %+v", code, merged)
 	}
 	return formCustomer
+}
+
+// callAPI calls the agent API at base as the holder of token and returns
+// the status. body goes as JSON: a string as it is, anything else but nil
+// marshalled. The answer, when out is given and there is one, must decode
+// into out.
+func callAPI(t testing.TB, base, token, method, path string, body, out any) int {
+	t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, base+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != nil && len(answer) > 0 {
+		if err := json.Unmarshal(answer, out); err != nil {
+			t.Fatalf("%s %s: %d %q: %v", method, path, resp.StatusCode, answer, err)
+		}
+	}
+	return resp.StatusCode
 }

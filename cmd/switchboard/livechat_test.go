@@ -128,23 +128,7 @@ func (e *chatEnv) visitor(body map[string]string) string {
 // api calls the agent API as the env's agent.
 func (e *chatEnv) api(method, path string, body any, out any) int {
 	e.t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		r = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, e.m.URL()+path, r)
-	req.Header.Set("Authorization", "Bearer "+e.agentToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if out != nil {
-		json.NewDecoder(resp.Body).Decode(out)
-	}
-	return resp.StatusCode
+	return callAPI(e.t, e.m.URL(), e.agentToken, method, path, body, out)
 }
 
 // wsFrame is any frame either socket sends.

@@ -178,16 +178,8 @@ func TestMetaWebhook(t *testing.T) {
 	// long ago: the composer and the send path both refuse free-form text.
 	_, token := addAgent(t, m, switchboard.Agent{Name: "Sam", Email: "sam@team.example"})
 	apiReq := func(method, path, body string, out any) int {
-		req, _ := http.NewRequest(method, m.URL()+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		json.NewDecoder(resp.Body).Decode(out)
-		return resp.StatusCode
+		t.Helper()
+		return callAPI(t, m.URL(), token, method, path, body, out)
 	}
 	var dec switchboard.Decision
 	apiReq("GET", "/api/v1/conversations/"+convs[0].ID+"/compose?channel=whatsapp", "", &dec)

@@ -88,23 +88,7 @@ func (e *smsEnv) send(wh twiliotest.Webhook) int {
 
 func (e *smsEnv) api(method, path string, body any, out any) int {
 	e.t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		r = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, e.m.URL()+path, r)
-	req.Header.Set("Authorization", "Bearer "+e.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if out != nil {
-		json.NewDecoder(resp.Body).Decode(out)
-	}
-	return resp.StatusCode
+	return callAPI(e.t, e.m.URL(), e.token, method, path, body, out)
 }
 
 type convJSON struct {

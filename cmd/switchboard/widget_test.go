@@ -6,7 +6,6 @@ package main
 // (docs/design.md §6.1, §6.2).
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -68,23 +67,7 @@ type widgetAgent struct {
 
 func (a *widgetAgent) api(method, path string, body any, out any) int {
 	a.t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		r = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, a.base+path, r)
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if out != nil {
-		json.NewDecoder(resp.Body).Decode(out)
-	}
-	return resp.StatusCode
+	return callAPI(a.t, a.base, a.token, method, path, body, out)
 }
 
 func (a *widgetAgent) send(frame map[string]any) {

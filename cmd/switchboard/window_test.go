@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -53,18 +52,7 @@ func TestWhatsAppWindowThroughAPI(t *testing.T) {
 	}
 	api := func(method, path, body string, out any) int {
 		t.Helper()
-		req, _ := http.NewRequest(method, m.URL()+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if out != nil {
-			json.NewDecoder(resp.Body).Decode(out)
-		}
-		return resp.StatusCode
+		return callAPI(t, m.URL(), token, method, path, body, out)
 	}
 	var list struct {
 		Conversations []struct {
