@@ -41,13 +41,8 @@ func splitHeader(raw []byte) (hdr, body []byte, problems []string) {
 	pos := 0
 	for pos < len(raw) {
 		start := pos
-		end := bytes.IndexByte(raw[pos:], '\n')
-		if end < 0 {
-			pos = len(raw)
-		} else {
-			pos += end + 1
-		}
-		line := bytes.TrimSuffix(bytes.TrimSuffix(raw[start:pos], []byte("\n")), []byte("\r"))
+		var line []byte
+		line, pos = nextLine(raw, pos)
 		cleaned := hasControl(line)
 		if cleaned {
 			line = dropControls(line)
@@ -181,13 +176,8 @@ func isFieldLine(line []byte) bool {
 func knownFieldAfter(raw []byte, pos int) int {
 	for pos < len(raw) {
 		start := pos
-		end := bytes.IndexByte(raw[pos:], '\n')
-		if end < 0 {
-			pos = len(raw)
-		} else {
-			pos += end + 1
-		}
-		line := bytes.TrimSuffix(bytes.TrimSuffix(raw[start:pos], []byte("\n")), []byte("\r"))
+		var line []byte
+		line, pos = nextLine(raw, pos)
 		if len(line) == 0 {
 			return -1
 		}
@@ -262,4 +252,14 @@ func dropControls(line []byte) []byte {
 		}
 	}
 	return out
+}
+
+// nextLine returns the line of raw that starts at pos, without its line
+// ending (LF or CRLF), and where the next one starts.
+func nextLine(raw []byte, pos int) (line []byte, next int) {
+	next = len(raw)
+	if end := bytes.IndexByte(raw[pos:], '\n'); end >= 0 {
+		next = pos + end + 1
+	}
+	return bytes.TrimSuffix(bytes.TrimSuffix(raw[pos:next], []byte("\n")), []byte("\r")), next
 }
