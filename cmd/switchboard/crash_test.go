@@ -54,26 +54,7 @@ type child struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	addr string
-	logs *syncBuffer
-}
-
-// syncBuffer collects a child's output: exec copies it in while a failing
-// test prints it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *testenv.SyncBuffer
 }
 
 func startServe(t *testing.T, addr string, env []string) *child {
@@ -82,7 +63,7 @@ func startServe(t *testing.T, addr string, env []string) *child {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &child{t: t, addr: addr, logs: &syncBuffer{}}
+	c := &child{t: t, addr: addr, logs: &testenv.SyncBuffer{}}
 	c.cmd = exec.Command(bin, "serve")
 	c.cmd.Env = append(os.Environ(), append([]string{"SWITCHBOARD_ADDR=" + addr, "SWITCHBOARD_FORM_RATE_LIMIT=0", "SWITCHBOARD_LOG_LEVEL=warn"}, env...)...)
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs

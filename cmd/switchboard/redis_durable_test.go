@@ -111,7 +111,7 @@ func TestServeRedisPersistence(t *testing.T) {
 	})
 	t.Run("override warns", func(t *testing.T) {
 		r := testenv.StartRedis(t, "--appendonly", "no")
-		var logs syncBuffer
+		var logs testenv.SyncBuffer
 		m := &Main{Config: *bindParse(t, nil, "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--redis-url", r.URL, "--redis-allow-volatile")}
 		m.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 		if err := m.Open(context.Background()); err != nil {

@@ -4,7 +4,6 @@
 package browsertest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -22,8 +21,8 @@ import (
 
 // Browser is one Chromium process with a fresh profile.
 type Browser struct {
-	ctx    context.Context // the browser's first tab
-	out    syncBuffer      // Chromium's own output
+	ctx    context.Context    // the browser's first tab
+	out    testenv.SyncBuffer // Chromium's own output
 	mu     sync.Mutex
 	events []string // the pages' console messages and uncaught exceptions
 }
@@ -201,21 +200,4 @@ func (b *Browser) listen(tb testing.TB, ctx context.Context) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
