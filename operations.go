@@ -28,9 +28,12 @@ type ConversationFilter struct {
 	AssigneeID string // an agent id, or "none" for unassigned
 	Channel    Channel
 	Topic      string
-	Query      string // full text over message text
-	Limit      int
-	Cursor     string
+	Team       string // a team's name
+	// Waiting keeps open conversations whose customer wrote last.
+	Waiting bool
+	Query   string // full text over message text
+	Limit   int
+	Cursor  string
 }
 
 // OutboxItem is a claimed outbox row with what its sender needs.

@@ -2,11 +2,13 @@ package bus_test
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/bus"
 	"github.com/switchboard-inbox/switchboard/bus/bustest"
 )
@@ -92,5 +94,25 @@ func TestMemoryPublishCopiesData(t *testing.T) {
 	}
 	if _, n := bustest.Seq(t, bustest.Receive(t, ch)); n != 7 {
 		t.Fatalf("got %d, want 7", n)
+	}
+}
+
+// BenchmarkPublishFullLog publishes into a log kept at its size cap, as a
+// long-running instance's is: the cost per event must not grow with the
+// cap (docs/benchmarks.md).
+func BenchmarkPublishFullLog(b *testing.B) {
+	for _, max := range []int{1_000, 100_000} {
+		b.Run(fmt.Sprintf("log=%d", max), func(b *testing.B) {
+			m := bus.NewMemory(bus.WithLog(time.Hour, max))
+			defer m.Close()
+			ev := switchboard.BusEvent{Type: switchboard.BusMessageCreated, ConversationID: "c", Data: []byte(`{"id":"m"}`)}
+			for i := 0; i < max; i++ {
+				m.Publish(context.Background(), ev)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				m.Publish(context.Background(), ev)
+			}
+		})
 	}
 }

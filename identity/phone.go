@@ -155,3 +155,13 @@ func validityError(num *phonenumbers.PhoneNumber) error {
 	}
 	return invalid("phone number is not a valid number for country code +%d", cc)
 }
+
+// FormatPhone writes an E.164 number for people, in the international
+// format ("+44 7911 123456"); a string it cannot read comes back as is.
+func FormatPhone(e164 string) string {
+	num, err := phonenumbers.Parse(e164, "")
+	if err != nil {
+		return e164
+	}
+	return phonenumbers.Format(num, phonenumbers.INTERNATIONAL)
+}

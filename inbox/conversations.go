@@ -144,7 +144,7 @@ func (s *Service) Assign(ctx context.Context, actor switchboard.Actor, id, agent
 		return view.Conversation{}, err
 	}
 	s.announceConversations(ctx, actor.ID, id)
-	s.wakeRouter()
+	s.wakeRouter(id)
 	return s.conversation(ctx, id)
 }
 
@@ -173,7 +173,7 @@ func (s *Service) SetStatus(ctx context.Context, actor switchboard.Actor, id str
 		return view.Conversation{}, err
 	}
 	s.announceConversations(ctx, actor.ID, id)
-	s.wakeRouter()
+	s.wakeRouter(id)
 	return s.conversation(ctx, id)
 }
 
@@ -190,7 +190,7 @@ func (s *Service) SetPriority(ctx context.Context, actor switchboard.Actor, id s
 		return view.Conversation{}, err
 	}
 	s.announceConversations(ctx, actor.ID, id)
-	s.wakeRouter()
+	s.wakeRouter(id)
 	return s.conversation(ctx, id)
 }
 
@@ -207,7 +207,7 @@ func (s *Service) SetTeam(ctx context.Context, actor switchboard.Actor, id, team
 		return view.Conversation{}, err
 	}
 	s.announceConversations(ctx, actor.ID, id)
-	s.wakeRouter()
+	s.wakeRouter(id)
 	return s.conversation(ctx, id)
 }
 
@@ -220,7 +220,7 @@ func (s *Service) SetHeld(ctx context.Context, actor switchboard.Actor, id strin
 	if err := s.store.SetHeld(ctx, id, held, actor.ID); err != nil {
 		return err
 	}
-	s.wakeRouter()
+	s.wakeRouter(id)
 	return nil
 }
 

@@ -59,7 +59,7 @@ func (s *Service) joinOrPart(ctx context.Context, actor switchboard.Actor, keep,
 		return view.Customer{}, err
 	}
 	s.announceConversations(ctx, actor.ID, changed...)
-	s.wakeRouter()
+	s.wakeRouter(changed...)
 	c, _, err := s.Customer(ctx, actor, keep)
 	return c, err
 }

@@ -26,6 +26,9 @@ type Config struct {
 	DatabaseURL string
 	// MaxOpenConns caps PostgreSQL connections (default 16).
 	MaxOpenConns int
+	// CacheBytes is SQLite's page cache, all connections together
+	// (default store.DefaultCacheBytes).
+	CacheBytes int64
 	Clock        switchboard.Clock // default: the system clock
 	Bus          switchboard.Bus   // nil: changes are not announced
 	// Presence keeps who views and types where (default: in memory, for
@@ -71,7 +74,8 @@ type Service struct {
 	// replyQueued is called after a reply is queued (the outbox's
 	// notify); routingChanged after anything that may let the router
 	// assign a waiting conversation (its wake).
-	replyQueued, routingChanged func()
+	replyQueued    func()
+	routingChanged func(conversationIDs ...string)
 }
 
 // Open opens the store at cfg.DatabaseURL, applying pending migrations,
@@ -92,7 +96,7 @@ func Open(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.URLTTL <= 0 {
 		cfg.URLTTL = time.Hour
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Clock: cfg.Clock, MaxOpenConns: cfg.MaxOpenConns})
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Clock: cfg.Clock, MaxOpenConns: cfg.MaxOpenConns, CacheBytes: cfg.CacheBytes})
 	if err != nil {
 		return nil, err
 	}
@@ -168,11 +172,13 @@ func (s *Service) OnReplyQueued(fn func()) { s.replyQueued = fn }
 // OnRoutingChange sets what is called after a change that may let the
 // router assign a waiting conversation: a resolution, an assignment
 // changed by hand, an agent's status, caps or skills, the configuration.
-func (s *Service) OnRoutingChange(fn func()) { s.routingChanged = fn }
+// It names the conversations the change was about, if any: they may
+// wait now and need deciding.
+func (s *Service) OnRoutingChange(fn func(conversationIDs ...string)) { s.routingChanged = fn }
 
-func (s *Service) wakeRouter() {
+func (s *Service) wakeRouter(conversationIDs ...string) {
 	if s.routingChanged != nil {
-		s.routingChanged()
+		s.routingChanged(conversationIDs...)
 	}
 }
 

@@ -24,6 +24,18 @@ func (s *Service) WaitingConversations(ctx context.Context, after *route.QueueCu
 	return s.store.WaitingConversations(ctx, after, limit)
 }
 
+// WaitingInClass returns a page of the queue's conversations of one
+// channel class.
+func (s *Service) WaitingInClass(ctx context.Context, c switchboard.ChannelClass, after *route.QueueCursor, limit int) ([]route.Waiting, error) {
+	return s.store.WaitingInClass(ctx, c, after, limit)
+}
+
+// WaitingByIDs returns those of the conversations that wait for an agent,
+// in queue order.
+func (s *Service) WaitingByIDs(ctx context.Context, ids []string) ([]route.Waiting, error) {
+	return s.store.WaitingByIDs(ctx, ids)
+}
+
 // FillWaiting completes waiting conversations with what deciding needs.
 func (s *Service) FillWaiting(ctx context.Context, ws []route.Waiting, since time.Time) error {
 	return s.store.FillWaiting(ctx, ws, since)

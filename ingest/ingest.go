@@ -70,11 +70,7 @@ func (p *Pipeline) defaults() {
 func (p *Pipeline) Run(ctx context.Context) error {
 	p.defaults()
 	if p.Workers == 1 {
-		for ctx.Err() == nil {
-			if ds := p.receive(ctx); len(ds) > 0 {
-				p.processRetrying(ctx, ds)
-			}
-		}
+		p.runOverlapped(ctx)
 		return ctx.Err()
 	}
 	var wg sync.WaitGroup
@@ -144,9 +140,97 @@ func (p *Pipeline) receive(ctx context.Context) []switchboard.Delivery {
 	return nil
 }
 
-// processRetrying stores a batch, retrying here while the database fails
+// batch is deliveries on their way through the pipeline.
+type batch struct {
+	ds      []switchboard.Delivery
+	items   []switchboard.Inbound
+	invalid []invalid // entries no retry can make valid
+	results []switchboard.IngestResult
+	start   time.Time
+}
+
+type invalid struct {
+	d   switchboard.Delivery
+	err error
+}
+
+// runOverlapped is the one-worker pipeline in three stages, each on its
+// own goroutine and in order: receive and decode the next batch, store
+// this one, acknowledge and report the one before. The store's commit is
+// the bottleneck; the stages beside it overlap with it instead of
+// waiting their turn (docs/benchmarks.md). A batch is acknowledged only
+// after the commit that stored it, as before.
+func (p *Pipeline) runOverlapped(ctx context.Context) {
+	decoded := make(chan *batch, 1)
+	stored := make(chan *batch, 1)
+	go func() {
+		defer close(decoded)
+		for ctx.Err() == nil {
+			ds := p.receive(ctx)
+			if len(ds) == 0 {
+				continue
+			}
+			select {
+			case decoded <- p.decode(ds):
+			case <-ctx.Done():
+			}
+		}
+	}()
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for b := range stored {
+			p.finishRetrying(ctx, b)
+		}
+	}()
+	for b := range decoded {
+		if !p.storeRetrying(ctx, b) {
+			continue // stopping: the queue delivers it again
+		}
+		stored <- b
+	}
+	close(stored)
+	<-finished
+}
+
+// storeRetrying stores a batch, retrying here while the database fails
 // rather than leaving it to the queue's redelivery, which would wait out a
-// whole visibility timeout.
+// whole visibility timeout. It reports false when ctx ended first.
+func (p *Pipeline) storeRetrying(ctx context.Context, b *batch) bool {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		err := p.store(ctx, b)
+		if err == nil {
+			return true
+		}
+		p.Logger.Error("ingest: store batch", "entries", len(b.ds), "err", err)
+		sleep(ctx, backoff)
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	return false
+}
+
+// finishRetrying acknowledges a stored batch, retrying while the queue
+// fails, then reports it.
+func (p *Pipeline) finishRetrying(ctx context.Context, b *batch) {
+	backoff := 50 * time.Millisecond
+	for {
+		err := p.Queue.Ack(ctx, b.ds)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return // stored: redelivery will find duplicates
+		}
+		p.Logger.Error("ingest: ack", "entries", len(b.ds), "err", err)
+		sleep(ctx, backoff)
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	p.report(b)
+}
+
+// processRetrying runs Process until it succeeds or ctx ends (the
+// workers of the multi-worker pipeline).
 func (p *Pipeline) processRetrying(ctx context.Context, ds []switchboard.Delivery) {
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
@@ -174,8 +258,22 @@ func sleep(ctx context.Context, d time.Duration) {
 // they are recognised as duplicates.
 func (p *Pipeline) Process(ctx context.Context, ds []switchboard.Delivery) error {
 	p.defaults()
-	start := time.Now()
-	items := make([]switchboard.Inbound, 0, len(ds))
+	b := p.decode(ds)
+	if err := p.store(ctx, b); err != nil {
+		return err
+	}
+	if err := p.Queue.Ack(ctx, ds); err != nil {
+		// The batch is stored; redelivery will find duplicates.
+		return fmt.Errorf("ingest: ack: %w", err)
+	}
+	p.report(b)
+	return nil
+}
+
+// decode reads the deliveries' payloads, setting aside those that are not
+// a valid message.
+func (p *Pipeline) decode(ds []switchboard.Delivery) *batch {
+	b := &batch{ds: ds, items: make([]switchboard.Inbound, 0, len(ds)), start: time.Now()}
 	for _, d := range ds {
 		var in switchboard.Inbound
 		err := json.Unmarshal(d.Payload, &in)
@@ -183,29 +281,41 @@ func (p *Pipeline) Process(ctx context.Context, ds []switchboard.Delivery) error
 			err = in.Validate()
 		}
 		if err != nil {
-			// Nothing can make this entry valid later: keep it for an
-			// operator and let the rest of the batch through.
-			if err := p.Inbox.DeadLetter(ctx, d.Channel, d.Payload, "decode: "+err.Error()); err != nil {
-				return err
-			}
-			p.Metrics.DeadLetters.Add(string(d.Channel), 1)
-			p.Logger.Warn("ingest: undecodable entry dead-lettered", "channel", d.Channel, "id", d.ID, "err", err)
+			b.invalid = append(b.invalid, invalid{d, err})
 			continue
 		}
-		items = append(items, in)
+		b.items = append(b.items, in)
 	}
-	results, err := p.Inbox.Ingest(ctx, items)
+	return b
+}
+
+// store keeps what cannot be stored as dead letters, for an operator,
+// and stores the rest in one transaction.
+func (p *Pipeline) store(ctx context.Context, b *batch) error {
+	for _, bad := range b.invalid {
+		if err := p.Inbox.DeadLetter(ctx, bad.d.Channel, bad.d.Payload, "decode: "+bad.err.Error()); err != nil {
+			return err
+		}
+	}
+	for _, bad := range b.invalid {
+		p.Metrics.DeadLetters.Add(string(bad.d.Channel), 1)
+		p.Logger.Warn("ingest: undecodable entry dead-lettered", "channel", bad.d.Channel, "id", bad.d.ID, "err", bad.err)
+	}
+	b.invalid = nil // kept: a retry does not count them again
+	results, err := p.Inbox.Ingest(ctx, b.items)
 	if err != nil {
 		return err
 	}
-	if err := p.Queue.Ack(ctx, ds); err != nil {
-		// The batch is stored; redelivery will find duplicates.
-		return fmt.Errorf("ingest: ack: %w", err)
-	}
-	p.Metrics.Batch.Observe(time.Since(start))
+	b.results = results
+	return nil
+}
+
+// report counts a stored and acknowledged batch and calls OnStored.
+func (p *Pipeline) report(b *batch) {
+	p.Metrics.Batch.Observe(time.Since(b.start))
 	done := p.Clock.Now()
-	for i, r := range results {
-		in := &items[i]
+	for i, r := range b.results {
+		in := &b.items[i]
 		switch {
 		case r.Err != nil:
 			p.Metrics.DeadLetters.Add(string(in.Channel), 1)
@@ -220,7 +330,6 @@ func (p *Pipeline) Process(ctx context.Context, ds []switchboard.Delivery) error
 		}
 	}
 	if p.OnStored != nil {
-		p.OnStored(items, results)
+		p.OnStored(b.items, b.results)
 	}
-	return nil
 }

@@ -50,6 +50,10 @@ type Hub struct {
 	ReplayMax int
 	// WriteTimeout bounds a write to one client (default 10 s).
 	WriteTimeout time.Duration
+	// Authenticate, when set, decides who a socket's request is (the
+	// server's: a bearer token, or the session cookie from the
+	// deployment's own pages); without it a bearer token is required.
+	Authenticate func(*http.Request) (switchboard.Actor, error)
 	// OnConnect and OnDisconnect, when set, learn of each agent's sockets
 	// (the router's presence grace uses them).
 	OnConnect, OnDisconnect func(agentID string)
@@ -185,17 +189,31 @@ func (h *Hub) Clients() int {
 	return len(h.clients)
 }
 
+func (h *Hub) authenticate(r *http.Request) (switchboard.Actor, error) {
+	if h.Authenticate != nil {
+		return h.Authenticate(r)
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return switchboard.Actor{}, switchboard.Errorf(switchboard.EUNAUTHORIZED, "an Authorization: Bearer <token> header is required")
+	}
+	actor, err := h.Inbox.Authenticate(r.Context(), token)
+	if err != nil && switchboard.ErrorCode(err) != switchboard.EINTERNAL {
+		return actor, switchboard.Errorf(switchboard.EUNAUTHORIZED, "%s", switchboard.ErrorMessage(err))
+	}
+	return actor, err
+}
+
 // ServeHTTP upgrades an authenticated request to the agent socket.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.init()
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		writeError(w, http.StatusUnauthorized, switchboard.EUNAUTHORIZED, "an Authorization: Bearer <token> header is required")
-		return
-	}
-	actor, err := h.Inbox.Authenticate(r.Context(), token)
+	actor, err := h.authenticate(r)
 	if err != nil {
-		writeError(w, http.StatusUnauthorized, switchboard.EUNAUTHORIZED, switchboard.ErrorMessage(err))
+		status := http.StatusUnauthorized
+		if switchboard.ErrorCode(err) == switchboard.EFORBIDDEN {
+			status = http.StatusForbidden
+		}
+		writeError(w, status, switchboard.ErrorCode(err), switchboard.ErrorMessage(err))
 		return
 	}
 	// The server's read and write deadlines stay on a hijacked
@@ -221,7 +239,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.clients[s.client] = struct{}{}
 	h.mu.Unlock()
 	// A bearer token is no ambient credential a foreign page could ride
-	// on, so any origin may use one; cookie sessions will check Origin.
+	// on, so any origin may use one; Authenticate checked a session
+	// cookie's Origin.
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		h.mu.Lock()

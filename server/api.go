@@ -48,28 +48,28 @@ func (s *Server) routeAPI(mux *http.ServeMux) {
 	h("GET /api/v1/sites", s.listSites)
 	h("POST /api/v1/sites", s.addSite)
 	h("PATCH /api/v1/sites/{key}", s.patchSite)
+	h("GET /api/v1/openapi.json", s.openAPI)
 }
 
-// authed resolves the bearer token to an actor before calling fn, and
-// turns fn's error into the JSON error answer.
+// authed resolves the bearer token or the browser session to an actor
+// before calling fn, refuses a session's state change without its CSRF
+// token, and turns fn's error into the JSON error answer.
 func (s *Server) authed(fn func(http.ResponseWriter, *http.Request, switchboard.Actor) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || strings.TrimSpace(token) == "" {
-			writeError(w, r, s.Logger, switchboard.Errorf(switchboard.EUNAUTHORIZED, "an Authorization: Bearer <token> header is required"))
-			return
-		}
 		// The request's context ends when its client goes away; the
 		// deadline ends reads no client would wait for.
 		ctx, cancel := context.WithTimeout(r.Context(), s.APITimeout)
 		defer cancel()
-		actor, err := s.Inbox.Authenticate(ctx, token)
+		id, err := s.identify(ctx, r)
+		if err == nil {
+			err = s.checkCSRF(r, id)
+		}
 		if err != nil {
 			writeError(w, r, s.Logger, err)
 			return
 		}
-		r = r.WithContext(context.WithValue(ctx, keyAgent, actor))
-		if err := fn(w, r, actor); err != nil {
+		r = r.WithContext(context.WithValue(ctx, keyAgent, id.actor))
+		if err := fn(w, r, id.actor); err != nil {
 			writeError(w, r, s.Logger, err)
 		}
 	})

@@ -15,7 +15,7 @@ func TestRoutingConfigAPI(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, backend string) {
 		e := newEnv(t, backend)
 		var wakes atomic.Int32
-		e.svc.OnRoutingChange(func() { wakes.Add(1) })
+		e.svc.OnRoutingChange(func(...string) { wakes.Add(1) })
 		var errOut apiError
 		if code := e.api("GET", "/api/v1/routing", e.agent, nil, &errOut); code != http.StatusForbidden {
 			t.Errorf("agent reads routing: %d", code)

@@ -23,6 +23,7 @@ import (
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/inbox"
 	"github.com/switchboard-inbox/switchboard/metrics"
+	"github.com/switchboard-inbox/switchboard/web"
 )
 
 // Server serves Switchboard's HTTP endpoints.
@@ -37,10 +38,21 @@ type Server struct {
 	Webhooks map[string]http.Handler
 	// BlobHandler serves local blob URLs under /blobs/ when set.
 	BlobHandler http.Handler
+	// Pages, when set, serves the agent workspace (docs/design.md §6.3);
+	// without it / says where the API is.
+	Pages *web.Pages
 	// Realtime serves the agents' socket, GET /api/v1/realtime, when set.
 	Realtime http.Handler
 	// MetricsToken, when set, lets its bearer read /metrics here.
 	MetricsToken string
+	// PublicURL is the base URL browsers use (SWITCHBOARD_PUBLIC_URL):
+	// session cookies are Secure when it is https, and a session's
+	// state changes and socket must come from its origin.
+	PublicURL string
+	// TrustProxy takes the client's address, for the sign-in throttle,
+	// from the last X-Forwarded-For entry: set it only behind exactly one
+	// proxy that appends to it.
+	TrustProxy bool
 	// APITimeout bounds each agent API request, and every database read
 	// it makes (default 30 s); a request whose client goes away is
 	// cancelled at once.
@@ -84,12 +96,8 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /api/v1/realtime", s.Realtime)
 	}
 	s.routeAPI(mux)
+	s.routePages(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/" && r.Method == http.MethodGet {
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.Write([]byte("Switchboard is running. The agent API is under /api/v1; see the README.\n"))
-			return
-		}
 		if allow := allowed(mux, r); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 			writeError(w, r, s.Logger, switchboard.Errorf(switchboard.EMETHOD, "%s takes %s, not %s", r.URL.Path, strings.Join(allow, " or "), r.Method))

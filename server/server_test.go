@@ -28,6 +28,7 @@ import (
 	"github.com/switchboard-inbox/switchboard/server"
 	"github.com/switchboard-inbox/switchboard/store"
 	"github.com/switchboard-inbox/switchboard/store/storetest"
+	"github.com/switchboard-inbox/switchboard/web"
 )
 
 type env struct {
@@ -59,6 +60,12 @@ func newEnv(t *testing.T, backend string) *env {
 // newEnvWith configures sending on the channels given only.
 func newEnvWith(t *testing.T, backend string, sending []switchboard.Channel) *env {
 	t.Helper()
+	return newEnvClock(t, backend, sending, nil)
+}
+
+// newEnvClock runs the inbox on clock (nil: the system's).
+func newEnvClock(t *testing.T, backend string, sending []switchboard.Channel, clock switchboard.Clock) *env {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	ts := httptest.NewUnstartedServer(nil)
@@ -68,7 +75,7 @@ func newEnvWith(t *testing.T, backend string, sending []switchboard.Channel) *en
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := inboxtest.Open(t, backend, inbox.Config{Bus: bus.NewMemory(), Blobs: blobs})
+	svc := inboxtest.Open(t, backend, inbox.Config{Bus: bus.NewMemory(), Blobs: blobs, Clock: clock})
 	for _, ch := range sending {
 		svc.SetChannel(ch, nil, nopSender{})
 	}
@@ -86,6 +93,9 @@ func newEnvWith(t *testing.T, backend string, sending []switchboard.Channel) *en
 	form := webform.New(webform.Config{Queue: q, Logger: log, RateLimit: webform.RateLimit{Disabled: true}})
 	e.srv = &server.Server{Inbox: svc.Service, Queue: q, Metrics: m, Logger: log, Webhooks: map[string]http.Handler{"POST /forms/{form}": form},
 		BlobHandler: blobs.Handler(), MetricsToken: metricsToken}
+	if e.srv.Pages, err = web.NewPages(svc.Service, log, clock); err != nil {
+		t.Fatal(err)
+	}
 	ts.Config.Handler = e.srv.Handler()
 
 	admin, adminToken, _ := svc.AddAgent(ctx, switchboard.System, switchboard.Agent{Name: "Alex", Email: "alex@team.example", Role: switchboard.RoleAdmin})

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/switchboard-inbox/switchboard"
 )
@@ -42,6 +43,19 @@ func scanAgent(row interface{ Scan(...any) error }) (switchboard.Agent, error) {
 
 // CreateAgent adds an agent. passwordHash may be empty for API-only agents.
 func (db *DB) CreateAgent(ctx context.Context, a switchboard.Agent, passwordHash string) (switchboard.Agent, error) {
+	a, err := newAgent(a, db.clock.Now())
+	if err != nil {
+		return a, err
+	}
+	err = db.inTx(ctx, func(tx *Tx) error { return tx.insertAgent(ctx, a, passwordHash) })
+	if db.dialect.isUniqueViolation(err) {
+		return a, switchboard.Errorf(switchboard.ECONFLICT, "an agent with email %s exists", a.Email)
+	}
+	return a, wrap("create agent", err)
+}
+
+// newAgent checks a new agent and fills its defaults, id and creation time.
+func newAgent(a switchboard.Agent, now time.Time) (switchboard.Agent, error) {
 	a.Email = strings.ToLower(strings.TrimSpace(a.Email))
 	a.Name = strings.TrimSpace(a.Name)
 	switch {
@@ -71,18 +85,16 @@ func (db *DB) CreateAgent(ctx context.Context, a switchboard.Agent, passwordHash
 	if a.Teams == nil {
 		a.Teams = []string{}
 	}
+	a.CreatedAt = now
+	a.ID = newID(now)
+	return a, nil
+}
+
+func (tx *Tx) insertAgent(ctx context.Context, a switchboard.Agent, passwordHash string) error {
 	skills, _ := json.Marshal(a.Skills)
 	teams, _ := json.Marshal(a.Teams)
-	a.CreatedAt = db.clock.Now()
-	a.ID = newID(a.CreatedAt)
-	err := db.inTx(ctx, func(tx *Tx) error {
-		return tx.exec(ctx, `INSERT INTO agents (id, name, email, password_hash, role, status, skills, teams, cap_chat, cap_email, created_at, status_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			a.ID, a.Name, a.Email, passwordHash, a.Role, a.Status, string(skills), string(teams), a.CapChat, a.CapEmail, micros(a.CreatedAt), micros(a.CreatedAt))
-	})
-	if db.dialect.isUniqueViolation(err) {
-		return a, switchboard.Errorf(switchboard.ECONFLICT, "an agent with email %s exists", a.Email)
-	}
-	return a, wrap("create agent", err)
+	return tx.exec(ctx, `INSERT INTO agents (id, name, email, password_hash, role, status, skills, teams, cap_chat, cap_email, created_at, status_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, a.Name, a.Email, passwordHash, a.Role, a.Status, string(skills), string(teams), a.CapChat, a.CapEmail, micros(a.CreatedAt), micros(a.CreatedAt))
 }
 
 // GetAgent returns one agent.

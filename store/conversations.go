@@ -57,6 +57,12 @@ func (db *DB) ListConversations(ctx context.Context, f switchboard.ConversationF
 	if f.Topic != "" {
 		where, args = append(where, "c.topic = ?"), append(args, f.Topic)
 	}
+	if f.Team != "" {
+		where, args = append(where, "c.team_id = (SELECT id FROM teams WHERE name = ?)"), append(args, f.Team)
+	}
+	if f.Waiting {
+		where = append(where, "c.status = 'open' AND c.last_inbound_at >= c.last_message_at")
+	}
 	from := conversationFrom
 	var searchArgs []any
 	if q := strings.TrimSpace(f.Query); q != "" {
@@ -381,4 +387,95 @@ func wrap(op string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+// Summary is what an inbox row shows beside a conversation: its last
+// message that is no note, and the customer's first identity (to name a
+// customer who gave no name).
+type Summary struct {
+	Direction    switchboard.Direction
+	Channel      switchboard.Channel
+	Text         string
+	IdentityKind switchboard.IdentityKind
+	Identity     string
+}
+
+// Summaries returns the summaries of conversations, by id, in two
+// queries whatever their number.
+func (db *DB) Summaries(ctx context.Context, convs []switchboard.Conversation) (map[string]Summary, error) {
+	out := make(map[string]Summary, len(convs))
+	if len(convs) == 0 {
+		return out, nil
+	}
+	ids := make([]any, 0, len(convs))
+	customers := make([]any, 0, len(convs))
+	for _, c := range convs {
+		ids = append(ids, c.ID)
+		customers = append(customers, c.CustomerID)
+	}
+	rows, err := db.query(ctx, `SELECT m.conversation_id, m.direction, m.channel, m.text FROM messages m WHERE m.id IN (
+		SELECT (SELECT m2.id FROM messages m2 WHERE m2.conversation_id = c.id AND m2.direction <> 'note' ORDER BY m2.created_at DESC, m2.id DESC LIMIT 1)
+		FROM conversations c WHERE c.id IN (`+placeholders(len(ids))+`))`, ids...)
+	if err != nil {
+		return nil, wrap("summaries", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var s Summary
+		if err := rows.Scan(&id, &s.Direction, &s.Channel, &s.Text); err != nil {
+			return nil, wrap("scan summary", err)
+		}
+		out[id] = s
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("summaries", err)
+	}
+	// The identity that best names a customer: a phone or an address
+	// before a platform's opaque id.
+	idRows, err := db.query(ctx, `SELECT customer_id, kind, value FROM identities WHERE customer_id IN (`+placeholders(len(customers))+`)
+		ORDER BY customer_id, CASE kind WHEN 'phone' THEN 0 WHEN 'email' THEN 1 ELSE 2 END, kind, value`, customers...)
+	if err != nil {
+		return nil, wrap("summary identities", err)
+	}
+	defer idRows.Close()
+	first := map[string][2]string{}
+	for idRows.Next() {
+		var cust, kind, value string
+		if err := idRows.Scan(&cust, &kind, &value); err != nil {
+			return nil, wrap("scan summary identity", err)
+		}
+		if _, ok := first[cust]; !ok {
+			first[cust] = [2]string{kind, value}
+		}
+	}
+	if err := idRows.Err(); err != nil {
+		return nil, wrap("summary identities", err)
+	}
+	for _, c := range convs {
+		s := out[c.ID]
+		if f, ok := first[c.CustomerID]; ok {
+			s.IdentityKind, s.Identity = switchboard.IdentityKind(f[0]), f[1]
+		}
+		out[c.ID] = s
+	}
+	return out, nil
+}
+
+// CountCap is where the header's counts stop counting ("1000+"): what
+// a count costs is then bounded, whatever the number of open
+// conversations.
+const CountCap = 1000
+
+// WaitingCounts counts the open conversations whose customer wrote last:
+// those assigned to agentID, and those assigned to nobody, each up to
+// CountCap.
+func (db *DB) WaitingCounts(ctx context.Context, agentID string) (mine, unassigned int, err error) {
+	// The agent's read their (assignee, status) index; the unassigned
+	// ones the queue's partial index (see waitingWhere).
+	const waiting = `c.status = 'open' AND c.last_inbound_at >= c.last_message_at`
+	err = db.queryRow(ctx, `SELECT
+		(SELECT COUNT(*) FROM (SELECT 1 FROM conversations c WHERE c.assignee_id = ? AND `+waiting+` LIMIT ?) m),
+		(SELECT COUNT(*) FROM (SELECT 1 FROM conversations c WHERE `+waitingWhere+` AND `+waiting+` LIMIT ?) u)`, agentID, CountCap, CountCap).Scan(&mine, &unassigned)
+	return mine, unassigned, wrap("waiting counts", err)
 }

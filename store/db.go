@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -45,6 +46,9 @@ type DB struct {
 	stmts  map[string]*sql.Stmt // prepared on write, SQLite only
 
 	stats IngestStats
+
+	// stopCheckpoints ends the SQLite checkpointer (nil otherwise).
+	stopCheckpoints func()
 }
 
 // IngestStats counts how batches went through Ingest.
@@ -62,7 +66,24 @@ type Options struct {
 	Clock switchboard.Clock // defaults to the system clock
 	// MaxOpenConns caps PostgreSQL connections (default 16).
 	MaxOpenConns int
+	// CacheBytes is SQLite's page cache for all its connections together
+	// (default DefaultCacheBytes): the writer takes half, the readers
+	// share the rest.
+	CacheBytes int64
+	// CheckpointEvery is how often the SQLite WAL is checkpointed in the
+	// background (default 1 s).
+	CheckpointEvery time.Duration
 }
+
+// DefaultCacheBytes is SQLite's page cache budget when Options says none.
+const DefaultCacheBytes = 64 << 20
+
+// sqliteReaders is how many read connections SQLite gets.
+const sqliteReaders = 4
+
+// maxWALFrames bounds the WAL (frames of a page each, 64 MB at 4 KB
+// pages) before the checkpointer waits for readers to restart it.
+const maxWALFrames = 16384
 
 // Open connects to the database named by rawURL ("sqlite:PATH",
 // "postgres://..." or "postgresql://...") and applies pending migrations.
@@ -81,7 +102,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("store: create data directory: %w", err)
 		}
-		if err := db.openSQLite(path); err != nil {
+		if err := db.openSQLite(path, opts); err != nil {
 			return nil, err
 		}
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
@@ -119,17 +140,31 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	return db, nil
 }
 
-func (db *DB) openSQLite(path string) error {
+func (db *DB) openSQLite(path string, opts Options) error {
 	// WAL lets readers run beside the writer; synchronous=NORMAL in WAL mode
 	// loses nothing when the process dies (only on power loss may the last
 	// commits roll back); _txlock=immediate takes the write lock at BEGIN so
 	// a transaction never fails halfway on an upgrade from reader to writer.
-	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(1)", "cache_size(-65536)", "temp_store(MEMORY)"} {
-		q.Add("_pragma", p)
+	//
+	// The page cache is one budget for every connection (a cache per
+	// connection of the full size made five times the memory). The writer
+	// does not checkpoint inside its commits (wal_autocheckpoint=0): a
+	// background checkpointer does, so an ingest commit never copies the
+	// WAL into the database; journal_size_limit bounds the WAL file it
+	// leaves.
+	budget := opts.CacheBytes
+	if budget <= 0 {
+		budget = DefaultCacheBytes
 	}
-	dsn := "file:" + path + "?" + q.Encode()
-	write, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	dsn := func(cacheKiB int64, extra ...string) string {
+		q := url.Values{}
+		for _, p := range append([]string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(1)",
+			fmt.Sprintf("cache_size(-%d)", max(cacheKiB, 1024)), "temp_store(MEMORY)"}, extra...) {
+			q.Add("_pragma", p)
+		}
+		return "file:" + path + "?" + q.Encode()
+	}
+	write, err := sql.Open("sqlite", dsn(budget/2/1024, "wal_autocheckpoint(0)", "journal_size_limit(67108864)")+"&_txlock=immediate")
 	if err != nil {
 		return fmt.Errorf("store: open sqlite: %w", err)
 	}
@@ -137,18 +172,68 @@ func (db *DB) openSQLite(path string) error {
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
-	read, err := sql.Open("sqlite", dsn)
+	read, err := sql.Open("sqlite", dsn(budget/2/sqliteReaders/1024))
 	if err != nil {
 		write.Close()
 		return fmt.Errorf("store: open sqlite: %w", err)
 	}
-	read.SetMaxOpenConns(4)
+	read.SetMaxOpenConns(sqliteReaders)
 	db.write, db.read, db.dialect = write, read, sqliteDialect{}
+	db.stopCheckpoints = db.checkpoint(orDur(opts.CheckpointEvery, time.Second))
 	return nil
+}
+
+func orDur(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// checkpoint copies the SQLite WAL into the database every interval, on a
+// read connection and PASSIVE (it waits for no reader and blocks no
+// writer), instead of the writer doing it inside a commit. It returns
+// what stops it.
+func (db *DB) checkpoint(every time.Duration) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			var busy, logFrames, copied int
+			err := db.read.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &copied)
+			if err == nil && logFrames > maxWALFrames {
+				// Readers that never let go would let the WAL grow
+				// without end: past the bound, wait for them (new
+				// writers wait too, briefly) and start the WAL again.
+				err = db.read.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &logFrames, &copied)
+			}
+			if err != nil && ctx.Err() == nil {
+				slog.Warn("store: checkpoint", "err", err)
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // Close closes the database.
 func (db *DB) Close() error {
+	if db.stopCheckpoints != nil {
+		db.stopCheckpoints()
+		// What the last checkpoint left in the WAL goes into the
+		// database now, so that a closed database is one file.
+		db.write.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	}
 	db.stmtMu.Lock()
 	for _, s := range db.stmts {
 		s.Close()

@@ -24,9 +24,11 @@ func (db *DB) RoutingPlans(ctx context.Context) (map[string]string, error) {
 	}{
 		{"active_counts", activeCountsQuery, nil},
 		{"agent_active", agentActiveQuery(switchboard.ClassChat), append([]any{"agent"}, chatChannels...)},
-		{"queue_first", queueFirst, []any{500}},
-		{"queue_same_priority", queueSamePrio, []any{0, int64(0), "id", 500}},
-		{"queue_lower_priority", queueLowerPrio, []any{0, 500}},
+		{"queue_first", waitingSelect + queueOrder, []any{500}},
+		{"queue_same_priority", waitingSelect + queueSamePrio + queueOrder, []any{0, int64(0), "id", 500}},
+		{"queue_lower_priority", waitingSelect + queueLowerPrio + queueOrder, []any{0, 500}},
+		{"queue_head", queueHead, []any{100}},
+		{"queue_class_first", waitingSelect + ` AND c.last_channel IN (` + placeholders(len(chatChannels)) + `)` + queueOrder, append(append([]any{}, chatChannels...), 500)},
 	}
 	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {

@@ -337,7 +337,7 @@ func (tx *Tx) writePlan(ctx context.Context, p *batchPlan, now time.Time) error 
 // existed before the batch, in one statement per chunk. Every such
 // conversation is open once a message arrives.
 func (tx *Tx) updateConversations(ctx context.Context, rows [][]any) error {
-	for _, chunk := range chunks(rows, 400) {
+	for _, chunk := range fixedChunks(rows, 256) {
 		sel := make([]string, len(chunk))
 		var args []any
 		for i, r := range chunk {
@@ -348,7 +348,7 @@ func (tx *Tx) updateConversations(ctx context.Context, rows [][]any) error {
 			last_message_at = CASE WHEN conversations.last_message_at > v.lm THEN conversations.last_message_at ELSE v.lm END,
 			last_inbound_at = CASE WHEN conversations.last_inbound_at > v.li THEN conversations.last_inbound_at ELSE v.li END
 			FROM (` + strings.Join(sel, " UNION ALL ") + `) AS v WHERE conversations.id = v.id`
-		if _, err := tx.tx.ExecContext(ctx, tx.db.dialect.rebind(q), args...); err != nil {
+		if err := tx.exec(ctx, q, args...); err != nil {
 			return fmt.Errorf("update conversations: %w", err)
 		}
 	}
@@ -375,19 +375,25 @@ func (tx *Tx) insert(ctx context.Context, target string, rows [][]any, suffix st
 	width := len(rows[0])
 	tuple := "(" + placeholders(width) + ")"
 	total := 0
-	for _, chunk := range chunks(rows, maxParams/width) {
+	for _, chunk := range fixedChunks(rows, min(256, maxParams/width)) {
 		args := make([]any, 0, len(chunk)*width)
 		for _, r := range chunk {
 			args = append(args, r...)
 		}
 		q := tx.db.dialect.rebind("INSERT INTO " + target + " VALUES " + strings.Repeat(tuple+",", len(chunk)-1) + tuple + suffix)
 		if !count {
-			if _, err := tx.tx.ExecContext(ctx, q, args...); err != nil {
+			if err := tx.exec(ctx, q, args...); err != nil {
 				return 0, fmt.Errorf("insert into %s: %w", strings.Fields(target)[0], err)
 			}
 			continue
 		}
-		rs, err := tx.tx.QueryContext(ctx, q, args...)
+		var rs *sql.Rows
+		var err error
+		if st := tx.stmt(ctx, q); st != nil {
+			rs, err = st.QueryContext(ctx, args...)
+		} else {
+			rs, err = tx.tx.QueryContext(ctx, q, args...)
+		}
 		if err != nil {
 			return 0, fmt.Errorf("insert into %s: %w", strings.Fields(target)[0], err)
 		}
@@ -411,6 +417,25 @@ func sortRows(rows [][]any, a, b int) {
 		}
 		return fmt.Sprint(rows[i][b]) < fmt.Sprint(rows[j][b])
 	})
+}
+
+// fixedChunks cuts s into chunks of a few fixed sizes (powers of 4 up to
+// max): a multi-row statement of each size is then one statement, parsed
+// and prepared once, instead of one per batch size seen.
+func fixedChunks[T any](s []T, max int) [][]T {
+	size := 1
+	for size*4 <= max {
+		size *= 4
+	}
+	var out [][]T
+	for len(s) > 0 {
+		for size > len(s) {
+			size /= 4
+		}
+		out = append(out, s[:size])
+		s = s[size:]
+	}
+	return out
 }
 
 func chunks[T any](s []T, n int) [][]T {

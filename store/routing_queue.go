@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,28 +29,62 @@ const waitingSelect = `SELECT c.id, c.customer_id, COALESCE(c.team_id, ''), c.ro
 // one OR-shaped condition would be a filter over every row before the
 // cursor, making a walk of the whole queue quadratic.
 const (
-	queueFirst       = waitingSelect + ` ORDER BY c.priority DESC, c.created_at, c.id LIMIT ?`
-	queueSamePrio    = waitingSelect + ` AND c.priority = ? AND (c.created_at, c.id) > (?, ?) ORDER BY c.priority DESC, c.created_at, c.id LIMIT ?`
-	queueLowerPrio   = waitingSelect + ` AND c.priority < ? ORDER BY c.priority DESC, c.created_at, c.id LIMIT ?`
-	queueAheadSame   = `SELECT COUNT(*) FROM conversations c WHERE ` + waitingWhere + ` AND c.priority = ? AND (c.created_at, c.id) < (?, ?)`
-	queueAheadHigher = `SELECT COUNT(*) FROM conversations c WHERE ` + waitingWhere + ` AND c.priority > ?`
+	queueOrder     = ` ORDER BY c.priority DESC, c.created_at, c.id LIMIT ?`
+	queueSamePrio  = ` AND c.priority = ? AND (c.created_at, c.id) > (?, ?)`
+	queueLowerPrio = ` AND c.priority < ?`
+	// queueHead is the ids of the queue's head, in the order served.
+	queueHead = `SELECT c.id FROM conversations c WHERE ` + waitingWhere + queueOrder
 )
 
 // WaitingConversations returns up to limit conversations of the queue after
 // the cursor (nil: from the start), in the order they are served: priority
 // first, then the oldest.
 func (db *DB) WaitingConversations(ctx context.Context, after *route.QueueCursor, limit int) ([]route.Waiting, error) {
+	return db.waitingPage(ctx, "", nil, after, limit)
+}
+
+// WaitingInClass is WaitingConversations for the conversations of one
+// channel class: the router takes the head of the queue for the class an
+// agent has room for.
+func (db *DB) WaitingInClass(ctx context.Context, c switchboard.ChannelClass, after *route.QueueCursor, limit int) ([]route.Waiting, error) {
+	chs := classChannels(c)
+	return db.waitingPage(ctx, ` AND c.last_channel IN (`+placeholders(len(chs))+`)`, chs, after, limit)
+}
+
+// waitingPage reads a page of the queue, filter (with its arguments)
+// narrowing it.
+func (db *DB) waitingPage(ctx context.Context, filter string, fargs []any, after *route.QueueCursor, limit int) ([]route.Waiting, error) {
 	if limit <= 0 {
 		limit = 500
 	}
+	args := func(a ...any) []any { return append(slices.Clip(fargs), a...) }
 	if after == nil {
-		return db.waiting(ctx, nil, queueFirst, limit)
+		return db.waiting(ctx, nil, waitingSelect+filter+queueOrder, args(limit)...)
 	}
-	out, err := db.waiting(ctx, nil, queueSamePrio, after.Priority, micros(after.CreatedAt), after.ID, limit)
+	out, err := db.waiting(ctx, nil, waitingSelect+filter+queueSamePrio+queueOrder, args(after.Priority, micros(after.CreatedAt), after.ID, limit)...)
 	if err != nil || len(out) == limit {
 		return out, err
 	}
-	return db.waiting(ctx, out, queueLowerPrio, after.Priority, limit-len(out))
+	return db.waiting(ctx, out, waitingSelect+filter+queueLowerPrio+queueOrder, args(after.Priority, limit-len(out))...)
+}
+
+// WaitingByIDs returns those of the conversations (at most a batch's
+// worth at a time) that wait, in queue order.
+func (db *DB) WaitingByIDs(ctx context.Context, ids []string) ([]route.Waiting, error) {
+	var out []route.Waiting
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		args := make([]any, n)
+		for i, id := range ids[:n] {
+			args[i] = id
+		}
+		var err error
+		if out, err = db.waiting(ctx, out, waitingSelect+` AND c.id IN (`+placeholders(n)+`) ORDER BY c.priority DESC, c.created_at, c.id`, args...); err != nil {
+			return nil, err
+		}
+		ids = ids[n:]
+	}
+	return out, nil
 }
 
 // waiting appends to out the conversations q selects.
@@ -184,14 +219,19 @@ func (db *DB) FillWaiting(ctx context.Context, ws []route.Waiting, since time.Ti
 	return nil
 }
 
+// MaxQueuePosition is the furthest place in the queue QueuePosition
+// counts to: counting costs the places ahead, and further back the number
+// tells nobody more.
+const MaxQueuePosition = 100
+
 // QueuePosition returns the conversation's place in the routing queue (1
-// is next), or 0 when it is not waiting (assigned, resolved or held).
+// is next; -1 further back than MaxQueuePosition), or 0 when it is not
+// waiting (assigned, resolved or held). It reads the queue's head in
+// index order, as the router does: the cost is the head's, whatever the
+// queue's length.
 func (db *DB) QueuePosition(ctx context.Context, conversationID string) (int, error) {
-	var priority int
-	var created sql.NullInt64
 	var waiting int
-	err := db.queryRow(ctx, `SELECT c.priority, c.created_at, CASE WHEN `+waitingWhere+` THEN 1 ELSE 0 END FROM conversations c WHERE c.id = ?`, conversationID).
-		Scan(&priority, &created, &waiting)
+	err := db.queryRow(ctx, `SELECT CASE WHEN `+waitingWhere+` THEN 1 ELSE 0 END FROM conversations c WHERE c.id = ?`, conversationID).Scan(&waiting)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, switchboard.Errorf(switchboard.ENOTFOUND, "conversation %s not found", conversationID)
 	}
@@ -201,15 +241,24 @@ func (db *DB) QueuePosition(ctx context.Context, conversationID string) (int, er
 	if waiting == 0 {
 		return 0, nil
 	}
-	// Two counts, each a range of the queue's index (see queueSamePrio).
-	var higher, same int
-	if err := db.queryRow(ctx, queueAheadHigher, priority).Scan(&higher); err != nil {
+	rows, err := db.query(ctx, queueHead, MaxQueuePosition)
+	if err != nil {
 		return 0, fmt.Errorf("store: queue position: %w", err)
 	}
-	if err := db.queryRow(ctx, queueAheadSame, priority, created.Int64, conversationID).Scan(&same); err != nil {
+	defer rows.Close()
+	for n := 1; rows.Next(); n++ {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return 0, fmt.Errorf("store: queue position: %w", err)
+		}
+		if id == conversationID {
+			return n, nil
+		}
+	}
+	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("store: queue position: %w", err)
 	}
-	return higher + same + 1, nil
+	return -1, nil
 }
 
 // WaitingCount is the number of conversations waiting for an agent.

@@ -694,6 +694,8 @@ func TestRoutingQueriesUseTheirIndexes(t *testing.T) {
 			"queue_first":          "conversations_queue",
 			"queue_same_priority":  "conversations_queue",
 			"queue_lower_priority": "conversations_queue",
+			"queue_class_first":    "conversations_queue",
+			"queue_head":           "conversations_queue",
 		}
 		for name, index := range want {
 			plan := plans[name]
@@ -733,6 +735,37 @@ func TestResolvedTopicsLeaveOutClassifierGuesses(t *testing.T) {
 		want := []route.Labeled{{Text: "text 0", Topic: "t0"}, {Text: "text 2", Topic: "t2"}, {Text: "text 3", Topic: "t3"}}
 		if err != nil || !slices.Equal(samples, want) {
 			t.Fatalf("training samples = %+v, %v; want %+v (the classifier's own guess left out)", samples, err, want)
+		}
+	})
+}
+
+// TestQueuePositionIsBounded: counting the places ahead stops at
+// MaxQueuePosition, so that showing a conversation far back in a long
+// queue costs no more than one near the head.
+func TestQueuePositionIsBounded(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		db := storetest.Open(t, backend, testenv.NewClock(t0))
+		ctx := context.Background()
+		n := store.MaxQueuePosition + 2
+		items := make([]switchboard.Inbound, n)
+		for i := range items {
+			items[i] = switchboard.Inbound{Channel: switchboard.ChannelSMS, ProviderID: fmt.Sprint("q", i), ContentType: switchboard.ContentText, Text: "hi",
+				Identities: []switchboard.IdentityRef{{Kind: switchboard.IdentityPhone, Value: fmt.Sprintf("+1415%07d", i)}}}
+		}
+		res, err := db.Ingest(ctx, items, store.IngestOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Created in one batch at one time: the queue orders them by id.
+		ids := make([]string, n)
+		for i, r := range res {
+			ids[i] = r.ConversationID
+		}
+		slices.Sort(ids)
+		for i, want := range map[int]int{0: 1, store.MaxQueuePosition - 1: store.MaxQueuePosition, store.MaxQueuePosition: -1, n - 1: -1} {
+			if p, err := db.QueuePosition(ctx, ids[i]); err != nil || p != want {
+				t.Errorf("position of the %dth = %d, %v; want %d", i+1, p, err, want)
+			}
 		}
 	})
 }

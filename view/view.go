@@ -191,7 +191,8 @@ func NewEvents(evs []switchboard.Event) []Event {
 type ConversationDetail struct {
 	Conversation
 	// QueuePosition is where a conversation waiting for an agent stands
-	// (1 is next); live-chat customers can be told.
+	// (1 is next), up to 100; further back it is left out, as for a
+	// conversation that does not wait.
 	QueuePosition *int `json:"queue_position,omitempty"`
 	// Messages is the latest page of the timeline; NextCursor, when not
 	// "", fetches the page before it (GET .../messages?before=).

@@ -16,9 +16,7 @@ import (
 	"html"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -28,6 +26,7 @@ import (
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/channel/refusal"
 	"github.com/switchboard-inbox/switchboard/identity"
+	"github.com/switchboard-inbox/switchboard/internal/netaddr"
 )
 
 // Defaults for Config's zero values.
@@ -404,29 +403,7 @@ func normaliseOrigin(o string) string {
 // clientIP returns the client's address for logs and metadata, and the key
 // it is rate limited under.
 func (h *Handler) clientIP(r *http.Request) (addr, key string) {
-	host := r.RemoteAddr
-	if hp, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		host = hp
-	}
-	if h.trustProxy {
-		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-			parts := strings.Split(xff[len(xff)-1], ",")
-			if last := strings.TrimSpace(parts[len(parts)-1]); last != "" {
-				host = last
-			}
-		}
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		// Not an IP (a Unix socket, a test): every such client shares a key.
-		return host, "raw:" + host
-	}
-	ip = ip.WithZone("").Unmap()
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		return ip.String(), p.String()
-	}
-	return ip.String(), ip.String()
+	return netaddr.Client(r, h.trustProxy)
 }
 
 // wantsJSON reports whether the client is a script rather than a browser

@@ -153,6 +153,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.Inbox, err = inbox.Open(ctx, inbox.Config{
 		DatabaseURL: c.DatabaseURL, Clock: m.Clock, Bus: m.Bus, Presence: presence, Blobs: m.Blobs, Logger: m.Logger, ReopenWindow: c.ReopenWindow,
+		CacheBytes: int64(c.SQLiteCacheMB) << 20,
 	})
 	if err != nil {
 		return err
@@ -168,8 +169,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 
 	srv := &server.Server{
 		Inbox: m.Inbox, Queue: m.Queue, Metrics: m.Metrics, Logger: m.Logger, MetricsToken: c.MetricsToken,
-		Webhooks: map[string]http.Handler{},
+		Webhooks: map[string]http.Handler{}, PublicURL: c.PublicURL, TrustProxy: c.TrustProxy,
 	}
+	if srv.Pages, err = web.NewPages(m.Inbox, m.Logger, m.Clock); err != nil {
+		return err
+	}
+	srv.Pages.PublicURL = c.PublicURL
 	if h, ok := m.Blobs.(interface{ Handler() http.Handler }); ok {
 		srv.BlobHandler = h.Handler()
 	}
@@ -210,7 +215,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.Outbox = &outbox.Worker{Inbox: m.Inbox, Senders: m.Inbox.Senders(), Metrics: m.Metrics, Logger: m.Logger, Clock: m.Clock, MaxAttempts: c.OutboxMaxAttempts}
 	m.Inbox.OnReplyQueued(m.Outbox.Notify)
-	m.Hub = &realtime.Hub{Inbox: m.Inbox, Bus: m.Bus, Logger: m.Logger}
+	m.Hub = &realtime.Hub{Inbox: m.Inbox, Bus: m.Bus, Logger: m.Logger, Authenticate: srv.AuthenticateSocket}
 	srv.Realtime = m.Hub
 	m.Metrics.Registry.NewGaugeFunc("switchboard_realtime_sockets", "Agents' sockets open on this instance.", func(context.Context) (float64, error) {
 		return float64(m.Hub.Clients()), nil
@@ -218,7 +223,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Metrics.Registry.RegisterRuntime()
 	if !c.RoutingOff {
 		m.Dispatcher = &dispatch.Dispatcher{Inbox: m.Inbox, Logger: m.Logger, Clock: m.Clock, OfflineGrace: c.OfflineGrace}
-		m.Inbox.OnRoutingChange(m.Dispatcher.Wake)
+		m.Inbox.OnRoutingChange(m.Dispatcher.Changed)
 		m.Hub.OnConnect, m.Hub.OnDisconnect = m.Dispatcher.Connected, m.Dispatcher.Disconnected
 	}
 
@@ -389,11 +394,12 @@ func (m *Main) formHandler() *webform.Handler {
 		rl.Burst = min(5, c.FormRatePerMinute)
 	}
 	return webform.New(webform.Config{
-		Queue:     m.Queue,
-		Clock:     m.Clock,
-		Forms:     map[string]webform.Form{webform.DefaultFormID: f},
-		Logger:    m.Logger,
-		RateLimit: rl,
+		Queue:      m.Queue,
+		Clock:      m.Clock,
+		Forms:      map[string]webform.Form{webform.DefaultFormID: f},
+		Logger:     m.Logger,
+		RateLimit:  rl,
+		TrustProxy: c.TrustProxy,
 		OnAccepted: func(string, string) {
 			m.Metrics.Accepted.Add(string(switchboard.ChannelWebform), 1)
 		},

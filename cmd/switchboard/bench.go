@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
@@ -39,12 +40,33 @@ type benchResult struct {
 	PublishP50     float64 `json:"accepted_to_published_p50_ms"`
 	PublishP99     float64 `json:"accepted_to_published_p99_ms"`
 	RawCommitRate  float64 `json:"raw_commits_per_s"`
+	Waiting        int     `json:"waiting_before"`
+	PeakRSSMB      float64 `json:"peak_rss_mb"`
 	RatioToRawRate float64 `json:"end_to_end_over_raw"`
+}
+
+// startProfile writes a CPU profile to path until stop is called.
+func startProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "list" {
 		return runBenchList(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "pages" {
+		return runBenchPages(ctx, args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -57,19 +79,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rawN := fs.Int("raw-commits", 3000, "single-row commits for the raw store limit")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	fs.StringVar(cpuProfile, "profile", "", "the same as -cpuprofile")
+	waitingN := fs.Int("waiting", 0, "conversations waiting for an agent, with nobody online, before the run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+		stop, err := startProfile(*cpuProfile)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	dir, err := os.MkdirTemp("", "switchboard-bench-")
 	if err != nil {
@@ -147,7 +167,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			mu.Unlock()
 		}
 	}()
-	res := benchResult{Backend: m.Inbox.Dialect(), Concurrency: *concurrency, TargetRate: *rate}
+	res := benchResult{Backend: m.Inbox.Dialect(), Concurrency: *concurrency, TargetRate: *rate, Waiting: *waitingN}
+	if *waitingN > 0 {
+		if err := seedWaiting(ctx, m, *waitingN, stderr); err != nil {
+			return err
+		}
+	}
 	if *redisURL != "" {
 		res.Backend += "+redis"
 	}
@@ -257,6 +282,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	res.RatioToRawRate = res.EndToEndRate / res.RawCommitRate
+	res.PeakRSSMB = peakRSSMB()
 	st := m.Inbox.IngestStats()
 	fmt.Fprintf(stderr, "bench: ingest batches: %d fast, %d replanned, %d one by one\n", st.FastBatches.Load(), st.Replans.Load(), st.SlowBatches.Load())
 
@@ -272,13 +298,58 @@ request -> 2xx     p50 %.2f ms   p99 %.2f ms
 2xx -> stored      p50 %.2f ms   p99 %.2f ms
 2xx -> published   p50 %.2f ms   p99 %.2f ms
 raw store limit    %.0f single-row commits/s (same store, same settings)
-ratio              %.1fx the raw limit
+ratio              %.2fx the raw limit
+waiting before     %d conversations, nobody online
+peak memory        %.0f MB resident (the whole process: server and load generator)
 `, res.Backend, rateText(*rate), res.Concurrency, res.Duration, res.Sent, res.Accepted, res.Errors, res.Stored,
-		res.AcceptRate, res.EndToEndRate, res.HTTPp50, res.HTTPp99, res.StoreP50, res.StoreP99, res.PublishP50, res.PublishP99, res.RawCommitRate, res.RatioToRawRate)
+		res.AcceptRate, res.EndToEndRate, res.HTTPp50, res.HTTPp99, res.StoreP50, res.StoreP99, res.PublishP50, res.PublishP99, res.RawCommitRate, res.RatioToRawRate,
+		res.Waiting, res.PeakRSSMB)
 	if res.Errors > 0 {
 		return errors.New("bench: some posts failed")
 	}
 	return nil
+}
+
+// seedWaiting stores n conversations from distinct customers, with no
+// agent online, and has the router decide them all once, as a long queue
+// in a quiet evening stands.
+func seedWaiting(ctx context.Context, m *Main, n int, stderr io.Writer) error {
+	start := time.Now()
+	const batch = 1000
+	for done := 0; done < n; done += batch {
+		items := make([]switchboard.Inbound, 0, batch)
+		for i := done; i < min(done+batch, n); i++ {
+			items = append(items, switchboard.Inbound{
+				Channel: switchboard.ChannelWebform, ProviderID: fmt.Sprint("waiting-", i), ContentType: switchboard.ContentText,
+				Text:       "a question nobody has answered yet",
+				Identities: []switchboard.IdentityRef{{Kind: switchboard.IdentityEmail, Value: fmt.Sprintf("waiting%d@bench.example", i)}},
+			})
+		}
+		if _, err := m.Inbox.Ingest(ctx, items); err != nil {
+			return fmt.Errorf("bench: seed the queue: %w", err)
+		}
+	}
+	if m.Dispatcher != nil {
+		if _, _, err := m.Dispatcher.RouteOnce(ctx); err != nil {
+			return fmt.Errorf("bench: route the queue: %w", err)
+		}
+	}
+	w, err := m.Inbox.WaitingCount(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "bench: %d conversations waiting (seeded in %s)\n", w, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// peakRSSMB is the process's peak resident memory (getrusage's maxrss,
+// KiB on Linux).
+func peakRSSMB() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Maxrss) / 1024
 }
 
 func rateText(rate int) string {

@@ -38,6 +38,9 @@ type Config struct {
 	FormRatePerMinute int
 	IngestWorkers     int
 	IngestBatch       int
+	// SQLiteCacheMB is the embedded database's page cache, all its
+	// connections together.
+	SQLiteCacheMB int
 	OutboxMaxAttempts int
 	ShutdownTimeout   time.Duration
 	// RedisPrefix namespaces every Redis key and channel, so that several
@@ -47,6 +50,9 @@ type Config struct {
 	// may lose acknowledged messages (no appendonly yes with appendfsync
 	// always, or settings it cannot read): the operator accepts the risk.
 	RedisAllowVolatile bool
+	// TrustProxy reads clients' addresses (the sign-in throttle, the web
+	// form's rate limit) from the last X-Forwarded-For entry.
+	TrustProxy bool
 	// QueueReclaimAfter is how long an inbound entry may stay unacknowledged
 	// with a consumer before another takes it, assuming the first died.
 	QueueReclaimAfter time.Duration
@@ -208,9 +214,11 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.FormOrigins, "form-origins", env("FORM_ORIGINS", ""), "comma-separated origins allowed to post forms; empty allows any (SWITCHBOARD_FORM_ORIGINS)")
 	fs.IntVar(&c.FormRatePerMinute, "form-rate-limit", c.envInt("FORM_RATE_LIMIT", 10), "form posts per minute per client address; 0 disables (SWITCHBOARD_FORM_RATE_LIMIT)")
 	fs.IntVar(&c.IngestWorkers, "ingest-workers", c.envInt("INGEST_WORKERS", 0), "ingest batches processed at once; 0 means 1 on SQLite, 4 on PostgreSQL (SWITCHBOARD_INGEST_WORKERS)")
+	fs.IntVar(&c.SQLiteCacheMB, "sqlite-cache-mb", c.envInt("SQLITE_CACHE_MB", 64), "the embedded SQLite database's page cache in MB, for all its connections together, at least 4 (SWITCHBOARD_SQLITE_CACHE_MB)")
 	fs.IntVar(&c.IngestBatch, "ingest-batch", c.envInt("INGEST_BATCH", 256), "most messages stored per transaction, at least 1 (SWITCHBOARD_INGEST_BATCH)")
 	fs.IntVar(&c.OutboxMaxAttempts, "outbox-max-attempts", c.envInt("OUTBOX_MAX_ATTEMPTS", 8), "send attempts before a reply fails for good, at least 1 (SWITCHBOARD_OUTBOX_MAX_ATTEMPTS)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", env("REDIS_PREFIX", "switchboard:"), "prefix of every Redis key and Pub/Sub channel (SWITCHBOARD_REDIS_PREFIX)")
+	fs.BoolVar(&c.TrustProxy, "trust-proxy", c.envBool("TRUST_PROXY", false), "take clients' addresses from the last X-Forwarded-For entry: set it only behind exactly one reverse proxy that appends to it (SWITCHBOARD_TRUST_PROXY)")
 	fs.BoolVar(&c.RedisAllowVolatile, "redis-allow-volatile", c.envBool("REDIS_ALLOW_VOLATILE", false), "use Redis for the inbound queue even when it does not run with appendonly yes and appendfsync always, or hides its settings (CONFIG disabled), accepting that a Redis crash or restart may lose messages providers were told were received (SWITCHBOARD_REDIS_ALLOW_VOLATILE)")
 	fs.DurationVar(&c.EventLog, "event-log", c.envDuration("EVENT_LOG", defaultEventLog), "how long real-time events are kept for sockets that reconnect with ?since=; 0 means 1h (SWITCHBOARD_EVENT_LOG)")
 	fs.DurationVar(&c.QueueReclaimAfter, "queue-reclaim-after", c.envDuration("QUEUE_RECLAIM_AFTER", defaultQueueReclaimAfter), "redeliver inbound entries a consumer has held this long without acknowledging; 0 means 30s (SWITCHBOARD_QUEUE_RECLAIM_AFTER)")
@@ -305,6 +313,9 @@ func (c *Config) Validate() error {
 	}
 	if c.IngestWorkers < 0 {
 		bad("%s is %d: must be 0 (the default) or more", setting("INGEST_WORKERS"), c.IngestWorkers)
+	}
+	if c.SQLiteCacheMB < 4 {
+		bad("%s is %d: must be at least 4", setting("SQLITE_CACHE_MB"), c.SQLiteCacheMB)
 	}
 	if c.IngestBatch < 1 {
 		bad("%s is %d: must be at least 1", setting("INGEST_BATCH"), c.IngestBatch)

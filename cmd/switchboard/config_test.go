@@ -238,7 +238,7 @@ func TestConfigFlagsAndVariables(t *testing.T) {
 		"inbound-email-secret", "ingest-batch", "ingest-workers", "instagram-account-id", "livechat-email-after", "log-format", "log-level",
 		"messenger-page-id", "meta-access-token", "meta-app-secret", "meta-verify-token", "metrics-addr", "metrics-token", "offline-grace",
 		"outbox-max-attempts", "phone-region", "public-url", "queue-reclaim-after", "redis-allow-volatile", "redis-prefix", "redis-url",
-		"reopen-window", "routing-off", "shutdown-timeout", "sms-price", "smtp-url", "twilio-account-sid",
+		"reopen-window", "routing-off", "shutdown-timeout", "sms-price", "smtp-url", "sqlite-cache-mb", "trust-proxy", "twilio-account-sid",
 		"twilio-api-url", "twilio-auth-token", "twilio-from", "twilio-messaging-service-sid", "voice-greeting",
 		"whatsapp-business-account-id", "whatsapp-phone-number-id",
 	}

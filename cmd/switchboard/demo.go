@@ -206,6 +206,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 Switchboard demo is running (embedded SQLite in %s).
 
   URL:        %s
+  Sign in:    alex@switchboard.demo (admin), sarah@switchboard.demo (supervisor)
+              or sam@switchboard.demo (agent), password %s
   API token:  %s   (Alex Admin, admin)
 
 Try:
@@ -224,7 +226,7 @@ Instagram) webhooks into the real endpoints every ~%s
 (repeat customers included, the same people on several channels), and agents
 answer some of them; replies go to local Twilio, Graph and SMTP stand-ins,
 which report their delivery, and some customers answer our e-mails. Ctrl-C stops it.
-`, dir, url, token, token, url, url, m.Config.MetricsToken, url, url, siteKey, *every)
+`, dir, url, demoPassword, token, token, url, url, m.Config.MetricsToken, url, url, siteKey, *every)
 
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -245,6 +247,10 @@ which report their delivery, and some customers answer our e-mails. Ctrl-C stops
 
 type demoAgent struct{ ID, Token string }
 
+// demoPassword signs every demo agent in; the demo prints it (it guards
+// a throwaway database on the loopback address).
+const demoPassword = "switchboard-demo"
+
 // seedDemo creates the demo team and returns the admin's token and the
 // other agents.
 func seedDemo(ctx context.Context, m *Main) (string, []demoAgent, error) {
@@ -261,6 +267,9 @@ func seedDemo(ctx context.Context, m *Main) (string, []demoAgent, error) {
 		created, token, err := m.Inbox.AddAgent(ctx, switchboard.System, a)
 		if err != nil {
 			return "", nil, fmt.Errorf("seed agent: %w", err)
+		}
+		if err := m.Inbox.SetPassword(ctx, switchboard.System, created.ID, demoPassword); err != nil {
+			return "", nil, fmt.Errorf("seed agent password: %w", err)
 		}
 		if i == 0 {
 			admin = token

@@ -33,11 +33,13 @@ commands:
   serve       run the server
   demo        run a live demo on the embedded default, with simulated traffic
   migrate     apply database migrations and exit
-  agent add   create an agent and print its API token (--email, --name, --role, --skills)
+  agent add   create an agent and print its API token (--email, --name, --role, --skills, --password)
   site add    add a live-chat site and print its key and secret (--name, --origin, --team)
   bench       load-test an instance and report ingestion rate and latency
               (bench route: the router with many agents and a long queue;
-              bench sockets: agents' sockets, event fan-out and memory)
+              bench sockets: agents' sockets, event fan-out and memory;
+              bench list: list queries over many conversations;
+              bench pages: the workspace's pages over many conversations)
   classifier train
               train the topic classifier on resolved conversations
 
@@ -71,7 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runMigrate(ctx, args[1:], stdout, stderr)
 	case "agent":
 		if len(args) < 2 || args[1] != "add" {
-			return errors.New("usage: switchboard agent add --email E --name N [--role R] [--skills a,b]")
+			return errors.New("usage: switchboard agent add --email E --name N [--role R] [--skills a,b] [--password P]")
 		}
 		return runAgentAdd(ctx, args[2:], stdout, stderr)
 	case "site":
@@ -146,8 +148,9 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func runAgentAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var email, name, role, skills, teams string
+	var email, name, role, skills, teams, password string
 	db, err := openInbox(ctx, "agent add", args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&password, "password", "", "a password to sign in to the workspace with (at least 10 characters; without it the agent uses its API token only)")
 		fs.StringVar(&email, "email", "", "the agent's e-mail address (required)")
 		fs.StringVar(&name, "name", "", "the agent's name (required)")
 		fs.StringVar(&role, "role", string(switchboard.RoleAgent), "agent, supervisor or admin")
@@ -158,12 +161,22 @@ func runAgentAdd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer db.Close()
+	if password != "" {
+		if _, err := inbox.HashPassword(password); err != nil {
+			return fmt.Errorf("add agent: %s", switchboard.ErrorMessage(err))
+		}
+	}
 	a, token, err := db.AddAgent(ctx, switchboard.System, switchboard.Agent{Name: name, Email: email, Role: switchboard.Role(role), Skills: splitList(skills), Teams: splitList(teams)})
 	if err != nil {
 		if switchboard.ErrorCode(err) == switchboard.EINTERNAL {
 			return fmt.Errorf("add agent: %w", err)
 		}
 		return fmt.Errorf("add agent: %s", switchboard.ErrorMessage(err))
+	}
+	if password != "" {
+		if err := db.SetPassword(ctx, switchboard.System, a.ID, password); err != nil {
+			return fmt.Errorf("agent %s was created without a password: %s", a.Email, switchboard.ErrorMessage(err))
+		}
 	}
 	fmt.Fprintf(stdout, "created %s %s <%s> with id %s; API token:\n%s\n", a.Role, a.Name, a.Email, a.ID, token)
 	return nil

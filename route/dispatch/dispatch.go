@@ -5,11 +5,16 @@
 //
 // Caps are enforced in the database (store.AssignRouted locks the agent and
 // counts inside the transaction); the dispatcher's in-memory snapshot of
-// agents only spares it from deciding blindly. Waiting conversations are
-// assigned as soon as capacity frees: the server calls Wake after a status
-// change, an assignment change or an agent's status change, ingest after
-// storing, and a periodic pass catches the rest (business hours opening, a
-// grace period running out, other instances' changes).
+// agents only spares it from deciding blindly.
+//
+// Its work per stored message is constant, whatever the queue's length
+// (docs/benchmarks.md): ingest hands it the conversations a batch touched
+// (OnStored), and only those are decided. The queue is walked from its head
+// when capacity may have freed (Wake: after a status change, an assignment
+// change or an agent's status change, and every Poll for other instances'
+// changes), and only while some online agent has room; the whole queue is
+// read at the start (what a crash left undecided) and when a team's
+// business hours open or close (acknowledgements, hand-offs back).
 //
 // Presence (Connected, Disconnected) is kept in memory per instance: with
 // several instances an agent connected to another one looks disconnected
@@ -39,6 +44,11 @@ import (
 type Inbox interface {
 	RoutingAgents(ctx context.Context) ([]route.AgentState, error)
 	WaitingConversations(ctx context.Context, after *route.QueueCursor, limit int) ([]route.Waiting, error)
+	// WaitingInClass is WaitingConversations for one channel class.
+	WaitingInClass(ctx context.Context, c switchboard.ChannelClass, after *route.QueueCursor, limit int) ([]route.Waiting, error)
+	// WaitingByIDs returns those of the conversations that wait, in queue
+	// order.
+	WaitingByIDs(ctx context.Context, ids []string) ([]route.Waiting, error)
 	FillWaiting(ctx context.Context, ws []route.Waiting, since time.Time) error
 	StoredRoutingConfig(ctx context.Context) (route.StoredConfig, error)
 	LatestClassifierID(ctx context.Context) (string, error)
@@ -77,6 +87,16 @@ type Dispatcher struct {
 	wakeOnce sync.Once
 	wake     chan struct{}
 
+	workMu  sync.Mutex
+	pending map[string]struct{} // conversations stored into since the last pass
+	head    bool                // capacity may have freed: walk the queue's head
+	periods string              // the teams' business-hours periods at the last whole pass
+	walked  *route.Router       // the configuration of the last whole pass
+	// idle is, per class, the room the last head pass left unused (no
+	// conversation of the class could take it): a periodic pass reads
+	// the queue again only for more room than that.
+	idle map[switchboard.ChannelClass]int
+
 	cfgMu    sync.Mutex
 	router   *route.Router
 	cfgRaw   []byte // the configuration the router was built from
@@ -113,9 +133,38 @@ func orDefault(v, def time.Duration) time.Duration {
 	return v
 }
 
-// Wake asks Run for a pass now. It never blocks: wakes while a pass is
-// pending are folded into it.
+// Wake asks Run to walk the queue's head now: capacity may have freed. It
+// never blocks: wakes while a pass is pending are folded into it.
 func (d *Dispatcher) Wake() {
+	d.workMu.Lock()
+	d.head = true
+	d.workMu.Unlock()
+	d.signal()
+}
+
+// Changed is the inbox's routing hook (inbox.Service.OnRoutingChange):
+// capacity may have freed, and the conversations named may wait now.
+func (d *Dispatcher) Changed(conversationIDs ...string) {
+	d.workMu.Lock()
+	d.head = true
+	d.addPending(conversationIDs...)
+	d.workMu.Unlock()
+	d.signal()
+}
+
+// addPending notes conversations to decide at the next pass; workMu held.
+func (d *Dispatcher) addPending(ids ...string) {
+	if d.pending == nil {
+		d.pending = map[string]struct{}{}
+	}
+	for _, id := range ids {
+		if id != "" {
+			d.pending[id] = struct{}{}
+		}
+	}
+}
+
+func (d *Dispatcher) signal() {
 	d.init()
 	select {
 	case d.wake <- struct{}{}:
@@ -123,27 +172,108 @@ func (d *Dispatcher) Wake() {
 	}
 }
 
-// Run makes passes until ctx ends: at each Wake, and every Poll. A pass
-// first handles presence and agents away past the grace period, then
-// drains the queue. Errors are logged and the next pass tries again.
+// take returns and clears the work asked for since the last pass.
+func (d *Dispatcher) take() (pending []string, head bool) {
+	d.workMu.Lock()
+	defer d.workMu.Unlock()
+	for id := range d.pending {
+		pending = append(pending, id)
+	}
+	clear(d.pending)
+	head, d.head = d.head, false
+	return pending, head
+}
+
+// Run makes passes until ctx ends: at each Wake and stored batch, and every
+// Poll. A pass first handles presence and agents away past the grace
+// period, then decides what changed: the conversations stored into, and
+// the queue's head while an agent has room; the whole queue at the start
+// and when a team's hours open or close. Errors are logged and the next
+// pass tries again.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.init()
 	t := time.NewTicker(orDefault(d.Poll, time.Second))
 	defer t.Stop()
+	whole, tick := true, false
 	for {
 		if err := d.Sweep(ctx); err != nil && ctx.Err() == nil {
 			d.logger().Warn("dispatch: sweep", "err", err)
 		}
-		if _, _, err := d.RouteOnce(ctx); err != nil && ctx.Err() == nil {
+		if !whole {
+			changed, err := d.periodsChanged(ctx)
+			if err != nil && ctx.Err() == nil {
+				d.logger().Warn("dispatch: business hours", "err", err)
+			}
+			whole = changed
+		}
+		pending, head := d.take()
+		var err error
+		switch {
+		case whole:
+			// The whole queue holds the stored conversations too.
+			if _, _, err = d.RouteOnce(ctx); err == nil {
+				whole = false
+			}
+		default:
+			if len(pending) > 0 {
+				_, _, err = d.RouteConversations(ctx, pending)
+			}
+			if err == nil && (head || tick) {
+				_, _, err = d.walk(ctx, true, !head)
+			}
+		}
+		if err != nil && ctx.Err() == nil {
 			d.logger().Warn("dispatch: route", "err", err)
+			d.workMu.Lock()
+			d.head = true // try again at the next pass
+			d.workMu.Unlock()
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-d.wake:
+			tick = false
 		case <-t.C:
+			tick = true
 		}
 	}
+}
+
+// periodsChanged reports whether a team's business hours opened or
+// closed, or the configuration changed, since the last whole pass (which
+// records them).
+func (d *Dispatcher) periodsChanged(ctx context.Context) (bool, error) {
+	router, err := d.loadRouter(ctx)
+	if err != nil {
+		return false, err
+	}
+	p := periods(router, d.now())
+	d.workMu.Lock()
+	defer d.workMu.Unlock()
+	return p != d.periods || router != d.walked, nil
+}
+
+// periods names, for every team with hours, whether it is open now and
+// the period it is in.
+func periods(r *route.Router, now time.Time) string {
+	var b []byte
+	teams := make([]string, 0, len(r.Teams))
+	for team, tc := range r.Teams {
+		if tc.Hours != nil {
+			teams = append(teams, team)
+		}
+	}
+	slices.Sort(teams)
+	for _, team := range teams {
+		h := r.Teams[team].Hours
+		b = append(b, team...)
+		if h.Open(now) {
+			b = append(b, "=open;"...)
+		} else {
+			b = append(b, "="+period(h, now)+";"...)
+		}
+	}
+	return string(b)
 }
 
 // Sweep applies presence (agents without a socket past PresenceGrace
@@ -155,6 +285,11 @@ func (d *Dispatcher) Sweep(ctx context.Context) error {
 	returned, rerr := d.Inbox.ReturnAbsent(ctx, orDefault(d.OfflineGrace, 5*time.Minute))
 	if len(returned) > 0 {
 		d.logger().Info("dispatch: conversations returned to the queue", "count", len(returned))
+		d.workMu.Lock()
+		for _, r := range returned {
+			d.addPending(r.ConversationID)
+		}
+		d.workMu.Unlock()
 	}
 	return errors.Join(err, rerr)
 }
@@ -165,6 +300,13 @@ func (d *Dispatcher) Sweep(ctx context.Context) error {
 // which is written to the events (rule continuity); then a pass is asked
 // for, to route new conversations.
 func (d *Dispatcher) OnStored(ctx context.Context, items []switchboard.Inbound, results []switchboard.IngestResult) {
+	d.workMu.Lock()
+	for _, r := range results {
+		if r.Stored() {
+			d.addPending(r.ConversationID)
+		}
+	}
+	d.workMu.Unlock()
 	for i, r := range results {
 		if r.Err != nil || r.Duplicate || r.SwitchedFrom == "" || r.ConversationID == "" || i >= len(items) {
 			continue
@@ -173,7 +315,7 @@ func (d *Dispatcher) OnStored(ctx context.Context, items []switchboard.Inbound, 
 			d.logger().Warn("dispatch: continuity", "conversation", r.ConversationID, "err", err)
 		}
 	}
-	d.Wake()
+	d.signal()
 }
 
 // loadRouter returns the router built from the stored configuration and
@@ -306,6 +448,63 @@ func (s *snapshot) without(excluded []string) []route.Agent {
 // (unless their team is closed and they still need an acknowledgement);
 // only a failed (raced) assignment reads the agents again.
 func (d *Dispatcher) RouteOnce(ctx context.Context) (assigned, waiting int, err error) {
+	return d.walk(ctx, false, false)
+}
+
+// RouteHead walks the queue from its head while some online agent has
+// room for a class, deciding only the conversations of a class with room:
+// with nobody's room free it reads nothing.
+func (d *Dispatcher) RouteHead(ctx context.Context) (assigned, waiting int, err error) {
+	return d.walk(ctx, true, false)
+}
+
+// RouteConversations decides the given conversations that wait (those a
+// stored batch touched): its cost is theirs, whatever the queue's length.
+func (d *Dispatcher) RouteConversations(ctx context.Context, ids []string) (assigned, waiting int, err error) {
+	router, err := d.loadRouter(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("dispatch: load configuration: %w", err)
+	}
+	ws, err := d.Inbox.WaitingByIDs(ctx, ids)
+	if err != nil || len(ws) == 0 {
+		return 0, 0, err
+	}
+	snap, err := d.loadSnapshot(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("dispatch: load agents: %w", err)
+	}
+	now := d.now()
+	if err := d.Inbox.FillWaiting(ctx, ws, now.Add(-orDefault(d.ContinuityWindow, 30*24*time.Hour))); err != nil {
+		return 0, 0, fmt.Errorf("dispatch: read conversations: %w", err)
+	}
+	return d.placeAll(ctx, router, &snap, ws, now)
+}
+
+// placeAll decides each conversation of ws, in order, and counts how many
+// were assigned and how many left waiting.
+func (d *Dispatcher) placeAll(ctx context.Context, router *route.Router, snap **snapshot, ws []route.Waiting, now time.Time) (assigned, waiting int, err error) {
+	for _, w := range ws {
+		if err := ctx.Err(); err != nil {
+			return assigned, waiting, err
+		}
+		ok, err := d.place(ctx, router, snap, w, now)
+		if err != nil {
+			return assigned, waiting, err
+		}
+		if ok {
+			assigned++
+		} else {
+			waiting++
+		}
+	}
+	return assigned, waiting, nil
+}
+
+// walk passes over the queue in the order it is served: the whole of it,
+// or (headOnly) its head for each class an agent has room for; and for
+// a periodic pass (tick), only for more room than the last pass left
+// unused.
+func (d *Dispatcher) walk(ctx context.Context, headOnly, tick bool) (assigned, waiting int, err error) {
 	router, err := d.loadRouter(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("dispatch: load configuration: %w", err)
@@ -314,6 +513,42 @@ func (d *Dispatcher) RouteOnce(ctx context.Context) (assigned, waiting int, err 
 	if err != nil {
 		return 0, 0, fmt.Errorf("dispatch: load agents: %w", err)
 	}
+	if !headOnly {
+		p := periods(router, d.now())
+		d.workMu.Lock()
+		d.periods, d.walked = p, router
+		d.workMu.Unlock()
+		return d.pages(ctx, router, &snap, "", d.Inbox.WaitingConversations)
+	}
+	// The head, per class: only the classes some online agent has room
+	// for, and each only until that room is taken.
+	for _, c := range []switchboard.ChannelClass{switchboard.ClassChat, switchboard.ClassEmail} {
+		d.workMu.Lock()
+		unused := d.idle[c]
+		d.workMu.Unlock()
+		if snap.room[c] <= 0 || tick && snap.room[c] <= unused {
+			continue
+		}
+		a, w, err := d.pages(ctx, router, &snap, c, func(ctx context.Context, after *route.QueueCursor, limit int) ([]route.Waiting, error) {
+			return d.Inbox.WaitingInClass(ctx, c, after, limit)
+		})
+		assigned, waiting = assigned+a, waiting+w
+		if err != nil {
+			return assigned, waiting, err
+		}
+		d.workMu.Lock()
+		if d.idle == nil {
+			d.idle = map[switchboard.ChannelClass]int{}
+		}
+		d.idle[c] = snap.room[c] // what is left had nobody to take it
+		d.workMu.Unlock()
+	}
+	return assigned, waiting, nil
+}
+
+// pages decides the conversations read reads, page by page. With a class
+// it stops when no agent has room for it any more.
+func (d *Dispatcher) pages(ctx context.Context, router *route.Router, snap **snapshot, class switchboard.ChannelClass, read func(context.Context, *route.QueueCursor, int) ([]route.Waiting, error)) (assigned, waiting int, err error) {
 	batch := d.Batch
 	if batch <= 0 {
 		batch = 500
@@ -321,7 +556,10 @@ func (d *Dispatcher) RouteOnce(ctx context.Context) (assigned, waiting int, err 
 	window := orDefault(d.ContinuityWindow, 30*24*time.Hour)
 	var cursor *route.QueueCursor
 	for {
-		page, err := d.Inbox.WaitingConversations(ctx, cursor, batch)
+		if class != "" && (*snap).room[class] <= 0 {
+			return assigned, waiting, nil
+		}
+		page, err := read(ctx, cursor, batch)
 		if err != nil {
 			return assigned, waiting, fmt.Errorf("dispatch: read queue: %w", err)
 		}
@@ -333,7 +571,7 @@ func (d *Dispatcher) RouteOnce(ctx context.Context) (assigned, waiting int, err 
 		// Leave out, before reading anything more, what cannot change.
 		todo := page[:0:0]
 		for _, w := range page {
-			if snap.room[w.LastChannel.Class()] == 0 && w.WaitReason != "" && !d.needsAck(router, w, now) && !comesBack(router, w, now) {
+			if (*snap).room[w.LastChannel.Class()] <= 0 && w.WaitReason != "" && !d.needsAck(router, w, now) && !comesBack(router, w, now) {
 				waiting++
 				continue
 			}
@@ -342,19 +580,10 @@ func (d *Dispatcher) RouteOnce(ctx context.Context) (assigned, waiting int, err 
 		if err := d.Inbox.FillWaiting(ctx, todo, now.Add(-window)); err != nil {
 			return assigned, waiting, fmt.Errorf("dispatch: read queue: %w", err)
 		}
-		for _, w := range todo {
-			if err := ctx.Err(); err != nil {
-				return assigned, waiting, err
-			}
-			ok, err := d.place(ctx, router, &snap, w, now)
-			if err != nil {
-				return assigned, waiting, err
-			}
-			if ok {
-				assigned++
-			} else {
-				waiting++
-			}
+		a, w, err := d.placeAll(ctx, router, snap, todo, now)
+		assigned, waiting = assigned+a, waiting+w
+		if err != nil {
+			return assigned, waiting, err
 		}
 		if len(page) < batch {
 			return assigned, waiting, nil

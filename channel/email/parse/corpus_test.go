@@ -45,7 +45,8 @@ var corpus = []corpusCase{
 		from:    Address{"Maria Garcia", "maria.garcia@gmail.com"},
 		reply:   "Hi,\n\nThe tracking link says the parcel is stuck in Madrid since Friday. Can you check with the carrier?\n\nThanks,\nMaría",
 		text:    "> Your order #1042 has shipped.",
-		htmlHas: []string{`<a href="mailto:support@switchboard.example" rel="nofollow noopener" target="_blank">`, "stuck in Madrid"},
+		htmlHas: []string{`<a href="mailto:support@switchboard.example" rel="nofollow noopener" target="_blank">`, "stuck in Madrid",
+			`<br/><div data-sb-fold="quote"><div><div dir="ltr">On Fri, Jan 5, 2024`},
 		check: func(t *testing.T, e *Email) {
 			if e.MessageID != "CAJx9k2Tq0=Hh5sF_xq+9Yk@mail.gmail.com" {
 				t.Errorf("MessageID = %q", e.MessageID)
@@ -70,7 +71,7 @@ var corpus = []corpusCase{
 		from:      Address{"O'Brien, Sean", "sean.obrien@contoso.com"},
 		reply:     "That’s great, thank you – we’ll pay the €120 today.\n\nSean",
 		text:      "Hi Sean, the corrected invoice is attached.",
-		htmlHas:   []string{"That’s great, thank you – we’ll pay the €120 today."},
+		htmlHas:   []string{"That’s great, thank you – we’ll pay the €120 today.", `<div data-sb-fold="quote"><hr style="display: inline-block; width: 98%"/><div dir="ltr"><font`},
 		htmlLacks: []string{"<style", "margin-top:0"},
 	},
 	{
@@ -95,7 +96,7 @@ var corpus = []corpusCase{
 		subject:   "Re: Subscription renewal",
 		from:      Address{"Lina Wong", "lina_w@yahoo.com"},
 		reply:     "Please cancel the renewal, I no longer need the plan.\nLina",
-		htmlHas:   []string{"Your subscription renews on 15 January."}, // HTML keeps the history; only Reply strips it
+		htmlHas:   []string{`<div data-sb-fold="quote"><div><div style=`, "Your subscription renews on 15 January."}, // HTML keeps the history, folded
 		htmlLacks: []string{"yahoo_quoted", "class="},
 	},
 	{
@@ -327,7 +328,7 @@ var corpus = []corpusCase{
 		from:    Address{"Olu Adeyemi", "olu@gmail.com"},
 		reply:   "Please ship to:\n12 Marina Road\nLagos",
 		text:    "> Where should we ship it?",
-		htmlHas: []string{"<blockquote>Where should we ship it?</blockquote>"},
+		htmlHas: []string{"<blockquote>Where should we ship it?</blockquote>", `<div><br/></div><div data-sb-fold="signature">-- <br/><div dir="ltr">Olu Adeyemi`},
 	},
 	{
 		file:    "29-iso2022jp-body.eml",
@@ -584,6 +585,32 @@ func checkEmail(t *testing.T, name string, e *Email) {
 		}
 		if len(a.Data) > MaxAttachment {
 			t.Fatalf("%s: attachment of %d bytes", name, len(a.Data))
+		}
+	}
+}
+
+// TestCorpusFolds: the HTML of every corpus mail has a fold exactly when
+// the text stripper took something from its text, and outside its folds
+// says what Reply says (white space aside), unless the two parts differ.
+func TestCorpusFolds(t *testing.T) {
+	differ := map[string]string{
+		"09-nested-related-cid.eml": "the text part names the image [image: error.png]",
+		"22-gmail-bounce.eml":       "the text part tells more than the HTML",
+	}
+	files, _ := filepath.Glob("testdata/corpus/*.eml")
+	for _, f := range files {
+		name := filepath.Base(f)
+		e, err := Parse(readCorpus(t, name))
+		if err != nil || e.HTML == "" {
+			continue
+		}
+		text, quote, sig := foldParts(e.HTML)
+		if folded, stripped := len(quote)+len(sig) > 0, e.Reply != e.Text; folded != stripped {
+			t.Errorf("%s: %d quote and %d signature folds, yet Reply != Text is %v", name, len(quote), len(sig), stripped)
+		}
+		same := strings.Join(strings.Fields(text), " ") == strings.Join(strings.Fields(e.Reply), " ")
+		if why, ok := differ[name]; ok == same {
+			t.Errorf("%s: HTML new text %q, Reply %q (parts differ: %q)", name, text, e.Reply, why)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 // Package parse turns one raw inbound e-mail (RFC 5322 + MIME) into the
 // fields Switchboard needs: addresses and threading ids, the text and the
-// new text alone (quoted history and signature stripped), sanitised HTML,
+// new text alone (quoted history and signature stripped), sanitised HTML
+// with that history and signature marked for folding (FoldHTML),
 // attachments, and whether the message is automatic or a bounce
 // (channels.md §5). Both the IMAP fetcher and the inbound-mail webhook feed
 // it, so there is exactly one interpretation of a message.

@@ -222,48 +222,17 @@ func parseBody(s string) *html.Node {
 // Mail, Thunderbird) with Thunderbird's attribution line, Yahoo's
 // .yahoo_quoted, and Outlook's #divRplyFwdMsg or #appendonsend or header
 // block (a border-top div starting with "From:") together with everything
-// after it. It returns the inner HTML of the body.
+// after it (and the <hr> before it). It returns the inner HTML of the body.
 func StripReplyHTML(s string) string {
 	body := parseBody(s)
 	if body == nil {
 		return ""
 	}
-	var cut *html.Node // Outlook: drop this node and everything after it
-	var drop []*html.Node
-	var visit func(*html.Node)
-	visit = func(n *html.Node) {
-		if cut != nil {
-			return
-		}
-		if n.Type == html.ElementNode {
-			id := attr(n.Attr, "id")
-			switch {
-			case id == "divRplyFwdMsg" || id == "appendonsend" || hasClass(n, "OutlookMessageHeader"):
-				cut = n
-				return
-			case n.DataAtom == atom.Div && strings.Contains(strings.ReplaceAll(strings.ToLower(attr(n.Attr, "style")), " ", ""), "border-top:solid") &&
-				outlookHeaderRE.MatchString(strings.TrimSpace(textOf(n))):
-				cut = n
-				return
-			case hasClass(n, "gmail_quote", "gmail_quote_container", "gmail_signature", "yahoo_quoted", "moz-cite-prefix", "moz-signature"),
-				n.DataAtom == atom.Blockquote && strings.EqualFold(attr(n.Attr, "type"), "cite"):
-				drop = append(drop, n)
-				return
-			}
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			visit(c)
-		}
+	st := findReplyStructure(body)
+	for _, d := range st.drops {
+		d.n.Parent.RemoveChild(d.n)
 	}
-	visit(body)
-	for _, n := range drop {
-		n.Parent.RemoveChild(n)
-	}
-	if cut != nil {
-		// Outlook puts an <hr> just before its header block.
-		if p := cut.PrevSibling; p != nil && p.Type == html.ElementNode && p.DataAtom == atom.Hr {
-			cut.Parent.RemoveChild(p)
-		}
+	if cut := st.cut; cut != nil {
 		for n := cut; n != nil && n != body; n = n.Parent {
 			for n.NextSibling != nil {
 				n.Parent.RemoveChild(n.NextSibling)
@@ -271,8 +240,93 @@ func StripReplyHTML(s string) string {
 		}
 		cut.Parent.RemoveChild(cut)
 	}
-	var buf bytes.Buffer
+	return renderChildren(body)
+}
+
+// replyStructure is what the markup of an HTML reply says about its
+// quoted history and signature, before any text is read.
+type replyStructure struct {
+	// cut is where Outlook's history starts (its header block, or the
+	// <hr> just before it): it and everything after it is history.
+	cut *html.Node
+	// drops are subtrees wholly quote or signature, in document order,
+	// none inside another and all before cut.
+	drops []foldNode
+}
+
+type foldNode struct {
+	n    *html.Node
+	kind foldKind
+}
+
+// findReplyStructure holds the markup rules of both StripReplyHTML and
+// FoldHTML, so that the two cannot drift apart. Content that is not shown
+// (script, style, svg...) is not looked into, as HTMLToText skips it too.
+func findReplyStructure(body *html.Node) replyStructure {
+	var st replyStructure
+	var visit func(*html.Node)
+	visit = func(n *html.Node) {
+		if st.cut != nil {
+			return
+		}
+		if n.Type == html.ElementNode {
+			if invisible(n.DataAtom) {
+				return
+			}
+			id := attr(n.Attr, "id")
+			switch {
+			case id == "divRplyFwdMsg" || id == "appendonsend" || hasClass(n, "OutlookMessageHeader"):
+				st.cut = withHrBefore(n)
+				return
+			case n.DataAtom == atom.Div && strings.Contains(strings.ReplaceAll(strings.ToLower(attr(n.Attr, "style")), " ", ""), "border-top:solid") &&
+				outlookHeaderRE.MatchString(strings.TrimSpace(textOf(n))):
+				st.cut = withHrBefore(n)
+				return
+			case hasClass(n, "gmail_signature", "moz-signature"):
+				st.drops = append(st.drops, foldNode{n, foldSignature})
+				return
+			case hasClass(n, "gmail_quote", "gmail_quote_container", "yahoo_quoted", "moz-cite-prefix"),
+				n.DataAtom == atom.Blockquote && strings.EqualFold(attr(n.Attr, "type"), "cite"):
+				st.drops = append(st.drops, foldNode{n, foldQuote})
+				return
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			visit(c)
+		}
+	}
 	for c := body.FirstChild; c != nil; c = c.NextSibling {
+		visit(c) // the body itself may carry an id or class, but is never the history
+	}
+	return st
+}
+
+// withHrBefore returns the <hr> Outlook puts just before its header
+// block, when there is one (whitespace between allowed), else n.
+func withHrBefore(n *html.Node) *html.Node {
+	p := n.PrevSibling
+	for p != nil && (p.Type == html.CommentNode || p.Type == html.TextNode && strings.TrimSpace(p.Data) == "") {
+		p = p.PrevSibling
+	}
+	if p != nil && p.Type == html.ElementNode && p.DataAtom == atom.Hr {
+		return p
+	}
+	return n
+}
+
+// invisible reports the elements whose content is never shown as text.
+func invisible(a atom.Atom) bool {
+	switch a {
+	case atom.Script, atom.Style, atom.Head, atom.Title, atom.Noscript, atom.Template, atom.Iframe, atom.Object, atom.Svg, atom.Math:
+		return true
+	}
+	return false
+}
+
+// renderChildren returns the HTML of n's children.
+func renderChildren(n *html.Node) string {
+	var buf bytes.Buffer
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
 		_ = html.Render(&buf, c) // writes to memory; errors only come from the writer
 	}
 	return buf.String()
@@ -337,6 +391,33 @@ type textWriter struct {
 	pre       int  // <pre> nesting
 	space     bool // a collapsed space is pending
 	blank     int  // blank lines wanted before the next line
+
+	// With track set (FoldHTML), pieces records which node each line's
+	// text came from, so that a decision about lines can be carried back
+	// to the tree; the nodes in skip, and stop and everything after it,
+	// are left out, as StripReplyHTML removes them.
+	track   bool
+	pieces  []textPiece
+	open    []textPiece // pieces of the line being written
+	skip    map[*html.Node]bool
+	stop    *html.Node
+	stopped bool
+}
+
+// textPiece is text from one node on one line: a text node (bytes
+// [off:end] of its Data, which differ from the whole only in <pre>), an
+// <img> through its alt text or an <hr>.
+type textPiece struct {
+	n        *html.Node
+	off, end int
+	line     int
+}
+
+// from records that the next text written comes from n[off:end].
+func (t *textWriter) from(n *html.Node, off, end int) {
+	if t.track {
+		t.open = append(t.open, textPiece{n: n, off: off, end: end})
+	}
 }
 
 func quotePrefix(depth int) string {
@@ -357,6 +438,11 @@ func (t *textWriter) flushLine() {
 			t.lines = append(t.lines, strings.Repeat(">", d))
 		}
 	}
+	for _, p := range t.open {
+		p.line = len(t.lines)
+		t.pieces = append(t.pieces, p)
+	}
+	t.open = t.open[:0]
 	t.lines = append(t.lines, quotePrefix(t.curDepth)+t.cur.String())
 	t.cur.Reset()
 	t.lastDepth = t.curDepth
@@ -383,8 +469,12 @@ func (t *textWriter) write(s string) {
 	t.cur.WriteString(s)
 }
 
-func (t *textWriter) text(s string) {
+// text writes s, the Data of the text node src (nil for other text).
+// The parser leaves no CR in text, so offsets into s are offsets into
+// src.Data.
+func (t *textWriter) text(s string, src *html.Node) {
 	if t.pre > 0 {
+		off := 0
 		for i, line := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n") {
 			if i > 0 {
 				if t.cur.Len() > 0 {
@@ -397,8 +487,12 @@ func (t *textWriter) text(s string) {
 				if t.cur.Len() == 0 {
 					t.curDepth = t.depth
 				}
+				if src != nil {
+					t.from(src, off, off+len(line))
+				}
 				t.cur.WriteString(line)
 			}
+			off += len(line) + 1
 		}
 		return
 	}
@@ -408,6 +502,9 @@ func (t *textWriter) text(s string) {
 			t.space = true
 		}
 		return
+	}
+	if src != nil {
+		t.from(src, 0, len(s))
 	}
 	if startsSpace(s) && t.cur.Len() > 0 {
 		t.space = true
@@ -427,9 +524,17 @@ func startsSpace(s string) bool { return s != "" && strings.IndexByte(" \t\r\n\f
 func endsSpace(s string) bool   { return s != "" && strings.IndexByte(" \t\r\n\f", s[len(s)-1]) >= 0 }
 
 func (t *textWriter) node(n *html.Node) {
+	if t.track {
+		if n == t.stop {
+			t.stopped = true
+		}
+		if t.stopped || t.skip[n] {
+			return
+		}
+	}
 	switch n.Type {
 	case html.TextNode:
-		t.text(n.Data)
+		t.text(n.Data, n)
 		return
 	case html.ElementNode:
 	default:
@@ -438,9 +543,10 @@ func (t *textWriter) node(n *html.Node) {
 		}
 		return
 	}
-	switch n.DataAtom {
-	case atom.Script, atom.Style, atom.Head, atom.Title, atom.Noscript, atom.Template, atom.Iframe, atom.Object, atom.Svg, atom.Math:
+	if invisible(n.DataAtom) {
 		return
+	}
+	switch n.DataAtom {
 	case atom.Br:
 		if t.cur.Len() > 0 {
 			t.flushLine()
@@ -450,11 +556,13 @@ func (t *textWriter) node(n *html.Node) {
 		return
 	case atom.Img:
 		if alt := strings.TrimSpace(attr(n.Attr, "alt")); alt != "" {
-			t.text(" " + alt + " ")
+			t.from(n, 0, 0)
+			t.text(" "+alt+" ", nil)
 		}
 		return
 	case atom.Hr:
 		t.breakLine(1)
+		t.from(n, 0, 0)
 		t.write("---")
 		t.breakLine(1)
 		return

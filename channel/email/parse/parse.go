@@ -59,8 +59,11 @@ type Email struct {
 	// an HTML-only message StripReplyHTML first). It falls back to Text
 	// when stripping leaves nothing but Text is not wholly a ">" quote.
 	Reply string
-	// HTML is the sanitised HTML (SanitizeHTML), "" without an HTML part.
-	// Images are only cid: references, kept as src="cid:ID" for RewriteCID.
+	// HTML is the sanitised HTML, "" without an HTML part, with the
+	// quoted history and signature that Reply leaves out wrapped in
+	// <div data-sb-fold="quote"> and <div data-sb-fold="signature">
+	// (FoldHTML). Images are only cid: references, kept as src="cid:ID"
+	// for RewriteCID.
 	HTML        string
 	Attachments []Attachment
 	// Dropped names the parts not kept: larger than MaxAttachment, an
@@ -375,7 +378,7 @@ func (w *walker) finish(h message.Header) {
 	e := w.e
 	rawHTML := strings.Join(w.htmls, "\n")
 	if len(w.htmls) > 0 {
-		e.HTML = SanitizeHTML(rawHTML)
+		e.HTML = FoldHTML(rawHTML)
 	}
 	if len(w.texts) > 0 {
 		e.Text = trimText(strings.Join(w.texts, "\n"))

@@ -43,25 +43,64 @@ func StripReply(text string) string {
 	text = strings.ToValidUTF8(text, "") // dropping, not replacing, keeps the result no longer than text
 	text = strings.ReplaceAll(text, "\r\n", "\n")
 	lines := strings.Split(text, "\n")
-
-	if i := historyStart(lines); i >= 0 {
-		lines = lines[:i]
-	}
-	lines = dropTrailingQuotes(lines)
-	lines = dropSignature(lines)
-	lines = dropTrailingQuotes(lines)
-	for len(lines) > 0 {
-		last := strings.TrimSpace(lines[len(lines)-1])
-		if last == "" || mobileSigRE.MatchString(last) {
-			lines = lines[:len(lines)-1]
-			continue
-		}
-		break
-	}
+	lines = lines[:splitReply(lines).text]
 	for len(lines) > 0 && strings.TrimSpace(lines[0]) == "" {
 		lines = lines[1:]
 	}
 	return strings.TrimRight(strings.Join(lines, "\n"), " \t\n")
+}
+
+// replyCuts says where StripReply's steps cut a text, as line indexes.
+// Each step removes a tail of what the one before left, so the lines it
+// removes form ranges in order, each wholly signature or quote:
+// lines[:text] are the new text, lines[text:mobile] signature,
+// lines[mobile:quoted] quote, lines[quoted:sig] signature and lines[sig:]
+// quote. FoldHTML marks HTML by the same ranges, which is what keeps the
+// marked HTML and StripReply in agreement.
+type replyCuts struct {
+	text   int // end of the new text
+	mobile int // end of trailing "Sent from my iPhone"-style lines (and blank ones)
+	quoted int // end of a ">" block just before a "-- " signature
+	sig    int // end of the "-- " signature; the rest is quoted lines and history
+}
+
+// kind reports what line i is: new text, signature or quote.
+func (c replyCuts) kind(i int) foldKind {
+	switch {
+	case i < c.text:
+		return foldNone
+	case i < c.mobile:
+		return foldSignature
+	case i < c.quoted:
+		return foldQuote
+	case i < c.sig:
+		return foldSignature
+	}
+	return foldQuote
+}
+
+// splitReply applies StripReply's steps to lines: cut at the quoted
+// history, drop a trailing ">" block, a "-- " signature, another ">" block,
+// then trailing blank and "Sent from my iPhone"-style lines.
+func splitReply(lines []string) replyCuts {
+	end := len(lines)
+	if i := historyStart(lines); i >= 0 {
+		end = i
+	}
+	var c replyCuts
+	c.sig = len(dropTrailingQuotes(lines[:end]))
+	c.quoted = len(dropSignature(lines[:c.sig]))
+	c.mobile = len(dropTrailingQuotes(lines[:c.quoted]))
+	c.text = c.mobile
+	for c.text > 0 {
+		last := strings.TrimSpace(lines[c.text-1])
+		if last == "" || mobileSigRE.MatchString(last) {
+			c.text--
+			continue
+		}
+		break
+	}
+	return c
 }
 
 // historyStart returns the index of the first line of quoted history, or

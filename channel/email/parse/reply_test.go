@@ -62,6 +62,8 @@ func TestStripReplyHTML(t *testing.T) {
 			`<div>Paid</div>`},
 		{"outlook nested", `<div class="WordSection1"><p>Paid</p><div><div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0in 0in 0in"><p><b>From:</b> S<br><b>Sent:</b> Monday</p></div></div><p>old</p></div><p>after</p>`,
 			`<div class="WordSection1"><p>Paid</p><div></div></div>`},
+		{"outlook hr on its own line", "<div>Paid</div>\n<hr>\n<div id=\"divRplyFwdMsg\"><b>From:</b> S</div><div>old</div>", "<div>Paid</div>\n"},
+		{"body is not history", `<body id="appendonsend"><p>Hi</p></body>`, `<p>Hi</p>`},
 		{"yahoo", `<div>Cancel please</div><div id="yahoo_quoted_1" class="yahoo_quoted"><div>On Thursday wrote:</div></div>`, `<div>Cancel please</div>`},
 		{"no quote", `<p>Just <b>this</b></p>`, `<p>Just <b>this</b></p>`},
 	}
@@ -115,42 +117,45 @@ func TestRewriteCID(t *testing.T) {
 	}
 }
 
+// sanitizeVectors are attacks on the sanitiser and what it must make of
+// them.
+var sanitizeVectors = []struct{ name, in, want string }{
+	{"script", `<p>a</p><script>alert(1)</script>`, `<p>a</p>`},
+	{"img onerror", `<img src=x onerror=alert(1)>ok`, `ok`},
+	{"cid image kept", `<img src="cid:abc@x" onerror="alert(1)" alt="a">`, `<img src="cid:abc@x" alt="a">`},
+	{"remote image", `<img src="https://t.example/p.gif">`, ``},
+	{"protocol-relative image", `<img src="//t.example/p.gif">`, ``},
+	{"data image", `<img src="data:image/png;base64,iVBORw0KGgo=">`, ``},
+	{"svg onload", `<svg onload="alert(1)"><circle/></svg>x`, `x`},
+	{"svg in img", `<svg><script>alert(1)</script></svg>y`, `y`},
+	{"javascript link", `<a href="javascript:alert(1)">x</a>`, `x`},
+	{"javascript link mixed case and entities", `<a href="JaVaScRiPt&#58;alert(1)">x</a>`, `x`},
+	{"javascript link with tab", "<a href=\"java\tscript:alert(1)\">x</a>", `x`},
+	{"data link", `<a href="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==">x</a>`, `x`},
+	{"vbscript link", `<a href="vbscript:msgbox(1)">x</a>`, `x`},
+	{"style expression", `<div style="width: expression(alert(1))">x</div>`, `<div>x</div>`},
+	{"style url", `<div style="background-image: url(https://t.example/p.gif); color: red">x</div>`, `<div>x</div>`},
+	{"style position dropped", `<div style="position:fixed;top:0;COLOR:Red !important;display:flex">x</div>`, `<div style="color: Red !important">x</div>`},
+	{"style comment and escape", `<div style="color:red/**/;width:\\65xpression(1)">x</div>`, `<div>x</div>`},
+	{"style rgb kept", `<p style="color: rgb(0, 0, 0);font-family:'Segoe UI', Arial">x</p>`, `<p style="color: rgb(0, 0, 0); font-family: &#39;Segoe UI&#39;, Arial">x</p>`},
+	{"negative margin dropped", `<div style="margin-top:-400px;margin:0 0 8px 0">x</div>`, `<div style="margin: 0 0 8px 0">x</div>`},
+	{"style element", `<style>body{background:url(https://t.example/x)}</style>x`, `x`},
+	{"iframe", `<iframe src="https://evil.example"></iframe>x`, `x`},
+	{"form", `<form action="https://evil.example"><input name="p"><button>Go</button></form>`, `Go`},
+	{"object", `<object data="x.swf"></object><embed src="x.swf">x`, `x`},
+	{"meta refresh", `<meta http-equiv="refresh" content="0;url=https://evil.example">x`, `x`},
+	{"base", `<base href="https://evil.example/">x`, `x`},
+	{"link mailto", `<a href="mailto:a@b.example">mail</a>`, `<a href="mailto:a@b.example" rel="nofollow noopener" target="_blank">mail</a>`},
+	{"link target replaced", `<a href="https://x.example/" target="_top" rel="opener">x</a>`, `<a href="https://x.example/" rel="nofollow noopener" target="_blank">x</a>`},
+	{"relative link", `<a href="/admin">x</a>`, `x`},
+	{"class and id dropped", `<p class="btn" id="main">x</p>`, `<p>x</p>`},
+	{"table attrs kept", `<table width="600" cellpadding="0"><tr><td align="center" bgcolor="#fff">x</td></tr></table>`, `<table width="600" cellpadding="0"><tr><td align="center" bgcolor="#fff">x</td></tr></table>`},
+	{"mxss noscript", `<noscript><p title="</noscript><img src=x onerror=alert(1)>">`, `&#34;&gt;`},
+	{"comment", `<!-- <script>alert(1)</script> -->x`, `x`},
+}
+
 func TestSanitizeHTMLVectors(t *testing.T) {
-	tests := []struct{ name, in, want string }{
-		{"script", `<p>a</p><script>alert(1)</script>`, `<p>a</p>`},
-		{"img onerror", `<img src=x onerror=alert(1)>ok`, `ok`},
-		{"cid image kept", `<img src="cid:abc@x" onerror="alert(1)" alt="a">`, `<img src="cid:abc@x" alt="a">`},
-		{"remote image", `<img src="https://t.example/p.gif">`, ``},
-		{"protocol-relative image", `<img src="//t.example/p.gif">`, ``},
-		{"data image", `<img src="data:image/png;base64,iVBORw0KGgo=">`, ``},
-		{"svg onload", `<svg onload="alert(1)"><circle/></svg>x`, `x`},
-		{"svg in img", `<svg><script>alert(1)</script></svg>y`, `y`},
-		{"javascript link", `<a href="javascript:alert(1)">x</a>`, `x`},
-		{"javascript link mixed case and entities", `<a href="JaVaScRiPt&#58;alert(1)">x</a>`, `x`},
-		{"javascript link with tab", "<a href=\"java\tscript:alert(1)\">x</a>", `x`},
-		{"data link", `<a href="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==">x</a>`, `x`},
-		{"vbscript link", `<a href="vbscript:msgbox(1)">x</a>`, `x`},
-		{"style expression", `<div style="width: expression(alert(1))">x</div>`, `<div>x</div>`},
-		{"style url", `<div style="background-image: url(https://t.example/p.gif); color: red">x</div>`, `<div>x</div>`},
-		{"style position dropped", `<div style="position:fixed;top:0;COLOR:Red !important;display:flex">x</div>`, `<div style="color: Red !important">x</div>`},
-		{"style comment and escape", `<div style="color:red/**/;width:\\65xpression(1)">x</div>`, `<div>x</div>`},
-		{"style rgb kept", `<p style="color: rgb(0, 0, 0);font-family:'Segoe UI', Arial">x</p>`, `<p style="color: rgb(0, 0, 0); font-family: &#39;Segoe UI&#39;, Arial">x</p>`},
-		{"negative margin dropped", `<div style="margin-top:-400px;margin:0 0 8px 0">x</div>`, `<div style="margin: 0 0 8px 0">x</div>`},
-		{"style element", `<style>body{background:url(https://t.example/x)}</style>x`, `x`},
-		{"iframe", `<iframe src="https://evil.example"></iframe>x`, `x`},
-		{"form", `<form action="https://evil.example"><input name="p"><button>Go</button></form>`, `Go`},
-		{"object", `<object data="x.swf"></object><embed src="x.swf">x`, `x`},
-		{"meta refresh", `<meta http-equiv="refresh" content="0;url=https://evil.example">x`, `x`},
-		{"base", `<base href="https://evil.example/">x`, `x`},
-		{"link mailto", `<a href="mailto:a@b.example">mail</a>`, `<a href="mailto:a@b.example" rel="nofollow noopener" target="_blank">mail</a>`},
-		{"link target replaced", `<a href="https://x.example/" target="_top" rel="opener">x</a>`, `<a href="https://x.example/" rel="nofollow noopener" target="_blank">x</a>`},
-		{"relative link", `<a href="/admin">x</a>`, `x`},
-		{"class and id dropped", `<p class="btn" id="main">x</p>`, `<p>x</p>`},
-		{"table attrs kept", `<table width="600" cellpadding="0"><tr><td align="center" bgcolor="#fff">x</td></tr></table>`, `<table width="600" cellpadding="0"><tr><td align="center" bgcolor="#fff">x</td></tr></table>`},
-		{"mxss noscript", `<noscript><p title="</noscript><img src=x onerror=alert(1)>">`, `&#34;&gt;`},
-		{"comment", `<!-- <script>alert(1)</script> -->x`, `x`},
-	}
-	for _, tt := range tests {
+	for _, tt := range sanitizeVectors {
 		t.Run(tt.name, func(t *testing.T) {
 			got := SanitizeHTML(tt.in)
 			if strings.TrimSpace(got) != tt.want {
