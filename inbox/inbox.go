@@ -29,8 +29,8 @@ type Config struct {
 	// CacheBytes is SQLite's page cache, all connections together
 	// (default store.DefaultCacheBytes).
 	CacheBytes int64
-	Clock        switchboard.Clock // default: the system clock
-	Bus          switchboard.Bus   // nil: changes are not announced
+	Clock      switchboard.Clock // default: the system clock
+	Bus        switchboard.Bus   // nil: changes are not announced
 	// Presence keeps who views and types where (default: in memory, for
 	// one instance).
 	Presence switchboard.Presence

@@ -68,8 +68,10 @@ func (db *DB) waitingPage(ctx context.Context, filter string, fargs []any, after
 	return db.waiting(ctx, out, waitingSelect+filter+queueLowerPrio+queueOrder, args(after.Priority, limit-len(out))...)
 }
 
-// WaitingByIDs returns those of the conversations (at most a batch's
-// worth at a time) that wait, in queue order.
+// WaitingByIDs returns those of the conversations that wait, in queue
+// order. It reads them by id (a lookup per id) and sorts them here: with
+// an ORDER BY, a planner may walk the queue's index in order and filter,
+// which costs the whole queue.
 func (db *DB) WaitingByIDs(ctx context.Context, ids []string) ([]route.Waiting, error) {
 	var out []route.Waiting
 	for len(ids) > 0 {
@@ -79,11 +81,20 @@ func (db *DB) WaitingByIDs(ctx context.Context, ids []string) ([]route.Waiting, 
 			args[i] = id
 		}
 		var err error
-		if out, err = db.waiting(ctx, out, waitingSelect+` AND c.id IN (`+placeholders(n)+`) ORDER BY c.priority DESC, c.created_at, c.id`, args...); err != nil {
+		if out, err = db.waiting(ctx, out, waitingSelect+` AND c.id IN (`+placeholders(n)+`)`, args...); err != nil {
 			return nil, err
 		}
 		ids = ids[n:]
 	}
+	slices.SortFunc(out, func(a, b route.Waiting) int {
+		if a.Priority != b.Priority {
+			return b.Priority - a.Priority
+		}
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 	return out, nil
 }
 

@@ -334,6 +334,11 @@ func seedWaiting(ctx context.Context, m *Main, n int, stderr io.Writer) error {
 			return fmt.Errorf("bench: route the queue: %w", err)
 		}
 	}
+	// Statistics as a database that has run a while has them (the
+	// planners choose by them).
+	if err := m.Inbox.Analyze(ctx); err != nil {
+		return err
+	}
 	w, err := m.Inbox.WaitingCount(ctx)
 	if err != nil {
 		return err

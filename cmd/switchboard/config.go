@@ -40,7 +40,7 @@ type Config struct {
 	IngestBatch       int
 	// SQLiteCacheMB is the embedded database's page cache, all its
 	// connections together.
-	SQLiteCacheMB int
+	SQLiteCacheMB     int
 	OutboxMaxAttempts int
 	ShutdownTimeout   time.Duration
 	// RedisPrefix namespaces every Redis key and channel, so that several
@@ -214,7 +214,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.FormOrigins, "form-origins", env("FORM_ORIGINS", ""), "comma-separated origins allowed to post forms; empty allows any (SWITCHBOARD_FORM_ORIGINS)")
 	fs.IntVar(&c.FormRatePerMinute, "form-rate-limit", c.envInt("FORM_RATE_LIMIT", 10), "form posts per minute per client address; 0 disables (SWITCHBOARD_FORM_RATE_LIMIT)")
 	fs.IntVar(&c.IngestWorkers, "ingest-workers", c.envInt("INGEST_WORKERS", 0), "ingest batches processed at once; 0 means 1 on SQLite, 4 on PostgreSQL (SWITCHBOARD_INGEST_WORKERS)")
-	fs.IntVar(&c.SQLiteCacheMB, "sqlite-cache-mb", c.envInt("SQLITE_CACHE_MB", 64), "the embedded SQLite database's page cache in MB, for all its connections together, at least 4 (SWITCHBOARD_SQLITE_CACHE_MB)")
+	fs.IntVar(&c.SQLiteCacheMB, "sqlite-cache-mb", c.envInt("SQLITE_CACHE_MB", 64), "the embedded SQLite database's page cache in MB, for all its connections together, at least 4; 0 means 64 (SWITCHBOARD_SQLITE_CACHE_MB)")
 	fs.IntVar(&c.IngestBatch, "ingest-batch", c.envInt("INGEST_BATCH", 256), "most messages stored per transaction, at least 1 (SWITCHBOARD_INGEST_BATCH)")
 	fs.IntVar(&c.OutboxMaxAttempts, "outbox-max-attempts", c.envInt("OUTBOX_MAX_ATTEMPTS", 8), "send attempts before a reply fails for good, at least 1 (SWITCHBOARD_OUTBOX_MAX_ATTEMPTS)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", env("REDIS_PREFIX", "switchboard:"), "prefix of every Redis key and Pub/Sub channel (SWITCHBOARD_REDIS_PREFIX)")
@@ -314,8 +314,8 @@ func (c *Config) Validate() error {
 	if c.IngestWorkers < 0 {
 		bad("%s is %d: must be 0 (the default) or more", setting("INGEST_WORKERS"), c.IngestWorkers)
 	}
-	if c.SQLiteCacheMB < 4 {
-		bad("%s is %d: must be at least 4", setting("SQLITE_CACHE_MB"), c.SQLiteCacheMB)
+	if c.SQLiteCacheMB != 0 && c.SQLiteCacheMB < 4 {
+		bad("%s is %d: must be at least 4 (0 means 64)", setting("SQLITE_CACHE_MB"), c.SQLiteCacheMB)
 	}
 	if c.IngestBatch < 1 {
 		bad("%s is %d: must be at least 1", setting("INGEST_BATCH"), c.IngestBatch)
