@@ -339,6 +339,7 @@ func (f *Fetcher) Get(ctx context.Context, rawURL string, header http.Header, ma
 	for k, v := range header {
 		req.Header[k] = slices.Clone(v)
 	}
+	start := time.Now()
 	resp, err := f.client.Do(req)
 	if err != nil {
 		return nil, err
@@ -356,6 +357,12 @@ func (f *Fetcher) Get(ctx context.Context, rawURL string, header http.Header, ma
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading %s://%s: %w", resp.Request.URL.Scheme, resp.Request.URL.Host, err)
+	}
+	// A body cut off by the timeout can read as complete (HTTP/2 may end
+	// the stream before the cancellation is seen): a fetch that outlived
+	// its time never counts as whole.
+	if t := f.client.Timeout; t > 0 && time.Since(start) >= t {
+		return nil, fmt.Errorf("reading %s://%s: the fetch took longer than %s", resp.Request.URL.Scheme, resp.Request.URL.Host, t)
 	}
 	if int64(len(body)) > maxBytes {
 		return nil, TooLarge(maxBytes)

@@ -40,8 +40,9 @@ func (c *Channel) now() time.Time {
 // hours of the customer's last WhatsApp message; outside it, only an
 // approved template, rendered with exactly its number of parameters.
 // Attachments must be of a type and size the Cloud API takes (MediaFor);
-// Details says what will be sent ("sends", "parts") and, always, what
-// attachments may be ("attachment_limits").
+// Details says what will be sent ("sends", "parts"), whether only a
+// template may go now ("templates_only": outside the window) and, always,
+// what attachments may be ("attachment_limits").
 func (c *Channel) Check(r switchboard.Recipient, d switchboard.Draft, now time.Time) switchboard.Decision {
 	dec := switchboard.Decision{Channel: switchboard.ChannelWhatsApp, Allowed: true, Templates: []string{},
 		Details: map[string]any{"attachment_limits": AttachmentLimits}}
@@ -76,10 +77,15 @@ func (c *Channel) Check(r switchboard.Recipient, d switchboard.Draft, now time.T
 		}
 		return refuse(fmt.Sprintf("no approved template %q in language %q", d.Template.Name, d.Template.Language))
 	}
+	// Outside the window only a template can go: Details says so, for the
+	// composer to offer templates instead of free text (a refusal for any
+	// other reason leaves free text to fix).
 	switch {
 	case last.IsZero():
+		dec.Details["templates_only"] = true
 		return refuse("the customer has never written on WhatsApp: only an approved template may start the conversation")
 	case !CanSendFreeForm(last, now):
+		dec.Details["templates_only"] = true
 		return refuse(fmt.Sprintf("the 24-hour window closed at %s: WhatsApp accepts only approved templates until the customer writes again", dec.WindowEndsAt.UTC().Format(time.RFC3339)))
 	case utf8.RuneCountInString(d.Text) > MaxTextLen:
 		return refuse(fmt.Sprintf("WhatsApp text is limited to %d characters", MaxTextLen))

@@ -25,10 +25,13 @@ func TestCheckWindow(t *testing.T) {
 		t.Fatalf("23 h after the last message: %+v", inside)
 	}
 	late := c.Check(rec(now.Add(-25*time.Hour)), switchboard.Draft{Text: "hi"}, now)
-	if late.Allowed || !strings.Contains(late.Reason, "24-hour window closed at 2026-03-02T11:00:00Z") || late.Templates == nil {
+	if late.Allowed || !strings.Contains(late.Reason, "24-hour window closed at 2026-03-02T11:00:00Z") || late.Templates == nil || late.Details["templates_only"] != true {
 		t.Fatalf("25 h after: %+v", late)
 	}
-	if never := c.Check(rec(time.Time{}), switchboard.Draft{Text: "hi"}, now); never.Allowed {
+	if inside.Details["templates_only"] != nil {
+		t.Fatalf("inside the window, templates only: %+v", inside)
+	}
+	if never := c.Check(rec(time.Time{}), switchboard.Draft{Text: "hi"}, now); never.Allowed || never.Details["templates_only"] != true {
 		t.Fatalf("never wrote on WhatsApp: %+v", never)
 	}
 	noPhone := c.Check(switchboard.Recipient{}, switchboard.Draft{Text: "hi"}, now)
@@ -42,8 +45,8 @@ func TestCheckWindow(t *testing.T) {
 		t.Fatal("an empty message was allowed")
 	}
 	long := c.Check(rec(now.Add(-time.Hour)), switchboard.Draft{Text: strings.Repeat("a", MaxTextLen+1)}, now)
-	if long.Allowed {
-		t.Fatal("text over the limit allowed")
+	if long.Allowed || long.Details["templates_only"] != nil {
+		t.Fatalf("text over the limit: %+v (refused, but free text stays: the composer keeps the Reply box)", long)
 	}
 }
 

@@ -321,13 +321,19 @@ func TestEmailEndToEnd(t *testing.T) {
 	// and the bounced mail marked failed with its status.
 	e.deliver(fmt.Sprintf("From: Ann <%s>\r\nTo: %s\r\nSubject: Automatic reply: Re: Order 77 is late\r\nMessage-ID: <ooo.%s@customer.test>\r\nIn-Reply-To: <%s>\r\nAuto-Submitted: auto-replied\r\nX-Autoreply: yes\r\n\r\nI am out of the office until Monday.\r\n", ann, replyTo, e.run, ourID))
 	e.deliver(fmt.Sprintf("From: MAILER-DAEMON@mx.customer.test (Mail Delivery System)\r\nTo: support@acme.test\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn.%s@mx.customer.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\r\n\r\n--r\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.test\r\n\r\nFinal-Recipient: rfc822; %s\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 User unknown\r\n\r\n--r\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: support@acme.test\r\nMessage-ID: <%s>\r\nSubject: Re: Order 77 is late\r\n\r\n--r--\r\n", e.run, ann, ourID))
+	// The answer reads the messages, then the log: polled while the
+	// bounce commits, it may show the log's entry before the message's
+	// new status, so both are waited for.
 	c = e.conversation(func(c mailConv) bool {
-		var auto, bounce bool
+		var auto, bounce, failed bool
 		for _, ev := range c.Events {
 			auto = auto || ev.Type == switchboard.EventAutoReply
 			bounce = bounce || ev.Type == switchboard.EventBounce
 		}
-		return auto && bounce
+		for _, m := range c.Messages {
+			failed = failed || m.Direction == "out" && m.Status == switchboard.DeliveryFailed
+		}
+		return auto && bounce && failed
 	})
 	if len(c.Messages) != 4 {
 		t.Errorf("%d messages after an out-of-office and a bounce, want 4", len(c.Messages))

@@ -34,6 +34,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/email/smtptest"
 	"github.com/switchboard-inbox/switchboard/channel/meta/metatest"
 	"github.com/switchboard-inbox/switchboard/channel/twilio"
 	"github.com/switchboard-inbox/switchboard/channel/twilio/twiliotest"
@@ -57,7 +58,8 @@ type wsEnv struct {
 	clock  *testenv.Clock
 	graph  *metatest.Server
 	twilio *twiliotest.Server
-	token  string // Ada's API token
+	smtp   *smtptest.Server // the relay replies by e-mail go through
+	token  string           // Ada's API token
 	logs   *testenv.SyncBuffer
 
 	mu     sync.Mutex
@@ -80,6 +82,11 @@ func newWorkspaceEnv(t *testing.T) *wsEnv {
 	twilioTS := httptest.NewTLSServer(e.twilio.Handler())
 	e.twilio.SetBaseURL(twilioTS.URL)
 	t.Cleanup(func() { e.graph.Close(); graphTS.Close(); e.twilio.Close(); twilioTS.Close() })
+	var err error
+	if e.smtp, err = smtptest.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.smtp.Close() })
 
 	e.m = &Main{Config: Config{
 		Addr: addr, PublicURL: "http://" + addr, DataDir: t.TempDir(), LogLevel: "warn", LogFormat: "text",
@@ -88,6 +95,7 @@ func newWorkspaceEnv(t *testing.T) *wsEnv {
 		MetaAppSecret: metaSecret, MetaVerifyToken: metaVerify, MetaAccessToken: metaToken, GraphAPIURL: graphTS.URL,
 		WhatsAppPhoneNumberID: e.graph.PhoneNumberID(),
 		EmailFrom:             "Acme Support <support@acme.test>", InboundEmailSecret: mailSecret,
+		SMTPURL: "smtp://" + e.smtp.Addr() + "?starttls=off",
 	}}
 	e.m.Clock = e.clock
 	e.m.ProviderHTTP = twilioTS.Client()
@@ -834,6 +842,37 @@ func TestWorkspaceBrowser(t *testing.T) {
 			t.Errorf("the template's parameters are not in the request: %s", sent.Body)
 		}
 		p.Wait("the template message in the timeline", `[...document.querySelectorAll('#timeline .msg-out .text')].some(m => m.textContent === 'Your order #1042 is on its way.')`)
+	})
+
+	// After InboxChannels, which counts the open conversations: this adds one.
+	t.Run("EmailFormatting", func(t *testing.T) {
+		s := e.email(t, "fmt.1@example.com", e.mail("Dana Fox <dana@example.com>", "Lid size", "fmt.1@example.com", "text/plain; charset=utf-8", "Which lid fits the 1.7 l kettle?\r\n"))
+		p := ada.NewTab(t)
+		openConversation(p, base, s.res.ConversationID)
+		setChannel(t, p, "email")
+		p.Wait("the formatting toolbar", jsVisible+`(document.getElementById('format-bar'))`)
+		typeInto(t, p, "textbox", "Reply", "Thanks Dana, the _new_ lid fits. ")
+		clickOn(t, p, "button", "Bold") // nothing selected: a bold placeholder
+		p.Wait("the bold mark", `document.getElementById('reply').value.endsWith('**bold**')`)
+		p.Wait("Send enabled", `!`+jsSend+`.disabled`)
+		before := len(e.smtp.Messages())
+		clickOn(t, p, "button", "Send")
+		deadline := time.Now().Add(15 * time.Second)
+		for len(e.smtp.Messages()) == before {
+			if time.Now().After(deadline) {
+				t.Fatalf("no mail reached the relay; the composer says %q", browsertest.Eval[string](p, jsReason+`.textContent`))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		raw := strings.ReplaceAll(string(e.smtp.Messages()[before].Raw), "=\r\n", "")
+		for _, want := range []string{"text/html", "<em>new</em>", "<strong>bold</strong>", "the _new_ lid fits. **bold**"} {
+			if !strings.Contains(raw, want) {
+				t.Errorf("the mail lacks %q:\n%s", want, raw)
+			}
+		}
+		// An internal note goes nowhere: no formatting is offered for it.
+		p.Do(chromedp.Click(chromedp.CSS(`#note`)))
+		p.Wait("no formatting toolbar for a note", `!`+jsVisible+`(document.getElementById('format-bar'))`)
 	})
 
 	t.Run("Admin", func(t *testing.T) {

@@ -375,7 +375,9 @@
         if (!empty && d.segments) bits.push(d.segments + (d.segments === 1 ? " segment" : " segments"));
         if (!empty && d.cost) bits.push("about $" + d.cost.toFixed(4));
         windowEnds = d.window_ends_at ? new Date(d.window_ends_at) : null;
-        var templatesOnly = !d.allowed && d.templates && d.templates.length > 0;
+        // Only outside the window (the policy says so): a refusal for
+        // another reason (too long a text) leaves the text to fix.
+        var templatesOnly = !d.allowed && !!(d.details && d.details.templates_only) && d.templates && d.templates.length > 0;
         tplFields.hidden = !templatesOnly;
         textFields.hidden = templatesOnly;
         if (templatesOnly) {
@@ -436,6 +438,29 @@
           .then(function (d) { uploads.push(d); check(); })
           .catch(function (err) { reason.textContent = file.name + ": " + err.message; });
       });
+    });
+
+    // E-mail formatting: the buttons put marks around the selection.
+    document.getElementById("format-bar").addEventListener("click", function (e) {
+      var b = e.target.closest ? e.target.closest("button[data-format]") : null;
+      if (!b) return;
+      var from = text.selectionStart, to = text.selectionEnd, sel = text.value.slice(from, to);
+      var out = sel;
+      switch (b.dataset.format) {
+        case "bold": out = "**" + (sel || "bold") + "**"; break;
+        case "italic": out = "_" + (sel || "italic") + "_"; break;
+        case "link":
+          var url = window.prompt("Link to (https://…)", "https://");
+          if (!url || !/^https?:\/\//.test(url)) return;
+          out = "[" + (sel || url) + "](" + url + ")";
+          break;
+        case "list": out = (sel || "item").split("\n").map(function (l) { return "- " + l; }).join("\n"); break;
+      }
+      text.value = text.value.slice(0, from) + out + text.value.slice(to);
+      text.focus();
+      text.selectionStart = from;
+      text.selectionEnd = from + out.length;
+      check();
     });
 
     // Canned responses: "/short" at the start of a word.
@@ -502,6 +527,9 @@
       }
       if (uploads.length) body.attachments = uploads.map(function (u) { return u.id; });
       if (channel.value === "email" && !note.checked) {
+        // The text part keeps the marks as typed; the HTML part renders
+        // them (the server sanitises it again).
+        if (body.text) body.html = emailHTML(body.text);
         var list = function (v) { return v.split(",").map(function (s) { return s.trim(); }).filter(Boolean); };
         if (form.elements.cc.value) body.cc = list(form.elements.cc.value);
         if (form.elements.bcc.value) body.bcc = list(form.elements.bcc.value);
@@ -526,6 +554,26 @@
     });
 
     check();
+  }
+
+  // emailHTML renders the composer's marks for an e-mail's HTML part:
+  // **bold**, _italic_, [text](http(s) URL), paragraphs, and lists of
+  // lines starting "- ". Everything is escaped first.
+  function emailHTML(src) {
+    var esc = function (v) { return v.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;"); };
+    var inline = function (v) {
+      return esc(v)
+        .replace(/\*\*([^*\n]+)\*\*/g, "<strong>$1</strong>")
+        .replace(/(^|[\s(])_([^_\n]+)_(?=[\s.,;:!?)]|$)/g, "$1<em>$2</em>")
+        .replace(/\[([^\]\n]+)\]\((https?:\/\/[^\s)]+)\)/g, '<a href="$2">$1</a>');
+    };
+    return src.replace(/\r/g, "").split(/\n{2,}/).map(function (block) {
+      var lines = block.split("\n");
+      if (lines.every(function (l) { return /^\s*- /.test(l); })) {
+        return "<ul>" + lines.map(function (l) { return "<li>" + inline(l.replace(/^\s*- /, "")) + "</li>"; }).join("") + "</ul>";
+      }
+      return "<p>" + lines.map(inline).join("<br>") + "</p>";
+    }).join("\n");
   }
 
   // ---- keyboard shortcuts ------------------------------------------------------
