@@ -56,21 +56,26 @@ func (s *Service) decide(ctx context.Context, conversationID string, d switchboa
 	if err != nil {
 		return switchboard.Decision{}, err
 	}
+	return s.decideFor(c, rec, d), nil
+}
+
+// decideFor is decide for a conversation and recipient already read.
+func (s *Service) decideFor(c switchboard.Conversation, rec switchboard.Recipient, d switchboard.Draft) switchboard.Decision {
 	if d.Channel == "" {
 		d.Channel = s.replyChannel(c, rec)
 	}
 	policy, sender := s.channel(d.Channel)
 	switch {
 	case sender == nil:
-		return switchboard.Decision{Channel: d.Channel, Reason: fmt.Sprintf("replies cannot be sent on %s: the channel is not configured for sending", d.Channel)}, nil
+		return switchboard.Decision{Channel: d.Channel, Reason: fmt.Sprintf("replies cannot be sent on %s: the channel is not configured for sending", d.Channel)}
 	case policy == nil && d.Template != nil:
-		return switchboard.Decision{Channel: d.Channel, Reason: "templates are only used on WhatsApp"}, nil
+		return switchboard.Decision{Channel: d.Channel, Reason: "templates are only used on WhatsApp"}
 	case policy == nil:
-		return switchboard.Decision{Channel: d.Channel, Allowed: true}, nil
+		return switchboard.Decision{Channel: d.Channel, Allowed: true}
 	}
 	dec := policy.Check(rec, d, s.clock.Now())
 	dec.Channel = d.Channel
-	return dec, nil
+	return dec
 }
 
 // Compose answers what a channel allows now in a conversation ("": the

@@ -138,31 +138,22 @@ func (s *Service) ReplyOptions(ctx context.Context, actor switchboard.Actor, con
 	def := s.replyChannel(c, rec)
 	var opts []ReplyOption
 	seen := map[switchboard.Channel]bool{}
-	add := func(ch switchboard.Channel) error {
+	add := func(ch switchboard.Channel) {
 		if seen[ch] {
-			return nil
+			return
 		}
 		seen[ch] = true
 		// A word of text: what the channel refuses whatever is typed,
 		// not that an empty draft is empty.
-		d, err := s.decide(ctx, conversationID, switchboard.Draft{Channel: ch, Text: "Hello"})
-		if err != nil {
-			return err
-		}
-		opts = append(opts, ReplyOption{Channel: ch, Decision: d})
-		return nil
+		opts = append(opts, ReplyOption{Channel: ch, Decision: s.decideFor(c, rec, switchboard.Draft{Channel: ch, Text: "Hello"})})
 	}
-	if err := add(def); err != nil {
-		return "", nil, err
-	}
+	add(def)
 	for _, k := range replyKinds {
 		if rec.Identity(k.kind) == "" {
 			continue
 		}
 		for _, ch := range k.chs {
-			if err := add(ch); err != nil {
-				return "", nil, err
-			}
+			add(ch)
 		}
 	}
 	return def, opts, nil
