@@ -42,6 +42,9 @@ type Config struct {
 	// URLTTL is how long attachment URLs in answers and events live
 	// (default 1 hour).
 	URLTTL time.Duration
+	// SecretsKey (32 bytes or more) seals the secrets among the stored
+	// settings; without it none can be stored.
+	SecretsKey []byte
 }
 
 // Service is the inbox. Its methods are safe for concurrent use once it
@@ -76,6 +79,9 @@ type Service struct {
 	// assign a waiting conversation (its wake).
 	replyQueued    func()
 	routingChanged func(conversationIDs ...string)
+
+	sealer        *sealer // nil: no secrets key
+	settingsHooks SettingsHooks
 }
 
 // Open opens the store at cfg.DatabaseURL, applying pending migrations,
@@ -96,6 +102,13 @@ func Open(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.URLTTL <= 0 {
 		cfg.URLTTL = time.Hour
 	}
+	var seal *sealer
+	if len(cfg.SecretsKey) > 0 {
+		var err error
+		if seal, err = newSealer(cfg.SecretsKey); err != nil {
+			return nil, err
+		}
+	}
 	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Clock: cfg.Clock, MaxOpenConns: cfg.MaxOpenConns, CacheBytes: cfg.CacheBytes})
 	if err != nil {
 		return nil, err
@@ -104,7 +117,7 @@ func Open(ctx context.Context, cfg Config) (*Service, error) {
 		store: db, bus: cfg.Bus, blobs: cfg.Blobs, clock: cfg.Clock, log: cfg.Logger,
 		reopen: cfg.ReopenWindow, urlTTL: cfg.URLTTL,
 		policies: map[switchboard.Channel]switchboard.Policy{}, senders: map[switchboard.Channel]switchboard.Sender{},
-		presence: cfg.Presence,
+		presence: cfg.Presence, sealer: seal,
 		searches: make(chan struct{}, MaxSearches),
 		watched:  map[string]string{},
 		// Enough committed batches to ride out a slow read; a full queue
@@ -149,15 +162,35 @@ func (s *Service) SetChannel(ch switchboard.Channel, policy switchboard.Policy, 
 	s.senders[ch] = sender
 }
 
-// Senders returns the channels replies can go out on, for the outbox.
-func (s *Service) Senders() map[switchboard.Channel]switchboard.Sender {
+// ChannelParts are what SwapChannels installs for a channel.
+type ChannelParts struct {
+	Policy switchboard.Policy
+	Sender switchboard.Sender
+}
+
+// SwapChannels replaces, at once, what carries replies on each channel of
+// managed: the channels in parts get theirs, the others none. The process
+// calls it when an admin changes the channels' settings.
+func (s *Service) SwapChannels(managed []switchboard.Channel, parts map[switchboard.Channel]ChannelParts) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ch := range managed {
+		delete(s.policies, ch)
+		delete(s.senders, ch)
+		if p, ok := parts[ch]; ok {
+			if p.Policy != nil {
+				s.policies[ch] = p.Policy
+			}
+			s.senders[ch] = p.Sender
+		}
+	}
+}
+
+// Sender returns what sends replies on ch now, or nil.
+func (s *Service) Sender(ch switchboard.Channel) switchboard.Sender {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make(map[switchboard.Channel]switchboard.Sender, len(s.senders))
-	for ch, snd := range s.senders {
-		out[ch] = snd
-	}
-	return out
+	return s.senders[ch]
 }
 
 func (s *Service) channel(ch switchboard.Channel) (switchboard.Policy, switchboard.Sender) {

@@ -24,12 +24,25 @@ type Inbox interface {
 	FailOutbox(ctx context.Context, it switchboard.OutboxItem, cause string, retryAt time.Time) error
 }
 
+// Senders gives the sender of a channel, or nil when none is configured.
+type Senders interface {
+	Sender(switchboard.Channel) switchboard.Sender
+}
+
+// SenderMap is a fixed set of senders.
+type SenderMap map[switchboard.Channel]switchboard.Sender
+
+// Sender returns the sender of ch, or nil.
+func (m SenderMap) Sender(ch switchboard.Channel) switchboard.Sender { return m[ch] }
+
 // Worker sends outbox rows. Several workers, in one process or many, may
 // run against one PostgreSQL database: rows are claimed with a lease and
 // SKIP LOCKED, so each row is sent by one worker at a time.
 type Worker struct {
-	Inbox   Inbox
-	Senders map[switchboard.Channel]switchboard.Sender
+	Inbox Inbox
+	// Senders says what sends on each channel, at the time of each send:
+	// an admin may change the channels' settings while the worker runs.
+	Senders Senders
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
 	Clock   switchboard.Clock
@@ -140,10 +153,13 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 
 func (w *Worker) send(ctx context.Context, it switchboard.OutboxItem) error {
 	m := &it.Message
-	sender, ok := w.Senders[m.Channel]
+	var sender switchboard.Sender
+	if w.Senders != nil {
+		sender = w.Senders.Sender(m.Channel)
+	}
 	var providerID string
 	var err error
-	if !ok {
+	if sender == nil {
 		err = switchboard.Permanent(fmt.Errorf("no sender is configured for channel %s", m.Channel))
 	} else {
 		// A send that has started finishes, and its outcome is recorded,

@@ -84,7 +84,7 @@ func TestRetriesThenSent(t *testing.T) {
 		ctx := context.Background()
 		db, ids := setup(t, backend, 1)
 		s := newFlaky(2)
-		w := &outbox.Worker{Inbox: db, Senders: map[switchboard.Channel]switchboard.Sender{switchboard.ChannelSMS: s},
+		w := &outbox.Worker{Inbox: db, Senders: outbox.SenderMap{switchboard.ChannelSMS: s},
 			BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Logger: quiet()}
 		deadline := time.Now().Add(10 * time.Second)
 		for {
@@ -124,7 +124,7 @@ func TestDeadAfterMaxAttempts(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, backend string) {
 		ctx := context.Background()
 		db, ids := setup(t, backend, 1)
-		w := &outbox.Worker{Inbox: db, Senders: map[switchboard.Channel]switchboard.Sender{switchboard.ChannelSMS: newFlaky(100)},
+		w := &outbox.Worker{Inbox: db, Senders: outbox.SenderMap{switchboard.ChannelSMS: newFlaky(100)},
 			MaxAttempts: 3, BaseBackoff: time.Millisecond, MaxBackoff: time.Millisecond, Logger: quiet()}
 		for i := 0; i < 50; i++ {
 			w.RunOnce(ctx)
@@ -172,7 +172,7 @@ func TestTwoWorkersNeverSendTwice(t *testing.T) {
 				defer other.Close()
 				wdb = other
 			}
-			w := &outbox.Worker{Inbox: wdb, Senders: map[switchboard.Channel]switchboard.Sender{switchboard.ChannelSMS: s},
+			w := &outbox.Worker{Inbox: wdb, Senders: outbox.SenderMap{switchboard.ChannelSMS: s},
 				Poll: 5 * time.Millisecond, BatchSize: 3, Logger: quiet()}
 			wg.Add(1)
 			go func() { defer wg.Done(); w.Run(ctx) }()

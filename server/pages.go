@@ -59,7 +59,7 @@ func (s *Server) page(h web.Handler) http.Handler {
 			err = s.checkCSRF(r, id)
 		}
 		if err == nil {
-			err = h(w, r, web.Request{Actor: id.actor, CSRF: id.csrf})
+			err = h(w, r, web.Request{Actor: id.actor, CSRF: id.csrf, Session: id.session})
 		}
 		if err != nil {
 			s.pageError(w, r, err)

@@ -36,6 +36,9 @@ type Server struct {
 	// Webhooks maps "METHOD /path" patterns to channel handlers
 	// (POST /forms/{form}, POST /webhooks/twilio/sms, ...).
 	Webhooks map[string]http.Handler
+	// ChannelHealth, when set, adds the provider connections' health to
+	// /healthz for admins.
+	ChannelHealth func(ctx context.Context, actor switchboard.Actor) (any, error)
 	// BlobHandler serves local blob URLs under /blobs/ when set.
 	BlobHandler http.Handler
 	// Pages, when set, serves the agent workspace (docs/design.md §6.3);
@@ -132,6 +135,16 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		status["status"], status["queue"], code = "unavailable", "unavailable", http.StatusServiceUnavailable
 	} else {
 		status["queue_depth"] = depth
+	}
+	// Admins see each provider connection's health too.
+	if s.ChannelHealth != nil && (r.Header.Get("Authorization") != "" || hasSessionCookie(r)) {
+		if id, err := s.identify(ctx, r); err == nil && id.actor.Role.AtLeast(switchboard.RoleAdmin) {
+			if h, err := s.ChannelHealth(ctx, id.actor); err == nil {
+				status["channels"] = h
+			} else {
+				s.Logger.Warn("healthz: channels", "err", err)
+			}
+		}
 	}
 	writeJSON(w, code, status)
 }
@@ -306,4 +319,12 @@ func parseLimit(v string) (int, error) {
 		return 0, switchboard.Errorf(switchboard.EINVALID, "limit must be an integer from 1 to 200")
 	}
 	return n, nil
+}
+
+// ErrorHandler answers every request with err, as the API answers errors
+// (the channels' webhook routes while their channel is off).
+func ErrorHandler(err error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, slog.Default(), err)
+	})
 }

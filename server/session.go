@@ -143,3 +143,8 @@ func (s *Server) clientAddr(r *http.Request) string {
 	_, key := netaddr.Client(r, s.TrustProxy)
 	return key
 }
+
+func hasSessionCookie(r *http.Request) bool {
+	_, err := r.Cookie(SessionCookie)
+	return err == nil
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/connect"
 	"github.com/switchboard-inbox/switchboard/inbox"
 	"github.com/switchboard-inbox/switchboard/route"
 	"github.com/switchboard-inbox/switchboard/view"
@@ -30,22 +31,32 @@ import (
 // adminRoutes are the administration pages (admins only).
 func (p *Pages) adminRoutes() map[string]Handler {
 	return map[string]Handler{
-		"GET /admin":                       p.adminOverview,
-		"GET /admin/agents":                p.adminAgents,
-		"POST /admin/agents/invite":        p.adminInvite,
-		"POST /admin/agents/{id}":          p.adminUpdateAgent,
-		"POST /admin/agents/{id}/password": p.adminSetPassword,
-		"GET /admin/routing":               p.adminRouting,
-		"POST /admin/routing":              p.adminSaveRouting,
-		"GET /admin/sites":                 p.adminSites,
-		"POST /admin/sites":                p.adminAddSite,
-		"POST /admin/sites/{key}":          p.adminUpdateSite,
-		"GET /admin/templates":             p.adminTemplates,
-		"POST /admin/templates":            p.adminPutTemplate,
-		"GET /admin/canned":                p.adminCanned,
-		"POST /admin/canned":               p.adminPutCanned,
-		"POST /admin/canned/{id}/delete":   p.adminDeleteCanned,
-		"GET /admin/channels":              p.adminChannels,
+		"GET /admin":                              p.adminOverview,
+		"GET /admin/agents":                       p.adminAgents,
+		"POST /admin/agents/invite":               p.adminInvite,
+		"POST /admin/agents/{id}":                 p.adminUpdateAgent,
+		"POST /admin/agents/{id}/password":        p.adminSetPassword,
+		"GET /admin/routing":                      p.adminRouting,
+		"POST /admin/routing":                     p.adminSaveRouting,
+		"GET /admin/sites":                        p.adminSites,
+		"POST /admin/sites":                       p.adminAddSite,
+		"POST /admin/sites/{key}":                 p.adminUpdateSite,
+		"GET /admin/templates":                    p.adminTemplates,
+		"POST /admin/templates":                   p.adminPutTemplate,
+		"GET /admin/canned":                       p.adminCanned,
+		"POST /admin/canned":                      p.adminPutCanned,
+		"POST /admin/canned/{id}/delete":          p.adminDeleteCanned,
+		"GET /admin/channels":                     p.adminChannels,
+		"POST /admin/channels/settings":           p.adminSaveChannelSettings,
+		"POST /admin/channels/email/test":         p.adminTestEmail,
+		"POST /admin/channels/dkim":               p.adminGenerateDKIM,
+		"GET /admin/channels/twilio":              p.adminTwilio,
+		"POST /admin/channels/twilio/{sid}/point": p.adminPointTwilio,
+		"GET /admin/channels/facebook/start":      p.adminStartFacebook,
+		"GET " + connect.FacebookCallbackPath:     p.adminFacebookCallback,
+		"GET /admin/channels/facebook/pages":      p.adminFacebookPages,
+		"POST /admin/channels/facebook/connect":   p.adminConnectFacebook,
+		"GET /admin/audit":                        p.adminAudit,
 	}
 }
 
@@ -60,6 +71,7 @@ var adminSections = []adminSection{
 	{"templates", "WhatsApp templates", "/admin/templates"},
 	{"canned", "Canned responses", "/admin/canned"},
 	{"channels", "Channels", "/admin/channels"},
+	{"audit", "Audit log", "/admin/audit"},
 }
 
 // adminNotices are what a page says after a form succeeded. The redirect
@@ -73,6 +85,10 @@ var adminNotices = map[string]string{
 	"template-saved": "The template is saved.",
 	"canned-saved":   "The canned response is saved.",
 	"canned-deleted": "The canned response is deleted.",
+	"settings-saved": "The channel settings are saved and in use.",
+	"settings-same":  "Nothing changed.",
+	"number-pointed": "The number's webhooks now point at this deployment.",
+	"page-connected": "The Page is connected: its messages arrive here and replies go out with its token.",
 }
 
 // adminData is what every administration page's Data holds; Body is the
@@ -883,40 +899,266 @@ type channelRow struct {
 	Note                string
 }
 
-// channelSettings are the variables that configure each channel
-// (docs/design.md §4.2). Storing them in the database, secrets
-// write-only, comes with the channel-connection work.
-var channelSettings = map[switchboard.Channel]struct {
-	vars []string
-	note string
-}{
-	switchboard.ChannelEmail: {[]string{"SWITCHBOARD_SMTP_URL", "SWITCHBOARD_EMAIL_FROM", "SWITCHBOARD_DKIM_SELECTOR", "SWITCHBOARD_DKIM_KEY_FILE",
-		"SWITCHBOARD_IMAP_URLS", "SWITCHBOARD_INBOUND_EMAIL_SECRET"}, "Mail arrives by IMAP or by an inbound-mail service posting to /webhooks/email."},
-	switchboard.ChannelSMS: {[]string{"SWITCHBOARD_TWILIO_ACCOUNT_SID", "SWITCHBOARD_TWILIO_AUTH_TOKEN", "SWITCHBOARD_TWILIO_FROM",
-		"SWITCHBOARD_TWILIO_MESSAGING_SERVICE_SID"}, "Twilio calls /webhooks/twilio/sms and /webhooks/twilio/status."},
-	switchboard.ChannelWhatsApp: {[]string{"SWITCHBOARD_META_APP_SECRET", "SWITCHBOARD_META_VERIFY_TOKEN", "SWITCHBOARD_META_ACCESS_TOKEN",
-		"SWITCHBOARD_WHATSAPP_PHONE_NUMBER_ID", "SWITCHBOARD_WHATSAPP_BUSINESS_ACCOUNT_ID"}, "Meta calls /webhooks/meta; templates sync from the business account when it is set."},
-	switchboard.ChannelWebform: {[]string{"SWITCHBOARD_SMTP_URL", "SWITCHBOARD_EMAIL_FROM", "SWITCHBOARD_FORM_ORIGINS"},
-		"Forms post to /forms/{form}; replies go by e-mail to the address the form gave."},
-	switchboard.ChannelMessenger: {[]string{"SWITCHBOARD_META_APP_SECRET", "SWITCHBOARD_META_VERIFY_TOKEN", "SWITCHBOARD_META_ACCESS_TOKEN",
-		"SWITCHBOARD_MESSENGER_PAGE_ID"}, "Meta calls /webhooks/meta."},
-	switchboard.ChannelInstagram: {[]string{"SWITCHBOARD_META_APP_SECRET", "SWITCHBOARD_META_VERIFY_TOKEN", "SWITCHBOARD_META_ACCESS_TOKEN",
-		"SWITCHBOARD_INSTAGRAM_ACCOUNT_ID"}, "Meta calls /webhooks/meta."},
-	switchboard.ChannelVoice: {[]string{"SWITCHBOARD_TWILIO_ACCOUNT_SID", "SWITCHBOARD_TWILIO_AUTH_TOKEN", "SWITCHBOARD_VOICE_GREETING"},
-		"Twilio calls /webhooks/twilio/voice and records a voicemail; it is answered by SMS."},
-	switchboard.ChannelLivechat: {[]string{"SWITCHBOARD_BLOB_KEY", "SWITCHBOARD_LIVECHAT_EMAIL_AFTER"},
-		"The widget runs on the live-chat sites' origins; add them under Live-chat sites."},
+// channelsPage is the channels page: health, what can reply, each
+// provider's settings, and what the last action found.
+type channelsPage struct {
+	Health  []connect.Health
+	Replies []channelRow
+	Groups  []settingsGroup
+	// Webhooks are the URLs providers should call.
+	Webhooks    []string
+	FacebookURI string // the redirect URI to register with the Meta app
+	Twilio      *connect.TwilioAccount
+	EmailTest   *connect.EmailTest
+	DKIM        *connect.DKIMRecord
+	Published   bool // DKIM is the record of the key in use
+}
+
+// settingsGroup is one provider's settings form.
+type settingsGroup struct {
+	Key, Name string
+	Settings  []inbox.SettingView
+}
+
+var groupNames = []struct{ key, name string }{
+	{inbox.GroupTwilio, "Twilio: SMS and voicemail"},
+	{inbox.GroupMeta, "Meta: WhatsApp, Messenger and Instagram"},
+	{inbox.GroupEmail, "E-mail"},
+}
+
+func (p *Pages) channelsData(ctx context.Context, req Request) (*channelsPage, error) {
+	sts, err := p.Inbox.ChannelStatuses(ctx, req.Actor)
+	if err != nil {
+		return nil, err
+	}
+	d := &channelsPage{}
+	for _, st := range sts {
+		d.Replies = append(d.Replies, channelRow{ChannelStatus: st, Name: channelNames[st.Channel], RepliesOnName: channelNames[st.RepliesOn]})
+	}
+	views, err := p.Inbox.SettingsViews(ctx, req.Actor)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range groupNames {
+		sg := settingsGroup{Key: g.key, Name: g.name}
+		for _, v := range views {
+			if v.Group == g.key {
+				sg.Settings = append(sg.Settings, v)
+			}
+		}
+		d.Groups = append(d.Groups, sg)
+	}
+	if p.Connect != nil {
+		if d.Health, err = p.Connect.Health(ctx, req.Actor); err != nil {
+			return nil, err
+		}
+		w := p.Connect.TwilioWebhooks()
+		d.Webhooks = []string{w.SmsURL, w.StatusCallback, w.VoiceURL, p.Connect.PublicURL + "/webhooks/meta", p.Connect.PublicURL + "/webhooks/email"}
+		d.FacebookURI = p.Connect.PublicURL + connect.FacebookCallbackPath
+		if rec, ok := p.Connect.DKIMPublished(); ok {
+			d.DKIM, d.Published = &rec, true
+		}
+	}
+	return d, nil
 }
 
 func (p *Pages) adminChannels(w http.ResponseWriter, r *http.Request, req Request) error {
-	sts, err := p.Inbox.ChannelStatuses(r.Context(), req.Actor)
+	d, err := p.channelsData(r.Context(), req)
 	if err != nil {
 		return err
 	}
-	rows := make([]channelRow, 0, len(sts))
-	for _, st := range sts {
-		s := channelSettings[st.Channel]
-		rows = append(rows, channelRow{ChannelStatus: st, Name: channelNames[st.Channel], RepliesOnName: channelNames[st.RepliesOn], Settings: s.vars, Note: s.note})
+	return p.adminRender(w, r, req, http.StatusOK, "channels", d, "", "")
+}
+
+// channelsRefused shows the channels page again with err, or returns err
+// when it is not the admin's to fix.
+func (p *Pages) channelsRefused(w http.ResponseWriter, r *http.Request, req Request, d *channelsPage, err error) error {
+	if d == nil {
+		var derr error
+		if d, derr = p.channelsData(r.Context(), req); derr != nil {
+			return derr
+		}
 	}
-	return p.adminRender(w, r, req, http.StatusOK, "channels", rows, "", "")
+	switch switchboard.ErrorCode(err) {
+	case switchboard.EINVALID, switchboard.ECONFLICT, switchboard.ENOTFOUND, switchboard.EFORBIDDEN:
+		if !req.Actor.Role.AtLeast(switchboard.RoleAdmin) {
+			return err
+		}
+		status := http.StatusBadRequest
+		if switchboard.ErrorCode(err) == switchboard.EFORBIDDEN {
+			status = http.StatusForbidden
+		}
+		return p.adminRender(w, r, req, status, "channels", d, "", switchboard.ErrorMessage(err))
+	case switchboard.EINTERNAL:
+		return err
+	}
+	// A provider's refusal (a wrong token, an unknown number) is the
+	// admin's to fix: say it.
+	p.Logger.Warn("admin: provider call failed", "path", r.URL.Path, "err", err)
+	return p.adminRender(w, r, req, http.StatusBadGateway, "channels", d, "", err.Error())
+}
+
+func (p *Pages) adminSaveChannelSettings(w http.ResponseWriter, r *http.Request, req Request) error {
+	if _, err := p.Inbox.SettingsViews(r.Context(), req.Actor); err != nil {
+		return err
+	}
+	if err := r.ParseForm(); err != nil {
+		return switchboard.Errorf(switchboard.EINVALID, "read the form: %v", err)
+	}
+	change := inbox.SettingsChange{Set: map[string]string{}, Clear: r.PostForm["clear"]}
+	group := r.PostFormValue("group")
+	for _, s := range inbox.ChannelSettings {
+		if vs, ok := r.PostForm[s.Name]; ok && s.Group == group {
+			change.Set[s.Name] = vs[0]
+		}
+	}
+	changed, err := p.Inbox.PutSettings(r.Context(), req.Actor, change)
+	if err != nil {
+		return p.channelsRefused(w, r, req, nil, err)
+	}
+	if len(changed) == 0 {
+		return seeOther(w, r, "/admin/channels", "settings-same", "settings-"+group)
+	}
+	return seeOther(w, r, "/admin/channels", "settings-saved", "settings-"+group)
+}
+
+func (p *Pages) needConnect() error {
+	if p.Connect == nil {
+		return switchboard.Errorf(switchboard.ENOTFOUND, "channel connections are not available here")
+	}
+	return nil
+}
+
+func (p *Pages) adminTestEmail(w http.ResponseWriter, r *http.Request, req Request) error {
+	if err := p.needConnect(); err != nil {
+		return err
+	}
+	d, err := p.channelsData(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	res, err := p.Connect.TestEmail(r.Context(), req.Actor, r.PostFormValue("IMAP_URLS"), r.PostFormValue("SMTP_URL"), r.PostFormValue("EMAIL_FROM"))
+	if err != nil {
+		return p.channelsRefused(w, r, req, d, err)
+	}
+	d.EmailTest = &res
+	return p.adminRender(w, r, req, http.StatusOK, "channels", d, "", "")
+}
+
+func (p *Pages) adminGenerateDKIM(w http.ResponseWriter, r *http.Request, req Request) error {
+	if err := p.needConnect(); err != nil {
+		return err
+	}
+	rec, err := p.Connect.GenerateDKIM(r.Context(), req.Actor, r.PostFormValue("selector"))
+	if err != nil {
+		return p.channelsRefused(w, r, req, nil, err)
+	}
+	d, err := p.channelsData(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	d.DKIM, d.Published = &rec, true
+	return p.adminRender(w, r, req, http.StatusOK, "channels", d, "A DKIM key is generated and signs outbound mail from now on. Publish its record below.", "")
+}
+
+func (p *Pages) adminTwilio(w http.ResponseWriter, r *http.Request, req Request) error {
+	if err := p.needConnect(); err != nil {
+		return err
+	}
+	d, err := p.channelsData(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	acct, err := p.Connect.TwilioAccount(r.Context(), req.Actor)
+	if err != nil {
+		return p.channelsRefused(w, r, req, d, err)
+	}
+	d.Twilio = &acct
+	return p.adminRender(w, r, req, http.StatusOK, "channels", d, "", "")
+}
+
+func (p *Pages) adminPointTwilio(w http.ResponseWriter, r *http.Request, req Request) error {
+	if err := p.needConnect(); err != nil {
+		return err
+	}
+	if _, err := p.Connect.PointTwilioNumber(r.Context(), req.Actor, r.PathValue("sid")); err != nil {
+		return p.channelsRefused(w, r, req, nil, err)
+	}
+	http.Redirect(w, r, "/admin/channels/twilio?notice=number-pointed#twilio-numbers", http.StatusSeeOther)
+	return nil
+}
+
+// adminStartFacebook is a link, not a form: the strict CSP's form-action
+// 'self' would stop a form's redirect to Facebook. Starting a sign-in
+// changes nothing an attacker could use: its state is bound to this
+// session and only finishing it connects anything.
+func (p *Pages) adminStartFacebook(w http.ResponseWriter, r *http.Request, req Request) error {
+	if err := p.needConnect(); err != nil {
+		return err
+	}
+	to, err := p.Connect.StartFacebook(r.Context(), req.Actor, req.Session)
+	if err != nil {
+		return p.channelsRefused(w, r, req, nil, err)
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
+}
+
+func (p *Pages) adminFacebookCallback(w http.ResponseWriter, r *http.Request, req Request) error {
+	if err := p.needConnect(); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	if err := p.Connect.FinishFacebook(r.Context(), req.Actor, req.Session, q); err != nil {
+		return p.channelsRefused(w, r, req, nil, err)
+	}
+	http.Redirect(w, r, "/admin/channels/facebook/pages?state="+url.QueryEscape(q.Get("state")), http.StatusSeeOther)
+	return nil
+}
+
+// facebookPagesData is the page that picks the Page to connect.
+type facebookPagesData struct {
+	State string
+	Pages []connect.FacebookPage
+}
+
+func (p *Pages) adminFacebookPages(w http.ResponseWriter, r *http.Request, req Request) error {
+	if err := p.needConnect(); err != nil {
+		return err
+	}
+	state := r.URL.Query().Get("state")
+	pages, err := p.Connect.FacebookPages(r.Context(), req.Actor, req.Session, state)
+	if err != nil {
+		return p.channelsRefused(w, r, req, nil, err)
+	}
+	return p.adminRender(w, r, req, http.StatusOK, "facebook-pages", facebookPagesData{State: state, Pages: pages}, "", "")
+}
+
+func (p *Pages) adminConnectFacebook(w http.ResponseWriter, r *http.Request, req Request) error {
+	if err := p.needConnect(); err != nil {
+		return err
+	}
+	if _, err := p.Connect.ConnectFacebookPage(r.Context(), req.Actor, req.Session, r.PostFormValue("state"), r.PostFormValue("page")); err != nil {
+		return p.channelsRefused(w, r, req, nil, err)
+	}
+	return seeOther(w, r, "/admin/channels", "page-connected", "health")
+}
+
+// auditPage is a page of the audit log.
+type auditPage struct {
+	Entries []inbox.AuditEntry
+	Next    string // the before= of the next page; "" at the end
+}
+
+func (p *Pages) adminAudit(w http.ResponseWriter, r *http.Request, req Request) error {
+	const pageSize = 100
+	entries, err := p.Inbox.AuditLog(r.Context(), req.Actor, r.URL.Query().Get("before"), pageSize)
+	if err != nil {
+		return err
+	}
+	d := auditPage{Entries: entries}
+	if len(entries) == pageSize {
+		d.Next = entries[len(entries)-1].ID
+	}
+	return p.adminRender(w, r, req, http.StatusOK, "audit", d, "", "")
 }

@@ -51,9 +51,10 @@ func (p *Pages) funcs() template.FuncMap {
 			}
 			return string(c)
 		},
-		"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"clock": func(t time.Time) string { return t.UTC().Format("2 Jan 15:04") },
-		"since": func(now, t time.Time) string { return humanDuration(now.Sub(t)) },
+		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"clock":    func(t time.Time) string { return t.UTC().Format("2 Jan 15:04") },
+		"datetime": func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
+		"since":    func(now, t time.Time) string { return humanDuration(now.Sub(t)) },
 		// safeHTML marks a message's HTML as safe: it was sanitised when
 		// the message was stored (channel/email/parse), and the page's
 		// CSP runs no inline script whatever it holds.

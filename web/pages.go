@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/connect"
 	"github.com/switchboard-inbox/switchboard/inbox"
 	"github.com/switchboard-inbox/switchboard/view"
 )
@@ -36,6 +37,9 @@ var staticFS embed.FS
 type Request struct {
 	Actor switchboard.Actor
 	CSRF  string
+	// Session is the browser's session cookie ("" for a bearer token):
+	// a sign-in with a provider is bound to it.
+	Session string
 }
 
 // Handler serves one page; its error becomes the error page.
@@ -49,6 +53,9 @@ type Pages struct {
 	// PublicURL, when set, is the origin of the links pages give to send
 	// (invitations, the widget's snippet).
 	PublicURL string
+	// Connect, when set, connects channels to their providers from the
+	// channels page.
+	Connect *connect.Service
 
 	tmpl map[string]*template.Template
 }

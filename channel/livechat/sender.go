@@ -35,8 +35,10 @@ const DefaultEmailAfter = 10 * time.Minute
 // configured; anyone else on their next visit.
 type Channel struct {
 	Inbox Recipients
-	// Email sends the e-mail fallback; nil: there is none.
-	Email      switchboard.Sender
+	// Email gives what sends the e-mail fallback now (an admin may set
+	// e-mail up while Switchboard runs); nil, or nil from it: there is
+	// none.
+	Email      func() switchboard.Sender
 	EmailAfter time.Duration // default DefaultEmailAfter
 	Clock      switchboard.Clock
 }
@@ -49,6 +51,13 @@ func visitorsOf(ids []switchboard.IdentityRef) []string {
 		}
 	}
 	return out
+}
+
+func (c *Channel) email() switchboard.Sender {
+	if c.Email == nil {
+		return nil
+	}
+	return c.Email()
 }
 
 // route decides how a reply to the visitors reaches them now.
@@ -64,7 +73,7 @@ func (c *Channel) route(ctx context.Context, visitors []string, now time.Time) (
 	switch {
 	case now.Sub(seen) < after:
 		return DeliveryLive, "", nil
-	case email != "" && c.Email != nil:
+	case email != "" && c.email() != nil:
 		return DeliveryEmail, email, nil
 	}
 	return DeliveryNextVisit, "", nil
@@ -124,7 +133,11 @@ func (c *Channel) Send(ctx context.Context, m *switchboard.Outbound) (string, er
 	case DeliveryEmail:
 		mail := *m
 		mail.To = []switchboard.IdentityRef{{Kind: switchboard.IdentityEmail, Value: email}}
-		pid, err := c.Email.Send(ctx, &mail)
+		snd := c.email()
+		if snd == nil {
+			return "", fmt.Errorf("livechat: e-mail fallback: e-mail is no longer configured")
+		}
+		pid, err := snd.Send(ctx, &mail)
 		if err != nil {
 			return "", fmt.Errorf("livechat: e-mail fallback: %w", err)
 		}

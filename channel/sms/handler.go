@@ -227,11 +227,17 @@ func (c *Channel) copyMedia(ctx context.Context, sid string, form url.Values) ([
 
 // StatusHandler serves POST /webhooks/twilio/status: delivery reports for
 // our sends, applied so that a message never moves backwards, and kept
-// when they arrive before the send recorded its MessageSid.
+// when they arrive before the send recorded its MessageSid. A call's
+// status (the number's own StatusCallback points here too, so that Twilio
+// has one place to report to) is acknowledged and not recorded.
 func (c *Channel) StatusHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, form, ok := c.readSigned(w, r)
 		if !ok {
+			return
+		}
+		if form.Get("CallSid") != "" && form.Get("MessageSid") == "" && form.Get("SmsSid") == "" {
+			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		st, err := ParseStatus(form)

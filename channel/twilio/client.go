@@ -56,6 +56,10 @@ type Client struct {
 	AccountSID string
 	AuthToken  string
 	HTTP       *http.Client
+	// MessagingBaseURL is the Messaging API, where Messaging Services
+	// are. When empty: BaseURL if that is set to another host than
+	// Twilio's (a stand-in serves both), else DefaultMessagingBaseURL.
+	MessagingBaseURL string
 	// MediaHosts replaces DefaultMediaHosts as the hosts FetchMedia may
 	// fetch from and be redirected to (to add a storage bucket of your
 	// own, say). BaseURL's origin is allowed too.

@@ -21,14 +21,9 @@ import (
 	"github.com/switchboard-inbox/switchboard/blob"
 	"github.com/switchboard-inbox/switchboard/bus"
 	"github.com/switchboard-inbox/switchboard/channel/livechat"
-	"github.com/switchboard-inbox/switchboard/channel/messenger"
-	metawebhook "github.com/switchboard-inbox/switchboard/channel/meta/webhook"
 	"github.com/switchboard-inbox/switchboard/channel/refusal"
-	"github.com/switchboard-inbox/switchboard/channel/sms"
-	"github.com/switchboard-inbox/switchboard/channel/twilio"
-	"github.com/switchboard-inbox/switchboard/channel/voice"
 	"github.com/switchboard-inbox/switchboard/channel/webform"
-	"github.com/switchboard-inbox/switchboard/channel/whatsapp"
+	"github.com/switchboard-inbox/switchboard/connect"
 	"github.com/switchboard-inbox/switchboard/inbox"
 	"github.com/switchboard-inbox/switchboard/ingest"
 	"github.com/switchboard-inbox/switchboard/metrics"
@@ -69,9 +64,14 @@ type Main struct {
 	Dispatcher *dispatch.Dispatcher
 	Hub        *realtime.Hub
 	Livechat   *livechat.Handler
+	Connect    *connect.Service
 
-	// background work started with the workers (template sync, IMAP).
-	background []func(context.Context)
+	// SettingsPoll is how often stored channel settings are looked for
+	// (default 5s).
+	SettingsPoll time.Duration
+
+	chans      channels // the provider channels in use
+	signingKey []byte
 
 	redis    *redis.Client
 	listener net.Listener
@@ -153,7 +153,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.Inbox, err = inbox.Open(ctx, inbox.Config{
 		DatabaseURL: c.DatabaseURL, Clock: m.Clock, Bus: m.Bus, Presence: presence, Blobs: m.Blobs, Logger: m.Logger, ReopenWindow: c.ReopenWindow,
-		CacheBytes: int64(c.SQLiteCacheMB) << 20,
+		CacheBytes: int64(c.SQLiteCacheMB) << 20, SecretsKey: key,
 	})
 	if err != nil {
 		return err
@@ -175,6 +175,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	srv.Pages.PublicURL = c.PublicURL
+	m.Connect = &connect.Service{Inbox: m.Inbox, Current: m.connectSettings, PublicURL: c.PublicURL, HTTP: m.ProviderHTTP, Clock: m.Clock, Logger: m.Logger}
+	srv.Pages.Connect = m.Connect
+	srv.ChannelHealth = func(ctx context.Context, actor switchboard.Actor) (any, error) { return m.Connect.Health(ctx, actor) }
 	if h, ok := m.Blobs.(interface{ Handler() http.Handler }); ok {
 		srv.BlobHandler = h.Handler()
 	}
@@ -182,27 +185,17 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	srv.Webhooks["POST /forms/{form}"] = form
 	srv.Webhooks["OPTIONS /forms/{form}"] = form
 	srv.Webhooks["GET /widget.js"] = web.Widget()
-	if c.TwilioAccountSID != "" {
-		m.wireSMS(srv)
+	m.signingKey = key
+	for pattern := range channelRoutes {
+		srv.Webhooks[pattern] = m.channelRoute(pattern)
 	}
-	if c.MetaAppSecret != "" {
-		var media *whatsapp.MediaClient
-		if c.MetaAccessToken != "" {
-			media = &whatsapp.MediaClient{BaseURL: c.GraphAPIURL, Token: c.MetaAccessToken, HTTP: m.ProviderHTTP}
-		}
-		h := metawebhook.New(metawebhook.Config{
-			AppSecret: c.MetaAppSecret, VerifyToken: c.MetaVerifyToken, Queue: m.Queue, Blobs: m.Blobs, Store: m.Inbox,
-			Media: media, HTTP: m.ProviderHTTP, GraphAPIURL: c.GraphAPIURL, Logger: m.Logger, Clock: m.Clock,
-			Accounts:   map[switchboard.Channel]string{switchboard.ChannelMessenger: c.MessengerPageID, switchboard.ChannelInstagram: c.InstagramAccountID},
-			OnAccepted: func(ch switchboard.Channel) { m.Metrics.Accepted.Add(string(ch), 1) },
-			OnRejected: func(code refusal.Code) { m.Metrics.Rejected.Add("meta", string(code), 1) },
-		})
-		srv.Webhooks["GET /webhooks/meta"] = h
-		srv.Webhooks["POST /webhooks/meta"] = h
-	}
-	m.wireMetaSenders()
-	if err := m.wireEmail(srv, key); err != nil {
-		return err
+	m.Inbox.SetSettingsHooks(inbox.SettingsHooks{
+		Env: envSettings(*c), Check: m.checkSettings,
+		Changed: func() { m.reloadChannels(context.WithoutCancel(ctx)) },
+	})
+	m.reloadChannels(ctx)
+	if m.chans.current == nil {
+		return errors.New("channel settings could not be read")
 	}
 	m.wireLivechat(srv, key)
 	for pattern, h := range m.ExtraRoutes {
@@ -213,7 +206,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		Queue: m.Queue, Inbox: m.Inbox, Metrics: m.Metrics, Logger: m.Logger, Clock: m.Clock,
 		BatchSize: c.IngestBatch, Workers: c.IngestWorkers, OnStored: m.onStored,
 	}
-	m.Outbox = &outbox.Worker{Inbox: m.Inbox, Senders: m.Inbox.Senders(), Metrics: m.Metrics, Logger: m.Logger, Clock: m.Clock, MaxAttempts: c.OutboxMaxAttempts}
+	m.Outbox = &outbox.Worker{Inbox: m.Inbox, Senders: m.Inbox, Metrics: m.Metrics, Logger: m.Logger, Clock: m.Clock, MaxAttempts: c.OutboxMaxAttempts}
 	m.Inbox.OnReplyQueued(m.Outbox.Notify)
 	m.Hub = &realtime.Hub{Inbox: m.Inbox, Bus: m.Bus, Logger: m.Logger, Authenticate: srv.AuthenticateSocket}
 	srv.Realtime = m.Hub
@@ -240,6 +233,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
+	m.chans.mu.Lock()
+	m.chans.runCtx = runCtx
+	m.startChannelWork(m.chans.current)
+	m.chans.mu.Unlock()
+	m.goRun(func() { m.watchSettings(runCtx) })
 	m.goRun(func() { m.Pipeline.Run(runCtx) })
 	m.goRun(func() { m.Outbox.Run(runCtx) })
 	// Subscribed before serving, so that no event published from now on
@@ -260,9 +258,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if c.ClassifierRetrain > 0 {
 			m.goRun(func() { dispatch.Retrain(runCtx, m.Inbox, c.ClassifierRetrain, m.Logger) })
 		}
-	}
-	for _, fn := range m.background {
-		m.goRun(func() { fn(runCtx) })
 	}
 	m.goRun(func() {
 		if err := m.http.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -288,34 +283,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	return nil
 }
 
-// wireSMS turns on the Twilio SMS channel (webhooks, sender and policy)
-// and voicemail.
-func (m *Main) wireSMS(srv *server.Server) {
-	c := m.Config
-	ch := sms.New(sms.Config{
-		AuthToken: c.TwilioAuthToken, PublicURL: c.PublicURL,
-		Client: &twilio.Client{BaseURL: c.TwilioAPIURL, AccountSID: c.TwilioAccountSID, AuthToken: c.TwilioAuthToken, HTTP: m.ProviderHTTP},
-		From:   c.TwilioFrom, MessagingServiceSID: c.TwilioMessagingSID,
-		Queue: m.Queue, Blobs: m.Blobs, OptOuts: m.Inbox, Statuses: m.Inbox, Logger: m.Logger, Clock: m.Clock,
-		DefaultRegion: c.PhoneRegion, PricePerSegment: c.SMSPricePerSegment,
-		OnAccepted: func() { m.Metrics.Accepted.Add(string(switchboard.ChannelSMS), 1) },
-		OnRejected: func(code refusal.Code) { m.Metrics.Rejected.Add(string(switchboard.ChannelSMS), string(code), 1) },
-	})
-	vm := voice.New(voice.Config{
-		AuthToken: c.TwilioAuthToken, PublicURL: c.PublicURL, Greeting: c.VoiceGreeting,
-		Client: &twilio.Client{BaseURL: c.TwilioAPIURL, AccountSID: c.TwilioAccountSID, AuthToken: c.TwilioAuthToken, HTTP: m.ProviderHTTP},
-		Queue:  m.Queue, Blobs: m.Blobs, Store: m.Inbox, Logger: m.Logger, Clock: m.Clock, DefaultRegion: c.PhoneRegion,
-		OnAccepted: func() { m.Metrics.Accepted.Add(string(switchboard.ChannelVoice), 1) },
-		OnRejected: func(code refusal.Code) { m.Metrics.Rejected.Add(string(switchboard.ChannelVoice), string(code), 1) },
-	})
-	srv.Webhooks["POST /webhooks/twilio/voice"] = vm.CallHandler()
-	srv.Webhooks["POST /webhooks/twilio/recording"] = vm.RecordingHandler()
-	srv.Webhooks["POST /webhooks/twilio/transcription"] = vm.TranscriptionHandler()
-	srv.Webhooks["POST /webhooks/twilio/sms"] = ch.InboundHandler()
-	srv.Webhooks["POST /webhooks/twilio/status"] = ch.StatusHandler()
-	m.Inbox.SetChannel(switchboard.ChannelSMS, ch, ch)
-}
-
 // wireLivechat serves the visitor API (docs/design.md §6.2) and turns on
 // replies on livechat, with the e-mail fallback when e-mail is set up.
 func (m *Main) wireLivechat(srv *server.Server, key []byte) {
@@ -331,45 +298,8 @@ func (m *Main) wireLivechat(srv *server.Server, key []byte) {
 	for pattern, h := range m.Livechat.Routes() {
 		srv.Webhooks[pattern] = h
 	}
-	ch := &livechat.Channel{Inbox: m.Inbox, Email: m.Inbox.Senders()[switchboard.ChannelEmail], EmailAfter: c.LivechatEmailAfter, Clock: m.Clock}
+	ch := &livechat.Channel{Inbox: m.Inbox, Email: func() switchboard.Sender { return m.Inbox.Sender(switchboard.ChannelEmail) }, EmailAfter: c.LivechatEmailAfter, Clock: m.Clock}
 	m.Inbox.SetChannel(switchboard.ChannelLivechat, ch, ch)
-}
-
-// wireMetaSenders turns on replies on WhatsApp, Messenger and Instagram
-// for the channels whose ids are configured.
-func (m *Main) wireMetaSenders() {
-	c := m.Config
-	if c.MetaAccessToken == "" {
-		return
-	}
-	lastInbound := func(ch switchboard.Channel) func(context.Context, string) (time.Time, error) {
-		return func(ctx context.Context, conversationID string) (time.Time, error) {
-			return m.Inbox.LastInbound(ctx, conversationID, ch)
-		}
-	}
-	if c.WhatsAppPhoneNumberID != "" {
-		wa := &whatsapp.Channel{
-			Client:      &whatsapp.Client{BaseURL: c.GraphAPIURL, PhoneNumberID: c.WhatsAppPhoneNumberID, Token: c.MetaAccessToken, HTTP: m.ProviderHTTP},
-			LastInbound: lastInbound(switchboard.ChannelWhatsApp), Clock: m.Clock,
-			Blobs: m.Blobs,
-		}
-		m.Inbox.SetChannel(switchboard.ChannelWhatsApp, wa, wa)
-		if c.WhatsAppBusinessAccountID != "" {
-			m.background = append(m.background, func(ctx context.Context) {
-				whatsapp.SyncTemplates(ctx, wa.Client, c.WhatsAppBusinessAccountID, m.Inbox, time.Hour, m.Logger)
-			})
-		}
-	}
-	if c.MessengerPageID != "" {
-		for _, ch := range []switchboard.Channel{switchboard.ChannelMessenger, switchboard.ChannelInstagram} {
-			mc := &messenger.Channel{
-				Client:      &messenger.Client{BaseURL: c.GraphAPIURL, PageID: c.MessengerPageID, Token: c.MetaAccessToken, HTTP: m.ProviderHTTP, Channel: ch},
-				LastInbound: lastInbound(ch), Clock: m.Clock,
-				Blobs: m.Blobs,
-			}
-			m.Inbox.SetChannel(ch, mc, mc)
-		}
-	}
 }
 
 func (m *Main) goRun(fn func()) {

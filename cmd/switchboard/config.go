@@ -5,13 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/switchboard-inbox/switchboard/inbox"
 )
 
 // Config is everything serve needs. Each field has a flag and a
@@ -73,6 +74,7 @@ type Config struct {
 
 	// Meta (WhatsApp, Messenger, Instagram). Webhooks are on when the app
 	// secret is set.
+	MetaAppID       string // Facebook Login and token checks
 	MetaAppSecret   string
 	MetaVerifyToken string
 	MetaAccessToken string
@@ -85,6 +87,9 @@ type Config struct {
 	// sent through the Page. With it, Messenger events addressed to any
 	// other Page are ignored.
 	MessengerPageID string
+	// MessengerPageToken, when set, sends Messenger and Instagram replies
+	// instead of MetaAccessToken (Facebook Login stores the Page's).
+	MessengerPageToken string
 	// InstagramAccountID, when set, is the only Instagram professional
 	// account whose events are kept (an app subscribed to several).
 	InstagramAccountID string
@@ -98,6 +103,7 @@ type Config struct {
 	EmailFrom          string
 	DKIMSelector       string
 	DKIMKeyFile        string
+	DKIMKey            string // the PEM itself, in place of DKIMKeyFile
 	InboundEmailSecret string
 
 	// Routing. RoutingOff leaves assignment to people (and to another
@@ -230,6 +236,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.Float64Var(&c.SMSPricePerSegment, "sms-price", c.envFloat("SMS_PRICE", defaultSMSPrice), "price per SMS segment shown by the composer; 0 means 0.0079 (SWITCHBOARD_SMS_PRICE)")
 	fs.StringVar(&c.PhoneRegion, "phone-region", env("PHONE_REGION", "US"), "region for phone numbers written without a country code (SWITCHBOARD_PHONE_REGION)")
 	fs.StringVar(&c.VoiceGreeting, "voice-greeting", env("VOICE_GREETING", ""), "what callers hear before leaving a voicemail (SWITCHBOARD_VOICE_GREETING)")
+	fs.StringVar(&c.MetaAppID, "meta-app-id", env("META_APP_ID", ""), "Meta app id, for connecting Facebook and Instagram with Facebook Login and checking tokens (SWITCHBOARD_META_APP_ID)")
 	fs.StringVar(&c.MetaAppSecret, "meta-app-secret", env("META_APP_SECRET", ""), "Meta app secret; turns on /webhooks/meta for WhatsApp, Messenger and Instagram (SWITCHBOARD_META_APP_SECRET)")
 	fs.StringVar(&c.MetaVerifyToken, "meta-verify-token", env("META_VERIFY_TOKEN", ""), "token Meta's webhook verification must present (SWITCHBOARD_META_VERIFY_TOKEN)")
 	fs.StringVar(&c.MetaAccessToken, "meta-access-token", env("META_ACCESS_TOKEN", ""), "Graph API access token, for media (SWITCHBOARD_META_ACCESS_TOKEN)")
@@ -237,6 +244,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.WhatsAppPhoneNumberID, "whatsapp-phone-number-id", env("WHATSAPP_PHONE_NUMBER_ID", ""), "WhatsApp Cloud API phone number id; turns on WhatsApp replies (SWITCHBOARD_WHATSAPP_PHONE_NUMBER_ID)")
 	fs.StringVar(&c.WhatsAppBusinessAccountID, "whatsapp-business-account-id", env("WHATSAPP_BUSINESS_ACCOUNT_ID", ""), "WhatsApp Business Account id; message templates are synced from it hourly (SWITCHBOARD_WHATSAPP_BUSINESS_ACCOUNT_ID)")
 	fs.StringVar(&c.MessengerPageID, "messenger-page-id", env("MESSENGER_PAGE_ID", ""), "Facebook Page id; turns on Messenger and Instagram replies, sent through the Page; Messenger events for other Pages are ignored (SWITCHBOARD_MESSENGER_PAGE_ID)")
+	fs.StringVar(&c.MessengerPageToken, "messenger-page-token", env("MESSENGER_PAGE_TOKEN", ""), "the Page's access token for Messenger and Instagram replies; default SWITCHBOARD_META_ACCESS_TOKEN (SWITCHBOARD_MESSENGER_PAGE_TOKEN)")
 	fs.StringVar(&c.InstagramAccountID, "instagram-account-id", env("INSTAGRAM_ACCOUNT_ID", ""), "Instagram professional account id; Instagram events for other accounts are ignored (SWITCHBOARD_INSTAGRAM_ACCOUNT_ID)")
 	fs.StringVar(&c.SMTPURL, "smtp-url", env("SMTP_URL", ""), "smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465 for outbound e-mail (SWITCHBOARD_SMTP_URL)")
 	fs.StringVar(&c.IMAPURLs, "imap-urls", env("IMAP_URLS", ""), "comma-separated imap(s)://user:pass@host/MAILBOX?processed=FOLDER mailboxes to read (SWITCHBOARD_IMAP_URLS)")
@@ -244,6 +252,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.EmailFrom, "email-from", env("EMAIL_FROM", ""), "our address, e.g. 'Acme Support <support@acme.example>'; replies carry support+TOKEN@ as Reply-To (SWITCHBOARD_EMAIL_FROM)")
 	fs.StringVar(&c.DKIMSelector, "dkim-selector", env("DKIM_SELECTOR", ""), "DKIM selector for outbound mail (SWITCHBOARD_DKIM_SELECTOR)")
 	fs.StringVar(&c.DKIMKeyFile, "dkim-key-file", env("DKIM_KEY_FILE", ""), "PEM private key (RSA or Ed25519) that signs outbound mail (SWITCHBOARD_DKIM_KEY_FILE)")
+	fs.StringVar(&c.DKIMKey, "dkim-key", env("DKIM_KEY", ""), "the DKIM private key itself (PEM), in place of a key file (SWITCHBOARD_DKIM_KEY)")
 	fs.StringVar(&c.InboundEmailSecret, "inbound-email-secret", env("INBOUND_EMAIL_SECRET", ""), "turns on POST /webhooks/email: the Bearer/Basic secret, or Mailgun's signing key (SWITCHBOARD_INBOUND_EMAIL_SECRET)")
 	fs.BoolVar(&c.RoutingOff, "routing-off", c.envBool("ROUTING_OFF", false), "do not assign conversations automatically (SWITCHBOARD_ROUTING_OFF)")
 	fs.DurationVar(&c.OfflineGrace, "offline-grace", c.envDuration("OFFLINE_GRACE", defaultOfflineGrace), "an agent away or offline this long has their chat-like conversations returned to the queue; 0 means 5m (SWITCHBOARD_OFFLINE_GRACE)")
@@ -353,25 +362,11 @@ func (c *Config) Validate() error {
 		}
 	}
 
-	if (c.TwilioAccountSID == "") != (c.TwilioAuthToken == "") {
-		bad("set both SWITCHBOARD_TWILIO_ACCOUNT_SID and SWITCHBOARD_TWILIO_AUTH_TOKEN, or neither")
-	}
-	if c.TwilioAccountSID != "" && c.TwilioFrom == "" && c.TwilioMessagingSID == "" {
-		bad("SMS needs SWITCHBOARD_TWILIO_FROM (our number) or SWITCHBOARD_TWILIO_MESSAGING_SERVICE_SID")
-	}
-	if c.MetaAppSecret != "" && c.MetaVerifyToken == "" {
-		bad("/webhooks/meta needs SWITCHBOARD_META_VERIFY_TOKEN for Meta's verification handshake")
-	}
-	if c.EmailFrom != "" {
-		if _, err := mail.ParseAddress(c.EmailFrom); err != nil {
-			bad("%s %q: %v", setting("EMAIL_FROM"), c.EmailFrom, err)
+	probs := channelProblems(*c)
+	for _, g := range []string{inbox.GroupTwilio, inbox.GroupMeta, inbox.GroupEmail} {
+		for _, p := range probs[g] {
+			bad("%s", p)
 		}
-	}
-	if c.SMTPURL != "" && c.EmailFrom == "" {
-		bad("outbound e-mail (SWITCHBOARD_SMTP_URL) needs SWITCHBOARD_EMAIL_FROM")
-	}
-	if (c.DKIMSelector == "") != (c.DKIMKeyFile == "") {
-		bad("set both SWITCHBOARD_DKIM_SELECTOR and SWITCHBOARD_DKIM_KEY_FILE, or neither")
 	}
 	if c.IngestWorkers == 0 {
 		c.IngestWorkers = 1

@@ -233,10 +233,10 @@ func TestConfigFlagsAndVariables(t *testing.T) {
 		}
 	})
 	want := []string{
-		"addr", "blob-key", "blob-url", "classifier-retrain", "data-dir", "database-url", "dkim-key-file", "dkim-selector",
+		"addr", "blob-key", "blob-url", "classifier-retrain", "data-dir", "database-url", "dkim-key", "dkim-key-file", "dkim-selector",
 		"email-from", "event-log", "form-origins", "form-rate-limit", "form-thanks-url", "graph-api-url", "imap-poll", "imap-urls",
 		"inbound-email-secret", "ingest-batch", "ingest-workers", "instagram-account-id", "livechat-email-after", "log-format", "log-level",
-		"messenger-page-id", "meta-access-token", "meta-app-secret", "meta-verify-token", "metrics-addr", "metrics-token", "offline-grace",
+		"messenger-page-id", "messenger-page-token", "meta-access-token", "meta-app-id", "meta-app-secret", "meta-verify-token", "metrics-addr", "metrics-token", "offline-grace",
 		"outbox-max-attempts", "phone-region", "public-url", "queue-reclaim-after", "redis-allow-volatile", "redis-prefix", "redis-url",
 		"reopen-window", "routing-off", "shutdown-timeout", "sms-price", "smtp-url", "sqlite-cache-mb", "trust-proxy", "twilio-account-sid",
 		"twilio-api-url", "twilio-auth-token", "twilio-from", "twilio-messaging-service-sid", "voice-greeting",

@@ -15,6 +15,28 @@
 // "Authorization: Bearer <token>" (or ?access_token=). Errors are Graph
 // error JSON ({"error":{"message","type","code","fbtrace_id"}}).
 //
+// With WithOAuth it also plays Facebook Login (www.facebook.com, at the
+// same base URL) and what connecting a Page takes, for one user who
+// manages the given Pages:
+//
+//	GET  /dialog/oauth                     the Login dialog: a consent page with "Continue" and "Cancel" links
+//	GET  /dialog/oauth/continue?request=…  302 to redirect_uri?code=…&state=…#_=_
+//	GET  /dialog/oauth/cancel?request=…    302 to redirect_uri?error=access_denied&error_reason=user_denied&…
+//	GET  /oauth/access_token               code exchange; grant_type=fb_exchange_token (60-day token)
+//	GET  /me/accounts                      the Pages with Page access tokens (fields, limit, paging.next)
+//	GET|POST|DELETE /{page-id}/subscribed_apps   the Page's webhook fields, with its Page token
+//	GET  /debug_token?input_token=…        token metadata, for the app token {app-id}|{app-secret}
+//
+// Codes are single-use, bound to their redirect_uri and expire after
+// CodeLifetime on the Server's clock; User tokens from a code expire
+// after ShortLivedTokenLifetime, long-lived ones after
+// LongLivedTokenLifetime; Page tokens got with a long-lived User token do
+// not expire. A Page token is accepted, besides the token New was given,
+// by the send and upload routes of its Page and the Page's Instagram
+// account. RevokeToken and ExpireTokens invalidate tokens; IssuedPageToken,
+// Scopes and Subscriptions show what was issued and asked for. The
+// permissions asked for are recorded and reported, not enforced.
+//
 // With WithWebhook, sends are followed by the webhooks Meta would post,
 // asynchronously and signed with X-Hub-Signature-256 over the exact bytes:
 // WhatsApp statuses sent → delivered → read (or failed 131047 for a
@@ -33,8 +55,10 @@
 // request bodies (Server.WhatsAppSends, Server.MessengerSends).
 //
 // Differences from Meta, on purpose: an unknown media id answers HTTP 404
-// (Graph answers 400) with code 100; nothing expires; webhooks are not
-// retried (resend one with Send); uploads from a URL are not modelled.
+// (Graph answers 400) with code 100; nothing but OAuth codes and tokens
+// expires; a Login dialog refusal (bad client_id or redirect_uri) is an
+// HTML page with HTTP 400; webhooks are not retried (resend one with
+// Send); uploads from a URL are not modelled.
 // Where Meta's answer is undocumented the stand-in refuses synchronously
 // with code 100: a media message naming an unknown media or attachment
 // id, or one of another type than the message; a caption on audio or a
@@ -99,6 +123,8 @@ type Server struct {
 
 	attachments map[string]*msAttachment // Messenger and Instagram uploads by attachment_id
 	uploads     []Upload
+
+	oauth *oauthState // Facebook Login and Page connection (WithOAuth); nil when off
 }
 
 // Option configures a Server.
@@ -183,6 +209,7 @@ func New(appSecret, accessToken string, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	s.oauthDefaults()
 	return s
 }
 
@@ -306,12 +333,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(segs) > 0 && versionSegment.MatchString(segs[0]) {
 		segs = segs[1:]
 	}
-	if !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `OAuth "Facebook Platform" "invalid_token" "Invalid OAuth access token - Cannot parse access token"`)
-		graphError(w, http.StatusUnauthorized, graphErr{
-			Message: "Invalid OAuth access token - Cannot parse access token", Type: "OAuthException", Code: 190,
-		})
+	if s.oauth != nil && s.serveOAuth(w, r, segs) {
 		return
+	}
+	if !s.authorized(r) {
+		if e, ok := s.pageAuthorized(r, segs); !ok {
+			unauthorized(w, e)
+			return
+		}
 	}
 	switch {
 	case len(segs) == 3 && segs[0] == "media" && segs[2] == "download" && r.Method == http.MethodGet:

@@ -10,6 +10,14 @@
 //     /2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media/{MediaSid}
 //     and of call recordings (AddRecording) at
 //     /2010-04-01/Accounts/{AccountSid}/Recordings/{RecordingSid};
+//   - the account's phone numbers (WithPhoneNumbers, Number): GET
+//     /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json, paged by
+//     PageSize and Page with next_page_uri, and GET/POST (fetch, update
+//     webhooks) of .../IncomingPhoneNumbers/{Sid}.json, with Twilio's
+//     21402, 21403, 21502 and 20404 errors;
+//   - the Messaging API's GET /v1/Services (WithMessagingService), paged
+//     with meta.next_page_url, on the same host (a twilio.Client with
+//     BaseURL set to the stand-in uses it for both APIs);
 //   - Twilio's webhooks: signed status callbacks after each send, and
 //     signed inbound SMS/MMS webhooks sent on demand with SendInbound.
 //

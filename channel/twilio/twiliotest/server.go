@@ -89,6 +89,8 @@ type Server struct {
 	callbacks     []Callback
 	media         map[string]MediaFile // by MessageSid + "/" + MediaSid
 	recordings    map[string][]byte    // WAV by RecordingSid
+	numbers       []*Number            // the account's phone numbers, in listing order
+	services      []messagingService   // the account's Messaging Services, in listing order
 	closed        bool
 	done          chan struct{}
 	wg            sync.WaitGroup
@@ -209,11 +211,15 @@ func New(accountSID, authToken string, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	s.stampCreated()
 	prefix := "/" + APIVersion + "/Accounts/{AccountSid}/Messages"
 	mux := http.NewServeMux()
 	mux.HandleFunc(prefix+".json", s.handleMessages)
 	mux.HandleFunc(prefix+"/{MessageSid}/Media/{MediaSid}", s.handleMedia)
 	mux.HandleFunc("/"+APIVersion+"/Accounts/{AccountSid}/Recordings/{Recording}", s.handleRecording)
+	mux.HandleFunc("/"+APIVersion+"/Accounts/{AccountSid}/IncomingPhoneNumbers.json", s.handlePhoneNumbers)
+	mux.HandleFunc("/"+APIVersion+"/Accounts/{AccountSid}/IncomingPhoneNumbers/{Number}", s.handlePhoneNumber)
+	mux.HandleFunc("/v1/Services", s.handleMessagingServices)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, "The requested resource "+r.URL.Path+" was not found")
 	})
@@ -483,6 +489,20 @@ func httpURL(raw string) bool {
 // authorize checks Basic auth against the account and the AccountSid in the
 // path, answering 401 or 404 as Twilio does.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
+	if !s.authenticate(w, r) {
+		return false
+	}
+	if r.PathValue("AccountSid") != s.accountSID {
+		writeError(w, http.StatusNotFound, CodeNotFound, "The requested resource "+r.URL.Path+" was not found")
+		return false
+	}
+	return true
+}
+
+// authenticate checks Basic auth against the account, answering 401 as
+// Twilio does. APIs without the AccountSid in the path (Messaging v1) stop
+// here.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) bool {
 	user, pass, ok := r.BasicAuth()
 	// Both comparisons run whatever the first says.
 	userOK := subtle.ConstantTimeCompare([]byte(user), []byte(s.accountSID)) == 1
@@ -490,10 +510,6 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
 	if !ok || !userOK || !passOK || s.authToken == "" {
 		w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
 		writeError(w, http.StatusUnauthorized, CodeAuthenticate, "Authenticate")
-		return false
-	}
-	if r.PathValue("AccountSid") != s.accountSID {
-		writeError(w, http.StatusNotFound, CodeNotFound, "The requested resource "+r.URL.Path+" was not found")
 		return false
 	}
 	return true
