@@ -44,6 +44,9 @@ type Service struct {
 	HTTP      *http.Client // calls to providers
 	Clock     switchboard.Clock
 	Logger    *slog.Logger
+	// TokenCheckEvery bounds how often a token is checked with its
+	// provider (default 5 minutes).
+	TokenCheckEvery time.Duration
 
 	mu       sync.Mutex
 	seen     map[string]time.Time // group -> last accepted webhook, this instance

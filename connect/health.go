@@ -22,8 +22,9 @@ const (
 // warning: time to connect again before messages start failing.
 const tokenWarning = 7 * 24 * time.Hour
 
-// tokenCheckEvery bounds how often a token is checked with the provider.
-const tokenCheckEvery = 5 * time.Minute
+// defaultTokenCheckEvery bounds how often a token is checked with the
+// provider.
+const defaultTokenCheckEvery = 5 * time.Minute
 
 // Health is a provider connection's state.
 type Health struct {
@@ -115,7 +116,11 @@ func (s *Service) checkPageToken(ctx context.Context, c Settings, h *Health) {
 	tc := &s.tokens
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
-	if tc.token != c.MessengerPageToken || s.now().Sub(tc.checked) > tokenCheckEvery {
+	every := s.TokenCheckEvery
+	if every <= 0 {
+		every = defaultTokenCheckEvery
+	}
+	if tc.token != c.MessengerPageToken || s.now().Sub(tc.checked) >= every {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		tc.info, tc.err = s.oauth(c, "").DebugToken(ctx, c.MessengerPageToken)

@@ -120,7 +120,8 @@ func TestAdminPages(t *testing.T) {
 		"/admin/sites":     {"Add a site"},
 		"/admin/templates": {"Add or replace a template"},
 		"/admin/canned":    {"Add or replace a canned response"},
-		"/admin/channels":  {"SWITCHBOARD_TWILIO_AUTH_TOKEN", "environment variables", "can be sent", "(by SMS)"},
+		"/admin/channels":  {"Twilio: SMS and voicemail", "Auth token", "never shown again", "can be sent", "(by SMS)", "Health"},
+		"/admin/audit":     {"Audit log"},
 	}
 	for path, want := range pages {
 		resp, page := b.get(path)

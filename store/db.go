@@ -43,7 +43,12 @@ type DB struct {
 	clock   switchboard.Clock
 
 	stmtMu sync.Mutex
-	stmts  map[string]*sql.Stmt // prepared on write, SQLite only
+	// auditMu guards auditLast, the time of the last audit entry this
+	// handle wrote: entries get increasing times, so the log keeps their
+	// order even when the clock stands still (tests) or steps back.
+	auditMu   sync.Mutex
+	auditLast time.Time
+	stmts     map[string]*sql.Stmt // prepared on write, SQLite only
 
 	stats IngestStats
 

@@ -91,10 +91,10 @@ func (db *DB) AppendAudit(ctx context.Context, entries ...AuditEntry) error {
 }
 
 func (tx *Tx) appendAudit(ctx context.Context, entries ...AuditEntry) error {
-	now := tx.db.clock.Now()
 	for _, e := range entries {
+		at := tx.db.auditTime()
 		if err := tx.exec(ctx, `INSERT INTO audit_log (id, at, actor_id, actor, action, target, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			newID(now), micros(now), e.ActorID, e.Actor, e.Action, e.Target, e.Detail); err != nil {
+			newID(at), micros(at), e.ActorID, e.Actor, e.Action, e.Target, e.Detail); err != nil {
 			return err
 		}
 	}
@@ -187,4 +187,16 @@ func (db *DB) DeleteOAuthState(ctx context.Context, state string) error {
 	return wrap("delete oauth state", db.inTx(ctx, func(tx *Tx) error {
 		return tx.exec(ctx, `DELETE FROM oauth_states WHERE state_hash = ?`, hashToken(state))
 	}))
+}
+
+// auditTime is now, or a microsecond after the last entry's time.
+func (db *DB) auditTime() time.Time {
+	db.auditMu.Lock()
+	defer db.auditMu.Unlock()
+	t := db.clock.Now().Truncate(time.Microsecond)
+	if !t.After(db.auditLast) {
+		t = db.auditLast.Add(time.Microsecond)
+	}
+	db.auditLast = t
+	return t
 }

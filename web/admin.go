@@ -1022,7 +1022,12 @@ func (p *Pages) adminSaveChannelSettings(w http.ResponseWriter, r *http.Request,
 	return seeOther(w, r, "/admin/channels", "settings-saved", "settings-"+group)
 }
 
-func (p *Pages) needConnect() error {
+// needConnect refuses all but admins (as the connections themselves
+// do), then says whether connections are wired here at all.
+func (p *Pages) needConnect(req Request) error {
+	if !req.Actor.Role.AtLeast(switchboard.RoleAdmin) {
+		return switchboard.Errorf(switchboard.EFORBIDDEN, "only admins connect channels")
+	}
 	if p.Connect == nil {
 		return switchboard.Errorf(switchboard.ENOTFOUND, "channel connections are not available here")
 	}
@@ -1030,7 +1035,7 @@ func (p *Pages) needConnect() error {
 }
 
 func (p *Pages) adminTestEmail(w http.ResponseWriter, r *http.Request, req Request) error {
-	if err := p.needConnect(); err != nil {
+	if err := p.needConnect(req); err != nil {
 		return err
 	}
 	d, err := p.channelsData(r.Context(), req)
@@ -1046,7 +1051,7 @@ func (p *Pages) adminTestEmail(w http.ResponseWriter, r *http.Request, req Reque
 }
 
 func (p *Pages) adminGenerateDKIM(w http.ResponseWriter, r *http.Request, req Request) error {
-	if err := p.needConnect(); err != nil {
+	if err := p.needConnect(req); err != nil {
 		return err
 	}
 	rec, err := p.Connect.GenerateDKIM(r.Context(), req.Actor, r.PostFormValue("selector"))
@@ -1062,7 +1067,7 @@ func (p *Pages) adminGenerateDKIM(w http.ResponseWriter, r *http.Request, req Re
 }
 
 func (p *Pages) adminTwilio(w http.ResponseWriter, r *http.Request, req Request) error {
-	if err := p.needConnect(); err != nil {
+	if err := p.needConnect(req); err != nil {
 		return err
 	}
 	d, err := p.channelsData(r.Context(), req)
@@ -1078,7 +1083,7 @@ func (p *Pages) adminTwilio(w http.ResponseWriter, r *http.Request, req Request)
 }
 
 func (p *Pages) adminPointTwilio(w http.ResponseWriter, r *http.Request, req Request) error {
-	if err := p.needConnect(); err != nil {
+	if err := p.needConnect(req); err != nil {
 		return err
 	}
 	if _, err := p.Connect.PointTwilioNumber(r.Context(), req.Actor, r.PathValue("sid")); err != nil {
@@ -1093,7 +1098,7 @@ func (p *Pages) adminPointTwilio(w http.ResponseWriter, r *http.Request, req Req
 // changes nothing an attacker could use: its state is bound to this
 // session and only finishing it connects anything.
 func (p *Pages) adminStartFacebook(w http.ResponseWriter, r *http.Request, req Request) error {
-	if err := p.needConnect(); err != nil {
+	if err := p.needConnect(req); err != nil {
 		return err
 	}
 	to, err := p.Connect.StartFacebook(r.Context(), req.Actor, req.Session)
@@ -1105,7 +1110,7 @@ func (p *Pages) adminStartFacebook(w http.ResponseWriter, r *http.Request, req R
 }
 
 func (p *Pages) adminFacebookCallback(w http.ResponseWriter, r *http.Request, req Request) error {
-	if err := p.needConnect(); err != nil {
+	if err := p.needConnect(req); err != nil {
 		return err
 	}
 	q := r.URL.Query()
@@ -1123,7 +1128,7 @@ type facebookPagesData struct {
 }
 
 func (p *Pages) adminFacebookPages(w http.ResponseWriter, r *http.Request, req Request) error {
-	if err := p.needConnect(); err != nil {
+	if err := p.needConnect(req); err != nil {
 		return err
 	}
 	state := r.URL.Query().Get("state")
@@ -1135,7 +1140,7 @@ func (p *Pages) adminFacebookPages(w http.ResponseWriter, r *http.Request, req R
 }
 
 func (p *Pages) adminConnectFacebook(w http.ResponseWriter, r *http.Request, req Request) error {
-	if err := p.needConnect(); err != nil {
+	if err := p.needConnect(req); err != nil {
 		return err
 	}
 	if _, err := p.Connect.ConnectFacebookPage(r.Context(), req.Actor, req.Session, r.PostFormValue("state"), r.PostFormValue("page")); err != nil {

@@ -105,39 +105,51 @@ func (c *Client) PhoneNumbers(ctx context.Context) ([]PhoneNumber, error) {
 	if err := c.checkCredentials(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	next := c.base() + c.accountPath() + "/IncomingPhoneNumbers.json?PageSize=" + fmt.Sprint(listPageSize)
+	first := c.base() + c.accountPath() + "/IncomingPhoneNumbers.json?PageSize=" + fmt.Sprint(listPageSize)
 	var out []PhoneNumber
-	seen := map[string]bool{}
-	for page := 0; next != ""; page++ {
-		if page == maxListPages {
-			return nil, fmt.Errorf("%s: more than %d pages", op, maxListPages)
-		}
-		if seen[next] {
-			return nil, fmt.Errorf("%s: page %d repeats %s", op, page, next)
-		}
-		seen[next] = true
-		body, err := c.call(ctx, http.MethodGet, next, nil, maxListResponseBytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: page %d: %w", op, page, err)
-		}
+	err := c.listPages(ctx, op, first, func(body []byte) (string, error) {
 		var raw struct {
 			Numbers     []phoneNumberResource `json:"incoming_phone_numbers"`
 			NextPageURI string                `json:"next_page_uri"` // null on the last page
 		}
 		if err := json.Unmarshal(body, &raw); err != nil {
-			return nil, fmt.Errorf("%s: page %d: decoding the answer: %w", op, page, err)
+			return "", fmt.Errorf("decoding the answer: %w", err)
 		}
 		for _, r := range raw.Numbers {
 			out = append(out, r.phoneNumber())
 		}
-		next = ""
-		if raw.NextPageURI != "" {
-			if next, err = c.nextPageURI(raw.NextPageURI); err != nil {
-				return nil, fmt.Errorf("%s: page %d: %w", op, page, err)
-			}
+		if raw.NextPageURI == "" {
+			return "", nil
 		}
+		return c.nextPageURI(raw.NextPageURI)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// listPages GETs first and each next page that page names (it returns ""
+// on the last), for at most maxListPages, refusing a page that repeats.
+func (c *Client) listPages(ctx context.Context, op, first string, page func(body []byte) (next string, err error)) error {
+	seen := map[string]bool{}
+	for n, next := 0, first; next != ""; n++ {
+		if n == maxListPages {
+			return fmt.Errorf("%s: more than %d pages", op, maxListPages)
+		}
+		if seen[next] {
+			return fmt.Errorf("%s: page %d repeats %s", op, n, next)
+		}
+		seen[next] = true
+		body, err := c.call(ctx, http.MethodGet, next, nil, maxListResponseBytes)
+		if err != nil {
+			return fmt.Errorf("%s: page %d: %w", op, n, err)
+		}
+		if next, err = page(body); err != nil {
+			return fmt.Errorf("%s: page %d: %w", op, n, err)
+		}
+	}
+	return nil
 }
 
 // nextPageURI resolves Twilio's next_page_uri, a path on the API host, on
@@ -218,21 +230,9 @@ func (c *Client) MessagingServices(ctx context.Context) ([]MessagingService, err
 	if err != nil {
 		return nil, fmt.Errorf("%s: messaging base URL: %w", op, err)
 	}
-	next := base + "/v1/Services?PageSize=" + fmt.Sprint(listPageSize)
+	first := base + "/v1/Services?PageSize=" + fmt.Sprint(listPageSize)
 	var out []MessagingService
-	seen := map[string]bool{}
-	for page := 0; next != ""; page++ {
-		if page == maxListPages {
-			return nil, fmt.Errorf("%s: more than %d pages", op, maxListPages)
-		}
-		if seen[next] {
-			return nil, fmt.Errorf("%s: page %d repeats %s", op, page, next)
-		}
-		seen[next] = true
-		body, err := c.call(ctx, http.MethodGet, next, nil, maxListResponseBytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: page %d: %w", op, page, err)
-		}
+	err = c.listPages(ctx, op, first, func(body []byte) (string, error) {
 		var raw struct {
 			Services []struct {
 				SID                       string `json:"sid"`
@@ -246,21 +246,25 @@ func (c *Client) MessagingServices(ctx context.Context) ([]MessagingService, err
 			} `json:"meta"`
 		}
 		if err := json.Unmarshal(body, &raw); err != nil {
-			return nil, fmt.Errorf("%s: page %d: decoding the answer: %w", op, page, err)
+			return "", fmt.Errorf("decoding the answer: %w", err)
 		}
 		for _, s := range raw.Services {
 			out = append(out, MessagingService(s))
 		}
-		next = raw.Meta.NextPageURL
+		next := raw.Meta.NextPageURL
 		if next == "" {
-			break
+			return "", nil
 		}
 		// The next request carries the account's credentials: only to
 		// the host asked first.
 		u, err := url.Parse(next)
 		if err != nil || !strings.EqualFold(u.Scheme, origin.Scheme) || !strings.EqualFold(u.Host, origin.Host) {
-			return nil, fmt.Errorf("%s: page %d: next_page_url %q is not on %s", op, page, next, origin.Scheme+"://"+origin.Host)
+			return "", fmt.Errorf("next_page_url %q is not on %s", next, origin.Scheme+"://"+origin.Host)
 		}
+		return next, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

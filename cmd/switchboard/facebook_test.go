@@ -166,6 +166,25 @@ func TestConnectFacebookBrowser(t *testing.T) {
 		t.Errorf("/healthz shows an agent the channels: %v", anon)
 	}
 
+	// A token Meta no longer accepts shows before sends start failing.
+	m.Connect.TokenCheckEvery = time.Nanosecond
+	if !graph.RevokeToken(pageToken) {
+		t.Fatal("the stand-in did not know the Page token")
+	}
+	var full struct {
+		Channels []struct {
+			Group   string   `json:"group"`
+			State   string   `json:"state"`
+			Reasons []string `json:"reasons"`
+		} `json:"channels"`
+	}
+	callAPI(t, base, apiToken, "GET", "/healthz", nil, &full)
+	for _, c := range full.Channels {
+		if c.Group == "meta" && (c.State != "degraded" || !strings.Contains(strings.Join(c.Reasons, " "), "rejected by Meta")) {
+			t.Errorf("after Meta revoked the Page token, /healthz says %+v, want degraded: rejected", c)
+		}
+	}
+
 	t.Run("ForgedAndReplayedState", func(t *testing.T) {
 		w := webSignIn(t, base, "ada@team.example", wsPassword)
 		if resp, page := w.get("/admin/channels/facebook/callback?state=forged-state&code=stolen"); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "not started here") {

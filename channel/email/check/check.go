@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -235,6 +236,19 @@ func IMAP(ctx context.Context, rawURL string) Result {
 			names = append(names, b.Mailbox)
 			hasProcessed = hasProcessed || b.Mailbox == mb.Processed
 		}
+		// The folders this mailbox uses first: a long list is cut.
+		rank := func(n string) int {
+			switch {
+			case n == mb.Folder:
+				return 0
+			case mb.Processed != "" && n == mb.Processed:
+				return 1
+			case strings.EqualFold(n, "INBOX"):
+				return 2
+			}
+			return 3
+		}
+		slices.SortStableFunc(names, func(a, b string) int { return rank(a) - rank(b) })
 		detail := plural(len(names), "mailbox", "mailboxes")
 		const show = 10
 		if len(names) > show {
