@@ -12,6 +12,7 @@ package inbox
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -42,6 +43,10 @@ type Config struct {
 	// URLTTL is how long attachment URLs in answers and events live
 	// (default 1 hour).
 	URLTTL time.Duration
+	// ResponseTargets are the first-response targets per channel
+	// (default DefaultResponseTargets; a channel left out keeps its
+	// default).
+	ResponseTargets map[switchboard.Channel]time.Duration
 	// SecretsKey (32 bytes or more) seals the secrets among the stored
 	// settings; without it none can be stored.
 	SecretsKey []byte
@@ -80,6 +85,7 @@ type Service struct {
 	replyQueued    func()
 	routingChanged func(conversationIDs ...string)
 
+	targets       map[switchboard.Channel]time.Duration
 	sealer        *sealer // nil: no secrets key
 	settingsHooks SettingsHooks
 }
@@ -117,13 +123,14 @@ func Open(ctx context.Context, cfg Config) (*Service, error) {
 		store: db, bus: cfg.Bus, blobs: cfg.Blobs, clock: cfg.Clock, log: cfg.Logger,
 		reopen: cfg.ReopenWindow, urlTTL: cfg.URLTTL,
 		policies: map[switchboard.Channel]switchboard.Policy{}, senders: map[switchboard.Channel]switchboard.Sender{},
-		presence: cfg.Presence, sealer: seal,
+		presence: cfg.Presence, sealer: seal, targets: maps.Clone(DefaultResponseTargets),
 		searches: make(chan struct{}, MaxSearches),
 		watched:  map[string]string{},
 		// Enough committed batches to ride out a slow read; a full queue
 		// holds up Ingest, which is the backpressure wanted.
 		ingested: make(chan ingested, 64), announcerDone: make(chan struct{}),
 	}
+	maps.Copy(s.targets, cfg.ResponseTargets)
 	go s.announceIngested()
 	return s, nil
 }

@@ -48,6 +48,7 @@ func (s *Server) routeAPI(mux *http.ServeMux) {
 	h("GET /api/v1/sites", s.listSites)
 	h("POST /api/v1/sites", s.addSite)
 	h("PATCH /api/v1/sites/{key}", s.patchSite)
+	h("GET /api/v1/analytics/{measure}", s.analytics)
 	h("GET /api/v1/openapi.json", s.openAPI)
 }
 

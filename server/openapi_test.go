@@ -702,6 +702,19 @@ func TestOpenAPIResponses(t *testing.T) {
 	c.do("GET", "/api/v1/routing", "/api/v1/routing", e.agent, nil, 403)
 	c.do("PATCH", "/api/v1/sites/{key}", "/api/v1/sites/site_nope", e.admin, map[string]any{"name": "x"}, 404)
 	c.do("GET", "/api/v1/search", "/api/v1/search", e.agent, nil, 400)
+	const an = "/api/v1/analytics/{measure}"
+	var fr struct {
+		Rows []map[string]any `json:"rows"`
+	}
+	c.do("GET", an, "/api/v1/analytics/first_response?group=channel_hour&tz=Europe/Paris", e.admin, nil, 200).decode(t, &fr)
+	if len(fr.Rows) == 0 {
+		t.Error("first_response over today's replies has no rows")
+	}
+	c.do("GET", an, "/api/v1/analytics/resolution?group=channel&range=month", e.admin, nil, 200)
+	c.do("GET", an, "/api/v1/analytics/channel_migration", e.admin, nil, 200)
+	c.do("GET", an, "/api/v1/analytics/utilization?group=team&range=week", e.admin, nil, 200)
+	c.do("GET", an, "/api/v1/analytics/first_response?tz=Mars/Olympus", e.admin, nil, 400)
+	c.do("GET", an, "/api/v1/analytics/first_response", e.agent, nil, 403)
 	policy := c.do("POST", "/api/v1/conversations/{id}/messages", id+"/messages", e.agent, map[string]any{"text": "Still there?", "channel": "whatsapp"}, 422)
 	var refused struct {
 		Error struct {

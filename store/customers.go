@@ -175,6 +175,15 @@ func (db *DB) MergeCustomers(ctx context.Context, keep, other, agentID string) (
 			if err := tx.exec(ctx, `UPDATE conversations SET status = 'resolved', resolved_at = ?, wait_reason = '' WHERE id = ?`, micros(now), otherOpen); err != nil {
 				return err
 			}
+			// Merged away is not resolved: its open cycle is not a
+			// resolution (the kept conversation carries the customer on),
+			// and nobody has it any more.
+			if err := tx.exec(ctx, `DELETE FROM cycles WHERE conversation_id = ? AND resolved_at IS NULL`, otherOpen); err != nil {
+				return err
+			}
+			if err := tx.exec(ctx, `UPDATE assignments SET ended_at = ? WHERE conversation_id = ? AND ended_at IS NULL`, micros(now), otherOpen); err != nil {
+				return err
+			}
 			if err := tx.exec(ctx, `DELETE FROM routing_exclusions WHERE conversation_id = ?`, otherOpen); err != nil {
 				return err
 			}

@@ -492,6 +492,9 @@ func (tx *Tx) applyThreading(ctx context.Context, d thread.Decision, customerID 
 			return c, fmt.Errorf("record channel: %w", err)
 		}
 		r.NewConversation = true
+		if err := tx.startCycle(ctx, c.id, ch, created, now); err != nil {
+			return c, err
+		}
 		return c, tx.addEvent(ctx, c.id, switchboard.EventCreated, "", map[string]any{"channel": ch, "customer_id": customerID}, now)
 	}
 	c := convRef{id: d.Conversation.ID, lastChannel: d.Conversation.LastChannel, status: switchboard.StatusOpen}
@@ -504,6 +507,12 @@ func (tx *Tx) applyThreading(ctx context.Context, d thread.Decision, customerID 
 			return c, fmt.Errorf("reopen conversation: %w", err)
 		}
 		r.Reopened = true
+		if err := tx.startCycle(ctx, c.id, ch, created, now); err != nil {
+			return c, err
+		}
+		if err := tx.resumeAssignments(ctx, []any{c.id}, now); err != nil {
+			return c, err
+		}
 		return c, tx.addEvent(ctx, c.id, switchboard.EventReopened, "", reopenedData(ch, d.ByReply), now)
 	}
 	return c, nil
@@ -543,6 +552,9 @@ func (tx *Tx) touchConversation(ctx context.Context, c convRef, ch switchboard.C
 }
 
 func (tx *Tx) addEvent(ctx context.Context, conversationID string, typ switchboard.EventType, agentID string, data any, at time.Time) error {
+	if err := tx.trackAssignment(ctx, conversationID, typ, data, at); err != nil {
+		return err
+	}
 	b, err := json.Marshal(data)
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
@@ -554,10 +566,25 @@ func (tx *Tx) addEvent(ctx context.Context, conversationID string, typ switchboa
 	return nil
 }
 
+// startCycle starts a response cycle: a customer message at created
+// created or reopened the conversation.
+func (tx *Tx) startCycle(ctx context.Context, conversationID string, ch switchboard.Channel, created, now time.Time) error {
+	if err := tx.exec(ctx, `INSERT INTO cycles (id, conversation_id, channel, started_at) VALUES (?, ?, ?, ?)`,
+		newID(now), conversationID, ch, micros(created)); err != nil {
+		return fmt.Errorf("start cycle: %w", err)
+	}
+	return nil
+}
+
 func (tx *Tx) setStatus(ctx context.Context, conversationID string, from, to switchboard.Status, agentID string, now time.Time) error {
 	resolved := sql.NullInt64{}
 	if to == switchboard.StatusResolved {
 		resolved = nullMicros(now)
+		// The open cycle ends, with the topic it was resolved under.
+		if err := tx.exec(ctx, `UPDATE cycles SET resolved_at = ?, topic = (SELECT topic FROM conversations WHERE id = ?)
+			WHERE conversation_id = ? AND resolved_at IS NULL`, micros(now), conversationID, conversationID); err != nil {
+			return fmt.Errorf("end cycle: %w", err)
+		}
 	}
 	if err := tx.exec(ctx, `UPDATE conversations SET status = ?, resolved_at = ? WHERE id = ?`, to, resolved, conversationID); err != nil {
 		return fmt.Errorf("set status: %w", err)
@@ -645,4 +672,46 @@ func (tx *Tx) afterReopen(ctx context.Context, results []switchboard.IngestResul
 		}
 	}
 	return nil
+}
+
+// trackAssignment keeps the assignments table in step with the events
+// that change who has a conversation: an assignment or transfer, an
+// unassignment, a resolution, a reopening by hand.
+func (tx *Tx) trackAssignment(ctx context.Context, conversationID string, typ switchboard.EventType, data any, at time.Time) error {
+	d, _ := data.(map[string]any)
+	end := func() error {
+		return tx.exec(ctx, `UPDATE assignments SET ended_at = ? WHERE conversation_id = ? AND ended_at IS NULL`, micros(at), conversationID)
+	}
+	var err error
+	switch typ {
+	case switchboard.EventAssigned:
+		if err = end(); err == nil {
+			agent, _ := d["agent_id"].(string)
+			err = tx.exec(ctx, `INSERT INTO assignments (conversation_id, agent_id, started_at) VALUES (?, ?, ?)`, conversationID, agent, micros(at))
+		}
+	case switchboard.EventUnassigned:
+		err = end()
+	case switchboard.EventStatus:
+		switch {
+		case d["to"] == switchboard.StatusResolved:
+			err = end()
+		case d["from"] == switchboard.StatusResolved:
+			err = tx.resumeAssignments(ctx, []any{conversationID}, at)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("track assignment: %w", err)
+	}
+	return nil
+}
+
+// resumeAssignments restarts the assignment of reopened conversations that
+// kept their agent.
+func (tx *Tx) resumeAssignments(ctx context.Context, ids []any, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return tx.exec(ctx, `INSERT INTO assignments (conversation_id, agent_id, started_at)
+		SELECT id, assignee_id, ? FROM conversations WHERE id IN (`+placeholders(len(ids))+`) AND assignee_id IS NOT NULL`,
+		append([]any{micros(at)}, ids...)...)
 }

@@ -52,6 +52,8 @@ type batchPlan struct {
 	attachments [][]any
 	originals   [][]any
 	events      [][]any
+	cycles      [][]any // id, conversation_id, channel, started_at
+	reopened    []any   // conversation ids
 }
 
 func (tx *Tx) ingestFast(ctx context.Context, items []switchboard.Inbound, work []int, now time.Time, opts IngestOptions, results []switchboard.IngestResult) error {
@@ -232,12 +234,15 @@ func (p *batchPlan) plan(in *switchboard.Inbound, idents map[switchboard.Identit
 		c.status = switchboard.StatusOpen
 		r.Reopened = true
 		p.event(c.id, switchboard.EventReopened, reopenedData(in.Channel, d.ByReply), now)
+		p.cycles = append(p.cycles, []any{newID(now), c.id, in.Channel, micros(created)})
+		p.reopened = append(p.reopened, c.id)
 	case thread.Create:
 		c = &convPlan{id: newID(now), customerID: cust.id, isNew: true, status: switchboard.StatusOpen, lastChannel: in.Channel,
 			channels: map[switchboard.Channel]bool{in.Channel: true}}
 		p.convs[cust.id] = c
 		r.NewConversation = true
 		p.event(c.id, switchboard.EventCreated, map[string]any{"channel": in.Channel, "customer_id": cust.id}, now)
+		p.cycles = append(p.cycles, []any{newID(now), c.id, in.Channel, micros(created)})
 	}
 	if !c.touched {
 		c.touched = true
@@ -314,6 +319,12 @@ func (tx *Tx) writePlan(ctx context.Context, p *batchPlan, now time.Time) error 
 		return err
 	}
 	if err := tx.insertRows(ctx, "conversation_channels (conversation_id, channel)", channels, " ON CONFLICT DO NOTHING"); err != nil {
+		return err
+	}
+	if err := tx.insertRows(ctx, "cycles (id, conversation_id, channel, started_at)", p.cycles, ""); err != nil {
+		return err
+	}
+	if err := tx.resumeAssignments(ctx, p.reopened, now); err != nil {
 		return err
 	}
 	n, err = tx.insertCounted(ctx, "messages "+inboundMessageColumns,

@@ -224,6 +224,13 @@ func (db *DB) CreateReply(ctx context.Context, r Reply) (switchboard.Message, er
 		if err := tx.touchConversation(ctx, c, ch, now, false); err != nil {
 			return err
 		}
+		if !r.Auto {
+			// The open cycle's first response, if it has none yet.
+			if err := tx.exec(ctx, `UPDATE cycles SET first_response_at = ?, responder_id = ? WHERE conversation_id = ? AND resolved_at IS NULL AND first_response_at IS NULL`,
+				micros(now), r.AgentID, c.id); err != nil {
+				return fmt.Errorf("first response: %w", err)
+			}
+		}
 		if !first.Valid && !r.Auto {
 			if err := tx.exec(ctx, `UPDATE conversations SET first_response_at = ? WHERE id = ?`, micros(now), c.id); err != nil {
 				return err
