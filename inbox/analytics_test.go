@@ -330,4 +330,3 @@ func TestAnalyticsP95IsAPercentile(t *testing.T) {
 		t.Errorf("%v: want p50 10 s and p95 21600 s", r)
 	}
 }
-
