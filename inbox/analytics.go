@@ -210,11 +210,11 @@ func (s *Service) resolution(ctx context.Context, q AnalyticsQuery, a *Analytics
 	}
 	var ss samples
 	for _, c := range cycles {
-		key := c.Topic
+		key, value := c.Topic, any(c.Topic)
 		if group == "channel" {
-			key = string(c.Channel)
+			key, value = string(c.Channel), c.Channel
 		}
-		ss.add(key, map[string]any{group: key}, max(0, c.Resolved.Sub(c.Started)), false)
+		ss.add(key, map[string]any{group: value}, max(0, c.Resolved.Sub(c.Started)), false)
 	}
 	a.Rows = ss.rows(false)
 	a.Columns = []string{group, "count", "p50", "p95"}

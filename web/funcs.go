@@ -54,6 +54,18 @@ func (p *Pages) funcs() template.FuncMap {
 		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"clock":    func(t time.Time) string { return t.UTC().Format("2 Jan 15:04") },
 		"datetime": func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
+		// secs and pct show analytics' seconds and shares.
+		"secs": func(v any) string {
+			f, _ := v.(float64)
+			return humanDuration(time.Duration(f * float64(time.Second)))
+		},
+		"pct": func(v any) string {
+			f, _ := v.(float64)
+			if p, ok := v.(*float64); ok && p != nil {
+				f = *p
+			}
+			return fmt.Sprintf("%.0f%%", f*100)
+		},
 		"since":    func(now, t time.Time) string { return humanDuration(now.Sub(t)) },
 		// safeHTML marks a message's HTML as safe: it was sanitised when
 		// the message was stored (channel/email/parse), and the page's

@@ -100,6 +100,7 @@ func (p *Pages) Routes() map[string]Handler {
 		"GET /conversations/{id}/header":             p.headerFragment,
 		"GET /conversations/{id}/messages/{message}": p.messageFragment,
 		"GET /account":                               p.accountPage,
+		"GET /analytics":                             p.analyticsPage,
 	}
 	for pattern, h := range p.adminRoutes() {
 		routes[pattern] = h

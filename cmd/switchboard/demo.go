@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -188,15 +189,18 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	m.ProviderHTTP = twilioTS.Client()
 	shop := &demoShop{}
 	m.ExtraRoutes = map[string]http.Handler{"GET /demo/shop": shop}
+	// The team, its routing and its past week are written before
+	// Switchboard starts serving.
+	m.Config.DatabaseURL = "sqlite:" + filepath.Join(dir, "switchboard.db")
+	token, agents, err := seedDemoData(ctx, m.Config.DatabaseURL, logger, time.Now().UTC())
+	if err != nil {
+		return err
+	}
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
 	defer m.Close()
 
-	token, agents, err := seedDemo(ctx, m)
-	if err != nil {
-		return err
-	}
 	siteKey, err := seedDemoSite(ctx, m, shop)
 	if err != nil {
 		return err
@@ -253,7 +257,7 @@ const demoPassword = "switchboard-demo"
 
 // seedDemo creates the demo team and returns the admin's token and the
 // other agents.
-func seedDemo(ctx context.Context, m *Main) (string, []demoAgent, error) {
+func seedDemo(ctx context.Context, svc *inbox.Service) (string, []demoAgent, error) {
 	team := []switchboard.Agent{
 		{Name: "Alex Admin", Email: "alex@switchboard.demo", Role: switchboard.RoleAdmin},
 		{Name: "Sarah Lee", Email: "sarah@switchboard.demo", Role: switchboard.RoleSupervisor, Skills: []string{"billing"}},
@@ -264,11 +268,11 @@ func seedDemo(ctx context.Context, m *Main) (string, []demoAgent, error) {
 	var others []demoAgent
 	for i, a := range team {
 		a.Status = switchboard.AgentOnline
-		created, token, err := m.Inbox.AddAgent(ctx, switchboard.System, a)
+		created, token, err := svc.AddAgent(ctx, switchboard.System, a)
 		if err != nil {
 			return "", nil, fmt.Errorf("seed agent: %w", err)
 		}
-		if err := m.Inbox.SetPassword(ctx, switchboard.System, created.ID, demoPassword); err != nil {
+		if err := svc.SetPassword(ctx, switchboard.System, created.ID, demoPassword); err != nil {
 			return "", nil, fmt.Errorf("seed agent password: %w", err)
 		}
 		if i == 0 {
@@ -284,7 +288,7 @@ func seedDemo(ctx context.Context, m *Main) (string, []demoAgent, error) {
 		{Topic: "shipping", Keywords: []string{"parcel", "tracking", "delivery", "delivery address", "crushed"}},
 		{Topic: "returns", Keywords: []string{"return", "label", "replacement"}},
 	}
-	if _, err := m.Inbox.PutRoutingConfig(ctx, switchboard.System, inbox.RoutingConfig{Keywords: keywords}); err != nil {
+	if _, err := svc.PutRoutingConfig(ctx, switchboard.System, inbox.RoutingConfig{Keywords: keywords}); err != nil {
 		return "", nil, fmt.Errorf("seed routing: %w", err)
 	}
 	return admin, others, nil

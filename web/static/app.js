@@ -628,5 +628,35 @@
     });
   }, 30000);
 
+  // Analytics: in the viewer's own time zone unless one was chosen, and
+  // tables sorted by a click on a column's header.
+  if (document.body.dataset.page === "analytics") {
+    var params = new URLSearchParams(location.search);
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (err) { zone = ""; }
+    if (!params.get("tz") && zone && zone !== "UTC") {
+      params.set("tz", zone);
+      location.replace(location.pathname + "?" + params.toString());
+      return;
+    }
+  }
+  document.addEventListener("click", function (e) {
+    var th = e.target.closest("table.sortable th");
+    if (!th) return;
+    var table = th.closest("table"), body = table.tBodies[0];
+    var col = Array.prototype.indexOf.call(th.parentNode.children, th);
+    var numeric = th.dataset.sort === "num";
+    var dir = th.getAttribute("aria-sort") === "ascending" ? -1 : 1;
+    table.querySelectorAll("th[aria-sort]").forEach(function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", dir === 1 ? "ascending" : "descending");
+    var rows = Array.prototype.slice.call(body.rows).filter(function (r) { return r.cells.length > col; });
+    rows.sort(function (a, b) {
+      var x = a.cells[col], y = b.cells[col];
+      if (numeric) return dir * (parseFloat(x.dataset.value) - parseFloat(y.dataset.value));
+      return dir * x.textContent.localeCompare(y.textContent);
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+  });
+
   connect();
 })();
