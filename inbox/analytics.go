@@ -52,35 +52,75 @@ type Analytics struct {
 
 // Analytics computes measure over q (supervisors and admins).
 func (s *Service) Analytics(ctx context.Context, actor switchboard.Actor, measure string, q AnalyticsQuery) (Analytics, error) {
-	if err := require(actor, switchboard.RoleSupervisor, "see analytics"); err != nil {
+	out, err := s.AnalyticsGroups(ctx, actor, measure, q, q.Group)
+	if err != nil {
 		return Analytics{}, err
+	}
+	return out[0], nil
+}
+
+// AnalyticsGroups computes measure over q once for each of groups ("" is
+// the measure's default), reading the data once (the dashboard shows
+// several groupings of a measure).
+func (s *Service) AnalyticsGroups(ctx context.Context, actor switchboard.Actor, measure string, q AnalyticsQuery, groups ...string) ([]Analytics, error) {
+	if err := require(actor, switchboard.RoleSupervisor, "see analytics"); err != nil {
+		return nil, err
 	}
 	if q.TZ == nil {
 		q.TZ = time.UTC
 	}
 	if !q.To.After(q.From) {
-		return Analytics{}, switchboard.Errorf(switchboard.EINVALID, "the range is empty: to must be after from")
+		return nil, switchboard.Errorf(switchboard.EINVALID, "the range is empty: to must be after from")
 	}
 	if q.To.Sub(q.From) > 400*24*time.Hour {
-		return Analytics{}, switchboard.Errorf(switchboard.EINVALID, "the range is longer than 400 days")
+		return nil, switchboard.Errorf(switchboard.EINVALID, "the range is longer than 400 days")
 	}
-	a := Analytics{Measure: measure, From: q.From.In(q.TZ).Format(time.RFC3339), To: q.To.In(q.TZ).Format(time.RFC3339), TZ: q.TZ.String(), Rows: []map[string]any{}}
+	if len(groups) == 0 {
+		groups = []string{""}
+	}
+	out := make([]Analytics, len(groups))
+	for i := range out {
+		out[i] = Analytics{Measure: measure, From: q.From.In(q.TZ).Format(time.RFC3339), To: q.To.In(q.TZ).Format(time.RFC3339), TZ: q.TZ.String(), Rows: []map[string]any{}}
+	}
+	var allowed []string
+	switch measure {
+	case "first_response":
+		allowed = []string{"channel", "hour", "channel_hour"}
+	case "resolution":
+		allowed = []string{"topic", "channel"}
+	case "utilization":
+		allowed = []string{"agent", "team"}
+	case "channel_migration":
+		for _, g := range groups {
+			if g != "" {
+				return nil, switchboard.Errorf(switchboard.EINVALID, "channel_migration takes no group")
+			}
+		}
+	case "csat":
+		return nil, switchboard.Errorf(switchboard.EINVALID, "satisfaction surveys are not built yet: csat has no data to report")
+	default:
+		return nil, switchboard.Errorf(switchboard.ENOTFOUND, "no measure %q; the measures are %v", measure, Measures)
+	}
+	if allowed != nil {
+		for i, g := range groups {
+			var err error
+			if groups[i], err = checkGroup(g, allowed...); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var err error
 	switch measure {
 	case "first_response":
-		err = s.firstResponse(ctx, q, &a)
+		err = s.firstResponse(ctx, q, groups, out)
 	case "resolution":
-		err = s.resolution(ctx, q, &a)
+		err = s.resolution(ctx, q, groups, out)
 	case "channel_migration":
-		err = s.migration(ctx, q, &a)
+		err = s.migration(ctx, q, out)
 	case "utilization":
-		err = s.utilization(ctx, q, &a)
-	case "csat":
-		err = switchboard.Errorf(switchboard.EINVALID, "satisfaction surveys are not built yet: csat has no data to report")
-	default:
-		err = switchboard.Errorf(switchboard.ENOTFOUND, "no measure %q; the measures are %v", measure, Measures)
+		err = s.utilization(ctx, q, groups, out)
 	}
-	return a, err
+	return out, err
 }
 
 func checkGroup(group string, allowed ...string) (string, error) {
@@ -117,13 +157,14 @@ type samples struct {
 	by    map[string]*sample
 }
 
-func (ss *samples) add(key string, keys map[string]any, d time.Duration, within bool) {
+// add counts d under key; keys gives the row's key fields the first time.
+func (ss *samples) add(key string, keys func() map[string]any, d time.Duration, within bool) {
 	if ss.by == nil {
 		ss.by = map[string]*sample{}
 	}
 	s, ok := ss.by[key]
 	if !ok {
-		s = &sample{keys: keys}
+		s = &sample{keys: keys()}
 		ss.by[key] = s
 		ss.order = append(ss.order, key)
 	}
@@ -151,40 +192,40 @@ func (ss *samples) rows(withTarget bool) []map[string]any {
 	return out
 }
 
-func (s *Service) firstResponse(ctx context.Context, q AnalyticsQuery, a *Analytics) error {
-	group, err := checkGroup(q.Group, "channel", "hour", "channel_hour")
-	if err != nil {
-		return err
-	}
-	cycles, err := s.store.CyclesStarted(ctx, q.From, q.To)
-	if err != nil {
-		return err
-	}
-	var ss samples
-	for _, c := range cycles {
-		if c.Responded.IsZero() {
-			continue // not answered (yet): no first response to time
+func (s *Service) firstResponse(ctx context.Context, q AnalyticsQuery, groups []string, out []Analytics) error {
+	ss := make([]samples, len(groups))
+	err := s.store.EachCycleStarted(ctx, q.From, q.To, func(c *store.CycleFact) {
+		if c.Responded == 0 {
+			return // not answered (yet): no first response to time
 		}
-		d := max(0, c.Responded.Sub(c.Started))
+		d := time.Duration(max(0, c.Responded-c.Started)) * time.Microsecond
 		target, ok := s.targets[c.Channel]
 		if !ok {
 			target = time.Hour
 		}
-		hour := c.Started.In(q.TZ).Hour()
-		var key string
-		var keys map[string]any
-		switch group {
-		case "channel":
-			key, keys = string(c.Channel), map[string]any{"channel": c.Channel}
-		case "hour":
-			key, keys = twoDigits(hour), map[string]any{"hour": hour}
-		default:
-			key, keys = string(c.Channel)+"/"+twoDigits(hour), map[string]any{"channel": c.Channel, "hour": hour}
+		hour := -1
+		ch := c.Channel
+		for i, g := range groups {
+			if g != "channel" && hour < 0 {
+				hour = time.UnixMicro(c.Started).In(q.TZ).Hour()
+			}
+			switch g {
+			case "channel":
+				ss[i].add(string(ch), func() map[string]any { return map[string]any{"channel": ch} }, d, d <= target)
+			case "hour":
+				ss[i].add(twoDigits(hour), func() map[string]any { return map[string]any{"hour": hour} }, d, d <= target)
+			default:
+				ss[i].add(string(ch)+"/"+twoDigits(hour), func() map[string]any { return map[string]any{"channel": ch, "hour": hour} }, d, d <= target)
+			}
 		}
-		ss.add(key, keys, d, d <= target)
+	})
+	if err != nil {
+		return err
 	}
-	a.Rows = ss.rows(true)
-	a.Columns = append(groupColumns(group), "count", "p50", "p95", "within_target")
+	for i, g := range groups {
+		out[i].Rows = ss[i].rows(true)
+		out[i].Columns = append(groupColumns(g), "count", "p50", "p95", "within_target")
+	}
 	return nil
 }
 
@@ -199,32 +240,31 @@ func groupColumns(group string) []string {
 	}
 }
 
-func (s *Service) resolution(ctx context.Context, q AnalyticsQuery, a *Analytics) error {
-	group, err := checkGroup(q.Group, "topic", "channel")
-	if err != nil {
-		return err
-	}
-	cycles, err := s.store.CyclesResolved(ctx, q.From, q.To)
-	if err != nil {
-		return err
-	}
-	var ss samples
-	for _, c := range cycles {
-		key, value := c.Topic, any(c.Topic)
-		if group == "channel" {
-			key, value = string(c.Channel), c.Channel
+func (s *Service) resolution(ctx context.Context, q AnalyticsQuery, groups []string, out []Analytics) error {
+	ss := make([]samples, len(groups))
+	err := s.store.EachCycleResolved(ctx, q.From, q.To, func(c *store.CycleFact) {
+		d := time.Duration(max(0, c.Resolved-c.Started)) * time.Microsecond
+		ch, topic := c.Channel, c.Topic
+		for i, g := range groups {
+			if g == "channel" {
+				ss[i].add(string(ch), func() map[string]any { return map[string]any{"channel": ch} }, d, false)
+			} else {
+				ss[i].add(topic, func() map[string]any { return map[string]any{"topic": topic} }, d, false)
+			}
 		}
-		ss.add(key, map[string]any{group: value}, max(0, c.Resolved.Sub(c.Started)), false)
+	})
+	if err != nil {
+		return err
 	}
-	a.Rows = ss.rows(false)
-	a.Columns = []string{group, "count", "p50", "p95"}
+	for i, g := range groups {
+		out[i].Rows = ss[i].rows(false)
+		out[i].Columns = []string{g, "count", "p50", "p95"}
+	}
 	return nil
 }
 
-func (s *Service) migration(ctx context.Context, q AnalyticsQuery, a *Analytics) error {
-	if q.Group != "" {
-		return switchboard.Errorf(switchboard.EINVALID, "channel_migration takes no group")
-	}
+func (s *Service) migration(ctx context.Context, q AnalyticsQuery, out []Analytics) error {
+	a := &out[0]
 	convs, err := s.store.InboundChannels(ctx, q.From, q.To)
 	if err != nil {
 		return err
@@ -267,6 +307,9 @@ func (s *Service) migration(ctx context.Context, q AnalyticsQuery, a *Analytics)
 		a.Rows = append(a.Rows, map[string]any{"from_channel": p.from, "to_channel": p.to, "conversations": counts[p]})
 	}
 	a.Columns = []string{"from_channel", "to_channel", "conversations"}
+	for i := 1; i < len(out); i++ {
+		out[i] = *a
+	}
 	return nil
 }
 
@@ -360,11 +403,7 @@ func utilizationBand(u float64) string {
 	return "near"
 }
 
-func (s *Service) utilization(ctx context.Context, q AnalyticsQuery, a *Analytics) error {
-	group, err := checkGroup(q.Group, "agent", "team")
-	if err != nil {
-		return err
-	}
+func (s *Service) utilization(ctx context.Context, q AnalyticsQuery, groups []string, out []Analytics) error {
 	online, err := s.store.OnlineIntervals(ctx, q.From, q.To)
 	if err != nil {
 		return err
@@ -380,55 +419,58 @@ func (s *Service) utilization(ctx context.Context, q AnalyticsQuery, a *Analytic
 	now := s.clock.Now()
 	on, busy := clip(online, q.From, q.To, now), clip(assigned, q.From, q.To, now)
 	type sums struct{ online, busy time.Duration }
-	by := map[string]*sums{}
-	var keys []string
-	add := func(key string, o, b time.Duration) {
-		if by[key] == nil {
-			by[key] = &sums{}
-			keys = append(keys, key)
+	for i, group := range groups {
+		by := map[string]*sums{}
+		var keys []string
+		add := func(key string, o, b time.Duration) {
+			if by[key] == nil {
+				by[key] = &sums{}
+				keys = append(keys, key)
+			}
+			by[key].online += o
+			by[key].busy += b
 		}
-		by[key].online += o
-		by[key].busy += b
-	}
-	names := map[string]string{}
-	for _, ag := range agents {
-		o := total(on[ag.ID])
-		if o == 0 {
-			continue
+		names := map[string]string{}
+		for _, ag := range agents {
+			o := total(on[ag.ID])
+			if o == 0 {
+				continue
+			}
+			b := overlap(on[ag.ID], busy[ag.ID])
+			if group == "agent" {
+				names[ag.ID] = ag.Name
+				add(ag.ID, o, b)
+				continue
+			}
+			teams := ag.Teams
+			if len(teams) == 0 {
+				teams = []string{""}
+			}
+			for _, t := range teams {
+				add(t, o, b)
+			}
 		}
-		b := overlap(on[ag.ID], busy[ag.ID])
+		sort.Strings(keys)
+		a := &out[i]
+		for _, k := range keys {
+			sm := by[k]
+			u := 0.0
+			if sm.online > 0 {
+				u = float64(sm.busy) / float64(sm.online)
+			}
+			row := map[string]any{"online_seconds": seconds(sm.online), "busy_seconds": seconds(sm.busy), "utilization": u, "band": utilizationBand(u)}
+			if group == "agent" {
+				row["agent_id"], row["name"] = k, names[k]
+			} else {
+				row["team"] = k
+			}
+			a.Rows = append(a.Rows, row)
+		}
 		if group == "agent" {
-			names[ag.ID] = ag.Name
-			add(ag.ID, o, b)
-			continue
-		}
-		teams := ag.Teams
-		if len(teams) == 0 {
-			teams = []string{""}
-		}
-		for _, t := range teams {
-			add(t, o, b)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		sm := by[k]
-		u := 0.0
-		if sm.online > 0 {
-			u = float64(sm.busy) / float64(sm.online)
-		}
-		row := map[string]any{"online_seconds": seconds(sm.online), "busy_seconds": seconds(sm.busy), "utilization": u, "band": utilizationBand(u)}
-		if group == "agent" {
-			row["agent_id"], row["name"] = k, names[k]
+			a.Columns = []string{"agent_id", "name", "online_seconds", "busy_seconds", "utilization", "band"}
 		} else {
-			row["team"] = k
+			a.Columns = []string{"team", "online_seconds", "busy_seconds", "utilization", "band"}
 		}
-		a.Rows = append(a.Rows, row)
-	}
-	if group == "agent" {
-		a.Columns = []string{"agent_id", "name", "online_seconds", "busy_seconds", "utilization", "band"}
-	} else {
-		a.Columns = []string{"team", "online_seconds", "busy_seconds", "utilization", "band"}
 	}
 	return nil
 }

@@ -13,47 +13,68 @@ import (
 // assignments. The inbox computes the measures; percentiles stay exact
 // because each row is one duration.
 
-// Cycle is one response cycle.
-type Cycle struct {
-	ConversationID string
-	Channel        switchboard.Channel
-	Topic          string
-	Started        time.Time
-	Responded      time.Time // zero: no agent reply yet
-	Resolved       time.Time // zero: not resolved
+// CycleFact is one response cycle, as a measure reads it: times in
+// microseconds since the Unix epoch, 0 for a first response or resolution
+// not yet there.
+type CycleFact struct {
+	Channel            switchboard.Channel
+	Topic              string // resolved cycles only
+	Started, Responded int64
+	Resolved           int64
 }
 
-const cycleColumns = `conversation_id, channel, topic, started_at, first_response_at, resolved_at FROM cycles`
-
-// CyclesStarted returns the cycles that started in [from, to).
-func (db *DB) CyclesStarted(ctx context.Context, from, to time.Time) ([]Cycle, error) {
-	return db.cycles(ctx, `SELECT `+cycleColumns+` WHERE started_at >= ? AND started_at < ?`, micros(from), micros(to))
+// EachCycleStarted calls fn with each cycle that started in [from, to)
+// (its channel, start and first response). Rows stream from a covering
+// index; fn must not keep c.
+func (db *DB) EachCycleStarted(ctx context.Context, from, to time.Time, fn func(c *CycleFact)) error {
+	return db.eachCycle(ctx, false, fn, `SELECT channel, started_at, first_response_at FROM cycles WHERE started_at >= ? AND started_at < ?`, micros(from), micros(to))
 }
 
-// CyclesResolved returns the cycles resolved in [from, to).
-func (db *DB) CyclesResolved(ctx context.Context, from, to time.Time) ([]Cycle, error) {
-	return db.cycles(ctx, `SELECT `+cycleColumns+` WHERE resolved_at >= ? AND resolved_at < ?`, micros(from), micros(to))
+// EachCycleResolved calls fn with each cycle resolved in [from, to) (its
+// channel, start, resolution and topic).
+func (db *DB) EachCycleResolved(ctx context.Context, from, to time.Time, fn func(c *CycleFact)) error {
+	return db.eachCycle(ctx, true, fn, `SELECT channel, started_at, resolved_at, topic FROM cycles WHERE resolved_at >= ? AND resolved_at < ?`, micros(from), micros(to))
 }
 
-func (db *DB) cycles(ctx context.Context, q string, args ...any) ([]Cycle, error) {
+func (db *DB) eachCycle(ctx context.Context, resolved bool, fn func(c *CycleFact), q string, args ...any) error {
 	rows, err := db.query(ctx, q, args...)
 	if err != nil {
-		return nil, wrap("cycles", err)
+		return wrap("cycles", err)
 	}
 	defer rows.Close()
-	var out []Cycle
-	for rows.Next() {
-		var c Cycle
-		var started int64
-		var responded, resolved sql.NullInt64
-		if err := rows.Scan(&c.ConversationID, &c.Channel, &c.Topic, &started, &responded, &resolved); err != nil {
-			return nil, wrap("scan cycle", err)
-		}
-		c.Started = fromMicros(sql.NullInt64{Int64: started, Valid: true})
-		c.Responded, c.Resolved = fromMicros(responded), fromMicros(resolved)
-		out = append(out, c)
+	var c CycleFact
+	var ch sql.RawBytes
+	var end sql.NullInt64
+	var topic string
+	dest := []any{&ch, &c.Started, &end}
+	if resolved {
+		dest = append(dest, &topic)
 	}
-	return out, wrap("cycles", rows.Err())
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return wrap("scan cycle", err)
+		}
+		c.Channel = channelOf(ch)
+		c.Responded, c.Resolved, c.Topic = 0, 0, topic
+		if resolved {
+			c.Resolved = end.Int64
+		} else {
+			c.Responded = end.Int64
+		}
+		fn(&c)
+	}
+	return wrap("cycles", rows.Err())
+}
+
+// channelOf returns the channel named b without allocating for the known
+// ones (a long scan reads one per row).
+func channelOf(b []byte) switchboard.Channel {
+	for _, ch := range switchboard.Channels {
+		if string(ch) == string(b) {
+			return ch
+		}
+	}
+	return switchboard.Channel(b)
 }
 
 // InboundChannels returns, for each conversation with a cycle started in

@@ -94,34 +94,29 @@ func (p *Pages) dashboardData(ctx context.Context, req Request, v url.Values) (*
 	d.Query = keep.Encode()
 	last := q.To.Add(-time.Nanosecond).In(q.TZ)
 	d.Span = q.From.In(q.TZ).Format("Mon 2 Jan 2006 15:04") + " to " + last.Format("Mon 2 Jan 2006 15:04") + " (" + q.TZ.String() + ")"
-	get := func(measure, group string) (inbox.Analytics, error) {
-		q := q
-		q.Group = group
-		return p.Inbox.Analytics(ctx, req.Actor, measure, q)
+	get := func(measure string, groups ...string) ([]inbox.Analytics, error) {
+		return p.Inbox.AnalyticsGroups(ctx, req.Actor, measure, q, groups...)
 	}
-	if d.FRT, err = get("first_response", "channel"); err != nil {
-		return nil, err
-	}
-	grid, err := get("first_response", "channel_hour")
+	frt, err := get("first_response", "channel", "channel_hour")
 	if err != nil {
 		return nil, err
 	}
-	d.Heat = newHeatmap(grid)
-	if d.ResTopic, err = get("resolution", "topic"); err != nil {
+	d.FRT, d.Heat = frt[0], newHeatmap(frt[1])
+	res, err := get("resolution", "topic", "channel")
+	if err != nil {
 		return nil, err
 	}
-	if d.ResChan, err = get("resolution", "channel"); err != nil {
+	d.ResTopic, d.ResChan = res[0], res[1]
+	mig, err := get("channel_migration")
+	if err != nil {
 		return nil, err
 	}
-	if d.Migration, err = get("channel_migration", ""); err != nil {
+	d.Migration = mig[0]
+	util, err := get("utilization", "agent", "team")
+	if err != nil {
 		return nil, err
 	}
-	if d.UtilAgent, err = get("utilization", "agent"); err != nil {
-		return nil, err
-	}
-	if d.UtilTeam, err = get("utilization", "team"); err != nil {
-		return nil, err
-	}
+	d.UtilAgent, d.UtilTeam = util[0], util[1]
 	return d, nil
 }
 

@@ -73,4 +73,3 @@ func ParseAnalyticsQuery(v url.Values, now time.Time) (inbox.AnalyticsQuery, err
 	}
 	return q, nil
 }
-

@@ -66,7 +66,7 @@ func (p *Pages) funcs() template.FuncMap {
 			}
 			return fmt.Sprintf("%.0f%%", f*100)
 		},
-		"since":    func(now, t time.Time) string { return humanDuration(now.Sub(t)) },
+		"since": func(now, t time.Time) string { return humanDuration(now.Sub(t)) },
 		// safeHTML marks a message's HTML as safe: it was sanitised when
 		// the message was stored (channel/email/parse), and the page's
 		// CSP runs no inline script whatever it holds.

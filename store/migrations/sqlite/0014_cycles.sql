@@ -15,8 +15,10 @@ CREATE TABLE cycles (
     topic             TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX cycles_conversation ON cycles (conversation_id, resolved_at);
-CREATE INDEX cycles_started ON cycles (started_at);
-CREATE INDEX cycles_resolved ON cycles (resolved_at);
+-- Covering indexes: a measure over months reads one index, in time
+-- order, and never the table.
+CREATE INDEX cycles_started ON cycles (started_at, channel, first_response_at);
+CREATE INDEX cycles_resolved ON cycles (resolved_at, channel, topic, started_at);
 
 -- Conversations stored before cycles were kept: one cycle each, from the
 -- conversation's start (its first response and resolution as recorded).
