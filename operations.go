@@ -17,6 +17,10 @@ type IngestResult struct {
 	// Err is set when this message could not be stored; it was kept as a
 	// dead letter and the rest of the batch went on.
 	Err error
+	// Rating is set (1-5) when the message answered a satisfaction
+	// survey: it was recorded as the rating of ConversationID's cycle and
+	// not stored as a message.
+	Rating int
 }
 
 // Stored reports whether the message was stored by this ingestion.

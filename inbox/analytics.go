@@ -97,7 +97,7 @@ func (s *Service) AnalyticsGroups(ctx context.Context, actor switchboard.Actor, 
 			}
 		}
 	case "csat":
-		return nil, switchboard.Errorf(switchboard.EINVALID, "satisfaction surveys are not built yet: csat has no data to report")
+		allowed = []string{"channel"}
 	default:
 		return nil, switchboard.Errorf(switchboard.ENOTFOUND, "no measure %q; the measures are %v", measure, Measures)
 	}
@@ -119,6 +119,8 @@ func (s *Service) AnalyticsGroups(ctx context.Context, actor switchboard.Actor, 
 		err = s.migration(ctx, q, out)
 	case "utilization":
 		err = s.utilization(ctx, q, groups, out)
+	case "csat":
+		err = s.csat(ctx, q, out)
 	}
 	return out, err
 }

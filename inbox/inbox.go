@@ -11,6 +11,9 @@ package inbox
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"fmt"
 	"log/slog"
 	"maps"
 	"sync"
@@ -87,6 +90,7 @@ type Service struct {
 
 	targets       map[switchboard.Channel]time.Duration
 	sealer        *sealer // nil: no secrets key
+	linkKey       []byte  // signs survey links; nil: no secrets key
 	settingsHooks SettingsHooks
 }
 
@@ -109,10 +113,14 @@ func Open(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.URLTTL = time.Hour
 	}
 	var seal *sealer
+	var linkKey []byte
 	if len(cfg.SecretsKey) > 0 {
 		var err error
 		if seal, err = newSealer(cfg.SecretsKey); err != nil {
 			return nil, err
+		}
+		if linkKey, err = hkdf.Key(sha256.New, cfg.SecretsKey, nil, "switchboard survey links v1", 32); err != nil {
+			return nil, fmt.Errorf("inbox: derive the survey link key: %w", err)
 		}
 	}
 	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Clock: cfg.Clock, MaxOpenConns: cfg.MaxOpenConns, CacheBytes: cfg.CacheBytes})
@@ -123,7 +131,7 @@ func Open(ctx context.Context, cfg Config) (*Service, error) {
 		store: db, bus: cfg.Bus, blobs: cfg.Blobs, clock: cfg.Clock, log: cfg.Logger,
 		reopen: cfg.ReopenWindow, urlTTL: cfg.URLTTL,
 		policies: map[switchboard.Channel]switchboard.Policy{}, senders: map[switchboard.Channel]switchboard.Sender{},
-		presence: cfg.Presence, sealer: seal, targets: maps.Clone(DefaultResponseTargets),
+		presence: cfg.Presence, sealer: seal, linkKey: linkKey, targets: maps.Clone(DefaultResponseTargets),
 		searches: make(chan struct{}, MaxSearches),
 		watched:  map[string]string{},
 		// Enough committed batches to ride out a slow read; a full queue

@@ -24,9 +24,36 @@ func (s *Service) Ingest(ctx context.Context, items []switchboard.Inbound) ([]sw
 	for i := range items {
 		items[i].Normalize()
 	}
-	results, err := s.store.Ingest(ctx, items, store.IngestOptions{ReopenWindow: s.reopen})
+	// Answers to satisfaction surveys are ratings, not messages.
+	ratings, err := s.takeRatings(ctx, items)
 	if err != nil {
 		return nil, err
+	}
+	rest := items
+	if len(ratings) > 0 {
+		rest = make([]switchboard.Inbound, 0, len(items)-len(ratings))
+		for i := range items {
+			if _, ok := ratings[i]; !ok {
+				rest = append(rest, items[i])
+			}
+		}
+	}
+	results, err := s.store.Ingest(ctx, rest, store.IngestOptions{ReopenWindow: s.reopen})
+	if err != nil {
+		return nil, err
+	}
+	if len(ratings) > 0 {
+		all := make([]switchboard.IngestResult, len(items))
+		j := 0
+		for i := range items {
+			if r, ok := ratings[i]; ok {
+				all[i] = r
+				continue
+			}
+			all[i] = results[j]
+			j++
+		}
+		results = all
 	}
 	if s.bus == nil {
 		return results, nil

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -44,6 +45,9 @@ func writeCSV(w http.ResponseWriter, a inbox.Analytics) error {
 			case float64:
 				rec[i] = strconv.FormatFloat(v, 'f', -1, 64)
 			case nil:
+			case map[string]int:
+				b, _ := json.Marshal(v)
+				rec[i] = string(b)
 			default:
 				rec[i] = fmt.Sprint(v)
 			}

@@ -75,6 +75,11 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
+	if s.Pages != nil {
+		mux.HandleFunc("GET /csat/{token}", s.csatRate)
+		mux.HandleFunc("GET /csat/{token}/unsubscribe", s.csatUnsubscribe)
+		mux.HandleFunc("POST /csat/{token}/unsubscribe", s.csatUnsubscribe)
+	}
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		// What is queued, refused and failing is for operators: served
 		// here only to the bearer of the metrics token (or on a separate

@@ -112,12 +112,13 @@ type Interval struct {
 // OnlineIntervals returns the agents' online sessions that overlap
 // [from, to).
 func (db *DB) OnlineIntervals(ctx context.Context, from, to time.Time) ([]Interval, error) {
-	return db.intervals(ctx, `SELECT agent_id, started_at, ended_at FROM agent_sessions WHERE started_at < ? AND (ended_at IS NULL OR ended_at > ?)`, micros(to), micros(from))
+	return db.intervals(ctx, `SELECT agent_id, started_at, ended_at FROM agent_sessions WHERE (ended_at > ? OR ended_at IS NULL) AND started_at < ?`, micros(from), micros(to))
 }
 
-// AssignmentIntervals returns the assignments that overlap [from, to).
+// AssignmentIntervals returns the assignments that overlap [from, to):
+// found by their end (an index on ended_at), as a range is usually recent.
 func (db *DB) AssignmentIntervals(ctx context.Context, from, to time.Time) ([]Interval, error) {
-	return db.intervals(ctx, `SELECT agent_id, started_at, ended_at FROM assignments WHERE started_at < ? AND (ended_at IS NULL OR ended_at > ?)`, micros(to), micros(from))
+	return db.intervals(ctx, `SELECT agent_id, started_at, ended_at FROM assignments WHERE (ended_at > ? OR ended_at IS NULL) AND started_at < ?`, micros(from), micros(to))
 }
 
 func (db *DB) intervals(ctx context.Context, q string, args ...any) ([]Interval, error) {

@@ -27,6 +27,7 @@ type dashboard struct {
 	ResTopic, ResChan   inbox.Analytics
 	Migration           inbox.Analytics
 	UtilAgent, UtilTeam inbox.Analytics
+	CSAT                inbox.Analytics
 	Ranges              []string
 }
 
@@ -117,6 +118,11 @@ func (p *Pages) dashboardData(ctx context.Context, req Request, v url.Values) (*
 		return nil, err
 	}
 	d.UtilAgent, d.UtilTeam = util[0], util[1]
+	csat, err := get("csat", "channel")
+	if err != nil {
+		return nil, err
+	}
+	d.CSAT = csat[0]
 	return d, nil
 }
 

@@ -525,3 +525,16 @@ func (p *Pages) accountPage(w http.ResponseWriter, r *http.Request, req Request)
 	}
 	return p.render(w, http.StatusOK, "account", pg)
 }
+
+// publicData is a page for customers (a survey's answer, an
+// unsubscription): a message and, for an unsubscription not yet made, its
+// button.
+type publicData struct {
+	Message     string
+	Unsubscribe string // the form's action
+}
+
+// PublicPage tells a customer something.
+func (p *Pages) PublicPage(w http.ResponseWriter, status int, title, message, unsubscribe string) error {
+	return p.render(w, status, "public", Page{Title: title, Data: publicData{Message: message, Unsubscribe: unsubscribe}})
+}

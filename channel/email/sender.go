@@ -101,6 +101,10 @@ func (s *Sender) Send(ctx context.Context, m *switchboard.Outbound) (string, err
 		Auto bool     `json:"auto"`
 		Cc   []string `json:"cc"`
 		Bcc  []string `json:"bcc"`
+		// Unsubscribe is the one-click unsubscribe URL of bulk-like mail
+		// (satisfaction surveys): List-Unsubscribe and, as RFC 8058
+		// asks, List-Unsubscribe-Post.
+		Unsubscribe string `json:"unsubscribe"`
 	}
 	if len(m.Metadata) > 0 {
 		if err := json.Unmarshal(m.Metadata, &meta); err != nil {
@@ -136,6 +140,9 @@ func (s *Sender) Send(ctx context.Context, m *switchboard.Outbound) (string, err
 	}
 	if mail.HTML == "" {
 		mail.HTML = textToHTML(m.Text)
+	}
+	if u := meta.Unsubscribe; strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+		mail.Headers = map[string]string{"List-Unsubscribe": "<" + u + ">", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 	}
 	if s.cfg.Tokens != nil {
 		mail.ReplyTo = []smtpout.Address{{Name: s.cfg.From.Name, Addr: s.cfg.Tokens.Address(m.ConversationID)}}

@@ -76,5 +76,9 @@ func TestAnalyticsDashboardBrowser(t *testing.T) {
 	if got := browsertest.Eval[string](p, `document.querySelector('#migration + p').textContent`); !strings.Contains(got, "% of conversations") || strings.HasPrefix(strings.TrimSpace(got), "0%") {
 		t.Errorf("migration: %q", got)
 	}
+	answers := browsertest.Eval[int](p, `Array.from(document.querySelectorAll('#csat-table tbody tr td:nth-child(3)')).reduce((n, td) => n + parseInt(td.dataset.value || '0'), 0)`)
+	if answers == 0 {
+		t.Error("the satisfaction table shows no answers for the demo's week")
+	}
 	screenshot(t, p, "analytics.png")
 }

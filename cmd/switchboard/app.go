@@ -67,8 +67,10 @@ type Main struct {
 	Connect    *connect.Service
 
 	// SettingsPoll is how often stored channel settings are looked for
-	// (default 5s).
+	// (default 5s); SurveyPoll how often due surveys are (default a
+	// quarter of the survey delay, between 1s and 30s).
 	SettingsPoll time.Duration
+	SurveyPoll   time.Duration
 
 	chans      channels // the provider channels in use
 	signingKey []byte
@@ -253,6 +255,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.goRun(func() { m.Livechat.Run(runCtx, chatEvents) })
 	m.goRun(func() { m.Inbox.RunPresence(runCtx, 500*time.Millisecond) })
+	if !c.CSATOff {
+		m.goRun(func() { m.runSurveys(runCtx) })
+	}
 	if m.Dispatcher != nil {
 		m.goRun(func() { m.Dispatcher.Run(runCtx) })
 		if c.ClassifierRetrain > 0 {
@@ -300,6 +305,34 @@ func (m *Main) wireLivechat(srv *server.Server, key []byte) {
 	}
 	ch := &livechat.Channel{Inbox: m.Inbox, Email: func() switchboard.Sender { return m.Inbox.Sender(switchboard.ChannelEmail) }, EmailAfter: c.LivechatEmailAfter, Clock: m.Clock}
 	m.Inbox.SetChannel(switchboard.ChannelLivechat, ch, ch)
+}
+
+// runSurveys sends satisfaction surveys as they fall due.
+func (m *Main) runSurveys(ctx context.Context) {
+	c := m.Config
+	cfg := inbox.SurveyConfig{Delay: c.csatDelay, PublicURL: c.PublicURL}
+	every := min(30*time.Second, max(time.Second, c.csatDelay/4))
+	if m.SurveyPoll > 0 {
+		every = m.SurveyPoll
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		for {
+			n, err := m.Inbox.SendDueSurveys(ctx, cfg)
+			if err != nil && ctx.Err() == nil {
+				m.Logger.Error("surveys", "err", err)
+			}
+			if err != nil || n == 0 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (m *Main) goRun(fn func()) {

@@ -112,6 +112,12 @@ type Config struct {
 	OfflineGrace      time.Duration
 	ClassifierRetrain time.Duration
 
+	// CSATDelay is how long after a resolution the satisfaction survey
+	// goes out: a duration, "0" at once, "off" never (CSATOff).
+	CSATDelay string
+	csatDelay time.Duration
+	CSATOff   bool
+
 	// LivechatEmailAfter is how long a live-chat visitor must have been
 	// gone before replies go by e-mail.
 	LivechatEmailAfter time.Duration
@@ -258,6 +264,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.OfflineGrace, "offline-grace", c.envDuration("OFFLINE_GRACE", defaultOfflineGrace), "an agent away or offline this long has their chat-like conversations returned to the queue; 0 means 5m (SWITCHBOARD_OFFLINE_GRACE)")
 	fs.DurationVar(&c.ClassifierRetrain, "classifier-retrain", c.envDuration("CLASSIFIER_RETRAIN", 24*time.Hour), "how often the topic classifier is retrained on resolved conversations; 0 never (SWITCHBOARD_CLASSIFIER_RETRAIN)")
 	fs.DurationVar(&c.LivechatEmailAfter, "livechat-email-after", c.envDuration("LIVECHAT_EMAIL_AFTER", defaultLivechatEmail), "a live-chat visitor gone this long gets replies by e-mail, when they gave an address and e-mail is set up; 0 means 10m (SWITCHBOARD_LIVECHAT_EMAIL_AFTER)")
+	fs.StringVar(&c.CSATDelay, "csat-delay", env("CSAT_DELAY", "1h"), "how long after a resolution the satisfaction survey goes out: a duration, 0 for at once, off for none (SWITCHBOARD_CSAT_DELAY)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.envDuration("SHUTDOWN_TIMEOUT", defaultShutdownTimeout), "grace period for in-flight requests on shutdown; 0 means 10s (SWITCHBOARD_SHUTDOWN_TIMEOUT)")
 }
 
@@ -362,6 +369,21 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	switch c.CSATDelay {
+	case "off", "":
+		// A Config built without flags (tests, embedders) sends none;
+		// the flag's default is 1h.
+		c.CSATOff = true
+	default:
+		d, err := time.ParseDuration(c.CSATDelay)
+		if c.CSATDelay == "0" {
+			d, err = 0, nil
+		}
+		if err != nil || d < 0 {
+			bad("%s %q: want a duration (such as 30m), 0 or off", setting("CSAT_DELAY"), c.CSATDelay)
+		}
+		c.csatDelay = d
+	}
 	probs := channelProblems(*c)
 	for _, g := range []string{inbox.GroupTwilio, inbox.GroupMeta, inbox.GroupEmail} {
 		for _, p := range probs[g] {

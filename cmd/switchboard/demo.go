@@ -183,7 +183,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		MetaAppSecret: demoMetaSecret, MetaVerifyToken: "demo-verify", MetaAccessToken: demoMetaToken, GraphAPIURL: graphTS.URL,
 		WhatsAppPhoneNumberID: fakeGraph.PhoneNumberID(), MessengerPageID: fakeGraph.PageID(),
 		EmailFrom: demoMailFrom, SMTPURL: "smtp://" + demoMail.smtp.Addr() + "?starttls=off", InboundEmailSecret: demoMailSecret,
-		IMAPPoll: time.Minute, MetricsToken: "demo-metrics-" + crand.Text()[:12],
+		IMAPPoll: time.Minute, CSATDelay: "30s", MetricsToken: "demo-metrics-" + crand.Text()[:12],
 	}}
 	m.Logger = logger
 	m.ProviderHTTP = twilioTS.Client()

@@ -157,10 +157,25 @@ func seedDemoHistory(ctx context.Context, svc *inbox.Service, clock *historyCloc
 				return err
 			})
 			if rng.IntN(10) < 9 {
-				add(at.Add(delay+time.Duration(5+rng.IntN(120))*time.Minute), func(ctx context.Context) error {
+				resolved := at.Add(delay + time.Duration(5+rng.IntN(120))*time.Minute)
+				add(resolved, func(ctx context.Context) error {
 					_, err := svc.SetStatus(ctx, admin, conv, switchboard.StatusResolved)
 					return err
 				})
+				// The survey goes out a minute later; most people on
+				// chat-like channels answer it.
+				add(resolved.Add(time.Minute), func(ctx context.Context) error {
+					_, err := svc.SendDueSurveys(ctx, inbox.SurveyConfig{Delay: time.Minute})
+					return err
+				})
+				if k.kind != switchboard.IdentityEmail && rng.IntN(10) < 6 {
+					rating := []string{"5", "5", "4", "4", "5", "3", "4", "2", "5", "1"}[rng.IntN(10)]
+					add(resolved.Add(time.Duration(3+rng.IntN(30))*time.Minute), func(ctx context.Context) error {
+						_, err := svc.Ingest(ctx, []switchboard.Inbound{{Channel: k.ch, ProviderID: fmt.Sprintf("demo-history-%d-rating", n),
+							Identities: []switchboard.IdentityRef{id}, ContentType: "text", Text: rating}})
+						return err
+					})
+				}
 			}
 			// Some come back on another channel (the same phone number).
 			if k.kind == switchboard.IdentityPhone && rng.IntN(4) == 0 {

@@ -37,7 +37,8 @@ CREATE TABLE assignments (
     ended_at        BIGINT
 );
 CREATE INDEX assignments_open ON assignments (conversation_id, ended_at);
-CREATE INDEX assignments_agent ON assignments (agent_id, started_at);
+CREATE INDEX assignments_ended ON assignments (ended_at);
+CREATE INDEX agent_sessions_ended ON agent_sessions (ended_at);
 
 INSERT INTO assignments (conversation_id, agent_id, started_at)
 SELECT id, assignee_id, last_message_at FROM conversations WHERE assignee_id IS NOT NULL AND status <> 'resolved';
