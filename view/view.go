@@ -5,6 +5,7 @@ package view
 
 import (
 	"context"
+	"bytes"
 	"encoding/json"
 	"strings"
 	"time"
@@ -114,6 +115,8 @@ type Message struct {
 	ProviderID     string                     `json:"provider_id"`
 	Attachments    []Attachment               `json:"attachments"`
 	CreatedAt      Time                       `json:"created_at"`
+	// Survey marks a satisfaction survey Switchboard sent.
+	Survey bool `json:"survey,omitempty"`
 }
 
 // Signer turns an object key into a URL that serves it for a while.
@@ -126,7 +129,7 @@ func NewMessage(ctx context.Context, m switchboard.Message, sign Signer) (Messag
 	out := Message{
 		ID: m.ID, ConversationID: m.ConversationID, Direction: m.Direction, Channel: m.Channel, Sender: m.Sender,
 		ContentType: m.ContentType, Text: m.Text, HTML: m.HTML, Status: m.Status, Error: m.Error, ProviderID: m.ProviderID,
-		Attachments: []Attachment{}, CreatedAt: Time{m.CreatedAt},
+		Attachments: []Attachment{}, CreatedAt: Time{m.CreatedAt}, Survey: isSurvey(m.Metadata),
 	}
 	var inline map[string]string
 	for _, a := range m.Attachments {
@@ -326,6 +329,8 @@ type ChatMessage struct {
 	// Agent names who wrote an agent's message.
 	Agent     *ChatAgent `json:"agent,omitempty"`
 	CreatedAt Time       `json:"created_at"`
+	// Survey marks a satisfaction survey: the widget offers its rating.
+	Survey bool `json:"survey,omitempty"`
 }
 
 // ChatAgent names an agent to a visitor.
@@ -363,7 +368,7 @@ func NewChatMessage(m Message, agentName string) (ChatMessage, bool) {
 		return ChatMessage{}, false
 	}
 	out := ChatMessage{ID: m.ID, ConversationID: m.ConversationID, Direction: m.Direction, ContentType: m.ContentType, Text: m.Text,
-		Attachments: m.Attachments, Status: m.Status, CreatedAt: m.CreatedAt}
+		Attachments: m.Attachments, Status: m.Status, CreatedAt: m.CreatedAt, Survey: m.Survey}
 	if out.Attachments == nil {
 		out.Attachments = []Attachment{}
 	}
@@ -375,4 +380,16 @@ func NewChatMessage(m Message, agentName string) (ChatMessage, bool) {
 		out.Agent = &ChatAgent{Name: agentName}
 	}
 	return out, true
+}
+
+// isSurvey reports whether a message's metadata marks a satisfaction
+// survey.
+func isSurvey(meta json.RawMessage) bool {
+	if len(meta) == 0 || !bytes.Contains(meta, []byte(`"survey"`)) {
+		return false
+	}
+	var m struct {
+		Survey string `json:"survey"`
+	}
+	return json.Unmarshal(meta, &m) == nil && m.Survey != ""
 }

@@ -90,6 +90,7 @@ svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-l
 .who{margin-bottom:2px;font-size:12px;color:#505868}
 .bubble{padding:8px 12px;border:1px solid #dde1e8;border-radius:14px 14px 14px 4px;background:#fff;white-space:pre-wrap;overflow-wrap:anywhere}
 .me .bubble{border-color:transparent;border-radius:14px 14px 4px 14px;background:var(--a);color:#fff}
+.rating{display:flex;gap:6px;margin-top:8px;white-space:normal}.rating button{min-width:34px;padding:6px 0;border:1px solid var(--a);border-radius:8px;background:#fff;color:var(--a);font:inherit;cursor:pointer}
 .att{display:flex;align-items:center;gap:4px;color:inherit}
 .att span{text-decoration:underline;overflow-wrap:anywhere}
 .att svg{flex:none;width:14px;height:14px}
@@ -260,6 +261,7 @@ input,textarea{width:100%;padding:8px 10px;border:1px solid #aeb5c2;border-radiu
       const url = safeURL(a.url || ''), name = a.name || 'Attachment';
       kids.push(el(url ? 'a' : 'span', url ? { class: 'att', href: url, target: '_blank', rel: 'noopener noreferrer', download: name } : { class: 'att' }, icon(CLIP), el('span', { text: name })));
     }
+    if (m.survey && !r.me) kids.push(rating(r));
     r.bubble.replaceChildren(...kids);
     const t = when(m.created_at);
     const parts = [];
@@ -267,6 +269,24 @@ input,textarea{width:100%;padding:8px 10px;border:1px solid #aeb5c2;border-radiu
     if (r.me) parts.push(LABEL[m.status] || 'Sent');
     r.meta.textContent = parts.join(' · ');
     r.node.setAttribute('data-status', r.me ? m.status || '' : '');
+  }
+  // rating offers a survey's five answers; a click sends the number as a
+  // message, which Switchboard records as the rating (never echoed).
+  function rating(r) {
+    if (saved.rated && saved.rated[r.m.id]) return el('div', { class: 'rating', text: 'Thank you for your rating (' + saved.rated[r.m.id] + '/5).' });
+    const row = el('div', { class: 'rating', role: 'group', 'aria-label': 'Rate us' });
+    for (let n = 1; n <= 5; n++) {
+      const b = el('button', { type: 'button', text: String(n), 'aria-label': 'Rate ' + n + ' out of 5' });
+      b.addEventListener('click', () => {
+        if (!send({ type: 'message', client_id: uid(), text: String(n) })) { connect(); return say('Not connected yet: try again in a moment.'); }
+        saved.rated = saved.rated || {};
+        saved.rated[r.m.id] = n;
+        save();
+        fill(r);
+      });
+      row.appendChild(b);
+    }
+    return row;
   }
   function place(r) {
     const t = when(r.m.created_at);
