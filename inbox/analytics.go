@@ -2,12 +2,15 @@ package inbox
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 	"sort"
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/route"
 	"github.com/switchboard-inbox/switchboard/store"
 )
 
@@ -37,6 +40,9 @@ type AnalyticsQuery struct {
 	From, To time.Time // [From, To)
 	TZ       *time.Location
 	Group    string
+	// BusinessHours counts first responses in the default team's
+	// business hours only (its schedule; always open without one).
+	BusinessHours bool
 }
 
 // Analytics is a measure's answer. Columns order the rows' fields for CSV.
@@ -195,12 +201,22 @@ func (ss *samples) rows(withTarget bool) []map[string]any {
 }
 
 func (s *Service) firstResponse(ctx context.Context, q AnalyticsQuery, groups []string, out []Analytics) error {
+	var hours *route.Schedule
+	if q.BusinessHours {
+		var err error
+		if hours, err = s.defaultSchedule(ctx); err != nil {
+			return err
+		}
+	}
 	ss := make([]samples, len(groups))
 	err := s.store.EachCycleStarted(ctx, q.From, q.To, func(c *store.CycleFact) {
 		if c.Responded == 0 {
 			return // not answered (yet): no first response to time
 		}
 		d := time.Duration(max(0, c.Responded-c.Started)) * time.Microsecond
+		if hours != nil {
+			d = hours.OpenDuration(time.UnixMicro(c.Started), time.UnixMicro(c.Responded))
+		}
 		target, ok := s.targets[c.Channel]
 		if !ok {
 			target = time.Hour
@@ -229,6 +245,24 @@ func (s *Service) firstResponse(ctx context.Context, q AnalyticsQuery, groups []
 		out[i].Columns = append(groupColumns(g), "count", "p50", "p95", "within_target")
 	}
 	return nil
+}
+
+// defaultSchedule is the default team's business hours, nil when it has
+// none (always open).
+func (s *Service) defaultSchedule(ctx context.Context) (*route.Schedule, error) {
+	c, err := s.store.GetRoutingConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	raw, ok := c.Teams[""]
+	if !ok {
+		return nil, nil
+	}
+	var tc route.TeamConfig
+	if err := json.Unmarshal(raw, &tc); err != nil {
+		return nil, fmt.Errorf("inbox: default team's configuration: %w", err)
+	}
+	return tc.Hours, nil
 }
 
 func twoDigits(n int) string { return string([]byte{byte('0' + n/10), byte('0' + n%10)}) }

@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard-inbox/switchboard/inbox"
 	"github.com/switchboard-inbox/switchboard/inbox/inboxtest"
 	"github.com/switchboard-inbox/switchboard/internal/testenv"
+	"github.com/switchboard-inbox/switchboard/route"
 	"github.com/switchboard-inbox/switchboard/store/storetest"
 )
 
@@ -166,6 +167,18 @@ func TestAnalyticsCorrectness(t *testing.T) {
 		}
 		e.reply(t0.Add(3*time.Hour+5*time.Minute), a, false) // 5 min
 		e.status(t0.Add(4*time.Hour), a, switchboard.StatusResolved)
+		// The survey goes out on WhatsApp, the customer's last channel;
+		// their "5" is a rating: not a message, no new cycle, no reopening.
+		e.at(t0.Add(4*time.Hour + time.Minute))
+		if n, err := e.svc.SendDueSurveys(ctx, inbox.SurveyConfig{Delay: time.Minute}); err != nil || n != 1 {
+			t.Fatalf("surveys sent: %d %v, want 1", n, err)
+		}
+		e.at(t0.Add(4*time.Hour + 5*time.Minute))
+		res, err := e.svc.Ingest(ctx, []switchboard.Inbound{{Channel: switchboard.ChannelWhatsApp, ProviderID: "rating-1",
+			Identities: []switchboard.IdentityRef{{Kind: switchboard.IdentityPhone, Value: "+14155552671"}}, ContentType: "text", Text: "5"}})
+		if err != nil || res[0].Rating != 5 || res[0].Stored() {
+			t.Fatalf("the survey answer: %+v %v", res, err)
+		}
 		e.reply(t0.Add(5*time.Hour), b, false) // 4 h: exactly e-mail's target, which counts as within
 		if _, err := e.svc.SetAgentStatus(ctx, e.ada, ada.ID, switchboard.AgentOffline); err != nil {
 			t.Fatal(err)
@@ -273,6 +286,17 @@ func TestAnalyticsCorrectness(t *testing.T) {
 				t.Errorf("ada over 14:00-16:30: %v, want 9000 s online, 5700 s busy", r)
 			}
 		})
+		t.Run("CSAT", func(t *testing.T) {
+			from, to := day(t, "UTC", 2026, 3, 9)
+			c := e.measure("csat", "", "UTC", from, to)
+			r := row(t, c, map[string]any{"channel": "whatsapp"})
+			if r["surveys"] != 1 || r["responses"] != 1 || !near(r["average"].(float64), 5) || r["distribution"].(map[string]int)["5"] != 1 {
+				t.Errorf("csat %v", r)
+			}
+			if st, _ := e.svc.Conversation(ctx, e.sup, a); st.Status != switchboard.StatusResolved {
+				t.Errorf("the rating reopened the conversation: %s", st.Status)
+			}
+		})
 		t.Run("Refusals", func(t *testing.T) {
 			if _, err := e.svc.Analytics(ctx, e.ada, "first_response", inbox.AnalyticsQuery{From: t0, To: t0.Add(time.Hour)}); switchboard.ErrorCode(err) != switchboard.EFORBIDDEN {
 				t.Errorf("an agent: %v", err)
@@ -329,4 +353,60 @@ func TestAnalyticsP95IsAPercentile(t *testing.T) {
 	if r["count"] != 100 || !near(r["p50"].(float64), 10) || !near(r["p95"].(float64), 6*3600) {
 		t.Errorf("%v: want p50 10 s and p95 21600 s", r)
 	}
+}
+
+// TestAnalyticsBusinessHours: with business_hours, first response counts
+// only the default team's open hours: an evening message answered the
+// next morning, a weekend one answered on Monday.
+func TestAnalyticsBusinessHours(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		start := time.Date(2026, 3, 9, 12, 0, 0, 0, time.UTC)
+		clock := testenv.NewClock(start)
+		e := &analyticsEnv{t: t, clock: clock, svc: inboxtest.Open(t, backend, inbox.Config{Clock: clock})}
+		e.svc.SetChannel(switchboard.ChannelSMS, nil, nopSender{})
+		sup, _, _ := e.svc.AddAgent(ctx, switchboard.System, switchboard.Agent{Name: "Sue", Email: "sue@team.example", Role: switchboard.RoleSupervisor})
+		ada, _, _ := e.svc.AddAgent(ctx, switchboard.System, switchboard.Agent{Name: "Ada", Email: "ada@team.example"})
+		e.sup = switchboard.Actor{ID: sup.ID, Role: switchboard.RoleSupervisor}
+		e.ada = switchboard.Actor{ID: ada.ID, Role: switchboard.RoleAgent}
+		hours, err := route.ParseSchedule([]byte(`{"tz": "America/New_York", "week": {"mon": [["09:00", "17:00"]], "tue": [["09:00", "17:00"]], "wed": [["09:00", "17:00"]], "thu": [["09:00", "17:00"]], "fri": [["09:00", "17:00"]]}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.PutRoutingConfig(ctx, switchboard.System, inbox.RoutingConfig{Teams: map[string]route.TeamConfig{"": {Hours: hours}}}); err != nil {
+			t.Fatal(err)
+		}
+		utc := func(s string) time.Time {
+			v, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		// Mon 16:50 EDT, answered Tue 09:10 EDT: 20 business minutes.
+		c1 := e.inbound(utc("2026-03-09T20:50:00Z"), switchboard.ChannelSMS, switchboard.IdentityPhone, "+14155552681", "late")
+		e.reply(utc("2026-03-10T13:10:00Z"), c1, false)
+		// Saturday 15:00 UTC, answered Monday 10:05 EDT: 65 business
+		// minutes (from 09:00); and a Monday message answered in 6 min.
+		c2 := e.inbound(utc("2026-03-14T15:00:00Z"), switchboard.ChannelSMS, switchboard.IdentityPhone, "+14155552682", "weekend")
+		c3 := e.inbound(utc("2026-03-16T14:00:00Z"), switchboard.ChannelSMS, switchboard.IdentityPhone, "+14155552683", "monday")
+		e.reply(utc("2026-03-16T14:05:00Z"), c2, false)
+		e.reply(utc("2026-03-16T14:06:00Z"), c3, false)
+		from, to := utc("2026-03-09T00:00:00Z"), utc("2026-03-18T00:00:00Z")
+		wall := e.measure("first_response", "channel", "UTC", from, to)
+		biz, err := e.svc.Analytics(ctx, e.sup, "first_response", inbox.AnalyticsQuery{From: from, To: to, TZ: time.UTC, Group: "channel", BusinessHours: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, b := row(t, wall, map[string]any{"channel": "sms"}), row(t, biz, map[string]any{"channel": "sms"})
+		// Wall clock: 58800 s, 169500 s (Sat 15:00 to Mon 14:05 UTC) and
+		// 360 s: p50 58800, p95 169500.
+		if w["count"] != 3 || !near(w["p50"].(float64), 58800) || !near(w["p95"].(float64), 169500) {
+			t.Errorf("wall-clock first response %v", w)
+		}
+		// Business hours: 1200 s, 3900 s and 360 s: p50 1200, p95 3900.
+		if b["count"] != 3 || !near(b["p50"].(float64), 1200) || !near(b["p95"].(float64), 3900) {
+			t.Errorf("business-hours first response %v: want p50 1200 s, p95 3900 s", b)
+		}
+	})
 }

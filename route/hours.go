@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sort"
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
@@ -288,4 +289,62 @@ func startInstants(day time.Time, sec int) ([2]time.Time, int) {
 
 func sameWall(a, b time.Time) bool {
 	return a.Hour() == b.Hour() && a.Minute() == b.Minute() && a.Second() == b.Second() && dateOf(a) == dateOf(b)
+}
+
+// OpenDuration returns how long the team is open in [from, to): the
+// business time between two instants, holidays and daylight-saving days
+// included.
+func (s *Schedule) OpenDuration(from, to time.Time) time.Duration {
+	if s == nil || !to.After(from) {
+		return 0
+	}
+	loc := s.Location()
+	type iv struct{ a, b time.Time }
+	var spans []iv
+	lf := from.In(loc)
+	y, m, d := lf.Date()
+	// From the day before (its overnight spans run into from's day) to
+	// the day of to.
+	for day := time.Date(y, m, d-1, 0, 0, 0, 0, loc); !day.After(to); day = time.Date(day.Year(), day.Month(), day.Day()+1, 0, 0, 0, 0, loc) {
+		if s.holidays[dateOf(day)] {
+			continue
+		}
+		for _, p := range s.week[day.Weekday()] {
+			a := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, p.start, 0, loc)
+			end := p.end
+			if p.overnight() {
+				end += 24 * 3600
+			}
+			b := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, end, 0, loc)
+			if a.Before(from) {
+				a = from
+			}
+			if b.After(to) {
+				b = to
+			}
+			if b.After(a) {
+				spans = append(spans, iv{a, b})
+			}
+		}
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].a.Before(spans[j].a) })
+	var total time.Duration
+	var cur iv
+	for i, sp := range spans {
+		switch {
+		case i == 0:
+			cur = sp
+		case !sp.a.After(cur.b):
+			if sp.b.After(cur.b) {
+				cur.b = sp.b
+			}
+		default:
+			total += cur.b.Sub(cur.a)
+			cur = sp
+		}
+	}
+	if len(spans) > 0 {
+		total += cur.b.Sub(cur.a)
+	}
+	return total
 }

@@ -211,3 +211,32 @@ func TestScheduleJSONRoundTrip(t *testing.T) {
 		t.Fatalf("round-tripped schedule: Open(%s) = false or zone %s", at, back.Hours.Location())
 	}
 }
+
+// TestOpenDuration: business time between two instants, across a night,
+// a weekend, a holiday, an overnight span and a daylight-saving change.
+func TestOpenDuration(t *testing.T) {
+	s := mustSchedule(t, `{"tz": "America/New_York", "week": {"mon": [["09:00", "17:00"]], "tue": [["09:00", "17:00"]], "fri": [["09:00", "17:00"], ["22:00", "02:00"]]}, "holidays": ["2026-03-17"]}`)
+	for _, c := range []struct {
+		from, to string
+		want     time.Duration
+	}{
+		// Mon 9 Mar 16:50 EDT to Tue 09:10 EDT: 10 min + 10 min.
+		{"2026-03-09T20:50:00Z", "2026-03-10T13:10:00Z", 20 * time.Minute},
+		// Inside one span.
+		{"2026-03-09T14:00:00Z", "2026-03-09T14:30:00Z", 30 * time.Minute},
+		// Wholly closed: Wednesday.
+		{"2026-03-11T14:00:00Z", "2026-03-11T20:00:00Z", 0},
+		// Fri 13 Mar 16:00 EDT to Mon 16 Mar 10:00 EDT: 1 h + the
+		// overnight 4 h + 1 h.
+		{"2026-03-13T20:00:00Z", "2026-03-16T14:00:00Z", 6 * time.Hour},
+		// Tue 17 Mar is a holiday: Mon 16:00 to Wed 10:00 is Monday's hour.
+		{"2026-03-16T20:00:00Z", "2026-03-18T14:00:00Z", time.Hour},
+		// Fri 6 Mar 22:00 EST to Sun 8 Mar 12:00 EDT (clocks went forward
+		// at 2:00 on Sunday, after the overnight span ended): 4 h.
+		{"2026-03-07T03:00:00Z", "2026-03-08T16:00:00Z", 4 * time.Hour},
+	} {
+		if got := s.OpenDuration(utc(t, c.from), utc(t, c.to)); got != c.want {
+			t.Errorf("%s to %s: %s, want %s", c.from, c.to, got, c.want)
+		}
+	}
+}

@@ -44,7 +44,9 @@ func scanSurvey(row interface{ Scan(...any) error }) (Survey, error) {
 }
 
 // ClaimDueSurveys claims up to limit cycles resolved in [from, to) whose
-// conversation is still resolved and which have no survey yet: each gets
+// conversation is still resolved, which are its latest (a survey about a
+// resolution the customer has since reopened would ask about the wrong
+// thing) and which have no survey yet: each gets
 // a survey in state sending, which this caller then sends. Another
 // instance claiming at the same time gets other cycles.
 func (db *DB) ClaimDueSurveys(ctx context.Context, from, to time.Time, limit int) ([]Survey, error) {
@@ -52,7 +54,9 @@ func (db *DB) ClaimDueSurveys(ctx context.Context, from, to time.Time, limit int
 	err := db.inTx(ctx, func(tx *Tx) error {
 		rows, err := tx.query(ctx, `SELECT c.id, c.conversation_id, v.customer_id FROM cycles c JOIN conversations v ON v.id = c.conversation_id
 			WHERE c.resolved_at >= ? AND c.resolved_at < ? AND v.status = 'resolved'
-			AND NOT EXISTS (SELECT 1 FROM surveys s WHERE s.cycle_id = c.id) ORDER BY c.resolved_at LIMIT ?`, micros(from), micros(to), limit)
+			AND NOT EXISTS (SELECT 1 FROM surveys s WHERE s.cycle_id = c.id)
+			AND NOT EXISTS (SELECT 1 FROM cycles n WHERE n.conversation_id = c.conversation_id AND n.started_at > c.started_at)
+			ORDER BY c.resolved_at LIMIT ?`, micros(from), micros(to), limit)
 		if err != nil {
 			return err
 		}

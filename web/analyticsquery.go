@@ -15,6 +15,13 @@ import (
 // last seven days, today included).
 func ParseAnalyticsQuery(v url.Values, now time.Time) (inbox.AnalyticsQuery, error) {
 	q := inbox.AnalyticsQuery{TZ: time.UTC, Group: v.Get("group")}
+	switch v.Get("business_hours") {
+	case "", "false", "0":
+	case "true", "1":
+		q.BusinessHours = true
+	default:
+		return q, switchboard.Errorf(switchboard.EINVALID, "business_hours: want true or false")
+	}
 	if tz := v.Get("tz"); tz != "" {
 		loc, err := time.LoadLocation(tz)
 		if err != nil || tz == "Local" {
