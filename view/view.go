@@ -4,8 +4,8 @@
 package view
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"time"
