@@ -44,6 +44,9 @@ type Service struct {
 	HTTP      *http.Client // calls to providers
 	Clock     switchboard.Clock
 	Logger    *slog.Logger
+	// DNSResolver, host:port, answers the e-mail domain checks (default:
+	// the system's resolver).
+	DNSResolver string
 	// TokenCheckEvery bounds how often a token is checked with its
 	// provider (default 5 minutes).
 	TokenCheckEvery time.Duration

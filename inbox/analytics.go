@@ -20,7 +20,7 @@ import (
 // nearest rank over every duration in the range.
 
 // Measures are the analytics the API serves.
-var Measures = []string{"first_response", "resolution", "channel_migration", "csat", "utilization"}
+var Measures = []string{"first_response", "resolution", "channel_migration", "csat", "utilization", "email_health"}
 
 // DefaultResponseTargets are the first-response targets per channel:
 // chat-like channels a minute, social an hour, e-mail four hours.
@@ -104,6 +104,8 @@ func (s *Service) AnalyticsGroups(ctx context.Context, actor switchboard.Actor, 
 		}
 	case "csat":
 		allowed = []string{"channel"}
+	case "email_health":
+		allowed = []string{"week"}
 	default:
 		return nil, switchboard.Errorf(switchboard.ENOTFOUND, "no measure %q; the measures are %v", measure, Measures)
 	}
@@ -127,6 +129,8 @@ func (s *Service) AnalyticsGroups(ctx context.Context, actor switchboard.Actor, 
 		err = s.utilization(ctx, q, groups, out)
 	case "csat":
 		err = s.csat(ctx, q, out)
+	case "email_health":
+		err = s.emailHealth(ctx, q, out)
 	}
 	return out, err
 }
@@ -507,6 +511,55 @@ func (s *Service) utilization(ctx context.Context, q AnalyticsQuery, groups []st
 		} else {
 			a.Columns = []string{"team", "online_seconds", "busy_seconds", "utilization", "band"}
 		}
+	}
+	return nil
+}
+
+// emailHealth is, per week (from Monday in the query's zone), the e-mail
+// sent, its permanent bounces and the addresses that opted out, with the
+// two rates.
+func (s *Service) emailHealth(ctx context.Context, q AnalyticsQuery, out []Analytics) error {
+	type week struct{ sent, bounced, optOuts int }
+	by := map[string]*week{}
+	err := s.store.EachEmailActivity(ctx, q.From, q.To, func(kind string, at int64) {
+		t := time.UnixMicro(at).In(q.TZ)
+		y, m, d := t.Date()
+		monday := time.Date(y, m, d-(int(t.Weekday())+6)%7, 0, 0, 0, 0, q.TZ).Format("2006-01-02")
+		w := by[monday]
+		if w == nil {
+			w = &week{}
+			by[monday] = w
+		}
+		switch kind {
+		case store.EmailSent:
+			w.sent++
+		case store.EmailBounced:
+			w.bounced++
+		case store.EmailOptOut:
+			w.optOuts++
+		}
+	})
+	if err != nil {
+		return err
+	}
+	weeks := make([]string, 0, len(by))
+	for k := range by {
+		weeks = append(weeks, k)
+	}
+	sort.Strings(weeks)
+	rate := func(n, of int) float64 {
+		if of == 0 {
+			return 0
+		}
+		return float64(n) / float64(of)
+	}
+	for i := range out {
+		for _, k := range weeks {
+			w := by[k]
+			out[i].Rows = append(out[i].Rows, map[string]any{"week": k, "sent": w.sent, "bounced": w.bounced, "bounce_rate": rate(w.bounced, w.sent),
+				"opt_outs": w.optOuts, "opt_out_rate": rate(w.optOuts, w.sent)})
+		}
+		out[i].Columns = []string{"week", "sent", "bounced", "bounce_rate", "opt_outs", "opt_out_rate"}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
@@ -139,4 +140,60 @@ func (db *DB) intervals(ctx context.Context, q string, args ...any) ([]Interval,
 		out = append(out, iv)
 	}
 	return out, wrap("intervals", rows.Err())
+}
+
+// E-mail activity kinds EachEmailActivity reports.
+const (
+	EmailSent    = "sent"    // a reply, automatic mail or survey queued on e-mail
+	EmailBounced = "bounced" // a permanent bounce of one of ours
+	EmailOptOut  = "opt_out" // an address opted out of e-mail
+)
+
+// EachEmailActivity calls fn with the kind and time (microseconds) of each
+// outbound e-mail, permanent bounce and e-mail opt-out in [from, to), read
+// from the event log's index by type and time and from the opt-outs.
+func (db *DB) EachEmailActivity(ctx context.Context, from, to time.Time, fn func(kind string, at int64)) error {
+	rows, err := db.query(ctx, `SELECT type, data, created_at FROM events WHERE type IN ('message', 'bounce') AND created_at >= ? AND created_at < ?`, micros(from), micros(to))
+	if err != nil {
+		return wrap("email activity", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var typ string
+		var data []byte
+		var at int64
+		if err := rows.Scan(&typ, &data, &at); err != nil {
+			return wrap("scan email activity", err)
+		}
+		var d struct {
+			Direction switchboard.Direction `json:"direction"`
+			Channel   switchboard.Channel   `json:"channel"`
+			Permanent bool                  `json:"permanent"`
+		}
+		if json.Unmarshal(data, &d) != nil {
+			continue
+		}
+		switch {
+		case typ == "bounce" && d.Permanent:
+			fn(EmailBounced, at)
+		case typ == "message" && d.Direction == switchboard.DirectionOut && (d.Channel == switchboard.ChannelEmail || d.Channel == switchboard.ChannelWebform):
+			fn(EmailSent, at)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return wrap("email activity", err)
+	}
+	optouts, err := db.query(ctx, `SELECT created_at FROM opt_outs WHERE channel = 'email' AND created_at >= ? AND created_at < ?`, micros(from), micros(to))
+	if err != nil {
+		return wrap("email opt-outs", err)
+	}
+	defer optouts.Close()
+	for optouts.Next() {
+		var at int64
+		if err := optouts.Scan(&at); err != nil {
+			return wrap("scan email opt-out", err)
+		}
+		fn(EmailOptOut, at)
+	}
+	return wrap("email opt-outs", optouts.Err())
 }

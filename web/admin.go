@@ -912,6 +912,7 @@ type channelsPage struct {
 	EmailTest   *connect.EmailTest
 	DKIM        *connect.DKIMRecord
 	Published   bool // DKIM is the record of the key in use
+	DNS         []connect.DNSCheck
 }
 
 // settingsGroup is one provider's settings form.
@@ -1064,6 +1065,22 @@ func (p *Pages) adminGenerateDKIM(w http.ResponseWriter, r *http.Request, req Re
 	}
 	d.DKIM, d.Published = &rec, true
 	return p.adminRender(w, r, req, http.StatusOK, "channels", d, "A DKIM key is generated and signs outbound mail from now on. Publish its record below.", "")
+}
+
+func (p *Pages) adminCheckDNS(w http.ResponseWriter, r *http.Request, req Request) error {
+	if err := p.needConnect(req); err != nil {
+		return err
+	}
+	d, err := p.channelsData(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	checks, err := p.Connect.CheckEmailDomain(r.Context(), req.Actor)
+	if err != nil {
+		return p.channelsRefused(w, r, req, d, err)
+	}
+	d.DNS = checks
+	return p.adminRender(w, r, req, http.StatusOK, "channels", d, "", "")
 }
 
 func (p *Pages) adminTwilio(w http.ResponseWriter, r *http.Request, req Request) error {

@@ -28,6 +28,7 @@ type dashboard struct {
 	Migration           inbox.Analytics
 	UtilAgent, UtilTeam inbox.Analytics
 	CSAT                inbox.Analytics
+	Email               inbox.Analytics
 	Ranges              []string
 }
 
@@ -123,6 +124,11 @@ func (p *Pages) dashboardData(ctx context.Context, req Request, v url.Values) (*
 		return nil, err
 	}
 	d.CSAT = csat[0]
+	email, err := get("email_health", "week")
+	if err != nil {
+		return nil, err
+	}
+	d.Email = email[0]
 	return d, nil
 }
 

@@ -177,7 +177,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	srv.Pages.PublicURL = c.PublicURL
-	m.Connect = &connect.Service{Inbox: m.Inbox, Current: m.connectSettings, PublicURL: c.PublicURL, HTTP: m.ProviderHTTP, Clock: m.Clock, Logger: m.Logger}
+	m.Connect = &connect.Service{Inbox: m.Inbox, Current: m.connectSettings, PublicURL: c.PublicURL, HTTP: m.ProviderHTTP, Clock: m.Clock, Logger: m.Logger, DNSResolver: c.DNSResolver}
 	srv.Pages.Connect = m.Connect
 	srv.ChannelHealth = func(ctx context.Context, actor switchboard.Actor) (any, error) { return m.Connect.Health(ctx, actor) }
 	if h, ok := m.Blobs.(interface{ Handler() http.Handler }); ok {

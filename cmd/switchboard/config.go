@@ -117,6 +117,8 @@ type Config struct {
 	CSATDelay string
 	csatDelay time.Duration
 	CSATOff   bool
+	// DNSResolver, host:port, answers the sending domain's checks.
+	DNSResolver string
 
 	// LivechatEmailAfter is how long a live-chat visitor must have been
 	// gone before replies go by e-mail.
@@ -265,6 +267,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ClassifierRetrain, "classifier-retrain", c.envDuration("CLASSIFIER_RETRAIN", 24*time.Hour), "how often the topic classifier is retrained on resolved conversations; 0 never (SWITCHBOARD_CLASSIFIER_RETRAIN)")
 	fs.DurationVar(&c.LivechatEmailAfter, "livechat-email-after", c.envDuration("LIVECHAT_EMAIL_AFTER", defaultLivechatEmail), "a live-chat visitor gone this long gets replies by e-mail, when they gave an address and e-mail is set up; 0 means 10m (SWITCHBOARD_LIVECHAT_EMAIL_AFTER)")
 	fs.StringVar(&c.CSATDelay, "csat-delay", env("CSAT_DELAY", "1h"), "how long after a resolution the satisfaction survey goes out: a duration, 0 for at once, off for none (SWITCHBOARD_CSAT_DELAY)")
+	fs.StringVar(&c.DNSResolver, "dns-resolver", env("DNS_RESOLVER", ""), "host:port of the DNS resolver the e-mail domain checks (SPF, DKIM, DMARC) ask; default the system's (SWITCHBOARD_DNS_RESOLVER)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.envDuration("SHUTDOWN_TIMEOUT", defaultShutdownTimeout), "grace period for in-flight requests on shutdown; 0 means 10s (SWITCHBOARD_SHUTDOWN_TIMEOUT)")
 }
 

@@ -233,7 +233,7 @@ func TestConfigFlagsAndVariables(t *testing.T) {
 		}
 	})
 	want := []string{
-		"addr", "blob-key", "blob-url", "classifier-retrain", "csat-delay", "data-dir", "database-url", "dkim-key", "dkim-key-file", "dkim-selector",
+		"addr", "blob-key", "blob-url", "classifier-retrain", "csat-delay", "data-dir", "database-url", "dkim-key", "dkim-key-file", "dkim-selector", "dns-resolver",
 		"email-from", "event-log", "form-origins", "form-rate-limit", "form-thanks-url", "graph-api-url", "imap-poll", "imap-urls",
 		"inbound-email-secret", "ingest-batch", "ingest-workers", "instagram-account-id", "livechat-email-after", "log-format", "log-level",
 		"messenger-page-id", "messenger-page-token", "meta-access-token", "meta-app-id", "meta-app-secret", "meta-verify-token", "metrics-addr", "metrics-token", "offline-grace",

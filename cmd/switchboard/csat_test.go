@@ -268,6 +268,19 @@ func TestSurveyRoundTrips(t *testing.T) {
 			t.Fatalf("one-click unsubscribe: %v %v", resp, err)
 		}
 		resp.Body.Close()
+		// E-mail health counts the reply and the survey sent, and the
+		// address that unsubscribed.
+		var health struct {
+			Rows []struct {
+				Sent, Bounced int
+				OptOuts       int     `json:"opt_outs"`
+				OptOutRate    float64 `json:"opt_out_rate"`
+			} `json:"rows"`
+		}
+		callAPI(t, base, e.token, "GET", "/api/v1/analytics/email_health?range=today", nil, &health)
+		if len(health.Rows) != 1 || health.Rows[0].Sent != 2 || health.Rows[0].OptOuts != 1 || health.Rows[0].OptOutRate != 0.5 {
+			t.Errorf("e-mail health %+v: want 2 sent, 1 opt-out", health.Rows)
+		}
 	})
 
 	t.Run("WhatsApp", func(t *testing.T) {
