@@ -155,7 +155,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.Inbox, err = inbox.Open(ctx, inbox.Config{
 		DatabaseURL: c.DatabaseURL, Clock: m.Clock, Bus: m.Bus, Presence: presence, Blobs: m.Blobs, Logger: m.Logger, ReopenWindow: c.ReopenWindow,
-		CacheBytes: int64(c.SQLiteCacheMB) << 20, SecretsKey: key,
+		CacheBytes: int64(c.SQLiteCacheMB) << 20, SecretsKey: key, ResponseTargets: c.responseTargets,
 	})
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/inbox"
 )
 
@@ -119,6 +120,10 @@ type Config struct {
 	CSATOff   bool
 	// DNSResolver, host:port, answers the sending domain's checks.
 	DNSResolver string
+	// ResponseTargets are first-response targets by channel,
+	// "livechat=1m,email=4h" (the others keep their defaults).
+	ResponseTargets string
+	responseTargets map[switchboard.Channel]time.Duration
 
 	// LivechatEmailAfter is how long a live-chat visitor must have been
 	// gone before replies go by e-mail.
@@ -267,6 +272,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ClassifierRetrain, "classifier-retrain", c.envDuration("CLASSIFIER_RETRAIN", 24*time.Hour), "how often the topic classifier is retrained on resolved conversations; 0 never (SWITCHBOARD_CLASSIFIER_RETRAIN)")
 	fs.DurationVar(&c.LivechatEmailAfter, "livechat-email-after", c.envDuration("LIVECHAT_EMAIL_AFTER", defaultLivechatEmail), "a live-chat visitor gone this long gets replies by e-mail, when they gave an address and e-mail is set up; 0 means 10m (SWITCHBOARD_LIVECHAT_EMAIL_AFTER)")
 	fs.StringVar(&c.CSATDelay, "csat-delay", env("CSAT_DELAY", "1h"), "how long after a resolution the satisfaction survey goes out: a duration, 0 for at once, off for none (SWITCHBOARD_CSAT_DELAY)")
+	fs.StringVar(&c.ResponseTargets, "response-targets", env("RESPONSE_TARGETS", ""), "first-response targets by channel for analytics, e.g. livechat=1m,email=4h; unset channels keep the defaults (SWITCHBOARD_RESPONSE_TARGETS)")
 	fs.StringVar(&c.DNSResolver, "dns-resolver", env("DNS_RESOLVER", ""), "host:port of the DNS resolver the e-mail domain checks (SPF, DKIM, DMARC) ask; default the system's (SWITCHBOARD_DNS_RESOLVER)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.envDuration("SHUTDOWN_TIMEOUT", defaultShutdownTimeout), "grace period for in-flight requests on shutdown; 0 means 10s (SWITCHBOARD_SHUTDOWN_TIMEOUT)")
 }
@@ -386,6 +392,20 @@ func (c *Config) Validate() error {
 			bad("%s %q: want a duration (such as 30m), 0 or off", setting("CSAT_DELAY"), c.CSATDelay)
 		}
 		c.csatDelay = d
+	}
+	c.responseTargets = map[switchboard.Channel]time.Duration{}
+	for _, kv := range strings.Split(c.ResponseTargets, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		name, dur, _ := strings.Cut(kv, "=")
+		ch := switchboard.Channel(strings.TrimSpace(name))
+		d, err := time.ParseDuration(strings.TrimSpace(dur))
+		if !ch.Valid() || err != nil || d <= 0 {
+			bad("%s %q: want channel=duration pairs, such as livechat=1m,email=4h", setting("RESPONSE_TARGETS"), kv)
+			continue
+		}
+		c.responseTargets[ch] = d
 	}
 	probs := channelProblems(*c)
 	for _, g := range []string{inbox.GroupTwilio, inbox.GroupMeta, inbox.GroupEmail} {

@@ -133,7 +133,8 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 		"--log-level", "loud", "--ingest-batch", "0", "--outbox-max-attempts", "-2", "--ingest-workers", "-1",
 		"--form-rate-limit", "-5", "--sms-price", "-1", "--imap-poll", "-1m", "--queue-reclaim-after", "-1s",
 		"--reopen-window", "-1h", "--offline-grace", "-1m", "--classifier-retrain", "-1h", "--livechat-email-after", "-1s",
-		"--twilio-account-sid", "AC1", "--database-url", "mysql://x", "--blob-key", "short-secret")
+		"--twilio-account-sid", "AC1", "--database-url", "mysql://x", "--blob-key", "short-secret",
+		"--csat-delay", "soon", "--response-targets", "livechat=1m,fax=1h")
 	err := c.Validate()
 	lines := errLines(err)
 	for _, want := range []string{
@@ -154,13 +155,15 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 		"SWITCHBOARD_TWILIO_FROM",
 		"SWITCHBOARD_DATABASE_URL (--database-url)",
 		"SWITCHBOARD_BLOB_KEY (--blob-key) has 12 characters: must have at least 32",
+		"SWITCHBOARD_CSAT_DELAY (--csat-delay) \"soon\"",
+		"SWITCHBOARD_RESPONSE_TARGETS (--response-targets) \"fax=1h\"",
 	} {
 		if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, want) }) {
 			t.Errorf("no line says %q", want)
 		}
 	}
-	if len(lines) != 17 {
-		t.Errorf("got %d lines, want 17:\n%v", len(lines), err)
+	if len(lines) != 19 {
+		t.Errorf("got %d lines, want 19:\n%v", len(lines), err)
 	}
 	for _, l := range lines {
 		if !strings.HasPrefix(l, "config: ") {
@@ -238,7 +241,7 @@ func TestConfigFlagsAndVariables(t *testing.T) {
 		"inbound-email-secret", "ingest-batch", "ingest-workers", "instagram-account-id", "livechat-email-after", "log-format", "log-level",
 		"messenger-page-id", "messenger-page-token", "meta-access-token", "meta-app-id", "meta-app-secret", "meta-verify-token", "metrics-addr", "metrics-token", "offline-grace",
 		"outbox-max-attempts", "phone-region", "public-url", "queue-reclaim-after", "redis-allow-volatile", "redis-prefix", "redis-url",
-		"reopen-window", "routing-off", "shutdown-timeout", "sms-price", "smtp-url", "sqlite-cache-mb", "trust-proxy", "twilio-account-sid",
+		"reopen-window", "response-targets", "routing-off", "shutdown-timeout", "sms-price", "smtp-url", "sqlite-cache-mb", "trust-proxy", "twilio-account-sid",
 		"twilio-api-url", "twilio-auth-token", "twilio-from", "twilio-messaging-service-sid", "voice-greeting",
 		"whatsapp-business-account-id", "whatsapp-phone-number-id",
 	}

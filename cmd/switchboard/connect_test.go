@@ -359,3 +359,41 @@ func testResults(page string) string {
 	}
 	return "(no results on the page)"
 }
+
+// TestWhatsAppEnteredSyncsTemplates: WhatsApp entered on the channels
+// page (business account and phone number) syncs the account's message
+// templates at once, without a restart.
+func TestWhatsAppEnteredSyncsTemplates(t *testing.T) {
+	const waba = "102290129340398"
+	graph := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+metaToken || r.URL.Path != "/"+waba+"/message_templates" {
+			http.Error(w, `{"error":{"message":"unknown path","type":"OAuthException","code":100}}`, http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"data":[{"name":"order_update","language":"en_US","status":"APPROVED","category":"UTILITY","components":[{"type":"BODY","text":"Your order {{1}} is {{2}}."}]}]}`)
+	}))
+	t.Cleanup(graph.Close)
+	e := newConnectEnv(t, "", func(c *Config) { c.GraphAPIURL = graph.URL })
+	_, token := addAgent(t, e.m, switchboard.Agent{Name: "Api", Email: "api@team.example", Role: switchboard.RoleAdmin})
+	var list struct {
+		Templates []struct{ Name string } `json:"templates"`
+	}
+	callAPI(t, e.m.URL(), token, "GET", "/api/v1/templates", nil, &list)
+	if len(list.Templates) != 0 {
+		t.Fatalf("templates before WhatsApp is set up: %+v", list.Templates)
+	}
+	form := url.Values{"group": {"meta"}, "META_APP_SECRET": {metaSecret}, "META_VERIFY_TOKEN": {metaVerify}, "META_ACCESS_TOKEN": {metaToken},
+		"WHATSAPP_PHONE_NUMBER_ID": {"106540352242922"}, "WHATSAPP_BUSINESS_ACCOUNT_ID": {waba}}
+	if resp, page := e.admin.post("/admin/channels/settings", form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("saving Meta settings: %d %s", resp.StatusCode, testResults(page))
+	}
+	wait(t, "the templates synced", func() bool {
+		list.Templates = nil
+		callAPI(t, e.m.URL(), token, "GET", "/api/v1/templates", nil, &list)
+		return len(list.Templates) == 1 && list.Templates[0].Name == "order_update"
+	})
+	if e.m.Inbox.Sender(switchboard.ChannelWhatsApp) == nil {
+		t.Error("WhatsApp replies are not on after the settings were saved")
+	}
+}
