@@ -43,6 +43,33 @@ type AnalyticsQuery struct {
 	// BusinessHours counts first responses in the default team's
 	// business hours only (its schedule; always open without one).
 	BusinessHours bool
+	// Agent and Team, when set, keep first response and resolution to the
+	// cycles the agent (an agent of the team) answered first, and
+	// utilisation to that agent (team).
+	Agent, Team string
+}
+
+// cycleFilter returns whether a cycle is kept by q's agent and team, and
+// whether any is set (the responder must then be read).
+func (s *Service) cycleFilter(ctx context.Context, q AnalyticsQuery) (func(c *store.CycleFact) bool, bool, error) {
+	if q.Agent == "" && q.Team == "" {
+		return func(*store.CycleFact) bool { return true }, false, nil
+	}
+	members := map[string]bool{}
+	if q.Team != "" {
+		agents, err := s.store.ListAgents(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, a := range agents {
+			if slices.Contains(a.Teams, q.Team) {
+				members[a.ID] = true
+			}
+		}
+	}
+	return func(c *store.CycleFact) bool {
+		return (q.Agent == "" || c.Responder == q.Agent) && (q.Team == "" || members[c.Responder])
+	}, true, nil
 }
 
 // Analytics is a measure's answer. Columns order the rows' fields for CSV.
@@ -212,9 +239,13 @@ func (s *Service) firstResponse(ctx context.Context, q AnalyticsQuery, groups []
 			return err
 		}
 	}
+	keep, responder, err := s.cycleFilter(ctx, q)
+	if err != nil {
+		return err
+	}
 	ss := make([]samples, len(groups))
-	err := s.store.EachCycleStarted(ctx, q.From, q.To, func(c *store.CycleFact) {
-		if c.Responded == 0 {
+	err = s.store.EachCycleStarted(ctx, q.From, q.To, responder, func(c *store.CycleFact) {
+		if c.Responded == 0 || !keep(c) {
 			return // not answered (yet): no first response to time
 		}
 		d := time.Duration(max(0, c.Responded-c.Started)) * time.Microsecond
@@ -281,8 +312,15 @@ func groupColumns(group string) []string {
 }
 
 func (s *Service) resolution(ctx context.Context, q AnalyticsQuery, groups []string, out []Analytics) error {
+	keep, responder, err := s.cycleFilter(ctx, q)
+	if err != nil {
+		return err
+	}
 	ss := make([]samples, len(groups))
-	err := s.store.EachCycleResolved(ctx, q.From, q.To, func(c *store.CycleFact) {
+	err = s.store.EachCycleResolved(ctx, q.From, q.To, responder, func(c *store.CycleFact) {
+		if !keep(c) {
+			return
+		}
 		d := time.Duration(max(0, c.Resolved-c.Started)) * time.Microsecond
 		ch, topic := c.Channel, c.Topic
 		for i, g := range groups {
@@ -472,6 +510,9 @@ func (s *Service) utilization(ctx context.Context, q AnalyticsQuery, groups []st
 		}
 		names := map[string]string{}
 		for _, ag := range agents {
+			if (q.Agent != "" && ag.ID != q.Agent) || (q.Team != "" && !slices.Contains(ag.Teams, q.Team)) {
+				continue
+			}
 			o := total(on[ag.ID])
 			if o == 0 {
 				continue

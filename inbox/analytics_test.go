@@ -297,6 +297,38 @@ func TestAnalyticsCorrectness(t *testing.T) {
 				t.Errorf("the rating reopened the conversation: %s", st.Status)
 			}
 		})
+		t.Run("PerAgentAndTeam", func(t *testing.T) {
+			from, to := day(t, "America/New_York", 2026, 3, 9)
+			loc, _ := time.LoadLocation("America/New_York")
+			count := func(q inbox.AnalyticsQuery, measure string) (n int) {
+				q.From, q.To, q.TZ = from, to, loc
+				a, err := e.svc.Analytics(ctx, e.sup, measure, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range a.Rows {
+					if c, ok := r["count"].(int); ok {
+						n += c
+					} else {
+						n++
+					}
+				}
+				return n
+			}
+			// Ada answered all three; Sue none; Ada is in team north.
+			if n := count(inbox.AnalyticsQuery{Agent: ada.ID}, "first_response"); n != 3 {
+				t.Errorf("Ada's first responses: %d, want 3", n)
+			}
+			if n := count(inbox.AnalyticsQuery{Agent: sup.ID}, "first_response"); n != 0 {
+				t.Errorf("Sue's first responses: %d, want 0", n)
+			}
+			if n := count(inbox.AnalyticsQuery{Team: "north"}, "resolution"); n != 2 {
+				t.Errorf("team north's resolutions: %d, want 2", n)
+			}
+			if n := count(inbox.AnalyticsQuery{Team: "south", Group: "agent"}, "utilization"); n != 0 {
+				t.Errorf("team south's utilisation rows: %d, want none", n)
+			}
+		})
 		t.Run("Refusals", func(t *testing.T) {
 			if _, err := e.svc.Analytics(ctx, e.ada, "first_response", inbox.AnalyticsQuery{From: t0, To: t0.Add(time.Hour)}); switchboard.ErrorCode(err) != switchboard.EFORBIDDEN {
 				t.Errorf("an agent: %v", err)

@@ -100,6 +100,10 @@ func (s *Service) sendSurvey(ctx context.Context, cfg SurveyConfig, sv store.Sur
 	}
 	meta := map[string]any{"survey": sv.ID}
 	draft := switchboard.Draft{Channel: ch, Text: SurveyText}
+	if ch == switchboard.ChannelMessenger || ch == switchboard.ChannelInstagram {
+		// Buttons under the question; a tap sends the number back.
+		meta["quick_replies"] = []string{"1", "2", "3", "4", "5"}
+	}
 	var htmlBody string
 	if ch == switchboard.ChannelEmail || ch == switchboard.ChannelWebform {
 		if s.linkKey == nil || cfg.PublicURL == "" {

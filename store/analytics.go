@@ -20,6 +20,7 @@ import (
 type CycleFact struct {
 	Channel            switchboard.Channel
 	Topic              string // resolved cycles only
+	Responder          string // the agent of the first response, when asked for
 	Started, Responded int64
 	Resolved           int64
 }
@@ -27,17 +28,28 @@ type CycleFact struct {
 // EachCycleStarted calls fn with each cycle that started in [from, to)
 // (its channel, start and first response). Rows stream from a covering
 // index; fn must not keep c.
-func (db *DB) EachCycleStarted(ctx context.Context, from, to time.Time, fn func(c *CycleFact)) error {
-	return db.eachCycle(ctx, false, fn, `SELECT channel, started_at, first_response_at FROM cycles WHERE started_at >= ? AND started_at < ?`, micros(from), micros(to))
+func (db *DB) EachCycleStarted(ctx context.Context, from, to time.Time, responder bool, fn func(c *CycleFact)) error {
+	cols := `channel, started_at, first_response_at`
+	if responder {
+		cols += `, COALESCE(responder_id, '')`
+	}
+	return db.eachCycle(ctx, false, responder, fn, `SELECT `+cols+` FROM cycles WHERE started_at >= ? AND started_at < ?`, micros(from), micros(to))
 }
 
 // EachCycleResolved calls fn with each cycle resolved in [from, to) (its
 // channel, start, resolution and topic).
-func (db *DB) EachCycleResolved(ctx context.Context, from, to time.Time, fn func(c *CycleFact)) error {
-	return db.eachCycle(ctx, true, fn, `SELECT channel, started_at, resolved_at, topic FROM cycles WHERE resolved_at >= ? AND resolved_at < ?`, micros(from), micros(to))
+func (db *DB) EachCycleResolved(ctx context.Context, from, to time.Time, responder bool, fn func(c *CycleFact)) error {
+	cols := `channel, started_at, resolved_at, topic`
+	if responder {
+		cols += `, COALESCE(responder_id, '')`
+	}
+	return db.eachCycle(ctx, true, responder, fn, `SELECT `+cols+` FROM cycles WHERE resolved_at >= ? AND resolved_at < ?`, micros(from), micros(to))
 }
 
-func (db *DB) eachCycle(ctx context.Context, resolved bool, fn func(c *CycleFact), q string, args ...any) error {
+// eachCycle scans cycles; with responder (which the covering indexes do
+// not hold, so it costs a read of each row) the last column is the
+// responder.
+func (db *DB) eachCycle(ctx context.Context, resolved, responder bool, fn func(c *CycleFact), q string, args ...any) error {
 	rows, err := db.query(ctx, q, args...)
 	if err != nil {
 		return wrap("cycles", err)
@@ -50,6 +62,9 @@ func (db *DB) eachCycle(ctx context.Context, resolved bool, fn func(c *CycleFact
 	dest := []any{&ch, &c.Started, &end}
 	if resolved {
 		dest = append(dest, &topic)
+	}
+	if responder {
+		dest = append(dest, &c.Responder)
 	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {

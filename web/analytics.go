@@ -20,6 +20,8 @@ import (
 // dashboard is the dashboard's data.
 type dashboard struct {
 	Range, From, To, TZ string // the query, as the form shows it
+	Team, Agent         string
+	BusinessHours       bool
 	Span                string // the range in words
 	Query               string // the query string the CSV links and refresh carry
 	FRT                 inbox.Analytics
@@ -83,12 +85,13 @@ func (p *Pages) dashboardData(ctx context.Context, req Request, v url.Values) (*
 	if err != nil {
 		return nil, err
 	}
-	d := &dashboard{Range: v.Get("range"), From: v.Get("from"), To: v.Get("to"), TZ: q.TZ.String(), Ranges: []string{"today", "week", "month", "last7"}}
+	d := &dashboard{Range: v.Get("range"), From: v.Get("from"), To: v.Get("to"), TZ: q.TZ.String(), Team: q.Team, Agent: q.Agent,
+		BusinessHours: q.BusinessHours, Ranges: []string{"today", "week", "month", "last7"}}
 	if d.Range == "" && d.From == "" && d.To == "" {
 		d.Range = "last7"
 	}
 	keep := url.Values{}
-	for _, k := range []string{"range", "from", "to", "tz"} {
+	for _, k := range []string{"range", "from", "to", "tz", "team", "agent", "business_hours"} {
 		if x := v.Get(k); x != "" {
 			keep.Set(k, x)
 		}

@@ -14,7 +14,7 @@ import (
 // which: today, week (since Monday), month, or the default last7 (the
 // last seven days, today included).
 func ParseAnalyticsQuery(v url.Values, now time.Time) (inbox.AnalyticsQuery, error) {
-	q := inbox.AnalyticsQuery{TZ: time.UTC, Group: v.Get("group")}
+	q := inbox.AnalyticsQuery{TZ: time.UTC, Group: v.Get("group"), Agent: v.Get("agent"), Team: v.Get("team")}
 	switch v.Get("business_hours") {
 	case "", "false", "0":
 	case "true", "1":

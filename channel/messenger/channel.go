@@ -2,6 +2,7 @@ package messenger
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -108,6 +109,13 @@ func (c *Channel) Send(ctx context.Context, m *switchboard.Outbound) (string, er
 	}
 	tag := TagFor(mode)
 	if len(m.Attachments) == 0 {
+		// Quick replies offered with the text (a survey's ratings).
+		var meta struct {
+			QuickReplies []string `json:"quick_replies"`
+		}
+		if len(m.Metadata) > 0 && json.Unmarshal(m.Metadata, &meta) == nil && len(meta.QuickReplies) > 0 {
+			return c.Client.SendQuickReplies(ctx, to, m.Text, meta.QuickReplies, tag)
+		}
 		return c.Client.Send(ctx, to, m.Text, tag)
 	}
 	ch := c.Client.channel()

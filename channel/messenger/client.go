@@ -81,8 +81,22 @@ type recipient struct {
 }
 
 type textMessage struct {
-	Text string `json:"text"`
+	Text         string       `json:"text"`
+	QuickReplies []quickReply `json:"quick_replies,omitempty"`
 }
+
+// quickReply is a button under a message; tapping it sends its title as
+// the customer's message, with its payload
+// (https://developers.facebook.com/docs/messenger-platform/send-messages/quick-replies).
+type quickReply struct {
+	ContentType string `json:"content_type"`
+	Title       string `json:"title"`
+	Payload     string `json:"payload"`
+}
+
+// MaxQuickReplies is the most quick replies a message may carry; a
+// title is at most 20 characters.
+const MaxQuickReplies = 13
 
 type attachmentMessage struct {
 	Attachment attachment `json:"attachment"`
@@ -112,6 +126,25 @@ func (c *Client) Send(ctx context.Context, recipientID, text string, tag Tag) (m
 		return "", switchboard.Permanent(fmt.Errorf("%s: %w", c.channel(), err))
 	}
 	return c.send(ctx, recipientID, textMessage{Text: text}, tag)
+}
+
+// SendQuickReplies sends text with quick-reply buttons titled options
+// (a tap sends the title back as the customer's text message).
+func (c *Client) SendQuickReplies(ctx context.Context, recipientID, text string, options []string, tag Tag) (messageID string, err error) {
+	if err := CheckText(c.channel(), text); err != nil {
+		return "", switchboard.Permanent(fmt.Errorf("%s: %w", c.channel(), err))
+	}
+	if len(options) == 0 || len(options) > MaxQuickReplies {
+		return "", switchboard.Permanent(invalid("%s: %d quick replies: want 1 to %d", c.channel(), len(options), MaxQuickReplies))
+	}
+	msg := textMessage{Text: text}
+	for _, o := range options {
+		if o == "" || len([]rune(o)) > 20 {
+			return "", switchboard.Permanent(invalid("%s: quick reply title %q: want 1 to 20 characters", c.channel(), o))
+		}
+		msg.QuickReplies = append(msg.QuickReplies, quickReply{ContentType: "text", Title: o, Payload: "SB_" + o})
+	}
+	return c.send(ctx, recipientID, msg, tag)
 }
 
 // SendAttachment sends an uploaded attachment (UploadAttachment) of type

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime/quotedprintable"
@@ -52,7 +53,7 @@ func newCSATEnv(t *testing.T) *csatEnv {
 		IngestBatch: 64, OutboxMaxAttempts: 3, RoutingOff: true, CSATDelay: "0",
 		TwilioAccountSID: testSID, TwilioAuthToken: testToken, TwilioAPIURL: tts.URL, TwilioFrom: ourNumber, PhoneRegion: "US",
 		MetaAppSecret: metaSecret, MetaVerifyToken: metaVerify, MetaAccessToken: metaToken, GraphAPIURL: gts.URL,
-		WhatsAppPhoneNumberID: e.graph.PhoneNumberID(),
+		WhatsAppPhoneNumberID: e.graph.PhoneNumberID(), MessengerPageID: e.graph.PageID(),
 		EmailFrom:             "Acme Support <support@acme.test>", InboundEmailSecret: mailSecret,
 		SMTPURL: "smtp://" + e.smtp.Addr() + "?starttls=off",
 	}}
@@ -309,6 +310,44 @@ func TestSurveyRoundTrips(t *testing.T) {
 			t.Errorf("csat for WhatsApp: %+v", row)
 		}
 	})
+}
+
+// TestSurveyMessengerQuickReplies: on Messenger the survey's ratings
+// are quick-reply buttons; the tapped number is recorded as the rating.
+func TestSurveyMessengerQuickReplies(t *testing.T) {
+	e := newCSATEnv(t)
+	ctx := context.Background()
+	hook := e.m.URL() + "/webhooks/meta"
+	const psid = "6922891234567890"
+	if _, resp, err := e.graph.SendMessengerText(ctx, nil, hook, psid, "Do you have it in blue?"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("inbound Messenger: %v %v", resp, err)
+	}
+	conv := e.result(t, "the Messenger message", func(r switchboard.IngestResult) bool {
+		return r.Stored() && r.Message.Text == "Do you have it in blue?"
+	}).ConversationID
+	e.answerAndResolve(t, conv)
+	var body string
+	wait(t, "the Messenger survey", func() bool {
+		for _, s := range e.graph.MessengerSends() {
+			if s.RecipientID == psid && s.Text == inbox.SurveyText {
+				body = string(s.Body)
+				return true
+			}
+		}
+		return false
+	})
+	for n := 1; n <= 5; n++ {
+		if want := fmt.Sprintf(`{"content_type":"text","title":"%d","payload":"SB_%d"}`, n, n); !strings.Contains(body, want) {
+			t.Errorf("the survey's request lacks the quick reply %s:\n%s", want, body)
+		}
+	}
+	if _, resp, err := e.graph.SendMessengerText(ctx, nil, hook, psid, "3"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the tap: %v %v", resp, err)
+	}
+	e.result(t, "the Messenger rating", func(r switchboard.IngestResult) bool { return r.Rating == 3 && r.ConversationID == conv })
+	if row := e.csat(t, "messenger"); row.Responses != 1 || row.Distribution["3"] != 1 {
+		t.Errorf("csat for Messenger: %+v", row)
+	}
 }
 
 func getPage(t *testing.T, u string) (*http.Response, string) {
