@@ -54,7 +54,7 @@ func newCSATEnv(t *testing.T) *csatEnv {
 		TwilioAccountSID: testSID, TwilioAuthToken: testToken, TwilioAPIURL: tts.URL, TwilioFrom: ourNumber, PhoneRegion: "US",
 		MetaAppSecret: metaSecret, MetaVerifyToken: metaVerify, MetaAccessToken: metaToken, GraphAPIURL: gts.URL,
 		WhatsAppPhoneNumberID: e.graph.PhoneNumberID(), MessengerPageID: e.graph.PageID(),
-		EmailFrom:             "Acme Support <support@acme.test>", InboundEmailSecret: mailSecret,
+		EmailFrom: "Acme Support <support@acme.test>", InboundEmailSecret: mailSecret,
 		SMTPURL: "smtp://" + e.smtp.Addr() + "?starttls=off",
 	}}
 	e.m.SurveyPoll = 50 * time.Millisecond
