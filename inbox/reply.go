@@ -168,15 +168,27 @@ func (s *Service) SendAutomatic(ctx context.Context, conversationID string, ch s
 	if !dec.Allowed {
 		return view.Message{}, &switchboard.Error{Code: switchboard.EPOLICY, Message: dec.Reason, Details: dec}
 	}
-	m, err := s.store.CreateReply(ctx, store.Reply{ConversationID: conversationID, Channel: dec.Channel, Text: text, Auto: true})
+	m, err := s.queueAutomatic(ctx, store.Reply{ConversationID: conversationID, Channel: dec.Channel, Text: text})
 	if err != nil {
 		return view.Message{}, err
+	}
+	return view.NewMessage(ctx, m, s.sign)
+}
+
+// queueAutomatic stores r, which the channel's policy allowed, as an
+// automatic message (the acknowledgement, a survey), wakes the outbox and
+// announces it.
+func (s *Service) queueAutomatic(ctx context.Context, r store.Reply) (switchboard.Message, error) {
+	r.Auto = true
+	m, err := s.store.CreateReply(ctx, r)
+	if err != nil {
+		return m, err
 	}
 	if s.replyQueued != nil {
 		s.replyQueued()
 	}
 	s.announceReply(ctx, "", m)
-	return view.NewMessage(ctx, m, s.sign)
+	return m, nil
 }
 
 // announceReply publishes a new outbound message or note and the

@@ -151,14 +151,9 @@ func (s *Service) sendSurvey(ctx context.Context, cfg SurveyConfig, sv store.Sur
 		text = dec.Text
 	}
 	b, _ := json.Marshal(meta)
-	m, err := s.store.CreateReply(ctx, store.Reply{ConversationID: sv.ConversationID, Channel: dec.Channel, Text: text, HTML: htmlBody, Auto: true, Metadata: b})
-	if err != nil {
+	if _, err := s.queueAutomatic(ctx, store.Reply{ConversationID: sv.ConversationID, Channel: dec.Channel, Text: text, HTML: htmlBody, Metadata: b}); err != nil {
 		return ch, "", err
 	}
-	if s.replyQueued != nil {
-		s.replyQueued()
-	}
-	s.announceReply(ctx, "", m)
 	return dec.Channel, "", nil
 }
 

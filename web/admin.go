@@ -1035,7 +1035,10 @@ func (p *Pages) needConnect(req Request) error {
 	return nil
 }
 
-func (p *Pages) adminTestEmail(w http.ResponseWriter, r *http.Request, req Request) error {
+// channelsResult shows the channels page with what fill adds to it (a
+// test's results, the Twilio account); a refusal shows the page with the
+// reason.
+func (p *Pages) channelsResult(w http.ResponseWriter, r *http.Request, req Request, fill func(ctx context.Context, d *channelsPage) error) error {
 	if err := p.needConnect(req); err != nil {
 		return err
 	}
@@ -1043,12 +1046,38 @@ func (p *Pages) adminTestEmail(w http.ResponseWriter, r *http.Request, req Reque
 	if err != nil {
 		return err
 	}
-	res, err := p.Connect.TestEmail(r.Context(), req.Actor, r.PostFormValue("IMAP_URLS"), r.PostFormValue("SMTP_URL"), r.PostFormValue("EMAIL_FROM"))
-	if err != nil {
+	if err := fill(r.Context(), d); err != nil {
 		return p.channelsRefused(w, r, req, d, err)
 	}
-	d.EmailTest = &res
 	return p.adminRender(w, r, req, http.StatusOK, "channels", d, "", "")
+}
+
+func (p *Pages) adminTestEmail(w http.ResponseWriter, r *http.Request, req Request) error {
+	return p.channelsResult(w, r, req, func(ctx context.Context, d *channelsPage) error {
+		res, err := p.Connect.TestEmail(ctx, req.Actor, r.PostFormValue("IMAP_URLS"), r.PostFormValue("SMTP_URL"), r.PostFormValue("EMAIL_FROM"))
+		if err == nil {
+			d.EmailTest = &res
+		}
+		return err
+	})
+}
+
+func (p *Pages) adminCheckDNS(w http.ResponseWriter, r *http.Request, req Request) error {
+	return p.channelsResult(w, r, req, func(ctx context.Context, d *channelsPage) error {
+		var err error
+		d.DNS, err = p.Connect.CheckEmailDomain(ctx, req.Actor)
+		return err
+	})
+}
+
+func (p *Pages) adminTwilio(w http.ResponseWriter, r *http.Request, req Request) error {
+	return p.channelsResult(w, r, req, func(ctx context.Context, d *channelsPage) error {
+		acct, err := p.Connect.TwilioAccount(ctx, req.Actor)
+		if err == nil {
+			d.Twilio = &acct
+		}
+		return err
+	})
 }
 
 func (p *Pages) adminGenerateDKIM(w http.ResponseWriter, r *http.Request, req Request) error {
@@ -1065,38 +1094,6 @@ func (p *Pages) adminGenerateDKIM(w http.ResponseWriter, r *http.Request, req Re
 	}
 	d.DKIM, d.Published = &rec, true
 	return p.adminRender(w, r, req, http.StatusOK, "channels", d, "A DKIM key is generated and signs outbound mail from now on. Publish its record below.", "")
-}
-
-func (p *Pages) adminCheckDNS(w http.ResponseWriter, r *http.Request, req Request) error {
-	if err := p.needConnect(req); err != nil {
-		return err
-	}
-	d, err := p.channelsData(r.Context(), req)
-	if err != nil {
-		return err
-	}
-	checks, err := p.Connect.CheckEmailDomain(r.Context(), req.Actor)
-	if err != nil {
-		return p.channelsRefused(w, r, req, d, err)
-	}
-	d.DNS = checks
-	return p.adminRender(w, r, req, http.StatusOK, "channels", d, "", "")
-}
-
-func (p *Pages) adminTwilio(w http.ResponseWriter, r *http.Request, req Request) error {
-	if err := p.needConnect(req); err != nil {
-		return err
-	}
-	d, err := p.channelsData(r.Context(), req)
-	if err != nil {
-		return err
-	}
-	acct, err := p.Connect.TwilioAccount(r.Context(), req.Actor)
-	if err != nil {
-		return p.channelsRefused(w, r, req, d, err)
-	}
-	d.Twilio = &acct
-	return p.adminRender(w, r, req, http.StatusOK, "channels", d, "", "")
 }
 
 func (p *Pages) adminPointTwilio(w http.ResponseWriter, r *http.Request, req Request) error {

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,22 +22,7 @@ import (
 // without reopening it.
 func TestWidgetSurveyRating(t *testing.T) {
 	b := browsertest.Start(t)
-	var (
-		mu               sync.Mutex
-		chatURL, siteKey string
-	)
-	shop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/shop.css" {
-			w.Header().Set("Content-Type", "text/css")
-			io.WriteString(w, widgetShopCSS)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(w, widgetShopPage, chatURL, siteKey)
-	}))
-	t.Cleanup(shop.Close)
+	shop := newWidgetShop(t)
 	addr := freeAddr(t)
 	m := &Main{Config: Config{Addr: addr, PublicURL: "http://" + addr, DataDir: t.TempDir(), LogLevel: "warn", LogFormat: "text",
 		IngestBatch: 64, OutboxMaxAttempts: 3, RoutingOff: true, CSATDelay: "0"}}
@@ -54,9 +36,7 @@ func TestWidgetSurveyRating(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	chatURL, siteKey = strings.Replace(m.URL(), "127.0.0.1", "localhost", 1), site.Key
-	mu.Unlock()
+	shop.serve(strings.Replace(m.URL(), "127.0.0.1", "localhost", 1), site.Key)
 	_, token := addAgent(t, m, switchboard.Agent{Name: "Sarah", Email: "sarah@team.example", Role: switchboard.RoleSupervisor})
 	base := m.URL()
 

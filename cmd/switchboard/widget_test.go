@@ -107,22 +107,7 @@ func TestWidgetEndToEnd(t *testing.T) {
 	// The shop: its own page, its own style sheet (buttons, labels and a
 	// .panel of its own, and rules a careless theme has), on an origin
 	// that is not Switchboard's.
-	var (
-		mu               sync.Mutex
-		chatURL, siteKey string
-	)
-	shop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/shop.css" {
-			w.Header().Set("Content-Type", "text/css")
-			io.WriteString(w, widgetShopCSS)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(w, widgetShopPage, chatURL, siteKey)
-	}))
-	t.Cleanup(shop.Close)
+	shop := newWidgetShop(t)
 
 	addr := freeAddr(t)
 	m := &Main{Config: Config{
@@ -140,9 +125,7 @@ func TestWidgetEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	chatURL, siteKey = strings.Replace(m.URL(), "127.0.0.1", "localhost", 1), site.Key
-	mu.Unlock()
+	shop.serve(strings.Replace(m.URL(), "127.0.0.1", "localhost", 1), site.Key)
 
 	ag, token := addAgent(t, m, switchboard.Agent{Name: "Sarah", Email: "sarah@team.example", Role: switchboard.RoleAdmin})
 	agent := &widgetAgent{t: t, base: m.URL(), token: token, events: make(chan widgetEvent, 1000)}
@@ -297,9 +280,7 @@ func TestWidgetEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	siteKey = site2.Key // another key: another visitor in the same browser
-	mu.Unlock()
+	shop.serve(shop.chatURL(), site2.Key) // another key: another visitor in the same browser
 	q := b.NewTab(t)
 	q.Do(chromedp.Navigate(shop.URL + "/"))
 	q.Wait("the launcher", widgetRoot+`.querySelector('.launcher')`)
@@ -382,3 +363,43 @@ div { border: 2px dashed #c9b8a0; padding: 12px; margin-top: 24px; }
 label { margin-right: 12px; }
 switchboard-chat { letter-spacing: 1em; }
 `
+
+// widgetShop is a shop's site, on an origin of its own, with its own
+// style sheet, embedding the widget of the Switchboard and site it is
+// told to serve.
+type widgetShop struct {
+	*httptest.Server
+	mu            sync.Mutex
+	chat, siteKey string
+}
+
+func newWidgetShop(t *testing.T) *widgetShop {
+	t.Helper()
+	s := &widgetShop{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/shop.css" {
+			w.Header().Set("Content-Type", "text/css")
+			io.WriteString(w, widgetShopCSS)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		fmt.Fprintf(w, widgetShopPage, s.chat, s.siteKey)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// serve makes the shop's page embed the widget of chatURL for siteKey.
+func (s *widgetShop) serve(chatURL, siteKey string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.chat, s.siteKey = chatURL, siteKey
+}
+
+func (s *widgetShop) chatURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.chat
+}
