@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
@@ -49,17 +50,17 @@ type AnalyticsQuery struct {
 	Agent, Team string
 }
 
-// cycleFilter returns whether a cycle is kept by q's agent and team, and
-// whether any is set (the responder must then be read).
-func (s *Service) cycleFilter(ctx context.Context, q AnalyticsQuery) (func(c *store.CycleFact) bool, bool, error) {
+// responderFilter returns whether a cycle whose first response the agent
+// with name id responder wrote is kept by q's agent and team.
+func (s *Service) responderFilter(ctx context.Context, q AnalyticsQuery, nm *names) (func(responder int) bool, error) {
 	if q.Agent == "" && q.Team == "" {
-		return func(*store.CycleFact) bool { return true }, false, nil
+		return func(int) bool { return true }, nil
 	}
 	members := map[string]bool{}
 	if q.Team != "" {
 		agents, err := s.store.ListAgents(ctx)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		for _, a := range agents {
 			if slices.Contains(a.Teams, q.Team) {
@@ -67,9 +68,10 @@ func (s *Service) cycleFilter(ctx context.Context, q AnalyticsQuery) (func(c *st
 			}
 		}
 	}
-	return func(c *store.CycleFact) bool {
-		return (q.Agent == "" || c.Responder == q.Agent) && (q.Team == "" || members[c.Responder])
-	}, true, nil
+	return func(responder int) bool {
+		id := nm.list[responder]
+		return (q.Agent == "" || id == q.Agent) && (q.Team == "" || members[id])
+	}, nil
 }
 
 // Analytics is a measure's answer. Columns order the rows' fields for CSV.
@@ -172,40 +174,31 @@ func checkGroup(group string, allowed ...string) (string, error) {
 	return group, nil
 }
 
-// percentile is the nearest-rank percentile of sorted durations.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
+// rank is the 0-based nearest rank of the p-th percentile of n values:
+// ⌈p/100 · n⌉.
+func rank(p float64, n int) int {
+	return max(0, min(int(math.Ceil(p/100*float64(n)))-1, n-1))
 }
 
 func seconds(d time.Duration) float64 { return d.Seconds() }
 
-// sample is the durations of one row of a measure.
-type sample struct {
-	keys      map[string]any
-	durations []time.Duration
+func micro(us int64) time.Duration { return time.Duration(us) * time.Microsecond }
+
+// dist is the durations (µs) of one row of a measure.
+type dist struct {
+	durations []int64
 	within    int
 }
 
-// samples groups durations by key, in first-seen order re-sorted by key.
-type samples struct {
-	order []string
-	by    map[string]*sample
-}
+// slots groups durations by a row's number (a channel's name id, an
+// hour, ...).
+type slots map[int]*dist
 
-// add counts d under key; keys gives the row's key fields the first time.
-func (ss *samples) add(key string, keys func() map[string]any, d time.Duration, within bool) {
-	if ss.by == nil {
-		ss.by = map[string]*sample{}
-	}
-	s, ok := ss.by[key]
-	if !ok {
-		s = &sample{keys: keys()}
-		ss.by[key] = s
-		ss.order = append(ss.order, key)
+func (ss slots) add(slot int, d int64, within bool) {
+	s := ss[slot]
+	if s == nil {
+		s = &dist{}
+		ss[slot] = s
 	}
 	s.durations = append(s.durations, d)
 	if within {
@@ -213,22 +206,52 @@ func (ss *samples) add(key string, keys func() map[string]any, d time.Duration, 
 	}
 }
 
-func (ss *samples) rows(withTarget bool) []map[string]any {
-	sort.Strings(ss.order)
-	out := make([]map[string]any, 0, len(ss.order))
-	for _, k := range ss.order {
-		s := ss.by[k]
-		slices.Sort(s.durations)
-		row := map[string]any{"count": len(s.durations), "p50": seconds(percentile(s.durations, 50)), "p95": seconds(percentile(s.durations, 95))}
-		if withTarget {
-			row["within_target"] = float64(s.within) / float64(len(s.durations))
-		}
-		for k, v := range s.keys {
-			row[k] = v
-		}
-		out = append(out, row)
+// rows are the measure's rows, ordered by key: for each slot its fields
+// and the key it sorts by.
+func (ss slots) rows(withTarget bool, key func(slot int) (string, map[string]any)) []map[string]any {
+	type keyed struct {
+		key string
+		row map[string]any
 	}
-	return out
+	out := make([]keyed, 0, len(ss))
+	for slot, s := range ss {
+		n := len(s.durations)
+		i95, i50 := rank(95, n), rank(50, n)
+		p95 := nth(s.durations, i95)
+		p50 := nth(s.durations[:i95+1], i50)
+		k, row := key(slot)
+		row["count"], row["p50"], row["p95"] = n, seconds(micro(p50)), seconds(micro(p95))
+		if withTarget {
+			row["within_target"] = float64(s.within) / float64(n)
+		}
+		out = append(out, keyed{k, row})
+	}
+	slices.SortFunc(out, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
+	rows := make([]map[string]any, len(out))
+	for i, k := range out {
+		rows[i] = k.row
+	}
+	return rows
+}
+
+// hourOf is the hour of day in a zone of times in µs, remembering the
+// zone's offset for the quarter of an hour it last looked up (offsets
+// change on quarter hours, and cycles come in time order).
+type hourOf struct {
+	tz      *time.Location
+	quarter int64
+	offset  int64
+}
+
+func newHourOf(tz *time.Location) *hourOf { return &hourOf{tz: tz, quarter: math.MinInt64} }
+
+func (h *hourOf) at(us int64) int {
+	const quarter, hour = int64(15 * time.Minute / time.Microsecond), int64(time.Hour / time.Microsecond)
+	if q := us / quarter; q != h.quarter {
+		_, off := time.UnixMicro(q * quarter).In(h.tz).Zone()
+		h.quarter, h.offset = q, int64(off)*int64(time.Second/time.Microsecond)
+	}
+	return int((us + h.offset) / hour % 24)
 }
 
 func (s *Service) firstResponse(ctx context.Context, q AnalyticsQuery, groups []string, out []Analytics) error {
@@ -239,44 +262,72 @@ func (s *Service) firstResponse(ctx context.Context, q AnalyticsQuery, groups []
 			return err
 		}
 	}
-	keep, responder, err := s.cycleFilter(ctx, q)
+	nm := &names{}
+	keep, err := s.responderFilter(ctx, q, nm)
 	if err != nil {
 		return err
 	}
-	ss := make([]samples, len(groups))
-	err = s.store.EachCycleStarted(ctx, q.From, q.To, responder, func(c *store.CycleFact) {
-		if c.Responded == 0 || !keep(c) {
-			return // not answered (yet): no first response to time
+	from, to := q.From.UnixMicro(), q.To.UnixMicro()
+	var targets []int64 // by channel name id
+	hourOf := newHourOf(q.TZ)
+	ss := make([]slots, len(groups))
+	for i := range ss {
+		ss[i] = slots{}
+	}
+	visit := func(ch, responder, _ int, started, d int64) {
+		if started < from || started >= to || !keep(responder) {
+			return
 		}
-		d := time.Duration(max(0, c.Responded-c.Started)) * time.Microsecond
 		if hours != nil {
-			d = hours.OpenDuration(time.UnixMicro(c.Started), time.UnixMicro(c.Responded))
+			d = hours.OpenDuration(time.UnixMicro(started), time.UnixMicro(started+d)).Microseconds()
 		}
-		target, ok := s.targets[c.Channel]
-		if !ok {
-			target = time.Hour
+		for len(targets) <= ch {
+			target, ok := s.targets[switchboard.Channel(nm.list[len(targets)])]
+			if !ok {
+				target = time.Hour
+			}
+			targets = append(targets, target.Microseconds())
 		}
+		within := d <= targets[ch]
 		hour := -1
-		ch := c.Channel
 		for i, g := range groups {
 			if g != "channel" && hour < 0 {
-				hour = time.UnixMicro(c.Started).In(q.TZ).Hour()
+				hour = hourOf.at(started)
 			}
 			switch g {
 			case "channel":
-				ss[i].add(string(ch), func() map[string]any { return map[string]any{"channel": ch} }, d, d <= target)
+				ss[i].add(ch, d, within)
 			case "hour":
-				ss[i].add(twoDigits(hour), func() map[string]any { return map[string]any{"hour": hour} }, d, d <= target)
+				ss[i].add(hour, d, within)
 			default:
-				ss[i].add(string(ch)+"/"+twoDigits(hour), func() map[string]any { return map[string]any{"channel": ch, "hour": hour} }, d, d <= target)
+				ss[i].add(ch*24+hour, d, within)
 			}
 		}
-	})
+	}
+	err = s.rollupRange(ctx, store.RollupFirstResponse, q.From, q.To, false, s.buildCycles(true),
+		func(day time.Time, data []byte) error { return decodeCycles(day.UnixMicro(), data, nm, false, visit) },
+		func(from, to time.Time) error {
+			return s.store.EachCycleStarted(ctx, from, to, true, func(c *store.CycleFact) {
+				if c.Responded != 0 { // not answered (yet): no first response to time
+					visit(nm.of(string(c.Channel)), nm.of(c.Responder), -1, c.Started, max(0, c.Responded-c.Started))
+				}
+			})
+		})
 	if err != nil {
 		return err
 	}
 	for i, g := range groups {
-		out[i].Rows = ss[i].rows(true)
+		out[i].Rows = ss[i].rows(true, func(slot int) (string, map[string]any) {
+			switch g {
+			case "channel":
+				return nm.list[slot], map[string]any{"channel": switchboard.Channel(nm.list[slot])}
+			case "hour":
+				return twoDigits(slot), map[string]any{"hour": slot}
+			default:
+				ch, hour := nm.list[slot/24], slot%24
+				return ch + "/" + twoDigits(hour), map[string]any{"channel": switchboard.Channel(ch), "hour": hour}
+			}
+		})
 		out[i].Columns = append(groupColumns(g), "count", "p50", "p95", "within_target")
 	}
 	return nil
@@ -312,77 +363,108 @@ func groupColumns(group string) []string {
 }
 
 func (s *Service) resolution(ctx context.Context, q AnalyticsQuery, groups []string, out []Analytics) error {
-	keep, responder, err := s.cycleFilter(ctx, q)
+	nm := &names{}
+	keep, err := s.responderFilter(ctx, q, nm)
 	if err != nil {
 		return err
 	}
-	ss := make([]samples, len(groups))
-	err = s.store.EachCycleResolved(ctx, q.From, q.To, responder, func(c *store.CycleFact) {
-		if !keep(c) {
+	from, to := q.From.UnixMicro(), q.To.UnixMicro()
+	ss := make([]slots, len(groups))
+	for i := range ss {
+		ss[i] = slots{}
+	}
+	visit := func(ch, responder, topic int, resolved, d int64) {
+		if resolved < from || resolved >= to || !keep(responder) {
 			return
 		}
-		d := time.Duration(max(0, c.Resolved-c.Started)) * time.Microsecond
-		ch, topic := c.Channel, c.Topic
 		for i, g := range groups {
 			if g == "channel" {
-				ss[i].add(string(ch), func() map[string]any { return map[string]any{"channel": ch} }, d, false)
+				ss[i].add(ch, d, false)
 			} else {
-				ss[i].add(topic, func() map[string]any { return map[string]any{"topic": topic} }, d, false)
+				ss[i].add(topic, d, false)
 			}
 		}
-	})
+	}
+	err = s.rollupRange(ctx, store.RollupResolution, q.From, q.To, false, s.buildCycles(false),
+		func(day time.Time, data []byte) error { return decodeCycles(day.UnixMicro(), data, nm, true, visit) },
+		func(from, to time.Time) error {
+			return s.store.EachCycleResolved(ctx, from, to, true, func(c *store.CycleFact) {
+				visit(nm.of(string(c.Channel)), nm.of(c.Responder), nm.of(c.Topic), c.Resolved, max(0, c.Resolved-c.Started))
+			})
+		})
 	if err != nil {
 		return err
 	}
 	for i, g := range groups {
-		out[i].Rows = ss[i].rows(false)
+		out[i].Rows = ss[i].rows(false, func(slot int) (string, map[string]any) {
+			if g == "channel" {
+				return nm.list[slot], map[string]any{"channel": switchboard.Channel(nm.list[slot])}
+			}
+			return nm.list[slot], map[string]any{"topic": nm.list[slot]}
+		})
 		out[i].Columns = []string{g, "count", "p50", "p95"}
 	}
 	return nil
 }
 
+// migration counts each conversation with a cycle started in the range
+// once, at the first such cycle: the one whose previous cycle started
+// before the range.
 func (s *Service) migration(ctx context.Context, q AnalyticsQuery, out []Analytics) error {
 	a := &out[0]
-	convs, err := s.store.InboundChannels(ctx, q.From, q.To)
-	if err != nil {
-		return err
-	}
-	type pair struct{ from, to switchboard.Channel }
-	counts := map[pair]int{}
-	multi := 0
-	for _, seq := range convs {
-		seen := map[pair]bool{}
-		distinct := map[switchboard.Channel]bool{}
-		for i, ch := range seq {
-			distinct[ch] = true
-			if i > 0 {
-				seen[pair{seq[i-1], ch}] = true
-			}
+	nm := &names{}
+	from, to := q.From.UnixMicro(), q.To.UnixMicro()
+	counts := map[[2]int]int{}
+	convs, multi := 0, 0
+	visit := func(started, previous int64, mixed bool, pairs [][2]int) {
+		if started < from || started >= to || previous >= from {
+			return
 		}
-		if len(distinct) > 1 {
+		convs++
+		if mixed {
 			multi++
 		}
-		for p := range seen {
+		for _, p := range pairs {
 			counts[p]++
 		}
 	}
+	err := s.rollupRange(ctx, store.RollupMigration, q.From, q.To, false, s.buildMigration,
+		func(day time.Time, data []byte) error { return decodeMigration(day.UnixMicro(), data, nm, visit) },
+		func(from, to time.Time) error {
+			var pairs [][2]int
+			return s.store.EachMigrationFact(ctx, from, to, func(f *store.MigrationFact) {
+				e := migrationOf(f)
+				pairs = pairs[:0]
+				for _, p := range e.pairs {
+					pairs = append(pairs, [2]int{nm.of(string(p[0])), nm.of(string(p[1]))})
+				}
+				previous := int64(0)
+				if e.gap != 0 {
+					previous = f.Previous
+				}
+				visit(f.Started, previous, e.multi, pairs)
+			})
+		})
+	if err != nil {
+		return err
+	}
 	share := 0.0
-	if len(convs) > 0 {
-		share = float64(multi) / float64(len(convs))
+	if convs > 0 {
+		share = float64(multi) / float64(convs)
 	}
 	a.Share = &share
-	pairs := make([]pair, 0, len(counts))
+	pairs := make([][2]int, 0, len(counts))
 	for p := range counts {
 		pairs = append(pairs, p)
 	}
-	sort.Slice(pairs, func(i, j int) bool {
-		if pairs[i].from != pairs[j].from {
-			return pairs[i].from < pairs[j].from
+	slices.SortFunc(pairs, func(x, y [2]int) int {
+		if c := strings.Compare(nm.list[x[0]], nm.list[y[0]]); c != 0 {
+			return c
 		}
-		return pairs[i].to < pairs[j].to
+		return strings.Compare(nm.list[x[1]], nm.list[y[1]])
 	})
 	for _, p := range pairs {
-		a.Rows = append(a.Rows, map[string]any{"from_channel": p.from, "to_channel": p.to, "conversations": counts[p]})
+		a.Rows = append(a.Rows, map[string]any{"from_channel": switchboard.Channel(nm.list[p[0]]), "to_channel": switchboard.Channel(nm.list[p[1]]), "conversations": counts[p]})
 	}
 	a.Columns = []string{"from_channel", "to_channel", "conversations"}
 	for i := 1; i < len(out); i++ {
@@ -427,14 +509,14 @@ func union(ss []span) []span {
 	return out
 }
 
-// overlap is the total time two sorted unions share.
-func overlap(a, b []span) time.Duration {
-	var total time.Duration
+// intersect is the spans two sorted unions share.
+func intersect(a, b []span) []span {
+	var out []span
 	i, j := 0, 0
 	for i < len(a) && j < len(b) {
 		s, e := maxTime(a[i].start, b[j].start), minTime(a[i].end, b[j].end)
 		if e.After(s) {
-			total += e.Sub(s)
+			out = append(out, span{s, e})
 		}
 		if a[i].end.Before(b[j].end) {
 			i++
@@ -442,7 +524,7 @@ func overlap(a, b []span) time.Duration {
 			j++
 		}
 	}
-	return total
+	return out
 }
 
 func total(ss []span) time.Duration {
@@ -482,11 +564,24 @@ func utilizationBand(u float64) string {
 }
 
 func (s *Service) utilization(ctx context.Context, q AnalyticsQuery, groups []string, out []Analytics) error {
-	online, err := s.store.OnlineIntervals(ctx, q.From, q.To)
-	if err != nil {
-		return err
-	}
-	assigned, err := s.store.AssignmentIntervals(ctx, q.From, q.To)
+	times := map[string]*agentTime{}
+	nm := &names{}
+	err := s.rollupRange(ctx, store.RollupUtilization, q.From, q.To, true, s.buildUtilization,
+		func(_ time.Time, data []byte) error { return decodeUtilization(data, nm, times) },
+		func(from, to time.Time) error {
+			part, err := s.agentTimes(ctx, from, to, false)
+			if err != nil {
+				return err
+			}
+			for agent, t := range part[0] {
+				if times[agent] == nil {
+					times[agent] = &agentTime{}
+				}
+				times[agent].online += t.online
+				times[agent].busy += t.busy
+			}
+			return nil
+		})
 	if err != nil {
 		return err
 	}
@@ -494,54 +589,47 @@ func (s *Service) utilization(ctx context.Context, q AnalyticsQuery, groups []st
 	if err != nil {
 		return err
 	}
-	now := s.clock.Now()
-	on, busy := clip(online, q.From, q.To, now), clip(assigned, q.From, q.To, now)
-	type sums struct{ online, busy time.Duration }
 	for i, group := range groups {
-		by := map[string]*sums{}
+		by := map[string]*agentTime{}
 		var keys []string
-		add := func(key string, o, b time.Duration) {
+		add := func(key string, t *agentTime) {
 			if by[key] == nil {
-				by[key] = &sums{}
+				by[key] = &agentTime{}
 				keys = append(keys, key)
 			}
-			by[key].online += o
-			by[key].busy += b
+			by[key].online += t.online
+			by[key].busy += t.busy
 		}
-		names := map[string]string{}
+		agentNames := map[string]string{}
 		for _, ag := range agents {
 			if (q.Agent != "" && ag.ID != q.Agent) || (q.Team != "" && !slices.Contains(ag.Teams, q.Team)) {
 				continue
 			}
-			o := total(on[ag.ID])
-			if o == 0 {
+			t := times[ag.ID]
+			if t == nil || t.online == 0 {
 				continue
 			}
-			b := overlap(on[ag.ID], busy[ag.ID])
 			if group == "agent" {
-				names[ag.ID] = ag.Name
-				add(ag.ID, o, b)
+				agentNames[ag.ID] = ag.Name
+				add(ag.ID, t)
 				continue
 			}
 			teams := ag.Teams
 			if len(teams) == 0 {
 				teams = []string{""}
 			}
-			for _, t := range teams {
-				add(t, o, b)
+			for _, team := range teams {
+				add(team, t)
 			}
 		}
 		sort.Strings(keys)
 		a := &out[i]
 		for _, k := range keys {
 			sm := by[k]
-			u := 0.0
-			if sm.online > 0 {
-				u = float64(sm.busy) / float64(sm.online)
-			}
+			u := float64(sm.busy) / float64(sm.online)
 			row := map[string]any{"online_seconds": seconds(sm.online), "busy_seconds": seconds(sm.busy), "utilization": u, "band": utilizationBand(u)}
 			if group == "agent" {
-				row["agent_id"], row["name"] = k, names[k]
+				row["agent_id"], row["name"] = k, agentNames[k]
 			} else {
 				row["team"] = k
 			}

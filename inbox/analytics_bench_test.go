@@ -13,8 +13,9 @@ import (
 	"github.com/switchboard-inbox/switchboard/store/storetest"
 )
 
-// BenchmarkAnalytics times each measure, and the dashboard's seven
-// queries together, over one month and over twelve months of
+// BenchmarkAnalytics times the dashboard's seven queries together, with
+// the daily rollups to build (cold) and built (warm), and each measure
+// warm, over one month and over twelve months of
 // SWITCHBOARD_BENCH_CONVERSATIONS conversations (default 1,000,000) spread
 // over the year, on SQLite and PostgreSQL. Seeding takes minutes:
 //
@@ -31,7 +32,8 @@ func BenchmarkAnalytics(b *testing.B) {
 		b.Run(backend, func(b *testing.B) {
 			svc := inboxtest.Open(b, backend, inbox.Config{})
 			t0 := time.Now()
-			storetest.InspectURL(b, svc.URL).SeedAnalytics(n, start, end)
+			in := storetest.InspectURL(b, svc.URL)
+			in.SeedAnalytics(n, start, end)
 			b.Logf("%s: seeded %d conversations in %s", backend, n, time.Since(t0).Round(time.Second))
 			ctx := context.Background()
 			for _, r := range []struct {
@@ -54,23 +56,37 @@ func BenchmarkAnalytics(b *testing.B) {
 						}
 					}
 				}
+				// The dashboard reads each measure once for its groupings.
+				dashboard := func(b *testing.B) {
+					for _, m := range []struct {
+						measure string
+						groups  []string
+					}{{"first_response", []string{"channel", "channel_hour"}}, {"resolution", []string{"topic", "channel"}},
+						{"channel_migration", nil}, {"utilization", []string{"agent", "team"}}} {
+						if _, err := svc.AnalyticsGroups(ctx, sup, m.measure, q, m.groups...); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				// Cold: the first read builds the range's daily rollups.
+				b.Run(r.name+"/dashboard_cold", func(b *testing.B) {
+					for b.Loop() {
+						b.StopTimer()
+						in.DropRollups()
+						b.StartTimer()
+						dashboard(b)
+					}
+				})
+				b.Run(r.name+"/dashboard", func(b *testing.B) {
+					for b.Loop() {
+						dashboard(b)
+					}
+				})
+				// Warm: the rollups are there (a range's last two days are
+				// read raw).
 				for _, m := range measures {
 					b.Run(r.name+"/"+m.measure+"_"+m.group, func(b *testing.B) { run(b, m) })
 				}
-				// The dashboard reads each measure once for its groupings.
-				b.Run(r.name+"/dashboard", func(b *testing.B) {
-					for b.Loop() {
-						for _, m := range []struct {
-							measure string
-							groups  []string
-						}{{"first_response", []string{"channel", "channel_hour"}}, {"resolution", []string{"topic", "channel"}},
-							{"channel_migration", nil}, {"utilization", []string{"agent", "team"}}} {
-							if _, err := svc.AnalyticsGroups(ctx, sup, m.measure, q, m.groups...); err != nil {
-								b.Fatal(err)
-							}
-						}
-					}
-				})
 			}
 		})
 	}

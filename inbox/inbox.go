@@ -89,6 +89,7 @@ type Service struct {
 	routingChanged func(conversationIDs ...string)
 
 	targets       map[switchboard.Channel]time.Duration
+	noRollups     bool    // tests only: analytics read raw rows
 	sealer        *sealer // nil: no secrets key
 	linkKey       []byte  // signs survey links; nil: no secrets key
 	settingsHooks SettingsHooks

@@ -93,10 +93,56 @@ func channelOf(b []byte) switchboard.Channel {
 	return switchboard.Channel(b)
 }
 
-// InboundChannels returns, for each conversation with a cycle started in
+// MigrationFact is a cycle as channel migration reads it: its start, the
+// start of its conversation's cycle before it (0 for none), and the
+// channels of the conversation's customer messages in the order they
+// came, one entry per change of channel.
+type MigrationFact struct {
+	Started, Previous int64
+	Channels          []switchboard.Channel
+}
+
+// EachMigrationFact calls fn with each cycle that started in [from, to).
+func (db *DB) EachMigrationFact(ctx context.Context, from, to time.Time, fn func(f *MigrationFact)) error {
+	rows, err := db.query(ctx, `SELECT c.conversation_id, c.started_at,
+		(SELECT MAX(p.started_at) FROM cycles p WHERE p.conversation_id = c.conversation_id AND p.started_at < c.started_at)
+		FROM cycles c WHERE c.started_at >= ? AND c.started_at < ?`, micros(from), micros(to))
+	if err != nil {
+		return wrap("migration cycles", err)
+	}
+	type cycle struct {
+		conv            string
+		started, before int64
+	}
+	var cycles []cycle
+	for rows.Next() {
+		var c cycle
+		var before sql.NullInt64
+		if err := rows.Scan(&c.conv, &c.started, &before); err != nil {
+			rows.Close()
+			return wrap("scan migration cycle", err)
+		}
+		c.before = before.Int64
+		cycles = append(cycles, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return wrap("migration cycles", err)
+	}
+	seqs, err := db.inboundChannels(ctx, from, to)
+	if err != nil {
+		return err
+	}
+	for _, c := range cycles {
+		fn(&MigrationFact{Started: c.started, Previous: c.before, Channels: seqs[c.conv]})
+	}
+	return nil
+}
+
+// inboundChannels returns, for each conversation with a cycle started in
 // [from, to), the channels of its customer messages in the order they
 // came, one entry per change of channel.
-func (db *DB) InboundChannels(ctx context.Context, from, to time.Time) (map[string][]switchboard.Channel, error) {
+func (db *DB) inboundChannels(ctx context.Context, from, to time.Time) (map[string][]switchboard.Channel, error) {
 	rows, err := db.query(ctx, `SELECT m.conversation_id, m.channel FROM messages m
 		JOIN (SELECT DISTINCT conversation_id FROM cycles WHERE started_at >= ? AND started_at < ?) x ON x.conversation_id = m.conversation_id
 		WHERE m.direction = 'in' ORDER BY m.conversation_id, m.created_at, m.id`, micros(from), micros(to))
@@ -107,12 +153,12 @@ func (db *DB) InboundChannels(ctx context.Context, from, to time.Time) (map[stri
 	out := map[string][]switchboard.Channel{}
 	for rows.Next() {
 		var conv string
-		var ch switchboard.Channel
+		var ch []byte
 		if err := rows.Scan(&conv, &ch); err != nil {
 			return nil, wrap("scan inbound channel", err)
 		}
-		if seq := out[conv]; len(seq) == 0 || seq[len(seq)-1] != ch {
-			out[conv] = append(seq, ch)
+		if seq := out[conv]; len(seq) == 0 || string(seq[len(seq)-1]) != string(ch) {
+			out[conv] = append(seq, channelOf(ch))
 		}
 	}
 	return out, wrap("inbound channels", rows.Err())

@@ -159,6 +159,11 @@ func (db *DB) MergeCustomers(ctx context.Context, keep, other, agentID string) (
 			if rec.Events, err = tx.strings(ctx, `SELECT id FROM events WHERE conversation_id = ?`, otherOpen); err != nil {
 				return err
 			}
+			// Both conversations' customer channels change, and the other's
+			// open cycle goes (below): their days' rollups are stale.
+			if err := tx.conversationsChanged(ctx, now, cycleKinds, keepOpen, otherOpen); err != nil {
+				return err
+			}
 			for _, q := range []string{
 				`UPDATE messages SET conversation_id = ? WHERE conversation_id = ?`,
 				`UPDATE events SET conversation_id = ? WHERE conversation_id = ?`,
@@ -316,6 +321,9 @@ func (db *DB) UnmergeCustomers(ctx context.Context, keep, other, agentID string)
 			}
 		}
 		if rec.Emptied != "" {
+			if err := tx.conversationsChanged(ctx, now, migrationKinds, rec.Into, rec.Emptied); err != nil {
+				return err
+			}
 			for _, m := range rec.Messages {
 				if err := tx.exec(ctx, `UPDATE messages SET conversation_id = ? WHERE id = ?`, rec.Emptied, m); err != nil {
 					return err

@@ -294,6 +294,11 @@ func (tx *Tx) thread(ctx context.Context, in *switchboard.Inbound, now time.Time
 	if conv.lastChannel != "" && conv.lastChannel != in.Channel {
 		r.SwitchedFrom = conv.lastChannel
 	}
+	// The conversation's customer channels may have changed: this path is
+	// the rarer one, so it does not work out whether they did.
+	if err := tx.conversationsChanged(ctx, now, migrationKinds, conv.id); err != nil {
+		return switchboard.IngestResult{}, err
+	}
 	return r, tx.touchConversation(ctx, conv, in.Channel, created, true)
 }
 
@@ -573,7 +578,7 @@ func (tx *Tx) startCycle(ctx context.Context, conversationID string, ch switchbo
 		newID(now), conversationID, ch, micros(created)); err != nil {
 		return fmt.Errorf("start cycle: %w", err)
 	}
-	return nil
+	return tx.bumpRollups(ctx, now, cycleKinds, micros(created))
 }
 
 func (tx *Tx) setStatus(ctx context.Context, conversationID string, from, to switchboard.Status, agentID string, now time.Time) error {

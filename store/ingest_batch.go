@@ -54,6 +54,9 @@ type batchPlan struct {
 	events      [][]any
 	cycles      [][]any // id, conversation_id, channel, started_at
 	reopened    []any   // conversation ids
+	// mixed are the existing conversations whose customer messages'
+	// channels, in order, may have changed (rollups of their cycles).
+	mixed []string
 }
 
 func (tx *Tx) ingestFast(ctx context.Context, items []switchboard.Inbound, work []int, now time.Time, opts IngestOptions, results []switchboard.IngestResult) error {
@@ -248,6 +251,13 @@ func (p *batchPlan) plan(in *switchboard.Inbound, idents map[switchboard.Identit
 		c.touched = true
 		p.convOrder = append(p.convOrder, c)
 	}
+	// Rollups hold each conversation's customer channels in order: they
+	// change with a message on another channel than the last one (which
+	// may have been a reply's: the last message was not the customer's),
+	// or one that comes before the last.
+	if !c.isNew && (c.lastChannel != in.Channel || c.lastMessage.After(c.lastInbound) || created.Before(c.lastInbound)) {
+		p.mixed = append(p.mixed, c.id)
+	}
 	if c.lastChannel != in.Channel {
 		r.SwitchedFrom = c.lastChannel
 		p.event(c.id, switchboard.EventChannelSwitch, map[string]any{"from": c.lastChannel, "to": in.Channel}, created)
@@ -322,6 +332,16 @@ func (tx *Tx) writePlan(ctx context.Context, p *batchPlan, now time.Time) error 
 		return err
 	}
 	if err := tx.insertRows(ctx, "cycles (id, conversation_id, channel, started_at)", p.cycles, ""); err != nil {
+		return err
+	}
+	started := make([]int64, len(p.cycles))
+	for i, c := range p.cycles {
+		started[i] = c[3].(int64)
+	}
+	if err := tx.bumpRollups(ctx, now, cycleKinds, started...); err != nil {
+		return err
+	}
+	if err := tx.conversationsChanged(ctx, now, migrationKinds, p.mixed...); err != nil {
 		return err
 	}
 	if err := tx.resumeAssignments(ctx, p.reopened, now); err != nil {

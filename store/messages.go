@@ -226,9 +226,17 @@ func (db *DB) CreateReply(ctx context.Context, r Reply) (switchboard.Message, er
 		}
 		if !r.Auto {
 			// The open cycle's first response, if it has none yet.
-			if err := tx.exec(ctx, `UPDATE cycles SET first_response_at = ?, responder_id = ? WHERE conversation_id = ? AND resolved_at IS NULL AND first_response_at IS NULL`,
-				micros(now), r.AgentID, c.id); err != nil {
+			var started int64
+			err := tx.queryRow(ctx, `UPDATE cycles SET first_response_at = ?, responder_id = ? WHERE conversation_id = ? AND resolved_at IS NULL AND first_response_at IS NULL RETURNING started_at`,
+				micros(now), r.AgentID, c.id).Scan(&started)
+			switch {
+			case errors.Is(err, sql.ErrNoRows): // answered already, or no customer waiting
+			case err != nil:
 				return fmt.Errorf("first response: %w", err)
+			default:
+				if err := tx.bumpRollups(ctx, now, firstResponseKinds, started); err != nil {
+					return err
+				}
 			}
 		}
 		if !first.Valid && !r.Auto {

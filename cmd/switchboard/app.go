@@ -258,6 +258,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if !c.CSATOff {
 		m.goRun(func() { m.runSurveys(runCtx) })
 	}
+	m.goRun(func() { m.warmAnalytics(runCtx) })
 	if m.Dispatcher != nil {
 		m.goRun(func() { m.Dispatcher.Run(runCtx) })
 		if c.ClassifierRetrain > 0 {
@@ -332,6 +333,24 @@ func (m *Main) runSurveys(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// warmAnalytics keeps the analytics' daily rollups built: a minute after
+// starting (out of the way of a busy start), then every six hours.
+func (m *Main) warmAnalytics(ctx context.Context) {
+	t := time.NewTimer(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := m.Inbox.WarmAnalytics(ctx); err != nil && ctx.Err() == nil {
+			m.Logger.Error("analytics rollups", "err", err)
+		}
+		t.Reset(6 * time.Hour)
 	}
 }
 

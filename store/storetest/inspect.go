@@ -169,3 +169,21 @@ func (in *Inspector) MessagesByText(pattern string) map[string]int {
 	}
 	return out
 }
+
+// Rollups counts kind's cached days: valid ones and those a write has
+// invalidated since they were built.
+func (in *Inspector) Rollups(kind string) (valid, stale int) {
+	in.tb.Helper()
+	in.row(`SELECT COALESCE(SUM(CASE WHEN built_gen = gen THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN built_gen <> gen THEN 1 ELSE 0 END), 0)
+		FROM rollups WHERE kind = ?`, []any{kind}, &valid, &stale)
+	return valid, stale
+}
+
+// DropRollups deletes every cached day, so that the next read builds them
+// (benchmarks time that).
+func (in *Inspector) DropRollups() {
+	in.tb.Helper()
+	if _, err := in.db.ExecContext(context.Background(), `DELETE FROM rollups`); err != nil {
+		in.tb.Fatalf("storetest: drop rollups: %v", err)
+	}
+}
