@@ -31,10 +31,11 @@ const DefaultBuffer = 4096
 type Option func(*options)
 
 type options struct {
-	buffer int
-	logAge time.Duration
-	logMax int
-	clock  func() time.Time
+	buffer   int
+	logAge   time.Duration
+	logMax   int
+	logBytes int
+	clock    func() time.Time
 }
 
 // DefaultLogAge is how long events stay in the log by default.
@@ -53,6 +54,22 @@ func WithLog(age time.Duration, max int) Option {
 	}
 }
 
+// DefaultLogBytes bounds the in-memory log's size: at full ingest speed
+// an hour, or even 100,000 events, of messages as the API shows them is
+// hundreds of megabytes, which a socket reconnecting after a second's gap
+// does not need (one further back resynchronises).
+const DefaultLogBytes = 16 << 20
+
+// WithLogBytes bounds the in-memory log to about n bytes of events (<= 0:
+// DefaultLogBytes).
+func WithLogBytes(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.logBytes = n
+		}
+	}
+}
+
 // WithClock sets the time the log ages by (tests move it).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
 
@@ -66,7 +83,7 @@ func WithBuffer(n int) Option {
 }
 
 func buildOptions(opts []Option) options {
-	o := options{buffer: DefaultBuffer, logAge: DefaultLogAge, logMax: 100_000, clock: time.Now}
+	o := options{buffer: DefaultBuffer, logAge: DefaultLogAge, logMax: 100_000, logBytes: DefaultLogBytes, clock: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}

@@ -15,11 +15,12 @@ import (
 
 // Memory is the in-process bus for a single instance.
 type Memory struct {
-	buffer  int
-	dropped atomic.Uint64
-	logAge  time.Duration
-	logMax  int
-	clock   func() time.Time
+	buffer   int
+	dropped  atomic.Uint64
+	logAge   time.Duration
+	logMax   int
+	logLimit int // bytes
+	clock    func() time.Time
 	// epoch starts every id of this process's log, so that an id from an
 	// earlier run is known as not ours.
 	epoch uint64
@@ -27,12 +28,13 @@ type Memory struct {
 	// mu guards subs, the log and closed. Publish sends under it and
 	// removal closes a channel under it, so a send never meets a closed
 	// channel; holding it while assigning the id keeps the log in order.
-	mu      sync.Mutex
-	subs    map[*memSub]struct{}
-	seq     uint64
-	log     []memEntry // oldest first
-	evicted uint64     // the sequence of the newest event dropped from the log
-	closed  bool
+	mu       sync.Mutex
+	subs     map[*memSub]struct{}
+	seq      uint64
+	log      []memEntry // oldest first
+	logBytes int        // the log's events' size, as entrySize counts
+	evicted  uint64     // the sequence of the newest event dropped from the log
+	closed   bool
 }
 
 type memEntry struct {
@@ -51,7 +53,7 @@ var _ switchboard.Bus = (*Memory)(nil)
 // NewMemory returns an in-process bus.
 func NewMemory(opts ...Option) *Memory {
 	o := buildOptions(opts)
-	return &Memory{buffer: o.buffer, subs: make(map[*memSub]struct{}), logAge: o.logAge, logMax: o.logMax, clock: o.clock,
+	return &Memory{buffer: o.buffer, subs: make(map[*memSub]struct{}), logAge: o.logAge, logMax: o.logMax, logLimit: o.logBytes, clock: o.clock,
 		epoch: uint64(time.Now().UnixMilli())}
 }
 
@@ -75,6 +77,7 @@ func (m *Memory) Publish(ctx context.Context, ev switchboard.BusEvent) error {
 	ev.ID = strconv.FormatUint(m.epoch, 10) + "-" + strconv.FormatUint(m.seq, 10)
 	now := m.clock()
 	m.log = append(m.log, memEntry{m.seq, now, ev})
+	m.logBytes += entrySize(&ev)
 	m.trim(now)
 	for s := range m.subs {
 		select {
@@ -86,10 +89,21 @@ func (m *Memory) Publish(ctx context.Context, ev switchboard.BusEvent) error {
 	return nil
 }
 
-// trim drops from the log what is older than its age or beyond its size.
+// entrySize is about what an event in the log holds in memory.
+func entrySize(ev *switchboard.BusEvent) int {
+	n := 128 + len(ev.ID) + len(ev.Type) + len(ev.ConversationID) + len(ev.AgentID) + len(ev.Data)
+	for _, v := range ev.Visitors {
+		n += 16 + len(v)
+	}
+	return n
+}
+
+// trim drops from the log what is older than its age or beyond its size
+// (in events or bytes).
 func (m *Memory) trim(now time.Time) {
 	n := 0
-	for n < len(m.log) && (len(m.log)-n > m.logMax || now.Sub(m.log[n].at) > m.logAge) {
+	for n < len(m.log) && (len(m.log)-n > m.logMax || m.logBytes > m.logLimit || now.Sub(m.log[n].at) > m.logAge) {
+		m.logBytes -= entrySize(&m.log[n].ev)
 		n++
 	}
 	if n > 0 {

@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -114,5 +115,34 @@ func BenchmarkPublishFullLog(b *testing.B) {
 				m.Publish(context.Background(), ev)
 			}
 		})
+	}
+}
+
+// TestMemoryLogBytes: the log keeps about as many bytes of events as it is
+// allowed, dropping the oldest; a reconnect from a dropped event is told
+// to resynchronise, one from a kept event gets what followed it.
+func TestMemoryLogBytes(t *testing.T) {
+	ctx := context.Background()
+	b := bus.NewMemory(bus.WithLogBytes(20_000))
+	sub, err := b.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte(fmt.Sprintf(`"%01000d"`, 0)) // about 1 KB an event
+	var ids []string
+	for i := range 100 {
+		if err := b.Publish(ctx, switchboard.BusEvent{Type: switchboard.BusMessageCreated, ConversationID: fmt.Sprint("c", i), Data: data}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, (<-sub).ID)
+	}
+	for _, i := range []int{0, 70} {
+		if _, err := b.Since(ctx, ids[i], 0); !errors.Is(err, switchboard.ErrResync) {
+			t.Errorf("since event %d of 100 events of 1 KB with 20 KB kept: %v, want a resync", i, err)
+		}
+	}
+	evs, err := b.Since(ctx, ids[90], 0)
+	if err != nil || len(evs) != 9 || evs[8].ID != ids[99] {
+		t.Fatalf("since event 90 of 100: %d events, %v; want the 9 after it", len(evs), err)
 	}
 }

@@ -83,6 +83,13 @@ type Options struct {
 // DefaultCacheBytes is SQLite's page cache budget when Options says none.
 const DefaultCacheBytes = 64 << 20
 
+// cachedPageCost is the memory one page in SQLite's cache takes under the
+// pure-Go driver: a 4 KiB page with SQLite's headers is a little over
+// 4 KiB, and the driver's allocator rounds it up to its next size class,
+// 8 KiB. The budget is counted in that memory, so 64 MB of cache costs
+// 64 MB of the process's, not twice that.
+const cachedPageCost = 8 << 10
+
 // sqliteReaders is how many read connections SQLite gets.
 const sqliteReaders = 4
 
@@ -161,15 +168,15 @@ func (db *DB) openSQLite(path string, opts Options) error {
 	if budget <= 0 {
 		budget = DefaultCacheBytes
 	}
-	dsn := func(cacheKiB int64, extra ...string) string {
+	dsn := func(cacheBytes int64, extra ...string) string {
 		q := url.Values{}
 		for _, p := range append([]string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(1)",
-			fmt.Sprintf("cache_size(-%d)", max(cacheKiB, 1024)), "temp_store(MEMORY)"}, extra...) {
+			fmt.Sprintf("cache_size(%d)", max(cacheBytes/cachedPageCost, 128)), "temp_store(MEMORY)"}, extra...) {
 			q.Add("_pragma", p)
 		}
 		return "file:" + path + "?" + q.Encode()
 	}
-	write, err := sql.Open("sqlite", dsn(budget/2/1024, "wal_autocheckpoint(0)", "journal_size_limit(67108864)")+"&_txlock=immediate")
+	write, err := sql.Open("sqlite", dsn(budget/2, "wal_autocheckpoint(0)", "journal_size_limit(67108864)")+"&_txlock=immediate")
 	if err != nil {
 		return fmt.Errorf("store: open sqlite: %w", err)
 	}
@@ -177,7 +184,7 @@ func (db *DB) openSQLite(path string, opts Options) error {
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
-	read, err := sql.Open("sqlite", dsn(budget/2/sqliteReaders/1024))
+	read, err := sql.Open("sqlite", dsn(budget/2/sqliteReaders))
 	if err != nil {
 		write.Close()
 		return fmt.Errorf("store: open sqlite: %w", err)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -81,6 +82,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.StringVar(cpuProfile, "profile", "", "the same as -cpuprofile")
 	waitingN := fs.Int("waiting", 0, "conversations waiting for an agent, with nobody online, before the run")
+	target := fs.String("url", "", "load a server that runs elsewhere (its base URL) instead of starting one: only the HTTP side is measured")
+	serverPID := fs.Int("server-pid", 0, "with --url: the server's process id, to report its peak resident memory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -90,6 +93,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		defer stop()
+	}
+	if *target != "" {
+		return benchRemote(ctx, *target, *serverPID, loadOptions{concurrency: *concurrency, rate: *rate, customers: *customers, duration: *duration}, stdout, stderr)
 	}
 	dir, err := os.MkdirTemp("", "switchboard-bench-")
 	if err != nil {
@@ -178,64 +184,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stderr, "bench: %s, %d clients for %s at %s\n", res.Backend, *concurrency, *duration, rateText(*rate))
 
-	url := m.URL() + "/forms/contact"
-	transport := &http.Transport{MaxIdleConnsPerHost: *concurrency, MaxConnsPerHost: *concurrency}
-	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
-	defer transport.CloseIdleConnections()
-	var sent, accepted, failed atomic.Int64
-	lat := make([][]time.Duration, *concurrency)
-	sendCtx, cancel := context.WithTimeout(ctx, *duration)
-	defer cancel()
 	start := time.Now()
-	var wg sync.WaitGroup
-	for w := 0; w < *concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
-			for i := 0; ; i++ {
-				if sendCtx.Err() != nil {
-					return
-				}
-				if *rate > 0 {
-					// Open-loop pacing: client w sends its i-th post at a
-					// fixed time, whatever happened to the ones before, so
-					// a slow answer does not lower the offered load.
-					due := start.Add(time.Duration(float64(i**concurrency+w) / float64(*rate) * float64(time.Second)))
-					if d := time.Until(due); d > 0 {
-						select {
-						case <-sendCtx.Done():
-							return
-						case <-time.After(d):
-						}
-					}
-				}
-				body, _ := json.Marshal(map[string]string{
-					"name": "Bench Customer", "email": fmt.Sprintf("c%d@bench.example", rng.IntN(*customers)),
-					"subject": "Order status", "message": fmt.Sprintf("bench message %d-%d: where is my order?", w, i),
-				})
-				t0 := time.Now()
-				req, _ := http.NewRequestWithContext(context.WithoutCancel(sendCtx), http.MethodPost, url, bytes.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := client.Do(req)
-				sent.Add(1)
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusAccepted {
-					accepted.Add(1)
-					lat[w] = append(lat[w], time.Since(t0))
-				} else {
-					failed.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	sendTime := time.Since(start)
+	load := sendLoad(ctx, m.URL(), loadOptions{concurrency: *concurrency, rate: *rate, customers: *customers, duration: *duration})
+	sendTime := load.elapsed
+	sent, accepted, failed := load.sent, load.accepted, load.failed
 
 	// Wait for the pipeline to store, and the inbox to announce,
 	// everything that was accepted.
@@ -245,7 +197,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer mu.Unlock()
 		return int64(len(publishLat))
 	}
-	for (stored.Load() < accepted.Load() || announced() < stored.Load()) && time.Now().Before(drain) && ctx.Err() == nil {
+	for (stored.Load() < accepted || announced() < stored.Load()) && time.Now().Before(drain) && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
 	mu.Lock()
@@ -259,18 +211,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if int64(len(pub)) < stored.Load() {
 		return fmt.Errorf("bench: %d of %d stored messages were announced on the bus within 2 minutes", len(pub), stored.Load())
 	}
-	if stored.Load() < accepted.Load() {
+	if stored.Load() < accepted {
 		st := m.Inbox.IngestStats()
 		fmt.Fprintf(stderr, "bench: ingest batches: %d fast, %d replanned, %d one by one\n", st.FastBatches.Load(), st.Replans.Load(), st.SlowBatches.Load())
-		return fmt.Errorf("bench: only %d of %d accepted messages were stored within 2 minutes", stored.Load(), accepted.Load())
+		return fmt.Errorf("bench: only %d of %d accepted messages were stored within 2 minutes", stored.Load(), accepted)
 	}
 
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
+	all := load.latencies
 	res.Duration = sendTime.Seconds()
-	res.Sent, res.Accepted, res.Errors, res.Stored = sent.Load(), accepted.Load(), failed.Load(), stored.Load()
+	res.Sent, res.Accepted, res.Errors, res.Stored = sent, accepted, failed, stored.Load()
 	res.AcceptRate = float64(res.Accepted) / sendTime.Seconds()
 	res.EndToEndRate = float64(res.Stored) / endToEnd.Seconds()
 	res.HTTPp50, res.HTTPp99 = quantileMS(all, .50), quantileMS(all, .99)
@@ -308,6 +257,131 @@ peak memory        %.0f MB resident (the whole process: server and load generato
 		return errors.New("bench: some posts failed")
 	}
 	return nil
+}
+
+// loadOptions shape the posts a bench sends.
+type loadOptions struct {
+	concurrency, rate, customers int
+	duration                     time.Duration
+}
+
+// loadResult is what the sending side saw.
+type loadResult struct {
+	sent, accepted, failed int64
+	latencies              []time.Duration // request to 2xx, of the accepted posts
+	elapsed                time.Duration
+}
+
+// sendLoad posts contact-form messages to base for o.duration from
+// o.concurrency clients, at o.rate in all (0: as fast as they can).
+func sendLoad(ctx context.Context, base string, o loadOptions) loadResult {
+	url := base + "/forms/contact"
+	transport := &http.Transport{MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency}
+	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	defer transport.CloseIdleConnections()
+	var sent, accepted, failed atomic.Int64
+	lat := make([][]time.Duration, o.concurrency)
+	sendCtx, cancel := context.WithTimeout(ctx, o.duration)
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < o.concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
+			for i := 0; ; i++ {
+				if sendCtx.Err() != nil {
+					return
+				}
+				if o.rate > 0 {
+					// Open-loop pacing: client w sends its i-th post at a
+					// fixed time, whatever happened to the ones before, so
+					// a slow answer does not lower the offered load.
+					due := start.Add(time.Duration(float64(i*o.concurrency+w) / float64(o.rate) * float64(time.Second)))
+					if d := time.Until(due); d > 0 {
+						select {
+						case <-sendCtx.Done():
+							return
+						case <-time.After(d):
+						}
+					}
+				}
+				body, _ := json.Marshal(map[string]string{
+					"name": "Bench Customer", "email": fmt.Sprintf("c%d@bench.example", rng.IntN(o.customers)),
+					"subject": "Order status", "message": fmt.Sprintf("bench message %d-%d: where is my order?", w, i),
+				})
+				t0 := time.Now()
+				req, _ := http.NewRequestWithContext(context.WithoutCancel(sendCtx), http.MethodPost, url, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
+				sent.Add(1)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusAccepted {
+					accepted.Add(1)
+					lat[w] = append(lat[w], time.Since(t0))
+				} else {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	r := loadResult{sent: sent.Load(), accepted: accepted.Load(), failed: failed.Load(), elapsed: time.Since(start)}
+	for _, l := range lat {
+		r.latencies = append(r.latencies, l...)
+	}
+	return r
+}
+
+// benchRemote loads a server another process runs (`switchboard serve`),
+// so that its own memory can be read without the load generator's: the
+// HTTP side's figures, and the server's peak resident memory from
+// /proc/PID/status (VmHWM) when pid is given.
+func benchRemote(ctx context.Context, base string, pid int, o loadOptions, stdout, stderr io.Writer) error {
+	fmt.Fprintf(stderr, "bench: %s, %d clients for %s at %s\n", base, o.concurrency, o.duration, rateText(o.rate))
+	r := sendLoad(ctx, base, o)
+	fmt.Fprintf(stdout, `target             %s
+offered load       %s, %d clients, %.1fs
+posts              %d sent, %d accepted (2xx), %d errors
+accepted rate      %.0f/s
+request -> 2xx     p50 %.2f ms   p99 %.2f ms
+`, base, rateText(o.rate), o.concurrency, r.elapsed.Seconds(), r.sent, r.accepted, r.failed,
+		float64(r.accepted)/r.elapsed.Seconds(), quantileMS(r.latencies, .50), quantileMS(r.latencies, .99))
+	if pid > 0 {
+		peak, err := processPeakRSSMB(pid)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "server peak memory %.0f MB resident (process %d, VmHWM)\n", peak, pid)
+	}
+	if r.failed > 0 {
+		return errors.New("bench: some posts failed")
+	}
+	return nil
+}
+
+// processPeakRSSMB reads another process's peak resident memory.
+func processPeakRSSMB(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("bench: the server's memory: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%f kB", &kb); err != nil {
+				return 0, fmt.Errorf("bench: VmHWM %q: %w", rest, err)
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("bench: no VmHWM in /proc/%d/status", pid)
 }
 
 // seedWaiting stores n conversations from distinct customers, with no
