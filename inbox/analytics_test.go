@@ -26,6 +26,35 @@ type analyticsEnv struct {
 	n     int
 }
 
+// newAnalyticsEnv opens the inbox on backend with its clock at start,
+// every channel sending nowhere, and two agents: Sue, a supervisor, and
+// Ada, an agent in team north.
+func newAnalyticsEnv(t *testing.T, backend string, start time.Time) *analyticsEnv {
+	t.Helper()
+	ctx := context.Background()
+	clock := testenv.NewClock(start)
+	e := &analyticsEnv{t: t, clock: clock, svc: inboxtest.Open(t, backend, inbox.Config{Clock: clock})}
+	for _, ch := range switchboard.Channels {
+		e.svc.SetChannel(ch, nil, nopSender{})
+	}
+	for _, a := range []switchboard.Agent{
+		{Name: "Sue", Email: "sue@team.example", Role: switchboard.RoleSupervisor},
+		{Name: "Ada", Email: "ada@team.example", Teams: []string{"north"}, Role: switchboard.RoleAgent},
+	} {
+		added, _, err := e.svc.AddAgent(ctx, switchboard.System, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		actor := switchboard.Actor{ID: added.ID, Name: added.Name, Role: a.Role}
+		if a.Role == switchboard.RoleSupervisor {
+			e.sup = actor
+		} else {
+			e.ada = actor
+		}
+	}
+	return e
+}
+
 func (e *analyticsEnv) at(t time.Time) {
 	e.t.Helper()
 	if d := t.Sub(e.clock.Now()); d < 0 {
@@ -118,21 +147,8 @@ func TestAnalyticsCorrectness(t *testing.T) {
 		// Sunday 8 March 2026, 05:00 UTC: New York moves to daylight
 		// time at 07:00 UTC (2:00 EST).
 		start := time.Date(2026, 3, 8, 5, 0, 0, 0, time.UTC)
-		clock := testenv.NewClock(start)
-		e := &analyticsEnv{t: t, clock: clock, svc: inboxtest.Open(t, backend, inbox.Config{Clock: clock})}
-		for _, ch := range switchboard.Channels {
-			e.svc.SetChannel(ch, nil, nopSender{})
-		}
-		sup, _, err := e.svc.AddAgent(ctx, switchboard.System, switchboard.Agent{Name: "Sue", Email: "sue@team.example", Role: switchboard.RoleSupervisor})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ada, _, err := e.svc.AddAgent(ctx, switchboard.System, switchboard.Agent{Name: "Ada", Email: "ada@team.example", Teams: []string{"north"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.sup = switchboard.Actor{ID: sup.ID, Name: sup.Name, Role: switchboard.RoleSupervisor}
-		e.ada = switchboard.Actor{ID: ada.ID, Name: ada.Name, Role: switchboard.RoleAgent}
+		e := newAnalyticsEnv(t, backend, start)
+		sup, ada := e.sup, e.ada
 
 		// The daylight-saving day: a message at 01:30 EST and one at
 		// 03:30 EDT, each answered in 60 s.

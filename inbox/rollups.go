@@ -158,11 +158,11 @@ func (s *Service) rollupRange(ctx context.Context, kind string, from, to time.Ti
 	horizon := store.RollupHorizon(s.clock.Now())
 	floor := func(t time.Time) time.Time { return t.UTC().Truncate(day) }
 	ceil := func(t time.Time) time.Time {
-		if f := floor(t); f.Equal(t) {
-			return f
-		} else {
+		f := floor(t)
+		if f.Before(t) {
 			return f.Add(day)
 		}
+		return f
 	}
 	d0, d1 := floor(from), minTime(ceil(to), horizon)
 	if whole {

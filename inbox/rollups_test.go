@@ -9,8 +9,6 @@ import (
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/inbox"
-	"github.com/switchboard-inbox/switchboard/inbox/inboxtest"
-	"github.com/switchboard-inbox/switchboard/internal/testenv"
 	"github.com/switchboard-inbox/switchboard/store"
 	"github.com/switchboard-inbox/switchboard/store/storetest"
 )
@@ -25,21 +23,8 @@ func TestAnalyticsRollups(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, backend string) {
 		ctx := context.Background()
 		d0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-		clock := testenv.NewClock(d0)
-		e := &analyticsEnv{t: t, clock: clock, svc: inboxtest.Open(t, backend, inbox.Config{Clock: clock})}
-		for _, ch := range switchboard.Channels {
-			e.svc.SetChannel(ch, nil, nopSender{})
-		}
-		sup, _, err := e.svc.AddAgent(ctx, switchboard.System, switchboard.Agent{Name: "Sue", Email: "sue@team.example", Role: switchboard.RoleSupervisor})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ada, _, err := e.svc.AddAgent(ctx, switchboard.System, switchboard.Agent{Name: "Ada", Email: "ada@team.example", Teams: []string{"north"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.sup = switchboard.Actor{ID: sup.ID, Name: sup.Name, Role: switchboard.RoleSupervisor}
-		e.ada = switchboard.Actor{ID: ada.ID, Name: ada.Name, Role: switchboard.RoleAgent}
+		e := newAnalyticsEnv(t, backend, d0)
+		ada := e.ada
 		online := func(at time.Time, st switchboard.AgentStatus) {
 			e.at(at)
 			if _, err := e.svc.SetAgentStatus(ctx, e.ada, ada.ID, st); err != nil {
