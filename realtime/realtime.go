@@ -158,7 +158,9 @@ func (h *Hub) Forward(evs <-chan switchboard.BusEvent) {
 			if !ok {
 				return
 			}
-			if !forAgents(ev.Type) {
+			if !forAgents(ev.Type) || h.Clients() == 0 {
+				// Nobody to send it to: a socket that connects later
+				// catches up from the bus's log, not from here.
 				continue
 			}
 			data, err := json.Marshal(ev)

@@ -62,6 +62,17 @@ func startProfile(path string) (stop func(), err error) {
 	}, nil
 }
 
+// writeHeapProfile writes the allocations so far (go tool pprof
+// -sample_index=alloc_space shows where they came from).
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("allocs").WriteTo(f, 0)
+}
+
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "list" {
 		return runBenchList(ctx, args[1:], stdout, stderr)
@@ -81,6 +92,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.StringVar(cpuProfile, "profile", "", "the same as -cpuprofile")
+	memProfile := fs.String("memprofile", "", "write an allocation profile of the run to this file")
 	waitingN := fs.Int("waiting", 0, "conversations waiting for an agent, with nobody online, before the run")
 	target := fs.String("url", "", "load a server that runs elsewhere (its base URL) instead of starting one: only the HTTP side is measured")
 	serverPID := fs.Int("server-pid", 0, "with --url: the server's process id, to report its peak resident memory")
@@ -93,6 +105,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		defer stop()
+	}
+	if *memProfile != "" {
+		defer func() {
+			if err := writeHeapProfile(*memProfile); err != nil {
+				fmt.Fprintln(stderr, err)
+			}
+		}()
 	}
 	if *target != "" {
 		return benchRemote(ctx, *target, *serverPID, loadOptions{concurrency: *concurrency, rate: *rate, customers: *customers, duration: *duration}, stdout, stderr)
