@@ -63,6 +63,12 @@ func (h *Handler) socketsOf(visitors ...string) []*socket {
 func (h *Handler) forward(ev switchboard.BusEvent) {
 	switch ev.Type {
 	case switchboard.BusMessageCreated, switchboard.BusMessageUpdated:
+		h.mu.Lock()
+		none := len(h.sockets) == 0
+		h.mu.Unlock()
+		if none {
+			return // no visitor connected: every message event is decoded otherwise
+		}
 		var m view.Message
 		if json.Unmarshal(ev.Data, &m) != nil || m.Channel != switchboard.ChannelLivechat || m.Direction != switchboard.DirectionIn {
 			return
