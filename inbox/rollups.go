@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"slices"
 	"time"
 
@@ -23,13 +24,17 @@ const day = 24 * time.Hour
 
 // rollupVersion is the blobs' format: a rollup of another version is
 // built again.
-const rollupVersion = 1
+const rollupVersion = 2
+
+// crcTable checks rollups: one that does not match its checksum (a torn
+// or damaged row) is built again, never read.
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 var errBadRollup = errors.New("inbox: a rollup is corrupt")
 
 // blobWriter encodes a rollup: the format version, a table of the strings
 // the entries name (channels, topics, agents) and the entries, as
-// unsigned varints.
+// unsigned varints, then a CRC-32C of all that.
 type blobWriter struct {
 	index map[string]uint64
 	table []string
@@ -70,7 +75,8 @@ func (w *blobWriter) bytes() []byte {
 		out = append(out, s...)
 	}
 	out = binary.AppendUvarint(out, w.n)
-	return append(out, w.body...)
+	out = append(out, w.body...)
+	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, crcTable))
 }
 
 // blobReader decodes a rollup; after a corrupt one, err is set and every
@@ -84,7 +90,10 @@ type blobReader struct {
 }
 
 func readBlob(b []byte, nm *names) *blobReader {
-	r := &blobReader{b: b}
+	if !usable(b) {
+		return &blobReader{err: errBadRollup}
+	}
+	r := &blobReader{b: b[:len(b)-4]}
 	if r.u() != rollupVersion {
 		r.err = errBadRollup
 		return r
@@ -212,10 +221,16 @@ func (s *Service) rollupRange(ctx context.Context, kind string, from, to time.Ti
 	return nil
 }
 
-// usable reports a rollup of this version.
+// usable reports a rollup of this version, intact.
 func usable(data []byte) bool {
-	v, n := binary.Uvarint(data)
-	return n > 0 && v == rollupVersion
+	if len(data) < 5 {
+		return false
+	}
+	body := data[:len(data)-4]
+	if v, n := binary.Uvarint(body); n <= 0 || v != rollupVersion {
+		return false
+	}
+	return crc32.Checksum(body, crcTable) == binary.LittleEndian.Uint32(data[len(body):])
 }
 
 // byDay splits facts over the days of [from, to) by their time (µs).

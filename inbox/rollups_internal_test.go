@@ -58,8 +58,9 @@ func TestHourOf(t *testing.T) {
 	}
 }
 
-// TestRollupBlobs: what is encoded decodes the same, and a cut or foreign
-// blob is an error, not a wrong figure.
+// TestRollupBlobs: what is encoded decodes the same, and a cut, damaged
+// or foreign blob is neither used (it is built again) nor decoded into a
+// wrong figure.
 func TestRollupBlobs(t *testing.T) {
 	dayStart := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
 	in := []cycleEntry{
@@ -79,7 +80,15 @@ func TestRollupBlobs(t *testing.T) {
 	if !slices.Equal(in, out) {
 		t.Errorf("decoded %v, want %v", out, in)
 	}
-	for _, bad := range [][]byte{blob[:len(blob)-1], blob[:len(blob)/2], append([]byte{9}, blob[1:]...)} {
+	if !usable(blob) {
+		t.Error("an intact blob is not usable")
+	}
+	flipped := slices.Clone(blob)
+	flipped[len(flipped)/2] ^= 1
+	for _, bad := range [][]byte{blob[:len(blob)-1], blob[:len(blob)/2], append([]byte{9}, blob[1:]...), flipped} {
+		if usable(bad) {
+			t.Errorf("a corrupt blob %x is usable: it would not be built again", bad)
+		}
 		if err := decodeCycles(dayStart, bad, &names{}, true, func(int, int, int, int64, int64) {}); err == nil {
 			t.Errorf("a corrupt blob %x decoded", bad)
 		}

@@ -187,3 +187,12 @@ func (in *Inspector) DropRollups() {
 		in.tb.Fatalf("storetest: drop rollups: %v", err)
 	}
 }
+
+// DamageRollups overwrites kind's cached days with bytes that are not a
+// rollup, leaving them marked valid, as a torn write would.
+func (in *Inspector) DamageRollups(kind string) {
+	in.tb.Helper()
+	if _, err := in.db.ExecContext(context.Background(), in.rebind(`UPDATE rollups SET data = ? WHERE kind = ?`), []byte{2, 0, 5, 1, 2, 3, 4, 5, 6, 7, 8, 9}, kind); err != nil {
+		in.tb.Fatalf("storetest: damage rollups: %v", err)
+	}
+}
