@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/switchboard-inbox/switchboard"
 )
 
 // TestSQLiteCacheBudget: the page cache budget is split between the
@@ -92,4 +94,33 @@ func TestTouchWritesFewIndexes(t *testing.T) {
 		t.Errorf("the full update writes %v: fewer than expected, is the comparison measuring anything?", full)
 	}
 	t.Logf("touch writes %v; full update %v", touch, full)
+
+	// And the batch path picks it: a second message on the same channel
+	// runs the touch; one on another channel, the full update. (Each
+	// statement run is kept, prepared, under its text.)
+	touchQ := conversationsUpdate("", `SELECT CAST(? AS TEXT) AS id, CAST(? AS BIGINT) AS lm, CAST(? AS BIGINT) AS li`)
+	fullQ := conversationsUpdate(`status = v.status, resolved_at = NULL, last_channel = v.ch, `,
+		`SELECT CAST(? AS TEXT) AS id, CAST(? AS TEXT) AS status, CAST(? AS TEXT) AS ch, CAST(? AS BIGINT) AS lm, CAST(? AS BIGINT) AS li`)
+	ran := func(q string) bool {
+		db.stmtMu.Lock()
+		defer db.stmtMu.Unlock()
+		_, ok := db.stmts[q]
+		return ok
+	}
+	send := func(id string, ch switchboard.Channel) {
+		t.Helper()
+		if _, err := db.Ingest(ctx, []switchboard.Inbound{{Channel: ch, ProviderID: id, ContentType: switchboard.ContentText, Text: "hello",
+			Identities: []switchboard.IdentityRef{{Kind: switchboard.IdentityEmail, Value: "ann@example.com"}}}}, IngestOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("m1", switchboard.ChannelWebform)
+	send("m2", switchboard.ChannelWebform)
+	if !ran(touchQ) || ran(fullQ) {
+		t.Errorf("a second message on the same channel: touch ran %v, full update ran %v; want only the touch", ran(touchQ), ran(fullQ))
+	}
+	send("m3", switchboard.ChannelEmail)
+	if !ran(fullQ) {
+		t.Error("a message on another channel did not run the full update")
+	}
 }
