@@ -308,8 +308,8 @@ func (s *Service) firstResponse(ctx context.Context, q AnalyticsQuery, groups []
 		func(day time.Time, data []byte) error { return decodeCycles(day.UnixMicro(), data, nm, false, visit) },
 		func(from, to time.Time) error {
 			return s.store.EachCycleStarted(ctx, from, to, true, func(c *store.CycleFact) {
-				if c.Responded != 0 { // not answered (yet): no first response to time
-					visit(nm.of(string(c.Channel)), nm.of(c.Responder), -1, c.Started, max(0, c.Responded-c.Started))
+				if e, ok := firstResponseOf(c); ok { // not answered (yet): no first response to time
+					visit(nm.of(e.channel), nm.of(e.responder), -1, e.at, e.dur)
 				}
 			})
 		})
@@ -389,7 +389,8 @@ func (s *Service) resolution(ctx context.Context, q AnalyticsQuery, groups []str
 		func(day time.Time, data []byte) error { return decodeCycles(day.UnixMicro(), data, nm, true, visit) },
 		func(from, to time.Time) error {
 			return s.store.EachCycleResolved(ctx, from, to, true, func(c *store.CycleFact) {
-				visit(nm.of(string(c.Channel)), nm.of(c.Responder), nm.of(c.Topic), c.Resolved, max(0, c.Resolved-c.Started))
+				e := resolutionOf(c)
+				visit(nm.of(e.channel), nm.of(e.responder), nm.of(e.topic), e.at, e.dur)
 			})
 		})
 	if err != nil {

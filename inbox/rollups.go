@@ -296,19 +296,31 @@ func decodeCycles(dayStart int64, data []byte, nm *names, topics bool, fn func(c
 	return r.err
 }
 
+// firstResponseOf and resolutionOf are the one place a cycle's durations
+// are worked out, for rollups and raw reads alike: from its start to its
+// first response (answered cycles only) or its resolution, never below 0.
+func firstResponseOf(c *store.CycleFact) (cycleEntry, bool) {
+	return cycleEntry{at: c.Started, dur: max(0, c.Responded-c.Started), channel: string(c.Channel), responder: c.Responder}, c.Responded != 0
+}
+
+func resolutionOf(c *store.CycleFact) cycleEntry {
+	return cycleEntry{at: c.Resolved, dur: max(0, c.Resolved-c.Started), channel: string(c.Channel), topic: c.Topic, responder: c.Responder}
+}
+
 func (s *Service) buildCycles(started bool) func(ctx context.Context, from, to time.Time) ([][]byte, error) {
 	return func(ctx context.Context, from, to time.Time) ([][]byte, error) {
 		days := newByDay[cycleEntry](from, to)
 		var err error
 		if started {
 			err = s.store.EachCycleStarted(ctx, from, to, true, func(c *store.CycleFact) {
-				if c.Responded != 0 {
-					days.add(c.Started, cycleEntry{at: c.Started, dur: max(0, c.Responded-c.Started), channel: string(c.Channel), responder: c.Responder})
+				if e, ok := firstResponseOf(c); ok {
+					days.add(e.at, e)
 				}
 			})
 		} else {
 			err = s.store.EachCycleResolved(ctx, from, to, true, func(c *store.CycleFact) {
-				days.add(c.Resolved, cycleEntry{at: c.Resolved, dur: max(0, c.Resolved-c.Started), channel: string(c.Channel), topic: c.Topic, responder: c.Responder})
+				e := resolutionOf(c)
+				days.add(e.at, e)
 			})
 		}
 		if err != nil {
