@@ -447,7 +447,8 @@ type Delivery struct {
 // pipeline. Delivery is at least once: a consumer acks what it has made
 // durable, and entries held by a consumer that died are delivered again.
 type Queue interface {
-	// Enqueue returns once the payload is durable.
+	// Enqueue returns once the payload is durable. It does not keep
+	// payload after it returns, so the caller may reuse the buffer.
 	Enqueue(ctx context.Context, ch Channel, payload []byte) error
 	// Receive blocks until at least one entry is available (or ctx ends) and
 	// returns at most max entries, taken fairly across channels.
@@ -463,7 +464,8 @@ type Queue interface {
 // ones, so that a client that reconnects is given what it missed.
 type Bus interface {
 	// Publish gives ev its id (increasing: see CompareEventIDs), keeps it in
-	// the log, and hands it to every subscriber of every instance.
+	// the log, and hands it to every subscriber of every instance. It keeps
+	// no reference to ev.Data past its return: the caller may reuse it.
 	Publish(ctx context.Context, ev BusEvent) error
 	// Subscribe delivers events until ctx ends; the channel is then closed.
 	Subscribe(ctx context.Context) (<-chan BusEvent, error)

@@ -57,8 +57,10 @@ func WithLog(age time.Duration, max int) Option {
 // DefaultLogBytes bounds the in-memory log's size: at full ingest speed
 // an hour, or even 100,000 events, of messages as the API shows them is
 // hundreds of megabytes, which a socket reconnecting after a second's gap
-// does not need (one further back resynchronises).
-const DefaultLogBytes = 16 << 20
+// does not need (one further back resynchronises). At a helpdesk's usual
+// pace 8 MB is many minutes of events; the collector's headroom doubles
+// whatever the log holds.
+const DefaultLogBytes = 8 << 20
 
 // WithLogBytes bounds the in-memory log to about n bytes of events (<= 0:
 // DefaultLogBytes).

@@ -146,3 +146,63 @@ func TestMemoryLogBytes(t *testing.T) {
 		t.Fatalf("since event 90 of 100: %d events, %v; want the 9 after it", len(evs), err)
 	}
 }
+
+// TestMemoryLogRing: the log's circular storage keeps events in order and
+// replays exactly the ones after a given id while it wraps, grows for a
+// burst and shrinks again as the burst ages out.
+func TestMemoryLogRing(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1e9, 0)
+	b := bus.NewMemory(bus.WithLog(time.Minute, 300), bus.WithClock(func() time.Time { return now }))
+	sub, err := b.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	publish := func(n int) {
+		for range n {
+			i := len(ids)
+			if err := b.Publish(ctx, switchboard.BusEvent{Type: switchboard.BusMessageCreated, ConversationID: fmt.Sprint("c", i), Data: []byte(fmt.Sprint(i))}); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, (<-sub).ID)
+		}
+	}
+	// check replays from a few points of what the log should hold: the
+	// last keep events.
+	check := func(keep int) {
+		t.Helper()
+		first := len(ids) - keep
+		if first > 0 {
+			if _, err := b.Since(ctx, ids[first-2], 0); !errors.Is(err, switchboard.ErrResync) {
+				t.Fatalf("since event %d with events %d.. kept: %v, want a resync", first-2, first, err)
+			}
+		}
+		for _, from := range []int{max(first-1, 0), len(ids) - keep/2, len(ids) - 2} {
+			evs, err := b.Since(ctx, ids[from], 0)
+			if err != nil {
+				t.Fatalf("since event %d: %v", from, err)
+			}
+			if len(evs) != len(ids)-1-from {
+				t.Fatalf("since event %d of %d: %d events", from, len(ids), len(evs))
+			}
+			for j, ev := range evs {
+				if want := from + 1 + j; ev.ID != ids[want] || string(ev.Data) != fmt.Sprint(want) {
+					t.Fatalf("since event %d: event %d is %s %s, want %s %d", from, j, ev.ID, ev.Data, ids[want], want)
+				}
+			}
+			if evs, _ := b.Since(ctx, ids[from], 3); len(evs) != min(3, len(ids)-1-from) {
+				t.Fatalf("since event %d, at most 3: %d events", from, len(evs))
+			}
+		}
+	}
+	for range 7 { // wraps the ring of 300 several times
+		publish(97)
+		check(min(len(ids), 300))
+	}
+	now = now.Add(2 * time.Minute)
+	publish(5) // the rest has aged out: the ring shrinks to what is left
+	check(5)
+	publish(290)
+	check(295)
+}

@@ -2,13 +2,13 @@ package inbox
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/internal/bufpool"
 	"github.com/switchboard-inbox/switchboard/view"
 )
 
@@ -18,11 +18,12 @@ import (
 // it, a conversation as the list has it.
 
 func (s *Service) event(typ switchboard.BusEventType, conversationID, agentID string, data any) (switchboard.BusEvent, error) {
-	b, err := json.Marshal(data)
+	// A pooled buffer: announce gives it back once the bus has copied it.
+	b, err := bufpool.JSON(data)
 	if err != nil {
 		return switchboard.BusEvent{}, fmt.Errorf("inbox: encode %s event: %w", typ, err)
 	}
-	return switchboard.BusEvent{Type: typ, ConversationID: conversationID, AgentID: agentID, At: s.clock.Now(), Data: b}, nil
+	return switchboard.BusEvent{Type: typ, ConversationID: conversationID, AgentID: agentID, At: s.clock.Now(), Data: b.Bytes()}, nil
 }
 
 // conversationEvents returns a conversation.updated event for each of the
@@ -95,6 +96,12 @@ func (s *Service) announce(ctx context.Context, evs []switchboard.BusEvent, err 
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
+	// The bus keeps copies: the events' JSON goes back to the pool.
+	defer func() {
+		for _, ev := range evs {
+			bufpool.PutBytes(ev.Data)
+		}
+	}()
 	if bp, ok := s.bus.(interface {
 		PublishBatch(context.Context, []switchboard.BusEvent) error
 	}); ok && len(evs) > 1 {

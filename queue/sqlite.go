@@ -14,6 +14,7 @@ import (
 	"time"
 
 	switchboard "github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/internal/bufpool"
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 )
 
@@ -148,7 +149,10 @@ func OpenSQLite(ctx context.Context, path string, opts ...SQLiteOption) (*SQLite
 	// _txlock=immediate takes the write lock at BEGIN, so busy_timeout applies
 	// instead of a lock upgrade failing at once when another process writes.
 	params := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(" + syncMode + ")"
-	w, err := sql.Open("sqlite", path+params+"&_txlock=immediate")
+	// A small page cache: the writer works at the queue's two ends and the
+	// readers only count, while SQLite's default (2 MB a connection, twice
+	// that under the pure-Go driver's allocator) filled with the backlog.
+	w, err := sql.Open("sqlite", path+params+"&_pragma=cache_size(256)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("queue: open sqlite %s: %w", path, err)
 	}
@@ -172,7 +176,7 @@ func OpenSQLite(ctx context.Context, path string, opts ...SQLiteOption) (*SQLite
 		w.Close()
 		return nil, fmt.Errorf("queue: open sqlite %s: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", path+params+"&_pragma=query_only(1)")
+	r, err := sql.Open("sqlite", path+params+"&_pragma=cache_size(64)&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()
 		lock.Close()
@@ -225,9 +229,14 @@ func (q *SQLite) Enqueue(ctx context.Context, ch switchboard.Channel, payload []
 	default:
 	}
 	// Copy: the writer may still read the payload after a cancelled caller
-	// has reused its buffer. Non-nil, because NOT NULL would reject nil.
-	p := make([]byte, len(payload))
-	copy(p, payload)
+	// has reused its buffer. The copy is pooled; the writer gives it back
+	// once the batch is written. Non-nil, because NOT NULL would reject nil.
+	buf := bufpool.Get()
+	buf.Write(payload)
+	p := buf.Bytes()
+	if p == nil {
+		p = []byte{}
+	}
 	req := &enqueueReq{ctx: ctx, ch: ch, payload: p, done: make(chan error, 1)}
 	select {
 	case q.reqs <- req:
@@ -281,6 +290,9 @@ func (q *SQLite) writeLoop() {
 				}
 			}
 			q.commitBatch(batch)
+			for _, req := range batch {
+				bufpool.PutBytes(req.payload) // SQLite has copied it
+			}
 			clear(batch)
 		}
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/channel/email/parse"
+	"github.com/switchboard-inbox/switchboard/channel/enqueue"
 	"github.com/switchboard-inbox/switchboard/identity"
 )
 
@@ -189,11 +190,7 @@ func (c *Channel) AcceptFrom(ctx context.Context, raw []byte, source, envelopeFr
 	if in.Metadata, err = json.Marshal(meta); err != nil {
 		return "", fmt.Errorf("email: metadata: %w", err)
 	}
-	payload, err := json.Marshal(&in)
-	if err != nil {
-		return "", fmt.Errorf("email: encode: %w", err)
-	}
-	if err := c.cfg.Queue.Enqueue(ctx, switchboard.ChannelEmail, payload); err != nil {
+	if err := enqueue.Inbound(ctx, c.cfg.Queue, switchboard.ChannelEmail, &in); err != nil {
 		return "", fmt.Errorf("email: enqueue: %w", err)
 	}
 	return Queued, nil

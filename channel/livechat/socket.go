@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/enqueue"
 	"github.com/switchboard-inbox/switchboard/channel/refusal"
 	"github.com/switchboard-inbox/switchboard/internal/sendq"
 	"github.com/switchboard-inbox/switchboard/view"
@@ -302,13 +303,9 @@ func (h *Handler) enqueue(ctx context.Context, s *socket, f Frame, raw []byte) e
 	if err := in.Validate(); err != nil {
 		return err
 	}
-	payload, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
 	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := h.cfg.Queue.Enqueue(qctx, switchboard.ChannelLivechat, payload); err != nil {
+	if err := enqueue.Inbound(qctx, h.cfg.Queue, switchboard.ChannelLivechat, &in); err != nil {
 		return err
 	}
 	if h.cfg.OnAccepted != nil {

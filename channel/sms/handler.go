@@ -2,7 +2,6 @@ package sms
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/enqueue"
 	"github.com/switchboard-inbox/switchboard/channel/refusal"
 	"github.com/switchboard-inbox/switchboard/channel/twilio"
 )
@@ -128,11 +128,7 @@ func (c *Channel) InboundHandler() http.Handler {
 		}
 		in.Original = raw
 		in.AcceptedAt = c.cfg.Clock.Now()
-		payload, err := json.Marshal(in)
-		if err == nil {
-			err = c.cfg.Queue.Enqueue(ctx, switchboard.ChannelSMS, payload)
-		}
-		if err != nil {
+		if err := enqueue.Inbound(ctx, c.cfg.Queue, switchboard.ChannelSMS, &in); err != nil {
 			c.refuse.Refuse(w, r, refusal.Unavailable, "message could not be stored; retry", fmt.Errorf("enqueue: %w", err), "message_sid", in.ProviderID)
 			return
 		}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/enqueue"
 	"github.com/switchboard-inbox/switchboard/channel/refusal"
 	"github.com/switchboard-inbox/switchboard/channel/twilio"
 	"github.com/switchboard-inbox/switchboard/identity"
@@ -218,8 +219,7 @@ func (c *Channel) RecordingHandler() http.Handler {
 			}
 			in.Attachments = []switchboard.Attachment{{Key: key, ContentType: ctype, Size: int64(len(data)), Name: sid + ".wav"}}
 		}
-		payload, _ := json.Marshal(in)
-		if err := c.cfg.Queue.Enqueue(ctx, switchboard.ChannelVoice, payload); err != nil {
+		if err := enqueue.Inbound(ctx, c.cfg.Queue, switchboard.ChannelVoice, &in); err != nil {
 			c.refuse.Refuse(w, r, refusal.Unavailable, "voicemail could not be stored; retry", fmt.Errorf("enqueue: %w", err), "recording_sid", sid)
 			return
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchboard-inbox/switchboard"
 	"github.com/switchboard-inbox/switchboard/identity"
+	"github.com/switchboard-inbox/switchboard/internal/bufpool"
 )
 
 // Field names the form posts, in every encoding.
@@ -122,10 +123,12 @@ func readErr(err error, max int64) error {
 }
 
 func readURLEncoded(body io.Reader, max int64) (map[string][]string, error) {
-	data, err := io.ReadAll(body)
-	if err != nil {
+	buf := bufpool.Get() // what is kept is copied out of it
+	defer bufpool.Put(buf)
+	if _, err := buf.ReadFrom(body); err != nil {
 		return nil, readErr(err, max)
 	}
+	data := buf.Bytes()
 	values, err := url.ParseQuery(string(data))
 	if err != nil {
 		return nil, switchboard.Errorf(switchboard.EINVALID, "form body is not valid URL encoding")

@@ -24,6 +24,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/enqueue"
 	"github.com/switchboard-inbox/switchboard/channel/refusal"
 	"github.com/switchboard-inbox/switchboard/identity"
 	"github.com/switchboard-inbox/switchboard/internal/netaddr"
@@ -285,13 +286,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(req, refusal.Internal, "internal error", err)
 		return
 	}
-	payload, err := json.Marshal(in)
-	if err != nil {
-		h.reject(req, refusal.Internal, "internal error", fmt.Errorf("webform: encoding inbound message: %w", err))
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), enqueueTimeout)
-	err = h.queue.Enqueue(ctx, switchboard.ChannelWebform, payload)
+	err = enqueue.Inbound(ctx, h.queue, switchboard.ChannelWebform, in)
 	cancel()
 	if err != nil {
 		h.reject(req, refusal.Unavailable, "the message could not be stored; try again shortly",

@@ -460,6 +460,9 @@ func (d *Dispatcher) RouteHead(ctx context.Context) (assigned, waiting int, err 
 
 // RouteConversations decides the given conversations that wait (those a
 // stored batch touched): its cost is theirs, whatever the queue's length.
+// They are decided in queue order, a part at a time: after a burst the
+// pending set can hold tens of thousands, and filling them all in at once
+// held all their texts in memory.
 func (d *Dispatcher) RouteConversations(ctx context.Context, ids []string) (assigned, waiting int, err error) {
 	router, err := d.loadRouter(ctx)
 	if err != nil {
@@ -473,12 +476,26 @@ func (d *Dispatcher) RouteConversations(ctx context.Context, ids []string) (assi
 	if err != nil {
 		return 0, 0, fmt.Errorf("dispatch: load agents: %w", err)
 	}
-	now := d.now()
-	if err := d.Inbox.FillWaiting(ctx, ws, now.Add(-orDefault(d.ContinuityWindow, 30*24*time.Hour))); err != nil {
-		return 0, 0, fmt.Errorf("dispatch: read conversations: %w", err)
+	for len(ws) > 0 {
+		part := ws[:min(len(ws), fillPerRead)]
+		ws = ws[len(part):]
+		now := d.now()
+		if err := d.Inbox.FillWaiting(ctx, part, now.Add(-orDefault(d.ContinuityWindow, 30*24*time.Hour))); err != nil {
+			return assigned, waiting, fmt.Errorf("dispatch: read conversations: %w", err)
+		}
+		a, w, err := d.placeAll(ctx, router, &snap, part, now)
+		assigned, waiting = assigned+a, waiting+w
+		if err != nil {
+			return assigned, waiting, err
+		}
+		clear(part) // their texts are no longer needed
 	}
-	return d.placeAll(ctx, router, &snap, ws, now)
+	return assigned, waiting, nil
 }
+
+// fillPerRead is how many waiting conversations RouteConversations fills
+// in (texts, exclusions, continuity) and decides at once.
+const fillPerRead = 500
 
 // placeAll decides each conversation of ws, in order, and counts how many
 // were assigned and how many left waiting.

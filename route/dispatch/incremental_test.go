@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -107,6 +108,51 @@ func TestIncrementalRouting(t *testing.T) {
 		}
 		if e.assignee(first[2]) != "" {
 			t.Fatal("a third conversation was assigned over the cap")
+		}
+	})
+}
+
+// fillCounter is the inbox, recording the largest FillWaiting call.
+type fillCounter struct {
+	*ackInbox
+	largest atomic.Int64
+}
+
+func (f *fillCounter) FillWaiting(ctx context.Context, ws []route.Waiting, since time.Time) error {
+	if n := int64(len(ws)); n > f.largest.Load() {
+		f.largest.Store(n)
+	}
+	return f.ackInbox.FillWaiting(ctx, ws, since)
+}
+
+// TestRouteConversationsInParts: a pending set larger than one part, as
+// after a burst, is filled in a part at a time and still decided in queue
+// order, whatever the order of the ids: the oldest get the room.
+func TestRouteConversationsInParts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		ctx := context.Background()
+		const n = 1100 // more than two parts of 500
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = e.conv(switchboard.ChannelSMS, i, "hello")
+			e.clock.Advance(time.Second)
+		}
+		e.agent("Sarah", 2)
+		fc := &fillCounter{ackInbox: e.acks}
+		d := &dispatch.Dispatcher{Inbox: fc, Clock: e.clock}
+		newestFirst := slices.Clone(ids)
+		slices.Reverse(newestFirst)
+		if a, w, err := d.RouteConversations(ctx, newestFirst); err != nil || a != 2 || w != n-2 {
+			t.Fatalf("%d pending, room for 2: %d assigned, %d waiting, %v", n, a, w, err)
+		}
+		if l := fc.largest.Load(); l == 0 || l > 500 {
+			t.Fatalf("filled in %d conversations at once, want parts of at most 500", l)
+		}
+		for i, id := range ids[:3] {
+			if got := e.assignee(id) != ""; got != (i < 2) {
+				t.Fatalf("conversation %d (oldest first) assigned: %v", i, got)
+			}
 		}
 	})
 }

@@ -8,7 +8,6 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/switchboard-inbox/switchboard"
+	"github.com/switchboard-inbox/switchboard/channel/enqueue"
 	"github.com/switchboard-inbox/switchboard/channel/fetch"
 	"github.com/switchboard-inbox/switchboard/channel/messenger"
 	"github.com/switchboard-inbox/switchboard/channel/meta"
@@ -348,11 +348,7 @@ func (h *Handler) attachment(ctx context.Context, m messenger.Message, i int, a 
 
 func (h *Handler) enqueue(ctx context.Context, in switchboard.Inbound) error {
 	in.AcceptedAt = h.cfg.Clock.Now()
-	payload, err := json.Marshal(in)
-	if err != nil {
-		return fmt.Errorf("encode: %w", err)
-	}
-	if err := h.cfg.Queue.Enqueue(ctx, in.Channel, payload); err != nil {
+	if err := enqueue.Inbound(ctx, h.cfg.Queue, in.Channel, &in); err != nil {
 		return fmt.Errorf("enqueue: %w", err)
 	}
 	if h.cfg.OnAccepted != nil {
