@@ -1,6 +1,7 @@
 package webform
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -122,14 +123,24 @@ func readErr(err error, max int64) error {
 	return switchboard.Errorf(switchboard.EINVALID, "could not read the request body")
 }
 
-func readURLEncoded(body io.Reader, max int64) (map[string][]string, error) {
-	buf := bufpool.Get() // what is kept is copied out of it
-	defer bufpool.Put(buf)
+// readBody reads the body into a pooled buffer, to give back with
+// bufpool.Put: what the form keeps is copied out of it.
+func readBody(body io.Reader, max int64) (*bytes.Buffer, error) {
+	buf := bufpool.Get()
 	if _, err := buf.ReadFrom(body); err != nil {
+		bufpool.Put(buf)
 		return nil, readErr(err, max)
 	}
-	data := buf.Bytes()
-	values, err := url.ParseQuery(string(data))
+	return buf, nil
+}
+
+func readURLEncoded(body io.Reader, max int64) (map[string][]string, error) {
+	buf, err := readBody(body, max)
+	if err != nil {
+		return nil, err
+	}
+	defer bufpool.Put(buf)
+	values, err := url.ParseQuery(buf.String())
 	if err != nil {
 		return nil, switchboard.Errorf(switchboard.EINVALID, "form body is not valid URL encoding")
 	}
@@ -176,10 +187,12 @@ func readMultipart(body io.Reader, boundary string, max int64) (map[string][]str
 }
 
 func readJSON(body io.Reader, max int64) (map[string][]string, error) {
-	data, err := io.ReadAll(body)
+	buf, err := readBody(body, max)
 	if err != nil {
-		return nil, readErr(err, max)
+		return nil, err
 	}
+	defer bufpool.Put(buf)
+	data := buf.Bytes()
 	// encoding/json silently replaces invalid UTF-8 with U+FFFD; check the
 	// raw bytes so that JSON is held to the same rule as the form encodings.
 	if !utf8.Valid(data) {
